@@ -1,0 +1,124 @@
+"""One open database connection: runs SQLAlchemy Core statements and Arrow ingests.
+
+Statements are compiled for the backend's dialect with bound parameters; identifiers are
+quoted by the dialect.  Every driver error is translated once, here, by the backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from bulkframe.backends.base import Backend, TableRef
+
+log = logging.getLogger("bulkframe.sql")
+
+
+def compile_sql(stmt: sa.Executable | str, dialect: sa.Dialect) -> tuple[str, tuple[Any, ...]]:
+    """Compile a Core statement to ``(sql, positional parameters)`` for ``dialect``."""
+    if isinstance(stmt, str):
+        return stmt, ()
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    order: Sequence[str] = compiled.positiontup or []
+    return compiled.string, tuple(params[name] for name in order)
+
+
+class Connection:
+    """A DBAPI (ADBC) connection with bulkframe's conveniences.
+
+    It is not thread-safe: one connection per worker.
+    """
+
+    def __init__(self, backend: Backend, raw: Any):
+        self.backend = backend
+        self.raw = raw
+        self.closed = False
+
+    # -- statements ------------------------------------------------------------
+    def execute(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; return the open cursor (caller fetches, then closes)."""
+        sql, bound = compile_sql(stmt, self.backend.dialect)
+        bound = tuple(params) or bound
+        log.debug("SQL %s | %d params", sql, len(bound))
+        cur = self.raw.cursor()
+        try:
+            if bound:
+                cur.execute(sql, parameters=bound)
+            else:
+                cur.execute(sql)
+        except Exception as exc:
+            cur.close()
+            raise self.backend.translate_error(exc, sql) from exc
+        return cur
+
+    def run(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> int:
+        """Run a statement that returns no rows; return its row count (-1 if unknown)."""
+        cur = self.execute(stmt, params)
+        try:
+            return int(cur.rowcount if cur.rowcount is not None else -1)
+        finally:
+            cur.close()
+
+    def fetchall(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.execute(stmt, params)
+        try:
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def scalar(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> Any:
+        rows = self.fetchall(stmt, params)
+        return rows[0][0] if rows else None
+
+    def fetch_arrow(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> pa.Table:
+        cur = self.execute(stmt, params)
+        try:
+            return cur.fetch_arrow_table()
+        finally:
+            cur.close()
+
+    # -- bulk path ---------------------------------------------------------------
+    def ingest(self, ref: TableRef, data: pa.Table, *, temporary: bool = False) -> int:
+        """Append ``data`` (already in the backend's ingest types) to ``ref``."""
+        if data.num_rows == 0:
+            return 0
+        cur = self.raw.cursor()
+        try:
+            kwargs: dict[str, Any] = {"mode": "append"}
+            if temporary:
+                kwargs["temporary"] = True
+            elif ref.schema is not None:
+                kwargs["db_schema_name"] = ref.schema
+            cur.adbc_ingest(ref.name, data, **kwargs)
+        except Exception as exc:
+            raise self.backend.translate_error(exc, f"bulk ingest into {ref}") from exc
+        finally:
+            cur.close()
+        return data.num_rows
+
+    # -- transactions --------------------------------------------------------------
+    def commit(self) -> None:
+        try:
+            self.raw.commit()
+        except Exception as exc:
+            raise self.backend.translate_error(exc, "COMMIT") from exc
+
+    def rollback(self) -> None:
+        try:
+            self.raw.rollback()
+        except Exception:  # the connection may be gone; nothing left to undo
+            log.debug("rollback failed", exc_info=True)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.raw.close()
+            except Exception:
+                log.debug("close failed", exc_info=True)

@@ -1,0 +1,157 @@
+"""PostgreSQL: ADBC ``adbc_ingest`` (binary COPY) into the target or a staging table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.capabilities import Capabilities
+from bulkframe.backends.connection import Connection
+from bulkframe.types import Column
+
+_KINDS = {
+    "int2": "int16", "int4": "int32", "int8": "int64", "float4": "float32", "float8": "float64",
+    "numeric": "decimal", "bool": "bool", "text": "text", "varchar": "text", "bpchar": "text",
+    "name": "text", "citext": "text", "date": "date", "time": "time", "timestamp": "timestamp",
+    "timestamptz": "timestamptz", "json": "json", "jsonb": "json", "uuid": "uuid", "bytea": "binary",
+}
+
+_DDL = {
+    "int16": "smallint", "int32": "integer", "int64": "bigint", "float32": "real",
+    "float64": "double precision", "bool": "boolean", "text": "text", "date": "date",
+    "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb",
+    "uuid": "uuid", "binary": "bytea",
+}
+
+_REFLECT = """
+SELECT a.attname, t.typname, a.atttypmod, a.attnotnull,
+       (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default,
+       COALESCE((SELECT true FROM pg_index i
+                 WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false)
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL through adbc-driver-postgresql."""
+
+    capabilities = Capabilities(
+        upsert="on_conflict",
+        merge=True,
+        returning=True,
+        temp_tables=True,
+        max_bind_params=65_535,
+        bulk_path="adbc_ingest",
+        transactional_ddl=True,
+        concurrent_writers=True,
+        max_exact_decimal_precision=None,
+        update_from=True,
+        aggregate_filter=True,
+        upsert_counts="returning_xmax",
+    )
+    dialect = postgresql.dialect(paramstyle="numeric_dollar")
+
+    def _connect_raw(self) -> Any:
+        import adbc_driver_postgresql.dbapi as pg
+
+        url = self.url
+        scheme, rest = url.split("://", 1)
+        return pg.connect("postgresql://" + rest)
+
+    def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
+        regclass = self.qualified(ref)
+        rows = conn.fetchall(_REFLECT, (regclass,))
+        if not rows:
+            exists = conn.scalar("SELECT to_regclass($1) IS NOT NULL", (regclass,))
+            return [] if exists else None
+        columns = []
+        for name, typname, typmod, notnull, has_default, pk in rows:
+            kind = _KINDS.get(typname, "text")
+            precision = scale = length = None
+            if kind == "decimal" and typmod >= 4:
+                precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+            if typname in ("varchar", "bpchar") and typmod >= 4:
+                length = typmod - 4
+            columns.append(Column(name, kind, nullable=not notnull, primary_key=bool(pk),
+                                  precision=precision, scale=scale, length=length,
+                                  has_default=bool(has_default)))
+        return columns
+
+    def ddl_type(self, column: Column) -> str:
+        if column.kind == "decimal":
+            if column.precision:
+                return f"numeric({column.precision},{column.scale or 0})"
+            return "numeric"
+        if column.kind == "text" and column.length:
+            return f"varchar({column.length})"
+        return _DDL[column.kind]
+
+    def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
+        arrays = []
+        for name in table.column_names:
+            arr = table.column(name)
+            kind = columns[name].kind
+            if kind == "json":
+                arr = _wrap(arr.cast(pa.string()), pa.json_(pa.string()))
+            elif kind == "uuid":
+                arr = _uuid_to_ext(arr)
+            arrays.append(arr)
+        return pa.table(arrays, names=table.column_names)
+
+    def read_cast(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
+        arrays = []
+        for name in table.column_names:
+            arr = table.column(name)
+            col = columns.get(name)
+            if isinstance(arr.type, pa.BaseExtensionType):
+                storage = pa.chunked_array([c.storage for c in arr.chunks], arr.type.storage_type)
+                if arr.type.extension_name == "arrow.uuid":
+                    from bulkframe.normalize.conform import _uuid_bytes_to_text
+
+                    arr = _uuid_bytes_to_text(storage)
+                else:
+                    arr = storage
+            if col is not None and col.kind == "decimal" and not pa.types.is_decimal(arr.type):
+                arr = arr.cast(col.arrow_type())
+            elif col is not None and arr.type != col.arrow_type():
+                try:
+                    arr = arr.cast(col.arrow_type())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass
+            arrays.append(arr)
+        return pa.table(arrays, names=table.column_names)
+
+    def server_version(self, conn: Connection) -> int:
+        return int(conn.scalar("SHOW server_version_num"))
+
+    def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
+        return conn.ingest(stage, data, temporary=True)
+
+    def count_upsert(self, insert: Any) -> sa.Select[Any]:
+        """Wrap an ``INSERT … ON CONFLICT`` so one row says (inserted, affected)."""
+        cte = insert.returning(sa.literal_column("(xmax = 0)").label("ins")).cte("bf_upsert")
+        ins = cte.c.ins
+        return sa.select(
+            sa.func.count().filter(ins),  # inserted
+            sa.func.count(),  # inserted + updated
+        )
+
+
+def _wrap(arr: pa.ChunkedArray, ext: pa.ExtensionType) -> pa.ChunkedArray:
+    return pa.chunked_array([pa.ExtensionArray.from_storage(ext, c) for c in arr.chunks], ext)
+
+
+def _uuid_to_ext(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Canonical uuid text → the ``arrow.uuid`` extension (16 bytes) COPY accepts."""
+    import polars as pl
+
+    hexed = pc.replace_substring(arr.cast(pa.large_string()), "-", "")
+    raw = pl.Series(hexed).str.decode("hex").to_arrow().cast(pa.binary(16))
+    return pa.chunked_array([pa.ExtensionArray.from_storage(pa.uuid(), raw)], pa.uuid())

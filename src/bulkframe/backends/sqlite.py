@@ -1,0 +1,164 @@
+"""SQLite, the embedded default: ADBC sqlite ingest inside one transaction."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy.dialects import sqlite
+
+from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.capabilities import Capabilities
+from bulkframe.backends.connection import Connection
+from bulkframe.errors import NotSupportedError
+from bulkframe.types import Column
+
+#: Declared types bulkframe writes; read back by name (SQLite keeps the declared text).
+_DDL = {
+    "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "float32": "REAL",
+    "float64": "DOUBLE", "bool": "BOOLEAN", "text": "TEXT", "date": "DATE", "time": "TIME",
+    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ", "json": "JSON", "uuid": "UUID_TEXT",
+    "binary": "BLOB",
+}
+
+#: REAL keeps 15 significant digits; wider decimals are stored as exact text.
+MAX_REAL_DECIMAL = 15
+
+_DECL = re.compile(r"^\s*([A-Z_ ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+
+
+def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
+    """Map a declared SQLite column type to ``(kind, precision_or_length, scale)``."""
+    m = _DECL.match(declared.upper())
+    base, a, b = (m.group(1).strip(), m.group(2), m.group(3)) if m else (declared.upper(), None, None)
+    p = int(a) if a else None
+    s = int(b) if b else None
+    if base in ("DECIMAL_TEXT", "NUMERIC", "DECIMAL"):
+        return "decimal", p, s if s is not None else (0 if p else None)
+    table = {
+        "SMALLINT": "int16", "INT2": "int16", "TINYINT": "int16", "INTEGER": "int64", "INT": "int64",
+        "BIGINT": "int64", "INT8": "int64", "MEDIUMINT": "int32", "REAL": "float64",
+        "FLOAT": "float64", "DOUBLE": "float64", "DOUBLE PRECISION": "float64",
+        "BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "TIME": "time", "DATETIME": "timestamp",
+        "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "JSON": "json", "JSONB": "json",
+        "UUID_TEXT": "uuid", "UUID": "uuid", "BLOB": "binary", "BYTEA": "binary",
+    }
+    if base in table:
+        return table[base], None, None
+    if "CHAR" in base or "TEXT" in base or "CLOB" in base or base == "":
+        return "text", p, None
+    return "text", None, None
+
+
+class SQLiteBackend(Backend):
+    """SQLite through adbc-driver-sqlite."""
+
+    capabilities = Capabilities(
+        upsert="on_conflict",
+        merge=False,
+        returning=True,
+        temp_tables=True,
+        max_bind_params=32_766,
+        bulk_path="adbc_ingest",
+        transactional_ddl=True,
+        concurrent_writers=False,
+        max_exact_decimal_precision=MAX_REAL_DECIMAL,
+        update_from=True,
+        aggregate_filter=True,
+        upsert_counts="pre_count",
+    )
+    dialect = sqlite.dialect()
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        rest = url.split("://", 1)[1]
+        path = rest[1:] if rest.startswith("/") else rest  # sqlite:////abs → /abs
+        self.path = path.split("?", 1)[0] or ":memory:"
+        if self.path == ":memory:":
+            raise NotSupportedError(
+                "in-memory SQLite is not supported: every bulkframe operation opens its own "
+                "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
+            )
+
+    def _connect_raw(self) -> Any:
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = adbc_sqlite.connect(self.path)
+        cur = conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.close()
+        return conn
+
+    def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
+        if ref.schema is not None:
+            rows = conn.fetchall(f"SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, ?)",
+                                 (ref.name, ref.schema))
+        else:
+            rows = conn.fetchall("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)",
+                                 (ref.name,))
+        if not rows:
+            return None
+        columns = []
+        int_pk = sum(1 for r in rows if r[4]) == 1
+        for name, declared, notnull, default, pk in rows:
+            kind, p, s = kind_of_declared(declared or "")
+            rowid_alias = bool(pk) and int_pk and (declared or "").upper() == "INTEGER"
+            columns.append(Column(
+                name, kind, nullable=not notnull and not pk, primary_key=bool(pk),
+                precision=p if kind == "decimal" else None,
+                scale=s if kind == "decimal" else None,
+                length=p if kind == "text" else None,
+                has_default=default is not None or rowid_alias,
+            ))
+        return columns
+
+    def ddl_type(self, column: Column) -> str:
+        if column.kind == "decimal":
+            p = column.precision or 38
+            s = column.scale or 0
+            name = "NUMERIC" if p <= MAX_REAL_DECIMAL else "DECIMAL_TEXT"
+            return f"{name}({p},{s})"
+        if column.kind == "text" and column.length:
+            return f"VARCHAR({column.length})"
+        if column.kind == "int64" and column.primary_key:
+            return "INTEGER"  # a rowid alias: fast and auto-filled
+        return _DDL[column.kind]
+
+    def _exact_text(self, column: Column) -> bool:
+        return (column.precision or 38) > MAX_REAL_DECIMAL
+
+    def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
+        arrays = []
+        for name in table.column_names:
+            arr = table.column(name)
+            col = columns[name]
+            if col.kind == "decimal":
+                arr = arr.cast(pa.string()) if self._exact_text(col) else arr.cast(pa.float64())
+            elif col.kind == "time":
+                arr = arr.cast(pa.string())
+            elif col.kind in ("json", "uuid", "text"):
+                arr = arr.cast(pa.string())
+            elif col.kind == "binary":
+                arr = arr.cast(pa.binary())
+            arrays.append(arr)
+        return pa.table(arrays, names=table.column_names)
+
+    def read_cast(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
+        from bulkframe.normalize.conform import conform
+
+        arrays = []
+        for name in table.column_names:
+            arr = table.column(name)
+            col = columns.get(name)
+            if col is not None and col.kind == "decimal":
+                if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+                    arr = pc.round(arr.cast(pa.float64()), col.scale or 0).cast(pa.string())
+                arr = arr.cast(pa.string())
+            arrays.append(arr)
+        out = pa.table(arrays, names=table.column_names)
+        known = {n: columns[n] for n in out.column_names if n in columns}
+        return conform(out, known, on_error="raise", table_name="(read)").table

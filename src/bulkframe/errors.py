@@ -1,0 +1,128 @@
+"""The one exception tree of bulkframe.
+
+Every class also inherits the matching builtin, so ``except ValueError`` keeps working
+for callers who do not know bulkframe's names.  Driver errors are translated once, at the
+backend boundary (see ``backends/base.py``), and classified as *transient* (worth a
+retry: connection loss, serialization failure, deadlock, lock timeout) or *terminal*.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bulkframe.result import BulkResult
+
+
+class BulkframeError(Exception):
+    """Base class of every error bulkframe raises on purpose."""
+
+    #: The partial result of the operation, when one exists (what was committed).
+    result: BulkResult | None = None
+
+
+class OptionError(BulkframeError, TypeError):
+    """An unknown, misspelled or unsupported keyword option."""
+
+
+class InvalidOptionValueError(BulkframeError, ValueError):
+    """A known option was given a value outside its allowed set."""
+
+
+class NotSupportedError(BulkframeError, NotImplementedError):
+    """The option or feature exists in the spec but is not built (or not on this backend)."""
+
+
+class MissingDependencyError(BulkframeError, ImportError):
+    """An optional driver or library is not installed."""
+
+
+class SchemaError(BulkframeError, ValueError):
+    """Input columns do not fit the target table (unknown column, uncastable value, ...)."""
+
+
+class ExpressionError(BulkframeError, ValueError):
+    """A transformation/validation/update expression or filter could not be compiled."""
+
+
+class ValidationError(BulkframeError, ValueError):
+    """Rows were rejected under ``error_strategy="stop"``; ``.errors`` holds the report."""
+
+    def __init__(self, message: str, *, errors: Any = None, result: BulkResult | None = None):
+        super().__init__(message)
+        self.errors = errors
+        self.result = result
+
+
+class DatabaseError(BulkframeError, RuntimeError):
+    """A driver error, translated.  ``transient`` says whether a retry may succeed."""
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        transient: bool | None = None,
+        result: BulkResult | None = None,
+    ):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        if transient is not None:
+            self.transient = transient
+        self.result = result
+
+
+class IntegrityError(DatabaseError):
+    """A constraint (unique, foreign key, not null, check) refused the data."""
+
+
+class DataError(DatabaseError):
+    """The database refused a value (out of range, bad format)."""
+
+
+class TransientError(DatabaseError):
+    """Connection loss, serialization failure, deadlock, lock timeout: retry may succeed."""
+
+    transient = True
+
+
+class SafetyLimitError(BulkframeError, RuntimeError):
+    """A safety check (``max_delete_count``, ``max_errors``, confirmation) stopped the call."""
+
+    def __init__(self, message: str, *, result: BulkResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+class CheckpointError(BulkframeError, ValueError):
+    """A checkpoint does not belong to this input (fingerprint mismatch) or is corrupt."""
+
+
+def unknown_option(
+    names: Iterable[str], supported: Iterable[str], *, where: str
+) -> OptionError:
+    """Build the error for options nobody understands, with the closest valid names."""
+    supported = sorted(supported)
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, supported, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    return OptionError(
+        f"{where}: unknown option(s) {', '.join(parts)}. "
+        f"Supported options: {', '.join(supported)}."
+    )
+
+
+def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
+    """Raise ``InvalidOptionValueError`` unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise InvalidOptionValueError(
+            f"{option}={value!r} is not valid; choose one of: "
+            + ", ".join(repr(c) for c in choices)
+        )

@@ -1,0 +1,288 @@
+"""Read every supported input kind as a stream of Arrow chunks.
+
+Supported: list/tuple of dicts, iterators/generators of dicts, Polars DataFrame and
+LazyFrame, pandas DataFrame, PyArrow Table / RecordBatch / RecordBatchReader, any object
+with ``__arrow_c_stream__``, and a path to a Parquet or CSV file.  Memory stays bounded by
+the batch size for streaming inputs (iterators, LazyFrames, readers, files).  The user's
+input is never modified.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from bulkframe.errors import SchemaError
+
+ACCEPTED = (
+    "a list of dicts, an iterator of dicts, a Polars DataFrame or LazyFrame, a pandas "
+    "DataFrame, a PyArrow Table/RecordBatch/RecordBatchReader, an object with "
+    "__arrow_c_stream__, or a path to a .parquet or .csv file"
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Up to ``batch_size`` input rows as Arrow, and the input position of the first."""
+
+    table: pa.Table
+    offset: int
+
+
+@dataclass
+class Source:
+    """An opened input: ``total`` rows if known, and a factory of chunks."""
+
+    total: int | None
+    _chunks: Callable[[int, Collection[str]], Iterator[Chunk]]
+    description: str
+
+    def chunks(self, batch_size: int, json_columns: Collection[str] = ()) -> Iterator[Chunk]:
+        """Yield chunks of at most ``batch_size`` rows.
+
+        ``json_columns`` is read again for every chunk, so a caller may add to it after
+        the first chunk (dict inputs encode Python values of those columns as JSON).
+        """
+        return self._chunks(batch_size, json_columns)
+
+
+def open_source(data: Any) -> Source:
+    """Recognise ``data`` and return a :class:`Source` over it."""
+    if isinstance(data, (str, os.PathLike)):
+        return _file_source(Path(data))
+    if isinstance(data, (list, tuple)):
+        return _dict_list_source(data)
+    if isinstance(data, pa.Table):
+        return _table_source(data, "pyarrow.Table")
+    if isinstance(data, pa.RecordBatch):
+        return _table_source(pa.Table.from_batches([data]), "pyarrow.RecordBatch")
+    if isinstance(data, pa.RecordBatchReader):
+        return _reader_source(data, "pyarrow.RecordBatchReader")
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        import polars as pl
+
+        if isinstance(data, pl.DataFrame):
+            return _table_source(data.to_arrow(), "polars.DataFrame")
+        if isinstance(data, pl.LazyFrame):
+            return _lazy_source(data)
+    if module == "pandas":
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            return _table_source(pa.Table.from_pandas(data, preserve_index=False), "pandas.DataFrame")
+    if hasattr(data, "__arrow_c_stream__"):
+        return _reader_source(pa.RecordBatchReader.from_stream(data), type(data).__name__)
+    if isinstance(data, Mapping):
+        raise SchemaError("data is a single dict; pass a list of dicts (records)")
+    if isinstance(data, Iterator) or (isinstance(data, Iterable) and not isinstance(data, (bytes, dict))):
+        return _dict_iter_source(iter(data))
+    raise SchemaError(f"cannot read data of type {type(data).__name__}; pass {ACCEPTED}")
+
+
+# -- Arrow-native inputs ------------------------------------------------------------
+
+
+def _table_source(table: pa.Table, description: str) -> Source:
+    def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
+        for offset in range(0, table.num_rows, batch_size):
+            yield Chunk(table.slice(offset, batch_size), offset)
+
+    return Source(table.num_rows, chunks, description)
+
+
+def _rebatch(batches: Iterable[pa.RecordBatch], schema: pa.Schema, batch_size: int) -> Iterator[Chunk]:
+    """Re-cut a stream of record batches into chunks of exactly ``batch_size`` rows."""
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    offset = 0
+    for batch in batches:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= batch_size:
+            table = pa.Table.from_batches(pending, schema=schema)
+            yield Chunk(table.slice(0, batch_size), offset)
+            offset += batch_size
+            rest = table.slice(batch_size)
+            pending = rest.to_batches()
+            pending_rows = rest.num_rows
+    if pending_rows:
+        yield Chunk(pa.Table.from_batches(pending, schema=schema), offset)
+
+
+def _reader_source(reader: pa.RecordBatchReader, description: str) -> Source:
+    used = False
+
+    def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
+        nonlocal used
+        if used:
+            raise SchemaError(f"{description} is a one-shot stream and was already consumed")
+        used = True
+        return _rebatch(reader, reader.schema, batch_size)
+
+    return Source(None, chunks, description)
+
+
+def _lazy_source(lf: Any) -> Source:
+    def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
+        frames = lf.collect_batches(chunk_size=batch_size)
+        first = next(iter(frames), None)
+        if first is None:
+            return iter(())
+        arrow_first = first.to_arrow()
+        rest = (f.to_arrow() for f in frames)
+        batches = (b for t in itertools.chain([arrow_first], rest) for b in t.to_batches())
+        return _rebatch(batches, arrow_first.schema, batch_size)
+
+    return Source(None, chunks, "polars.LazyFrame")
+
+
+def _file_source(path: Path) -> Source:
+    if not path.exists():
+        raise SchemaError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        meta_rows = pq.ParquetFile(path).metadata.num_rows
+
+        def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
+            pf = pq.ParquetFile(path)
+            return _rebatch(pf.iter_batches(batch_size=batch_size), pf.schema_arrow, batch_size)
+
+        return Source(meta_rows, chunks, f"Parquet file {path}")
+    if suffix in (".csv", ".tsv"):
+        import pyarrow.csv as pacsv
+
+        def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
+            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+            reader = pacsv.open_csv(path, parse_options=parse)
+            return _rebatch(reader, reader.schema, batch_size)
+
+        return Source(None, chunks, f"CSV file {path}")
+    raise SchemaError(f"cannot read {path}: only .parquet and .csv/.tsv files are supported")
+
+
+# -- Python records -----------------------------------------------------------------
+
+
+def _dict_list_source(rows: list[Any] | tuple[Any, ...]) -> Source:
+    def chunks(batch_size: int, json_columns: Collection[str]) -> Iterator[Chunk]:
+        for offset in range(0, len(rows), batch_size):
+            yield Chunk(records_to_table(rows[offset : offset + batch_size], json_columns, offset), offset)
+
+    return Source(len(rows), chunks, "list of dicts")
+
+
+def _dict_iter_source(it: Iterator[Any]) -> Source:
+    used = False
+
+    def chunks(batch_size: int, json_columns: Collection[str]) -> Iterator[Chunk]:
+        nonlocal used
+        if used:
+            raise SchemaError("the iterator of dicts was already consumed")
+        used = True
+        offset = 0
+        while block := list(itertools.islice(it, batch_size)):
+            yield Chunk(records_to_table(block, json_columns, offset), offset)
+            offset += len(block)
+
+    return Source(None, chunks, "iterator of dicts")
+
+
+def records_to_table(rows: Any, json_columns: Collection[str], offset: int = 0) -> pa.Table:
+    """Build an Arrow table from dict records, one column at a time.
+
+    Column-wise ``pa.array`` over a list comprehension measured ~2x faster than
+    ``pa.Table.from_pylist`` at 1M rows.  Values of JSON columns (and any column whose
+    values are dicts/lists) are encoded with orjson, keeping each record's own keys;
+    struct inference would merge keys across records and change the JSON.
+    """
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise SchemaError(
+                f"row {offset + i}: expected a dict, got {type(row).__name__} ({row!r:.80})"
+            )
+    keys: list[str] = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+    for key in keys:
+        if not isinstance(key, str):
+            raise SchemaError(f"column names must be strings; got {key!r}")
+    arrays = []
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        first = next((v for v in values if v is not None), None)
+        if key in json_columns or isinstance(first, (dict, list)):
+            arrays.append(_json_array(key, values, offset))
+        else:
+            arrays.append(_python_array(key, values, offset))
+    if not keys:
+        raise SchemaError(f"rows {offset}..{offset + len(rows) - 1} have no keys; nothing to store")
+    return pa.table(arrays, names=keys)
+
+
+def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    try:
+        return _widen_decimal(pa.array(values))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        pass
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int, float, Decimal}:
+        # mixed numbers: exact decimals when any value is a Decimal
+        try:
+            return _widen_decimal(pa.array([None if v is None else Decimal(str(v)) for v in values]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    first_type = type(next(v for v in values if v is not None))
+    for i, v in enumerate(values):
+        if v is not None and type(v) is not first_type:
+            raise SchemaError(
+                f"column {key!r}, row {offset + i}: value {v!r:.80} of type "
+                f"{type(v).__name__} does not match the column's other values "
+                f"({first_type.__name__})"
+            )
+    raise SchemaError(f"column {key!r}: values could not be converted to Arrow")
+
+
+def _widen_decimal(arr: pa.Array) -> pa.Array:
+    """Inferred decimals get the narrowest precision of the values seen; widen them so a
+    table created from them holds later values too (15 digits fit SQLite's REAL exactly)."""
+    t = arr.type
+    if pa.types.is_decimal(t):
+        precision = 15 if t.precision <= 15 and t.scale < 15 else 38
+        return arr.cast(pa.decimal128(precision, t.scale))
+    return arr
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    import orjson
+
+    opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    dumps = orjson.dumps
+    try:
+        encoded = [None if v is None else dumps(v, default=_json_default, option=opts) for v in values]
+    except (TypeError, orjson.JSONEncodeError):
+        for i, v in enumerate(values):
+            try:
+                dumps(v, default=_json_default, option=opts)
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise SchemaError(
+                    f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as JSON: {exc}"
+                ) from None
+        raise
+    storage = pa.array(encoded, pa.large_binary()).cast(pa.large_string())
+    return pa.ExtensionArray.from_storage(pa.json_(pa.large_string()), storage)

@@ -1,0 +1,1 @@
+"""Operations: each drives the one pipeline for one kind of write."""

@@ -1,0 +1,96 @@
+"""Progress reporting: a tqdm bar (terminal or notebook) or a callback for programs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bulkframe.errors import InvalidOptionValueError, check_choice
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot handed to progress callbacks."""
+
+    processed: int
+    total: int | None
+    succeeded: int
+    failed: int
+    elapsed: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.processed / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def fraction(self) -> float | None:
+        return self.processed / self.total if self.total else None
+
+
+class Reporter:
+    """Feeds a bar and/or a callback; ``interval`` rows between callback calls."""
+
+    def __init__(
+        self,
+        callback: bool | Callable[[Progress], Any] | None,
+        *,
+        total: int | None,
+        interval: int | None = None,
+        fmt: str = "both",
+        description: str = "rows",
+    ):
+        check_choice("progress_format", fmt, ("percentage", "count", "both"))
+        if interval is not None and (not isinstance(interval, int) or interval <= 0):
+            raise InvalidOptionValueError(f"progress_interval must be a positive int, got {interval!r}")
+        self.total = total
+        self.interval = interval
+        self.fmt = fmt
+        self.started = time.perf_counter()
+        self.processed = self.succeeded = self.failed = 0
+        self._next_call = interval or 0
+        self.bar: Any = None
+        self.callback: Callable[[Progress], Any] | None = None
+        if callback is True:
+            self.bar = _make_bar(total, fmt, description)
+        elif callable(callback):
+            self.callback = callback
+        elif callback not in (None, False):
+            raise InvalidOptionValueError(
+                f"progress_callback must be True, False or a callable, got {callback!r}"
+            )
+
+    def advance(self, processed: int, succeeded: int, failed: int) -> None:
+        self.processed += processed
+        self.succeeded += succeeded
+        self.failed += failed
+        if self.bar is not None:
+            self.bar.update(processed)
+        if self.callback is not None:
+            if self.interval is None or self.processed >= self._next_call:
+                self.callback(self.snapshot())
+                if self.interval:
+                    while self._next_call <= self.processed:
+                        self._next_call += self.interval
+
+    def snapshot(self) -> Progress:
+        return Progress(self.processed, self.total, self.succeeded, self.failed,
+                        time.perf_counter() - self.started)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _make_bar(total: int | None, fmt: str, description: str) -> Any:
+    from tqdm.auto import tqdm
+
+    if fmt == "count":
+        bar_format = "{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    elif fmt == "percentage":
+        bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]"
+    else:
+        bar_format = None
+    return tqdm(total=total, unit=" rows", unit_scale=True, desc=description, bar_format=bar_format)

@@ -1,0 +1,90 @@
+"""The one result object every operation returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class BulkResult:
+    """What an operation did, with counts that add up.
+
+    ``records_processed == success_count + failure_count`` always holds, and
+    ``success_count == inserted + updated + deleted + skipped`` for the operation's
+    own kinds of success.  ``errors`` holds one row per rejected input row (a Polars
+    DataFrame with ``row``, ``stage``, ``error`` and the row's values), or ``None``.
+    """
+
+    operation: str
+    table: str
+    records_processed: int = 0
+    success_count: int = 0
+    failure_count: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    not_found: int = 0
+    batches: int = 0
+    batches_committed: int = 0
+    duration_seconds: float = 0.0
+    errors: Any = None
+    deduplicated: int = 0
+    dry_run: bool = False
+    data: Any = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.records_processed / self.duration_seconds if self.duration_seconds > 0 else 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.failure_count == 0
+
+    def check(self) -> None:
+        """Assert the invariants (used by tests and before returning)."""
+        if self.records_processed != self.success_count + self.failure_count:
+            raise AssertionError(
+                f"count invariant broken: processed={self.records_processed} "
+                f"success={self.success_count} failure={self.failure_count}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python view (the node layer's ``data`` output)."""
+        out: dict[str, Any] = {
+            "operation": self.operation,
+            "table": self.table,
+            "records_processed": self.records_processed,
+            "success_count": self.success_count,
+            "failure_count": self.failure_count,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "skipped": self.skipped,
+            "not_found": self.not_found,
+            "deduplicated": self.deduplicated,
+            "batches": self.batches,
+            "batches_committed": self.batches_committed,
+            "duration_seconds": self.duration_seconds,
+            "rows_per_second": self.rows_per_second,
+            "dry_run": self.dry_run,
+            "success": self.success,
+            "warnings": list(self.warnings),
+            "metrics": dict(self.metrics),
+        }
+        errors = self.errors
+        out["errors"] = errors.to_dicts() if errors is not None and hasattr(errors, "to_dicts") else []
+        if self.data is not None:
+            out["data"] = self.data.to_dicts() if hasattr(self.data, "to_dicts") else self.data
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"BulkResult({self.operation} {self.table!r}: processed={self.records_processed} "
+            f"success={self.success_count} failure={self.failure_count} inserted={self.inserted} "
+            f"updated={self.updated} deleted={self.deleted} skipped={self.skipped} "
+            f"batches={self.batches} {self.rows_per_second:,.0f} rows/s)"
+        )

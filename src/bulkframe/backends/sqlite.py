@@ -53,6 +53,19 @@ def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
     return "text", None, None
 
 
+#: SQLite reports errors as text; map them to the SQLSTATE a server would send.
+_SQLSTATE_BY_MESSAGE = (
+    ("UNIQUE constraint failed", "23505"),
+    ("PRIMARY KEY constraint failed", "23505"),
+    ("NOT NULL constraint failed", "23502"),
+    ("CHECK constraint failed", "23514"),
+    ("FOREIGN KEY constraint failed", "23503"),
+    ("database is locked", "55P03"),
+    ("database table is locked", "55P03"),
+    ("datatype mismatch", "22000"),
+)
+
+
 class SQLiteBackend(Backend):
     """SQLite through adbc-driver-sqlite."""
 
@@ -82,6 +95,13 @@ class SQLiteBackend(Backend):
                 "in-memory SQLite is not supported: every bulkframe operation opens its own "
                 "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
             )
+
+    def sqlstate_of(self, exc: BaseException) -> str | None:
+        text = str(exc)
+        for fragment, state in _SQLSTATE_BY_MESSAGE:
+            if fragment in text:
+                return state
+        return super().sqlstate_of(exc)
 
     def _connect_raw(self) -> Any:
         import adbc_driver_sqlite.dbapi as adbc_sqlite

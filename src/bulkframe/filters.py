@@ -1,0 +1,568 @@
+"""The filter language shared by update, delete and reads.
+
+``{"category": "electronics", "stock": {"$lt": 10, "$gte": 0}, "$or": [...]}`` is parsed
+once into a small tree of frozen dataclasses; two back ends walk it: :func:`to_sql`
+(SQLAlchemy Core, values always bound) and :func:`to_polars` (a ``pl.Expr``).  Both
+select the same rows; ``docs/filters.md`` is the reference (operators, null semantics,
+dates, ``$col``, dialect notes).  SQLAlchemy and Polars are imported on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from bulkframe.errors import ExpressionError, NotSupportedError
+
+if TYPE_CHECKING:
+    import polars as pl
+    import sqlalchemy as sa
+    from sqlalchemy.sql.expression import ColumnElement
+
+__all__ = ["Filter", "is_empty", "parse", "referenced_columns", "to_polars", "to_sql"]
+
+#: A filter document; ``None`` means the same as ``{}`` (every row).
+Filter = Mapping[str, Any] | None
+FIELD_OPERATORS = (
+    "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin",
+    "$like", "$ilike", "$regex", "$between", "$null", "$not",
+)  # fmt: skip
+LOGICAL_OPERATORS = ("$and", "$or", "$not")
+_SCALARS = (str, int, float, Decimal, date, time)
+_DATE_KINDS = ("date", "datetime", "datetime_tz")
+_RUST_META = frozenset("\\.+*?()|[]{}^$#&-~")
+
+
+# The tree: Compare is `field <op> value` (op without "$"), Logical is $and/$or, Not is the
+# complement (the rows its child does not select; a null result counts as false), Const is every
+# row / no row.  A value is a plain scalar, a ColumnRef ({"$col": "price"}, "excluded.price") or
+# Now (":current_timestamp" / ":current_date").
+@dataclass(frozen=True)
+class ColumnRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class Now:
+    unit: Literal["timestamp", "date"]
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Logical:
+    op: Literal["and", "or"]
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+Node = Compare | Logical | Not | Const
+_TOKENS = {":current_timestamp": Now("timestamp"), ":current_date": Now("date")}
+
+
+def _error(message: str) -> ExpressionError:
+    return ExpressionError(f"filter: {message}")
+
+
+def _unknown(what: str, name: str, valid: Iterable[str], where: str = "") -> ExpressionError:
+    choices = sorted(valid)
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return _error(f"unknown {what} {name!r}{where}{hint}; valid {what}s: {', '.join(choices)}")
+
+
+# ----------------------------------------------------------------------------- parser
+def parse(filter: Filter) -> Node:
+    """Parse and validate a filter document into its tree (raises ``ExpressionError``)."""
+    if filter is None:
+        return Const(True)
+    if not isinstance(filter, Mapping):
+        raise _error(f"expected a mapping like {{'price': {{'$lt': 10}}}}, got {filter!r}")
+    parts: list[Node] = []
+    for key, value in filter.items():
+        if not isinstance(key, str) or not key:
+            raise _error(f"keys must be column names or operators, got {key!r}")
+        parts.append(_parse_logical(key, value) if key.startswith("$") else _field(key, value))
+    return _combine("and", parts)
+
+
+def _combine(op: Literal["and", "or"], parts: list[Node]) -> Node:
+    unit, absorbing = Const(op == "and"), Const(op != "and")
+    if absorbing in parts:
+        return absorbing
+    kept = tuple(p for p in parts if p != unit)
+    return unit if not kept else kept[0] if len(kept) == 1 else Logical(op, kept)
+
+
+def _parse_logical(key: str, value: Any) -> Node:
+    if key == "$not":
+        return _negate(parse(value))
+    if key not in LOGICAL_OPERATORS:
+        raise _unknown("operator", key, LOGICAL_OPERATORS, " at the top level (or a column)")
+    if not isinstance(value, list | tuple) or not value:
+        raise _error(f"{key} needs a non-empty list of filters, got {value!r}")
+    return _combine("and" if key == "$and" else "or", [parse(item) for item in value])
+
+
+def _negate(node: Node) -> Node:
+    return Const(not node.value) if isinstance(node, Const) else Not(node)
+
+
+def _field(field: str, value: Any) -> Node:
+    if isinstance(value, Mapping) and set(value) != {"$col"}:
+        if not value or not all(isinstance(k, str) and k.startswith("$") for k in value):
+            raise _error(
+                f"column {field!r}: expected a value or operators "
+                f"({', '.join(FIELD_OPERATORS)}), got {value!r}"
+            )
+        return _combine("and", [_field_op(field, op, v) for op, v in value.items()])
+    return _field_op(field, "$eq", value)
+
+
+def _field_op(field: str, op: str, value: Any) -> Node:
+    if op not in FIELD_OPERATORS:
+        raise _unknown("operator", op, FIELD_OPERATORS, f" on column {field!r}")
+    name = op[1:]
+    if op == "$not":
+        return _negate(_field(field, value))
+    if op in ("$eq", "$ne") and value is None:
+        return Compare(field, "null", op == "$eq")
+    if op in ("$in", "$nin"):
+        if not isinstance(value, list | tuple | set | frozenset):
+            raise _error(f"{op} on column {field!r} needs a list of values, got {value!r}")
+        items = tuple(value)
+        for item in items:
+            if item is not None and not isinstance(item, _SCALARS):
+                raise _error(f"{op} on column {field!r}: {item!r} is not a plain value")
+        return Compare(field, name, items)
+    if op == "$between":
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise _error(f"$between on column {field!r} needs exactly two values [lo, hi], got {value!r}")
+        return Compare(field, name, tuple(_operand(field, op, v) for v in value))
+    if op in ("$like", "$ilike", "$regex"):
+        if not isinstance(value, str):
+            raise _error(f"{op} on column {field!r} needs a string pattern, got {value!r}")
+        if op != "$regex":
+            _like_tokens(value)  # validates escapes
+        return Compare(field, name, value)
+    if op == "$null":
+        if not isinstance(value, bool):
+            raise _error(f"$null on column {field!r} needs true or false, got {value!r}")
+        return Compare(field, name, value)
+    return Compare(field, name, _operand(field, op, value))
+
+
+def _operand(field: str, op: str, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        ref = value.get("$col")
+        if set(value) != {"$col"} or not isinstance(ref, str) or not ref:
+            raise _error(f"{op} on column {field!r}: expected a value or {{'$col': name}}, got {value!r}")
+        return ColumnRef(ref)
+    if value is None:
+        raise _error(f"{op} on column {field!r} cannot compare with null; use '$null': true/false")
+    if isinstance(value, str) and value in _TOKENS:
+        return _TOKENS[value]
+    if not isinstance(value, _SCALARS):
+        raise _error(f"{op} on column {field!r}: {value!r} is not a plain value")
+    return value
+
+
+def referenced_columns(filter: Filter) -> set[str]:
+    """Return every column name the filter mentions, as written (``"excluded.x"`` too)."""
+    found: set[str] = set()
+
+    def walk(node: Node) -> None:
+        if isinstance(node, Logical):
+            for child in node.children:
+                walk(child)
+        elif isinstance(node, Not):
+            walk(node.child)
+        elif isinstance(node, Compare):
+            found.add(node.field)
+            values = node.value if isinstance(node.value, tuple) else (node.value,)
+            found.update(v.name for v in values if isinstance(v, ColumnRef))
+
+    walk(parse(filter))
+    return found
+
+
+def is_empty(filter: Filter) -> bool:
+    """Return True when the filter selects every row by construction (``{}``, ``None``).
+
+    Callers use it to refuse ``delete``/``update`` of a whole table by accident.
+    """
+    return parse(filter) == Const(True)
+
+
+# ----------------------------------------------------------------------- shared helpers
+def _like_tokens(pattern: str) -> list[tuple[str, str]]:
+    """Split a LIKE pattern into ``("any"|"one"|"lit", char)``; ``\\`` escapes the next char."""
+    tokens, chars = [], iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, None)
+            if nxt is None:
+                raise _error(f"LIKE pattern {pattern!r} ends with the escape character '\\'")
+            tokens.append(("lit", nxt))
+        else:
+            tokens.append(("any", "") if ch == "%" else ("one", "") if ch == "_" else ("lit", ch))
+    return tokens
+
+
+def like_to_regex(pattern: str, *, ascii_case_insensitive: bool = False) -> str:
+    """Translate a LIKE pattern into an anchored (Rust/Polars) regular expression."""
+    parts = []
+    for kind, ch in _like_tokens(pattern):
+        if kind != "lit":
+            parts.append(".*" if kind == "any" else ".")
+        elif ascii_case_insensitive and ch.isascii() and ch.isalpha():
+            parts.append(f"[{ch.lower()}{ch.upper()}]")
+        else:
+            parts.append("\\" + ch if ch in _RUST_META else ch)
+    return "(?s)\\A" + "".join(parts) + "\\z"
+
+
+def like_to_glob(pattern: str) -> str:
+    """Translate a LIKE pattern into an SQLite GLOB pattern (which is case-sensitive)."""
+    out = {"any": "*", "one": "?"}
+    return "".join(
+        out[kind] if kind != "lit" else f"[{ch}]" if ch in "*?[" else ch for kind, ch in _like_tokens(pattern)
+    )
+
+
+def _coerce(value: Any, kind: str, field: str) -> Any:
+    """Bind ISO strings as dates/datetimes on date/timestamp columns (naive means UTC)."""
+    if kind == "date" and isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise _error(f"column {field!r} holds dates; {value!r} is not an ISO date") from None
+    if kind in ("datetime", "datetime_tz"):
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise _error(f"column {field!r} holds timestamps; {value!r} is not ISO 8601") from None
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time())
+        if isinstance(value, datetime):
+            utc = value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(timezone.utc)
+            return utc if kind == "datetime_tz" else utc.replace(tzinfo=None)
+    return value
+
+
+def _split_nulls(field: str, kind: str, values: tuple[Any, ...]) -> tuple[list[Any], bool]:
+    present = [_coerce(v, kind, field) for v in values if v is not None]
+    return present, len(present) < len(values)
+
+
+# ------------------------------------------------------------------------ SQL back end
+def to_sql(
+    filter: Filter,
+    table: sa.FromClause,
+    *,
+    others: Mapping[str, Any] | None = None,
+    dialect_name: str | None = None,
+) -> ColumnElement[bool]:
+    """Compile a filter to a SQLAlchemy Core boolean expression (values bound).
+
+    Parameters
+    ----------
+    filter
+        The filter document; ``{}``/``None`` compile to ``true``.
+    table
+        The table (or alias) whose columns plain names refer to.
+    others
+        Namespaces for ``{"$col": "ns.name"}`` operands: a table, alias or column
+        collection per name, e.g. ``{"excluded": insert_stmt.excluded}``.
+    dialect_name
+        When known, unsupported operators fail here instead of at execution
+        (``$regex`` on ``"sqlite"`` raises ``NotSupportedError``).
+
+    Returns
+    -------
+    sqlalchemy.ColumnElement[bool]
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> t = sa.table("items", sa.column("stock", sa.Integer))
+    >>> str(to_sql({"stock": {"$lt": 10}}, t))
+    'items.stock < :stock_1'
+    """
+    return cast("ColumnElement[bool]", _SqlBackend(table, others or {}, dialect_name).compile(parse(filter)))
+
+
+@functools.cache
+def _case_sensitive_like() -> Callable[[Any, str], Any]:
+    """``col LIKE p ESCAPE '\\'`` everywhere, ``col GLOB g`` on SQLite (LIKE ignores case there)."""
+    import sqlalchemy as sa
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.sql.visitors import InternalTraversal
+
+    class CaseSensitiveLike(sa.ColumnElement[bool]):
+        inherit_cache = True
+        _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's cache-key protocol)
+            ("like_clause", InternalTraversal.dp_clauseelement),
+            ("glob_clause", InternalTraversal.dp_clauseelement),
+        ]
+        type = sa.Boolean()
+
+        def __init__(self, column: Any, pattern: str) -> None:
+            self.like_clause = column.like(pattern, escape="\\")
+            self.glob_clause = column.op("GLOB", is_comparison=True)(like_to_glob(pattern))
+
+        def self_group(self, against: Any = None) -> Any:
+            return self  # LIKE/GLOB bind tighter than AND/OR/NOT everywhere
+
+    @compiles(CaseSensitiveLike)
+    def _default(element: Any, compiler: Any, **kw: Any) -> str:
+        return str(compiler.process(element.like_clause, **kw))
+
+    @compiles(CaseSensitiveLike, "sqlite")
+    def _sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+        return str(compiler.process(element.glob_clause, **kw))
+
+    return CaseSensitiveLike
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "lt": operator.lt, "lte": operator.le, "gt": operator.gt,
+    "gte": operator.ge, "ne": lambda col, value: col.is_distinct_from(value),
+}  # fmt: skip
+
+
+def _sql_kind(type_: Any) -> str:
+    import sqlalchemy as sa
+
+    if isinstance(type_, sa.DateTime):
+        return "datetime_tz" if type_.timezone else "datetime"
+    if isinstance(type_, sa.Date):
+        return "date"
+    if isinstance(type_, sa.String | sa.types.NullType):
+        return "string"
+    return "other"
+
+
+class _SqlBackend:
+    def __init__(self, table: Any, others: Mapping[str, Any], dialect_name: str | None):
+        import sqlalchemy as sa
+
+        self.sa, self.table, self.others, self.dialect_name = sa, table, others, dialect_name
+
+    def column(self, name: str) -> Any:
+        if name in self.table.c:
+            return self.table.c[name]
+        namespace, dot, rest = name.partition(".")
+        if dot and namespace in self.others:
+            other = self.others[namespace]
+            cols = other.c if hasattr(other, "c") else other
+            if rest in cols:
+                return cols[rest]
+            raise _unknown("column", rest, cols.keys(), f" in namespace {namespace!r}")
+        extra = f" (namespaces: {', '.join(sorted(self.others))})" if self.others else ""
+        raise _unknown("column", name, self.table.c.keys(), extra)
+
+    def operand(self, value: Any, kind: str, field: str) -> Any:
+        if isinstance(value, ColumnRef):
+            return self.column(value.name)
+        if isinstance(value, Now):
+            func = self.sa.func
+            return func.current_timestamp() if value.unit == "timestamp" else func.current_date()
+        if isinstance(value, bool):  # SQLAlchemy renders bare True/False inline and refuses `<`
+            return self.sa.literal(value, self.sa.Boolean())
+        return _coerce(value, kind, field)
+
+    def compile(self, node: Node) -> Any:
+        sa = self.sa
+        if isinstance(node, Const):
+            return sa.true() if node.value else sa.false()
+        if isinstance(node, Logical):
+            parts = [self.compile(child) for child in node.children]
+            return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
+        if isinstance(node, Not):
+            return sa.not_(sa.func.coalesce(self.compile(node.child), sa.false()))
+        return self.compare(node)
+
+    def compare(self, node: Compare) -> Any:
+        sa, col, op, value = self.sa, self.column(node.field), node.op, node.value
+        kind = _sql_kind(col.type)
+        if op == "null":
+            return col.is_(None) if value else col.is_not(None)
+        if op in ("like", "ilike", "regex"):
+            if kind != "string":
+                raise _error(f"${op} needs a text column; {node.field!r} is {col.type}")
+            if op == "regex" and self.dialect_name == "sqlite":
+                raise NotSupportedError(
+                    f"filter: $regex (on column {node.field!r}) is not supported on sqlite, "
+                    "which has no REGEXP function; use $like instead"
+                )
+            if op == "regex":
+                return col.regexp_match(value)
+            return col.ilike(value, escape="\\") if op == "ilike" else _case_sensitive_like()(col, value)
+        if op in ("in", "nin"):
+            present, has_null = _split_nulls(node.field, kind, value)
+            if op == "in":
+                member = col.in_(present) if present else sa.false()
+                return sa.or_(member, col.is_(None)) if has_null else member
+            outside = col.not_in(present) if present else sa.true()
+            return sa.and_(outside, col.is_not(None)) if has_null else sa.or_(outside, col.is_(None))
+        if op == "between":
+            low, high = (self.operand(v, kind, node.field) for v in value)
+            # not BETWEEN: PostgreSQL's BETWEEN grammar refuses the `$1::VARCHAR COLLATE "C"`
+            # bind casts SQLAlchemy renders for columns declared with a collation
+            return sa.and_(col >= low, col <= high)
+        return _COMPARE[op](col, self.operand(value, kind, node.field))
+
+
+# --------------------------------------------------------------------- Polars back end
+def to_polars(
+    filter: Filter,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+    *,
+    others_suffix: Mapping[str, str] | None = None,
+) -> pl.Expr:
+    """Compile a filter to a boolean Polars expression selecting the same rows as SQL.
+
+    Parameters
+    ----------
+    filter
+        The filter document; ``{}``/``None`` compile to ``pl.lit(True)``.
+    schema
+        Column name to dtype of the frame the expression runs on (``df.schema``).
+    others_suffix
+        Namespace to column-name suffix for ``{"$col": "ns.name"}`` operands:
+        ``{"excluded": "_excluded"}`` resolves ``"excluded.price"`` to the column
+        ``"price_excluded"``.
+
+    Returns
+    -------
+    polars.Expr
+        Null results (from null cells) mean "not selected", as in SQL ``WHERE``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"stock": [3, 20, None]})
+    >>> df.filter(to_polars({"stock": {"$lt": 10}}, df.schema))["stock"].to_list()
+    [3]
+    """
+    return cast("pl.Expr", _PolarsBackend(schema, others_suffix or {}).compile(parse(filter)))
+
+
+def _pl_kind(dtype: Any) -> str:
+    import polars as pl
+
+    if isinstance(dtype, pl.Datetime):
+        return "datetime_tz" if dtype.time_zone else "datetime"
+    if isinstance(dtype, pl.Date):
+        return "date"
+    if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+        return "string"
+    return "other"
+
+
+class _PolarsBackend:
+    def __init__(self, schema: Mapping[str, Any], suffixes: Mapping[str, str]):
+        import polars as pl
+
+        self.pl, self.suffixes = pl, suffixes
+        self.schema = {k: v() if isinstance(v, type) else v for k, v in schema.items()}
+
+    def column(self, name: str) -> tuple[Any, Any]:
+        namespace, dot, rest = name.partition(".")
+        if name not in self.schema and dot and namespace in self.suffixes:
+            target = rest + self.suffixes[namespace]
+            if target not in self.schema:
+                raise _unknown("column", target, self.schema, f" (for {name!r})")
+            name = target
+        elif name not in self.schema:
+            raise _unknown("column", name, self.schema)
+        return self.pl.col(name), self.schema[name]
+
+    def literal(self, value: Any, dtype: Any, kind: str, field: str) -> Any:
+        pl = self.pl
+        if isinstance(value, ColumnRef):
+            return self.column(value.name)[0]
+        if isinstance(value, Now):
+            now = datetime.now(timezone.utc)
+            value = now if value.unit == "timestamp" else now.date()
+        value = _coerce(value, kind, field)
+        same = isinstance(value, datetime) == (kind != "date")  # a date is not truncated
+        if kind in _DATE_KINDS and isinstance(value, date) and same:
+            return pl.lit(value).cast(dtype)
+        return pl.lit(value)
+
+    def compile(self, node: Node) -> Any:
+        pl = self.pl
+        if isinstance(node, Const):
+            return pl.lit(node.value)
+        if isinstance(node, Logical):
+            join = operator.and_ if node.op == "and" else operator.or_
+            return functools.reduce(join, (self.compile(c) for c in node.children))
+        if isinstance(node, Not):
+            return ~self.compile(node.child).fill_null(False)
+        return self.compare(node)
+
+    def compare(self, node: Compare) -> Any:
+        pl, op, value = self.pl, node.op, node.value
+        col, dtype = self.column(node.field)
+        kind = _pl_kind(dtype)
+        if op == "null":
+            return col.is_null() if value else col.is_not_null()
+        if op in ("like", "ilike", "regex"):
+            if kind != "string":
+                raise _error(f"${op} needs a text column; {node.field!r} is {dtype}")
+            text = col if isinstance(dtype, pl.String) else col.cast(pl.String)
+            if op == "regex":
+                return text.str.contains(value)
+            return text.str.contains(like_to_regex(value, ascii_case_insensitive=op == "ilike"))
+        if op in ("in", "nin"):
+            present, has_null = _split_nulls(node.field, kind, value)
+            member = self.is_in(col, dtype, kind, present, node.field)
+            if op == "in":
+                return member | col.is_null() if has_null else member
+            return ~member & col.is_not_null() if has_null else ~member
+        if op == "between":
+            low, high = (self.literal(v, dtype, kind, node.field) for v in value)
+            return col.is_between(low, high, closed="both")
+        rhs = self.literal(value, dtype, kind, node.field)
+        return col.ne_missing(rhs) if op == "ne" else _COMPARE[op](col, rhs)
+
+    def is_in(self, col: Any, dtype: Any, kind: str, values: list[Any], field: str) -> Any:
+        """Membership that is False (never null) for null cells, like SQL IN then OR."""
+        pl = self.pl
+        try:
+            if dtype.is_integer():  # a non-integral number can never equal an integer
+                values = [
+                    int(v) for v in values
+                    if not isinstance(v, float | Decimal) or float(v).is_integer()
+                ]  # fmt: skip
+            elif dtype.is_float():
+                values = [float(v) for v in values]
+            series = pl.Series(values).cast(dtype) if kind in _DATE_KINDS else pl.Series(values, dtype=dtype)
+        except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise _error(f"$in/$nin values {values!r} do not fit column {field!r} ({dtype})") from exc
+        if series.is_empty():
+            return pl.lit(False)
+        return col.is_in(pl.lit(series).implode(), nulls_equal=True)

@@ -159,22 +159,32 @@ def _polars_cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray,
     return pa.chunked_array([out]), pa.chunked_array([mask])
 
 
+#: ISO 8601 shapes accepted for date/timestamp columns (after " "→"T" and "Z"→"+00:00").
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+
+
 def _parse_temporal(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Parse ISO strings, each value by its own shape (offsets kept as instants)."""
     import polars as pl
 
-    series = pl.Series(arr).cast(pl.String)
+    text = (
+        pl.Series(arr).cast(pl.String).str.strip_chars()
+        .str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
+    )
+    parsed = pl.Series([None] * len(text), dtype=pl.Datetime("us", "UTC"))
+    for fmt in _AWARE_FORMATS:
+        parsed = parsed.fill_null(text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC"))
+    for fmt in _NAIVE_FORMATS:
+        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        parsed = parsed.fill_null(naive.dt.replace_time_zone("UTC"))
     if column.kind == "date":
-        parsed = series.str.to_date(strict=False)
-        # also accept full timestamps for date columns
-        fallback = series.str.to_datetime(strict=False, time_unit="us").dt.date()
-        parsed = parsed.fill_null(fallback)
+        out = parsed.dt.date().to_arrow()
+    elif column.kind == "timestamp":
+        out = parsed.dt.replace_time_zone(None).to_arrow()
     else:
-        aware = series.str.to_datetime(strict=False, time_unit="us", time_zone="UTC")
-        naive = series.str.to_datetime(strict=False, time_unit="us").dt.replace_time_zone("UTC")
-        parsed = aware.fill_null(naive)
-        if column.kind == "timestamp":
-            parsed = parsed.dt.replace_time_zone(None)
-    out = parsed.to_arrow().cast(column.arrow_type())
+        out = parsed.to_arrow()
+    out = out.cast(column.arrow_type())
     mask = pc.and_(pc.is_null(out), pc.is_valid(arr))
     return pa.chunked_array([out]), pa.chunked_array([mask])
 
@@ -186,8 +196,10 @@ def _to_json(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_struct(t):
         import polars as pl
 
-        encoded = pl.Series(arr).struct.json_encode()
-        return pa.chunked_array([encoded.to_arrow().cast(pa.large_string())])
+        encoded = pl.Series(arr).struct.json_encode().to_arrow().cast(pa.large_string())
+        # a null struct is SQL NULL, not the JSON text "null"
+        valid = pc.is_valid(arr.combine_chunks())
+        return pa.chunked_array([pc.if_else(valid, encoded, pa.scalar(None, pa.large_string()))])
     import orjson
 
     from bulkframe.normalize.sources import _json_default

@@ -1,0 +1,70 @@
+"""Package-level promises: cheap import, CLI exit codes, the notebook runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bulkframe.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, bulkframe; heavy = [m for m in ('polars', 'pyarrow', 'sqlalchemy', "
+        "'adbc_driver_manager', 'pandas') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_demo_and_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["demo", "--rows", "2500", "--url", url, "--batch-size", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "2,500 processed" in out and "rows/s" in out
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}), path)
+    assert main(["load", str(path), "--url", url, "--table", "t", "--primary-key", "id"]) == 0
+    assert main(["load", str(path), "--url", url, "--table", "t", "--conflict", "skip"]) == 0
+    assert "0 inserted, 0 updated, 3 skipped" in capsys.readouterr().out
+
+
+def test_cli_failure_is_one_line_and_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [1, 1]}), path)
+    assert main(["load", str(path), "--url", url, "--table", "t", "--primary-key", "id"]) == 1
+    err = capsys.readouterr().err  # the progress bar also writes to stderr, with \r
+    last = err.rstrip("\n").split("\n")[-1].split("\r")[-1]
+    assert last.startswith("bulkframe: error: ") and "UNIQUE" in last
+    assert err.endswith("\n") and err.count("bulkframe: error") == 1
+    assert main(["load", str(tmp_path / "missing.csv"), "--url", url, "--table", "t"]) == 1
+
+
+def test_cli_entry_point_runs_as_a_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulkframe.cli", "demo", "--rows", "100"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "bulkframe.db").exists()  # the embedded default
+
+
+@pytest.mark.notebook
+def test_quickstart_notebook_executes(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "01-quickstart.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert (tmp_path / "bulkframe.db").exists()

@@ -43,6 +43,8 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _pg_answers(url):
         yield url
         return
+    # platformdirs (used by pgserver) warns when XDG_RUNTIME_DIR is unset
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
     import pgserver  # throwaway embedded server; pip install pgserver
 
     server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")

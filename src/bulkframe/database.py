@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bulkframe.backends.base import Backend, TableRef
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
-from bulkframe.errors import SchemaError, unknown_option
+from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.result import BulkResult
 
 
@@ -68,6 +68,13 @@ class Database:
     def release(self, conn: Connection) -> None:
         self._lock.release()
 
+    def adopt(self, conn: Connection) -> None:
+        """Release the lock, keeping ``conn`` (which may be a reconnected replacement)."""
+        if conn is not self._conn and self._conn is not None:
+            self._conn.close()
+        self._conn = conn
+        self._lock.release()
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -94,12 +101,24 @@ class Database:
         conflict_fields: Sequence[str] | None = None,
         primary_key: Sequence[str] | str | None = None,
         schema: str | None = None,
+        validate_data: bool = True,
+        skip_validation: bool = False,
+        validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
+        transformation_rules: Mapping[str, str] | None = None,
+        error_strategy: str = "stop",
+        max_errors: int | None = None,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        retry_backoff: str = "exponential",
+        failed_records_file: str | None = None,
+        failed_records_callback: Callable[[Any], Any] | None = None,
+        error_log_level: str | int = "warning",
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: str = "both",
         **unknown: Any,
     ) -> BulkResult:
-        """Insert ``data`` into ``table`` in one transaction, at COPY speed.
+        """Insert ``data`` into ``table`` at COPY speed.
 
         Parameters
         ----------
@@ -112,15 +131,40 @@ class Database:
         batch_size : int
             Rows per batch sent to the database.
         conflict_resolution : {"error", "skip", "update"}
-            ``"error"``: a duplicate key raises and nothing of the call is kept.
-            ``"skip"``: rows whose ``conflict_fields`` exist are skipped and counted.
-            ``"update"``: such rows update the existing ones.
+            ``"error"``: a duplicate key raises (with ``error_strategy="stop"`` nothing of
+            the call is kept). ``"skip"``: rows whose ``conflict_fields`` exist are skipped
+            and counted. ``"update"``: such rows update the existing ones.
         conflict_fields : list of str, optional
             Key columns for skip/update; default: the table's primary key.
         primary_key : str or list of str, optional
             Primary key for a table bulkframe creates.
         schema : str, optional
             Database schema of the table (PostgreSQL).
+        validate_data, skip_validation : bool
+            Apply ``validation_rules`` and the table's own constraints (NOT NULL,
+            ``varchar(n)``) before sending (default). ``skip_validation=True`` (or
+            ``validate_data=False``) skips them; type casting always happens.
+        validation_rules : dict, optional
+            ``{"price": {"min": 0.01, "max": 10000}, ...}``; see docs/rules.md.
+        transformation_rules : dict, optional
+            ``{"price": "price * 1.1", "category": "category.lower()"}``, applied before
+            validation.
+        error_strategy : {"stop", "continue", "retry_batch"}
+            ``"stop"``: one transaction; any rejected row raises ``ValidationError`` and
+            nothing is written. ``"continue"``: batches commit on their own, rejected rows
+            are reported, batches the database refuses are split to isolate the bad rows.
+            ``"retry_batch"``: like continue, and transient errors are retried.
+        max_errors : int, optional
+            Stop (``SafetyLimitError``) once more rows than this were rejected.
+        max_retries, retry_delay, retry_backoff
+            Retry policy for transient errors under ``"retry_batch"``;
+            ``retry_backoff`` is ``"exponential"``, ``"linear"`` or ``"constant"``.
+        failed_records_file : str, optional
+            Write rejected rows and reasons to ``.jsonl``, ``.json``, ``.csv`` or ``.parquet``.
+        failed_records_callback : callable, optional
+            Called once with the rejected rows (a Polars DataFrame) when there are any.
+        error_log_level : str or int
+            Level at which rejections are logged (default ``"warning"``).
         progress_callback : bool or callable
             ``True`` shows a progress bar; a callable receives a ``Progress``.
         progress_interval : int, optional
@@ -140,6 +184,9 @@ class Database:
             self, _table_ref(table, schema), data,
             batch_size=batch_size, conflict_resolution=conflict_resolution,
             conflict_fields=conflict_fields, primary_key=primary_key,
+            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
+            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
+                                failed_records_file, failed_records_callback, error_log_level),
             progress_callback=progress_callback, progress_interval=progress_interval,
             progress_format=progress_format,
         )
@@ -173,8 +220,298 @@ class Database:
         finally:
             self.release(conn)
 
+    def bulk_update(
+        self,
+        table: Any,
+        /,
+        updates: Any = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        key_fields: Sequence[str] | str | None = None,
+        batch_size: int | None = None,
+        return_updated: bool = False,
+        ensure_atomic: bool = True,
+        all_rows: bool = False,
+        schema: str | None = None,
+        **unknown: Any,
+    ) -> BulkResult:
+        """Update rows with set-based statements (never one statement per row).
+
+        Parameters
+        ----------
+        table : str or model class
+            Target table; it must exist.
+        updates : mapping, or rows
+            A mapping ``{column: value}`` updates the rows ``filter`` selects in one
+            ``UPDATE … WHERE``.  Each value is a literal (``"restocked"``, ``15.99``) or an
+            expression in the safe language (``"price * 0.9"``, ``":current_timestamp"``,
+            ``"coalesce(stock, 0) + 1"``; see ``docs/rules.md`` for how strings are told
+            apart, and ``Expr``/``Literal`` to force either).
+            Rows (list of dicts, Polars/pandas/Arrow frame, file path) update the row
+            whose key they name; dict rows may set different columns and may carry
+            ``"atomic_ops": {"stock": {"$inc": -5}}`` with ``$inc``, ``$mul``, ``$min``,
+            ``$max``, ``$set``, applied in SQL against the stored value.
+        filter : mapping, optional
+            Rows to update (``docs/filters.md``).  With a mapping ``updates`` an empty
+            filter is refused unless ``all_rows=True``; with rows it narrows further
+            (rows whose key is found but that fail it are counted as ``skipped``).
+        key_fields : str or list of str, optional
+            Columns that identify a row (default: the primary key).
+        batch_size : int, optional
+            Rows mode: input rows per staged batch (default 100,000).  Filter mode: at
+            most this many rows per ``UPDATE``, walking the key in ranges (default: one
+            statement).
+        return_updated : bool
+            Put the updated rows (as stored afterwards) in ``result.data`` (Polars).
+        ensure_atomic : bool
+            ``True`` (default): the whole call is one transaction.  ``False``: each batch
+            commits on its own, so locks are held only per batch.
+        all_rows : bool
+            Allow an empty filter to update every row.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+
+        Returns
+        -------
+        BulkResult
+            ``updated``; ``not_found`` and ``not_found_ids`` for keys that matched no
+            row (counted as failures); ``skipped`` for rows ``filter`` excluded.
+
+        Examples
+        --------
+        >>> db.bulk_update("products", {"price": "price * 0.9"},
+        ...                filter={"category": "electronics"}).updated     # doctest: +SKIP
+        120
+        >>> db.bulk_update("products", [{"id": 1, "atomic_ops": {"stock": {"$inc": -5}}}])  # doctest: +SKIP
+        """
+        if unknown:
+            raise unknown_option(unknown, _UPDATE_OPTIONS, where="bulk_update")
+        from bulkframe.ops.update import bulk_update
+
+        return bulk_update(
+            self, _table_ref(table, schema), updates, filter=filter, key_fields=key_fields,
+            batch_size=batch_size, return_updated=return_updated, ensure_atomic=ensure_atomic,
+            all_rows=all_rows,
+        )
+
+    def bulk_upsert(
+        self,
+        table: Any,
+        /,
+        data: Any,
+        *,
+        unique_fields: Sequence[str] | str | None = None,
+        update_fields: Sequence[str] | None = None,
+        insert_fields: Sequence[str] | None = None,
+        conflict_resolution: str = "update",
+        upsert_conditions: Mapping[str, Any] | None = None,
+        dedupe: str = "last",
+        create_unique_index: bool = False,
+        batch_size: int | None = None,
+        schema: str | None = None,
+        **unknown: Any,
+    ) -> BulkResult:
+        """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
+
+        Parameters
+        ----------
+        table : str or model class
+            Target table; it must exist.
+        data
+            Any input ``bulk_create`` accepts.
+        unique_fields : str or list of str, optional
+            Columns that identify a row (default: the primary key).  A unique index or
+            constraint on exactly these columns must exist, else an error names them.
+        update_fields : list of str, optional
+            Columns an existing row takes from the input (default: every non-key input
+            column).
+        insert_fields : list of str, optional
+            Columns a new row is inserted with (default: every input column); must
+            include ``unique_fields``.  Others get the column default.
+        conflict_resolution : {"update", "skip"}
+            ``"update"``: existing rows are updated.  ``"skip"``: they are left alone
+            (counted as ``skipped``).
+        upsert_conditions : mapping, optional
+            ``{"update_if": filter, "insert_if": filter}``.  ``update_if`` names the stored
+            row's columns and ``{"$col": "excluded.x"}`` for the incoming row's; a stored
+            row failing it is ``skipped``.  ``insert_if`` filters new (incoming) rows; a
+            new row failing it is ``skipped``.
+        dedupe : {"last", "first", "error"}
+            A key repeated in the input: keep the last or first row (the others are
+            counted in ``skipped`` and ``deduplicated``), or raise.
+        create_unique_index : bool
+            Create the missing unique index on ``unique_fields`` (in the same
+            transaction) instead of raising.
+        batch_size : int, optional
+            Input rows per staged batch (default 100,000).
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+
+        Returns
+        -------
+        BulkResult
+            Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows processed.
+        """
+        if unknown:
+            raise unknown_option(unknown, _UPSERT_OPTIONS, where="bulk_upsert")
+        from bulkframe.ops.upsert import bulk_upsert
+
+        return bulk_upsert(
+            self, _table_ref(table, schema), data, unique_fields=unique_fields,
+            update_fields=update_fields, insert_fields=insert_fields,
+            conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
+            dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
+        )
+
+    def bulk_delete(
+        self,
+        table: Any,
+        /,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        ids: Sequence[Any] | None = None,
+        key_field: str | None = None,
+        soft_delete: bool = False,
+        hard_delete: bool = False,
+        deleted_at_field: str = "deleted_at",
+        cascade: Sequence[str] | Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        max_delete_count: int | None = None,
+        confirm_delete: bool | Callable[[int, Any], bool] = False,
+        backup_before_delete: bool = False,
+        backup_location: str | None = None,
+        all_rows: bool = False,
+        batch_size: int | None = None,
+        sample_size: int = 10,
+        schema: str | None = None,
+        **unknown: Any,
+    ) -> BulkResult:
+        """Delete the rows ``filter`` and/or ``ids`` select, safely, in one transaction.
+
+        Parameters
+        ----------
+        table : str or model class
+            Target table; it must exist.
+        filter : mapping, optional
+            Rows to delete (``docs/filters.md``).  No filter and no ids deletes nothing
+            unless ``all_rows=True``.
+        ids : list, optional
+            Key values (tuples for a composite key) to delete; long lists are staged and
+            joined.  Ids that match no row are counted in ``not_found``/``not_found_ids``.
+        key_field : str, optional
+            Column ``ids`` refer to (default: the primary key).
+        soft_delete : bool
+            Set ``deleted_at_field`` to the current timestamp instead of deleting (rows
+            already marked are ``skipped``).  The column must exist: bulkframe never alters
+            the table here; the error shows the ``ALTER TABLE`` to run.
+        hard_delete : bool
+            Delete the rows (the default); contradicts ``soft_delete``.
+        deleted_at_field : str
+            Column ``soft_delete`` sets (default ``"deleted_at"``).
+        cascade : list of str or mapping, optional
+            Child tables whose rows reference the deleted ones are deleted (or soft
+            deleted) first in the same transaction; the foreign key comes from the
+            catalog, or ``{"reviews": "product_id"}`` names it.
+        dry_run : bool
+            Change nothing; ``result.deleted`` is the count that would be deleted and
+            ``result.data`` a sample of those rows (``result.dry_run`` is True).
+        max_delete_count : int, optional
+            When more rows than this match, nothing is deleted and ``SafetyLimitError``
+            says how many matched (checked inside the deleting transaction).
+        confirm_delete : bool or callable
+            A callable ``confirm(count, sample) -> bool`` must approve; ``True`` asks
+            yes/no in a terminal or notebook (an error when there is neither).  Declined:
+            nothing is deleted, matching rows are counted as ``skipped``.
+        backup_before_delete : bool
+            Write the deleted rows to ``backup_location`` (``.parquet``, ``.json``,
+            ``.jsonl``, ``.csv``) before committing; if writing fails nothing is deleted.
+            Rows deleted by ``cascade`` go to ``<stem>.<child table><suffix>`` beside it.
+        backup_location : str, optional
+            Where the backup goes.
+        all_rows : bool
+            Allow deleting every row (empty filter, no ids).
+        batch_size : int, optional
+            At most this many rows per ``DELETE`` statement (key ranges), still in one
+            transaction.
+        sample_size : int
+            Rows in the ``dry_run``/``confirm_delete`` sample.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+
+        Returns
+        -------
+        BulkResult
+            ``deleted`` (and ``skipped``, ``not_found``); cascaded counts in
+            ``result.metrics["cascade"]``.
+        """
+        if unknown:
+            raise unknown_option(unknown, _DELETE_OPTIONS, where="bulk_delete")
+        from bulkframe.ops.delete import bulk_delete
+
+        return bulk_delete(
+            self, _table_ref(table, schema), filter=filter, ids=ids, key_field=key_field,
+            soft_delete=soft_delete, hard_delete=hard_delete, deleted_at_field=deleted_at_field,
+            cascade=cascade, dry_run=dry_run, max_delete_count=max_delete_count,
+            confirm_delete=confirm_delete, backup_before_delete=backup_before_delete,
+            backup_location=backup_location, all_rows=all_rows, batch_size=batch_size,
+            sample_size=sample_size,
+        )
+
 
 _CREATE_OPTIONS = (
     "batch_size", "conflict_resolution", "conflict_fields", "primary_key", "schema",
+    "validate_data", "skip_validation", "validation_rules", "transformation_rules",
+    "error_strategy", "max_errors", "max_retries", "retry_delay", "retry_backoff",
+    "failed_records_file", "failed_records_callback", "error_log_level",
     "progress_callback", "progress_interval", "progress_format",
+)
+
+
+def rule_options(validate_data: bool, skip_validation: bool, validation_rules: Any,
+                 transformation_rules: Any) -> Any:
+    """Check and bundle the rules stage's options."""
+    from bulkframe.ops.create import RuleOptions
+
+    if validation_rules and (skip_validation or not validate_data):
+        raise InvalidOptionValueError(
+            "validation_rules were given, but skip_validation=True / validate_data=False turns "
+            "validation off; remove one of them"
+        )
+    for name, value in (("validation_rules", validation_rules), ("transformation_rules", transformation_rules)):
+        if value is not None and not isinstance(value, Mapping):
+            raise InvalidOptionValueError(f"{name} must be a dict, got {type(value).__name__}")
+    return RuleOptions(
+        validation_rules=validation_rules,
+        transformation_rules=transformation_rules,
+        validate=bool(validate_data) and not skip_validation,
+    )
+
+
+def error_policy(strategy: str, max_errors: int | None, max_retries: int, retry_delay: float,
+                 retry_backoff: str, failed_records_file: str | None,
+                 failed_records_callback: Any, error_log_level: str | int) -> Any:
+    """Check and bundle the error-handling options."""
+    from bulkframe.plan.policy import ErrorPolicy, log_level
+
+    return ErrorPolicy(
+        strategy=strategy, max_errors=max_errors, max_retries=max_retries, retry_delay=retry_delay,
+        retry_backoff=retry_backoff,
+        failed_records_file=str(failed_records_file) if failed_records_file is not None else None,
+        failed_records_callback=failed_records_callback, error_log_level=log_level(error_log_level),
+    )
+
+_UPDATE_OPTIONS = (
+    "updates", "filter", "key_fields", "batch_size", "return_updated", "ensure_atomic", "all_rows",
+    "schema",
+)
+
+_UPSERT_OPTIONS = (
+    "unique_fields", "update_fields", "insert_fields", "conflict_resolution", "upsert_conditions",
+    "dedupe", "create_unique_index", "batch_size", "schema",
+)
+
+_DELETE_OPTIONS = (
+    "filter", "ids", "key_field", "soft_delete", "hard_delete", "deleted_at_field", "cascade",
+    "dry_run", "max_delete_count", "confirm_delete", "backup_before_delete", "backup_location",
+    "all_rows", "batch_size", "sample_size", "schema",
 )

@@ -28,6 +28,9 @@ class BulkResult:
     not_found: int = 0
     batches: int = 0
     batches_committed: int = 0
+    #: Input position ranges ``[start, end)`` whose batches committed; every row in them
+    #: landed except those listed in ``errors``.
+    committed_ranges: list[tuple[int, int]] = field(default_factory=list)
     duration_seconds: float = 0.0
     errors: Any = None
     deduplicated: int = 0
@@ -35,6 +38,9 @@ class BulkResult:
     data: Any = None
     metrics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Keys of input rows that matched no stored row (``bulk_update`` by rows,
+    #: ``bulk_delete(ids=…)``): scalars for a one-column key, tuples otherwise.
+    not_found_ids: list[Any] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -65,9 +71,11 @@ class BulkResult:
             "deleted": self.deleted,
             "skipped": self.skipped,
             "not_found": self.not_found,
+            "not_found_ids": list(self.not_found_ids),
             "deduplicated": self.deduplicated,
             "batches": self.batches,
             "batches_committed": self.batches_committed,
+            "committed_ranges": [list(r) for r in self.committed_ranges],
             "duration_seconds": self.duration_seconds,
             "rows_per_second": self.rows_per_second,
             "dry_run": self.dry_run,

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.dialects import sqlite
 
-from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
-from bulkframe.errors import NotSupportedError
+from bulkframe.errors import DatabaseError, NotSupportedError
 from bulkframe.types import Column
 
 #: Declared types bulkframe writes; read back by name (SQLite keeps the declared text).
@@ -82,6 +82,8 @@ class SQLiteBackend(Backend):
         update_from=True,
         aggregate_filter=True,
         upsert_counts="pre_count",
+        modified_count="changes",
+        select_for_update=False,
     )
     dialect = sqlite.dialect()
 
@@ -128,13 +130,61 @@ class SQLiteBackend(Backend):
             kind, p, s = kind_of_declared(declared or "")
             rowid_alias = bool(pk) and int_pk and (declared or "").upper() == "INTEGER"
             columns.append(Column(
-                name, kind, nullable=not notnull and not pk, primary_key=bool(pk),
+                # NULL into a rowid alias means "assign the next id"
+                name, kind, nullable=(not notnull and not pk) or rowid_alias, primary_key=bool(pk),
                 precision=p if kind == "decimal" else None,
                 scale=s if kind == "decimal" else None,
                 length=p if kind == "text" else None,
                 has_default=default is not None or rowid_alias,
             ))
         return columns
+
+    def _pragma(self, name: str, ref: TableRef, columns: str) -> str:
+        """``SELECT columns FROM pragma_<name>(?[, schema])``; arguments are bound."""
+        return f"SELECT {columns} FROM pragma_{name}(?{', ?' if ref.schema else ''})"
+
+    def _args(self, ref: TableRef, name: str | None = None) -> tuple[str, ...]:
+        first = name if name is not None else ref.name
+        return (first, ref.schema) if ref.schema else (first,)
+
+    def foreign_keys(self, conn: Connection, ref: TableRef) -> list[ForeignKey]:
+        rows = conn.fetchall(self._pragma("foreign_key_list", ref, 'id, seq, "table", "from", "to"'),
+                             self._args(ref))
+        grouped: dict[int, list[tuple[int, str, str, str | None]]] = {}
+        for fk_id, seq, table, col, to in rows:
+            grouped.setdefault(fk_id, []).append((seq, table, col, to))
+        out = []
+        for parts in grouped.values():
+            parts.sort()
+            refs = tuple(p[3] for p in parts if p[3] is not None)
+            out.append(ForeignKey(tuple(p[2] for p in parts), parts[0][1], ref.schema,
+                                  refs if len(refs) == len(parts) else ()))
+        return out
+
+    def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:
+        keys: list[tuple[str, ...]] = []
+        columns = self.reflect(conn, ref) or []
+        pk = tuple(c.name for c in columns if c.primary_key)
+        if pk:
+            keys.append(pk)
+        indexes = conn.fetchall(self._pragma("index_list", ref, 'name, "unique", partial'), self._args(ref))
+        for name, unique, partial in indexes:
+            if not unique or partial:
+                continue
+            cols = conn.fetchall(self._pragma("index_info", ref, "seqno, name"), self._args(ref, name))
+            names = [c[1] for c in sorted(cols)]
+            if names and all(n is not None for n in names):
+                keys.append(tuple(names))
+        return keys
+
+    def begin_write(self, conn: Connection, ref: TableRef) -> None:
+        # A no-op write as the transaction's first statement takes the RESERVED lock now,
+        # waiting (busy_timeout) behind other writers; a read first would make the later
+        # upgrade fail at once with "database is locked".
+        try:
+            conn.run(f"DELETE FROM {self.qualified(ref)} WHERE 0")
+        except DatabaseError:
+            pass  # missing table: the caller's reflect reports it
 
     def ddl_type(self, column: Column) -> str:
         if column.kind == "decimal":

@@ -1,19 +1,29 @@
-"""``bulk_create``: normalize → (rules) → plan → backend → result, for inserts."""
+"""``bulk_create``: normalize → rules → plan → backend → result, for inserts."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bulkframe.backends.base import TableRef
+import pyarrow as pa
+
+from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.connection import Connection
 from bulkframe.backends.statements import merge_from_stage
-from bulkframe.errors import BulkframeError, SchemaError, check_choice
-from bulkframe.normalize import Chunk, conform, infer_columns, open_source
+from bulkframe.errors import InvalidOptionValueError, SchemaError, check_choice
+from bulkframe.normalize import infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
+from bulkframe.ops.prepare import Prepared, Preparer
+from bulkframe.plan.executor import Counts, Execution, Session, attach
+from bulkframe.plan.policy import ErrorPolicy
+from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
+from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
@@ -21,6 +31,65 @@ if TYPE_CHECKING:
 log = logging.getLogger("bulkframe")
 
 CONFLICT_MODES = ("error", "skip", "update")
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """The rules stage's options, shared by every row-writing operation."""
+
+    validation_rules: Mapping[str, Mapping[str, Any]] | None = None
+    transformation_rules: Mapping[str, str] | None = None
+    validate: bool = True
+
+
+@dataclass
+class CreateWriter:
+    """Append rows (``error``), or stage them and merge (``skip`` / ``update``)."""
+
+    backend: Backend
+    ref: TableRef
+    columns: dict[str, Column]
+    conflict: str
+    keys: list[str]
+    stage: TableRef | None = None
+    _tables: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, conn: Connection, table: pa.Table) -> Counts:
+        if self.conflict == "error":
+            conn.ingest(self.ref, self.backend.to_ingest(table, self.columns))
+            return Counts(inserted=table.num_rows)
+        missing = [k for k in self.keys if k not in table.column_names]
+        if missing:
+            raise SchemaError(f"conflict_fields {missing} are missing from the input")
+        table, dropped = dedupe_keys(table, self.keys, keep="last" if self.conflict == "update" else "first")
+        stage_cols = [self.columns[n] for n in table.column_names]
+        if self.stage is None or self._tables.get("names") != table.column_names:
+            if self.stage is not None:
+                self.backend.drop_table(conn, self.stage)
+            self.stage = self.backend.create_stage(conn, stage_cols)
+            self._tables = {
+                "names": table.column_names,
+                "stage": self.backend.sa_table(self.stage, stage_cols),
+                "target": self.backend.sa_table(self.ref, list(self.columns.values())),
+            }
+        else:
+            conn.run(f"DELETE FROM {self.backend.qualified(self.stage)}")
+        self.backend.ingest_stage(conn, self.stage, self.backend.to_ingest(table, self.columns))
+        merged = merge_from_stage(conn, self._tables["target"], self._tables["stage"], table.column_names,
+                                  self.keys, mode=self.conflict)
+        if self.conflict == "update":
+            return Counts(inserted=merged.inserted, updated=merged.updated + dropped, skipped=merged.skipped,
+                          deduplicated=dropped)
+        return Counts(inserted=merged.inserted, skipped=merged.skipped + dropped, deduplicated=dropped)
+
+    def reset(self) -> None:
+        self.stage = None
+        self._tables = {}
+
+    def finish(self, conn: Connection) -> None:
+        if self.stage is not None:
+            self.backend.drop_table(conn, self.stage)
+            self.reset()
 
 
 def bulk_create(
@@ -32,119 +101,116 @@ def bulk_create(
     conflict_resolution: str,
     conflict_fields: Sequence[str] | None,
     primary_key: Sequence[str] | str | None,
+    rules: RuleOptions,
+    policy: ErrorPolicy,
     progress_callback: bool | Callable[..., Any] | None,
     progress_interval: int | None,
     progress_format: str,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise SchemaError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
     source = open_source(data)
     result = BulkResult("create", str(ref))
     started = time.perf_counter()
     reporter = Reporter(progress_callback, total=source.total, interval=progress_interval,
                         fmt=progress_format, description=f"create {ref}")
+    rejections = Rejections(policy.error_log_level)
     backend = db.backend
-    conn = db.connection()
-    json_columns: set[str] = set()
-    stage = None
+    session = Session(db.backend.connect, db.connection())
+    execution = Execution(policy, result, rejections, reporter)
     try:
-        columns = backend.reflect(conn, ref)
+        columns = backend.reflect(session.conn, ref)
+        json_columns: set[str] = {c.name for c in columns or () if c.kind == "json"}
         chunks = source.chunks(batch_size, json_columns)
         first = next(chunks, None)
-        if columns is not None:
-            json_columns.update(c.name for c in columns if c.kind == "json")
-            if pk:
-                table_pk = [c.name for c in columns if c.primary_key]
-                if table_pk != pk:
-                    raise SchemaError(
-                        f"primary_key={pk} given, but table {ref} exists with primary key {table_pk}; "
-                        "primary_key only applies when bulkframe creates the table"
-                    )
         if first is None:
-            log.info("bulk_create %s: empty input, nothing to do", ref)
-            conn.commit()
-            return _finish(result, started, reporter)
+            session.conn.commit()
+            return _finish(result, started, reporter, rejections, policy)
         if columns is None:
             columns = infer_columns(first.table.schema, pk)
-            backend.create_table(conn, ref, columns)
+            backend.create_table(session.conn, ref, columns)
             json_columns.update(c.name for c in columns if c.kind == "json")
+            if policy.per_batch:
+                session.conn.commit()  # batches commit on their own; the table must exist for them
+        elif pk and [c.name for c in columns if c.primary_key] != pk:
+            raise SchemaError(
+                f"primary_key={pk} given, but table {ref} exists with primary key "
+                f"{[c.name for c in columns if c.primary_key]}; primary_key only applies when "
+                "bulkframe creates the table"
+            )
         by_name = {c.name: c for c in columns}
-        keys: list[str] = []
-        if conflict_resolution != "error":
-            keys = list(conflict_fields or [c.name for c in columns if c.primary_key])
-            if not keys:
-                raise SchemaError(
-                    f"conflict_resolution={conflict_resolution!r} needs conflict_fields, and table "
-                    f"{ref} has no primary key to default to"
-                )
-            missing = [k for k in keys if k not in by_name]
-            if missing:
-                raise SchemaError(f"conflict_fields {missing} are not columns of {ref}; columns: {list(by_name)}")
-        target = None
-        for chunk in _chain(first, chunks):
-            result.batches += 1
-            rows = chunk.table.num_rows
-            result.records_processed += rows
-            shaped = conform(chunk.table, by_name, offset=chunk.offset, table_name=str(ref)).table
-            if conflict_resolution == "error":
-                conn.ingest(ref, backend.to_ingest(shaped, by_name))
-                result.inserted += rows
-                reporter.advance(rows, rows, 0)
-                continue
-            missing_keys = [k for k in keys if k not in shaped.column_names]
-            if missing_keys:
-                raise SchemaError(f"conflict_fields {missing_keys} are missing from the input")
-            shaped, dropped = dedupe_keys(shaped, keys, keep="last" if conflict_resolution == "update" else "first")
-            result.deduplicated += dropped
-            stage_cols = [by_name[n] for n in shaped.column_names]
-            if stage is None:
-                stage = backend.create_stage(conn, stage_cols)
-                stage_table = backend.sa_table(stage, stage_cols)
-                target = backend.sa_table(ref, columns)
-            else:
-                conn.run(f"DELETE FROM {backend.qualified(stage)}")
-            backend.ingest_stage(conn, stage, backend.to_ingest(shaped, by_name))
-            counts = merge_from_stage(conn, target, stage_table, shaped.column_names, keys,
-                                      mode=conflict_resolution)
-            result.inserted += counts.inserted
-            result.updated += counts.updated + (dropped if conflict_resolution == "update" else 0)
-            result.skipped += counts.skipped + (dropped if conflict_resolution == "skip" else 0)
-            reporter.advance(rows, rows, 0)
-        if stage is not None:
-            backend.drop_table(conn, stage)
-            stage = None
-        conn.commit()
-        result.batches_committed = result.batches
+        keys = _conflict_keys(conflict_resolution, conflict_fields, columns, ref)
+        _check_required_present(by_name, first.table.column_names, ref)
+        prepare = Preparer(
+            by_name, table_name=str(ref),
+            transformation_rules=rules.transformation_rules,
+            validation_rules=rules.validation_rules if rules.validate else None,
+            check_constraints=rules.validate,
+            strict_cast=not policy.per_batch and not rules.validation_rules,
+        )
+        prepared: Iterator[Prepared] = map(prepare, itertools.chain([first], chunks))
+        writer = CreateWriter(backend, ref, by_name, conflict_resolution, keys)
+        execution.run(session, prepared, writer)
     except BaseException as exc:
-        conn.rollback()
+        session.conn.rollback()
         reporter.close()
-        _mark_nothing_committed(result, started)
-        if isinstance(exc, BulkframeError) and exc.result is None:
-            exc.result = result
+        _settle(result, execution.counts, started)
+        try:
+            result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
+        except Exception:  # never hide the original error behind a failed report
+            log.exception("could not deliver the rejected rows")
+            result.errors = rejections.frame()
+        attach(exc, result)
         raise
     finally:
-        db.release(conn)
-    result.success_count = result.inserted + result.updated + result.skipped
-    return _finish(result, started, reporter)
+        db.adopt(session.conn)
+    _settle(result, execution.counts, started)
+    return _finish(result, started, reporter, rejections, policy)
 
 
-def _chain(first: Chunk, rest: Any) -> Any:
-    yield first
-    yield from rest
+def _conflict_keys(mode: str, fields: Sequence[str] | None, columns: list[Column], ref: TableRef) -> list[str]:
+    if mode == "error":
+        if fields:
+            raise InvalidOptionValueError(
+                "conflict_fields is only used with conflict_resolution='skip' or 'update'"
+            )
+        return []
+    keys = list(fields or [c.name for c in columns if c.primary_key])
+    if not keys:
+        raise SchemaError(
+            f"conflict_resolution={mode!r} needs conflict_fields, and table {ref} has no primary key to default to"
+        )
+    names = [c.name for c in columns]
+    missing = [k for k in keys if k not in names]
+    if missing:
+        raise SchemaError(f"conflict_fields {missing} are not columns of {ref}; columns: {names}")
+    return keys
 
 
-def _mark_nothing_committed(result: BulkResult, started: float) -> None:
-    """After a rollback nothing of the call landed: every processed row failed."""
-    result.failure_count = result.records_processed
-    result.success_count = result.inserted = result.updated = result.skipped = 0
-    result.batches_committed = 0
+def _check_required_present(columns: dict[str, Column], present: Sequence[str], ref: TableRef) -> None:
+    """A NOT NULL column without a default that the input lacks fails every row: say so once."""
+    absent = [c.name for c in columns.values() if not c.nullable and not c.has_default and c.name not in present]
+    if absent:
+        raise SchemaError(
+            f"table {ref} requires column(s) {absent} (NOT NULL, no default), but the input does not have them"
+        )
+
+
+def _settle(result: BulkResult, counts: Counts, started: float) -> None:
+    """Make the result's counts say what is committed, so they always add up."""
+    result.inserted, result.updated, result.skipped = counts.inserted, counts.updated, counts.skipped
+    result.deduplicated = counts.deduplicated
+    result.success_count = counts.total
+    result.failure_count = result.records_processed - result.success_count
     result.duration_seconds = time.perf_counter() - started
 
 
-def _finish(result: BulkResult, started: float, reporter: Reporter) -> BulkResult:
+def _finish(result: BulkResult, started: float, reporter: Reporter, rejections: Rejections,
+            policy: ErrorPolicy) -> BulkResult:
     reporter.close()
+    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
     result.duration_seconds = time.perf_counter() - started
     result.check()
     log.info("%r", result)

@@ -6,11 +6,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.result import BulkResult
+from bulkframe.types import Column
 
 
 def connect(url: str | None = None) -> Database:
@@ -53,13 +54,13 @@ class Database:
         self._lock = threading.Lock()
 
     # -- connections ---------------------------------------------------------------
-    def connection(self) -> Connection:
-        """The cached connection (opened on first use)."""
+    def connection(self, retries: int = 0) -> Connection:
+        """The cached connection (opened on first use; ``retries`` for transient errors)."""
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this Database is in use by another call; use one Database per thread")
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = self.backend.connect()
+                self._conn = self.backend.connect(retries=retries)
             return self._conn
         except BaseException:
             self._lock.release()
@@ -113,6 +114,17 @@ class Database:
         failed_records_file: str | None = None,
         failed_records_callback: Callable[[Any], Any] | None = None,
         error_log_level: str | int = "warning",
+        parallel_batches: int | None = None,
+        max_workers: int | None = None,
+        connection_pool_size: int | None = None,
+        load_balancing: str | None = None,
+        resumable: bool = False,
+        checkpoint_file: str | None = None,
+        checkpoint_interval: int | None = None,
+        auto_cleanup: bool = True,
+        cleanup_on_failure: bool = True,
+        cleanup_temp_files: bool = True,
+        cleanup_connections: bool = False,
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: str = "both",
@@ -165,6 +177,25 @@ class Database:
             Called once with the rejected rows (a Polars DataFrame) when there are any.
         error_log_level : str or int
             Level at which rejections are logged (default ``"warning"``).
+        parallel_batches, max_workers : int, optional
+            Write up to ``min(parallel_batches, max_workers)`` batches concurrently, each
+            on its own connection (PostgreSQL; refused on SQLite, which has one writer).
+            Batches then commit on their own (see ``error_strategy``).
+        connection_pool_size : int, optional
+            Upper bound on connections; must be at least the number of writers.
+        load_balancing : {"round_robin"}, optional
+            Batches go to the next free writer in input order.
+        resumable, checkpoint_file, checkpoint_interval
+            Record each committed batch in a ledger table in the target database, in the
+            batch's own transaction, mirrored to ``checkpoint_file`` every
+            ``checkpoint_interval`` rows; rerunning the same call resumes after the last
+            committed batch (input fingerprints are checked).
+        auto_cleanup : bool
+            After success, remove the ledger rows and the checkpoint file.
+        cleanup_on_failure, cleanup_temp_files : bool
+            Always on: staging tables are dropped or rolled back; no temp files are written.
+        cleanup_connections : bool
+            Close the connection after the call (default: keep it for the next call).
         progress_callback : bool or callable
             ``True`` shows a progress bar; a callable receives a ``Progress``.
         progress_interval : int, optional
@@ -187,6 +218,14 @@ class Database:
             rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
             policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
                                 failed_records_file, failed_records_callback, error_log_level),
+            run=run_options(
+                parallel_batches=parallel_batches, max_workers=max_workers,
+                connection_pool_size=connection_pool_size, load_balancing=load_balancing,
+                resumable=resumable, checkpoint_file=checkpoint_file,
+                checkpoint_interval=checkpoint_interval, auto_cleanup=auto_cleanup,
+                cleanup_on_failure=cleanup_on_failure, cleanup_temp_files=cleanup_temp_files,
+                cleanup_connections=cleanup_connections,
+            ),
             progress_callback=progress_callback, progress_interval=progress_interval,
             progress_format=progress_format,
         )
@@ -214,6 +253,78 @@ class Database:
         try:
             self.backend.drop_table(conn, _table_ref(table, schema))
             conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            self.release(conn)
+
+    def create_table(
+        self,
+        table: Any,
+        columns: Sequence[Column],
+        /,
+        *,
+        identity: str | None = None,
+        unique: Sequence[Sequence[str]] = (),
+        foreign_keys: Sequence[ForeignKey] = (),
+        indexes: Sequence[Sequence[str]] = (),
+        defaults: Mapping[str, Any] | None = None,
+        if_not_exists: bool = True,
+        schema: str | None = None,
+    ) -> bool:
+        """Create ``table`` from column definitions, in one transaction.
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to create.
+        columns : list of bulkframe.types.Column
+            Its columns (``primary_key=True`` ones form the primary key).
+        identity : str, optional
+            An integer primary-key column the database numbers itself (PostgreSQL
+            ``GENERATED BY DEFAULT AS IDENTITY``, SQLite ``INTEGER PRIMARY KEY``).
+        unique : list of column lists
+            ``UNIQUE`` constraints (what upserts on those columns need).
+        foreign_keys : list of ForeignKey
+            ``FOREIGN KEY … REFERENCES`` constraints.
+        indexes : list of column lists
+            Plain indexes, named ``ix_<table>_<columns>``.
+        defaults : mapping
+            Column defaults (literals; ``":current_timestamp"``/``":current_date"`` for the clock).
+        if_not_exists : bool
+            ``True`` (default): an existing table is left as it is.
+        schema : str, optional
+            Database schema (PostgreSQL).
+
+        Returns
+        -------
+        bool
+            Whether the table was created (``False``: it existed already).
+
+        Examples
+        --------
+        >>> from bulkframe.types import Column
+        >>> db.create_table("tags", [Column("id", "int64", nullable=False, primary_key=True),
+        ...                          Column("name", "text", nullable=False)],
+        ...                 identity="id", unique=[("name",)])               # doctest: +SKIP
+        True
+        """
+        from bulkframe.backends.ddl import create_table_statements
+
+        ref = _table_ref(table, schema)
+        statements = create_table_statements(
+            self.backend, ref, columns, identity=identity, unique=unique, foreign_keys=foreign_keys,
+            indexes=indexes, defaults=defaults, if_not_exists=if_not_exists,
+        )
+        conn = self.connection()
+        try:
+            exists = self.backend.reflect(conn, ref) is not None
+            if not (exists and if_not_exists):
+                for statement in statements:
+                    conn.run(statement)
+            conn.commit()
+            return not exists
         except BaseException:
             conn.rollback()
             raise
@@ -463,8 +574,17 @@ _CREATE_OPTIONS = (
     "validate_data", "skip_validation", "validation_rules", "transformation_rules",
     "error_strategy", "max_errors", "max_retries", "retry_delay", "retry_backoff",
     "failed_records_file", "failed_records_callback", "error_log_level",
+    "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
+    "resumable", "checkpoint_file", "checkpoint_interval",
+    "auto_cleanup", "cleanup_on_failure", "cleanup_temp_files", "cleanup_connections",
     "progress_callback", "progress_interval", "progress_format",
 )
+
+
+def run_options(**options: Any) -> Any:
+    from bulkframe.plan.policy import run_options as check
+
+    return check(**options)
 
 
 def rule_options(validate_data: bool, skip_validation: bool, validation_rules: Any,

@@ -33,9 +33,13 @@ def test_non_dict_row_is_named_by_position() -> None:
         list(open_source([{"a": 1}, {"a": 2}, [3]]).chunks(10))
 
 
-def test_mixed_python_types_in_a_column_name_the_row() -> None:
-    with pytest.raises(SchemaError, match=r"column 'a', row 2: value 'x'"):
-        list(open_source([{"a": 1}, {"a": 2}, {"a": "x"}]).chunks(10))
+def test_mixed_python_types_become_text_and_the_bad_value_is_named_by_conform() -> None:
+    chunk = next(open_source([{"a": 1}, {"a": 2}, {"a": "x"}, {"a": None}]).chunks(10))
+    assert chunk.table.column("a").to_pylist() == ["1", "2", "x", None]
+    with pytest.raises(SchemaError, match=r"column 'a', row 2: value 'x' cannot be stored as int64"):
+        conform(chunk.table, _cols(Column("a", "int64")))
+    assert conform(chunk.table, _cols(Column("a", "int64")), on_error="mask").bad["a"].to_pylist() == [
+        False, False, True, False]
 
 
 def test_unsupported_input_type_lists_accepted_kinds() -> None:

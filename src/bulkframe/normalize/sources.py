@@ -239,15 +239,20 @@ def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:
             return _widen_decimal(pa.array([None if v is None else Decimal(str(v)) for v in values]))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
-    first_type = type(next(v for v in values if v is not None))
-    for i, v in enumerate(values):
-        if v is not None and type(v) is not first_type:
-            raise SchemaError(
-                f"column {key!r}, row {offset + i}: value {v!r:.80} of type "
-                f"{type(v).__name__} does not match the column's other values "
-                f"({first_type.__name__})"
-            )
-    raise SchemaError(f"column {key!r}: values could not be converted to Arrow")
+    # Mixed kinds (e.g. ints and a stray "broken"): keep every value as text, so the
+    # conform stage casts each one to the column's type and names exactly the values that
+    # do not fit (an error, or a row rejection under error_strategy="continue").
+    return pa.array([v if v is None or isinstance(v, str) else _text(v) for v in values], pa.large_string())
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
 
 
 def _widen_decimal(arr: pa.Array) -> pa.Array:

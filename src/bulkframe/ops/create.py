@@ -6,7 +6,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -14,12 +14,19 @@ import pyarrow as pa
 from bulkframe.backends.base import Backend, TableRef
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.statements import merge_from_stage
-from bulkframe.errors import InvalidOptionValueError, SchemaError, check_choice
-from bulkframe.normalize import infer_columns, open_source
+from bulkframe.errors import (
+    InvalidOptionValueError,
+    NotSupportedError,
+    SchemaError,
+    ValidationError,
+    check_choice,
+)
+from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.plan.executor import Counts, Execution, Session, attach
-from bulkframe.plan.policy import ErrorPolicy
+from bulkframe.plan.ledger import Ledger, fingerprint
+from bulkframe.plan.policy import ErrorPolicy, RunOptions
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
@@ -103,6 +110,7 @@ def bulk_create(
     primary_key: Sequence[str] | str | None,
     rules: RuleOptions,
     policy: ErrorPolicy,
+    run: RunOptions,
     progress_callback: bool | Callable[..., Any] | None,
     progress_interval: int | None,
     progress_format: str,
@@ -110,6 +118,12 @@ def bulk_create(
     check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    backend = db.backend
+    if run.workers > 1 and not backend.capabilities.concurrent_writers:
+        raise NotSupportedError(
+            f"parallel_batches/max_workers > 1 is not supported on {backend.dialect.name}: it allows one "
+            "writer at a time. Use parallel_batches=1 (the default)."
+        )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
     source = open_source(data)
     result = BulkResult("create", str(ref))
@@ -117,11 +131,13 @@ def bulk_create(
     reporter = Reporter(progress_callback, total=source.total, interval=progress_interval,
                         fmt=progress_format, description=f"create {ref}")
     rejections = Rejections(policy.error_log_level)
-    backend = db.backend
-    session = Session(db.backend.connect, db.connection())
-    execution = Execution(policy, result, rejections, reporter)
+    per_batch = policy.per_batch or run.per_batch_commits
+    retries = policy.max_retries if policy.strategy == "retry_batch" else 0
+    session = Session(lambda: backend.connect(retries=retries), db.connection(retries=retries))
+    execution = Execution(policy, result, rejections, reporter, workers=run.workers)
+    ledger: Ledger | None = None
     try:
-        columns = backend.reflect(session.conn, ref)
+        columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
         json_columns: set[str] = {c.name for c in columns or () if c.kind == "json"}
         chunks = source.chunks(batch_size, json_columns)
         first = next(chunks, None)
@@ -130,9 +146,10 @@ def bulk_create(
             return _finish(result, started, reporter, rejections, policy)
         if columns is None:
             columns = infer_columns(first.table.schema, pk)
-            backend.create_table(session.conn, ref, columns)
+            new_columns = columns
+            session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
             json_columns.update(c.name for c in columns if c.kind == "json")
-            if policy.per_batch:
+            if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
         elif pk and [c.name for c in columns if c.primary_key] != pk:
             raise SchemaError(
@@ -143,19 +160,34 @@ def bulk_create(
         by_name = {c.name: c for c in columns}
         keys = _conflict_keys(conflict_resolution, conflict_fields, columns, ref)
         _check_required_present(by_name, first.table.column_names, ref)
+        if per_batch and (run.resumable or policy.strategy == "retry_batch"):
+            ledger = session.call(policy, lambda conn: Ledger.open(
+                backend, conn, target=str(ref), batch_size=batch_size, checkpoint_file=run.checkpoint_file,
+                checkpoint_interval=run.checkpoint_interval, resumable=run.resumable))
+            execution.ledger = ledger
         prepare = Preparer(
             by_name, table_name=str(ref),
             transformation_rules=rules.transformation_rules,
             validation_rules=rules.validation_rules if rules.validate else None,
             check_constraints=rules.validate,
-            strict_cast=not policy.per_batch and not rules.validation_rules,
+            strict_cast=not per_batch and not rules.validation_rules,
         )
-        prepared: Iterator[Prepared] = map(prepare, itertools.chain([first], chunks))
-        writer = CreateWriter(backend, ref, by_name, conflict_resolution, keys)
-        execution.run(session, prepared, writer)
+        prepared = _prepared(itertools.chain([first], chunks), prepare, ledger, batch_size, result)
+
+        def writer() -> CreateWriter:
+            return CreateWriter(backend, ref, by_name, conflict_resolution, keys)
+
+        def spawn() -> tuple[Session, CreateWriter]:
+            return Session(lambda: backend.connect(retries=retries), backend.connect(retries=retries)), writer()
+
+        execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        if ledger is not None and run.auto_cleanup:
+            ledger.finish(session.conn)
     except BaseException as exc:
         session.conn.rollback()
         reporter.close()
+        if ledger is not None:
+            ledger.mirror(force=True)
         _settle(result, execution.counts, started)
         try:
             result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
@@ -163,11 +195,33 @@ def bulk_create(
             log.exception("could not deliver the rejected rows")
             result.errors = rejections.frame()
         attach(exc, result)
+        if isinstance(exc, ValidationError) and exc.errors is None:
+            exc.errors = result.errors
         raise
     finally:
         db.adopt(session.conn)
+        if run.cleanup_connections:
+            db.close()
     _settle(result, execution.counts, started)
+    result.committed_ranges.sort()
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,
+              result: BulkResult) -> Iterator[Prepared]:
+    """Prepare each chunk; with a ledger, skip or trim what an earlier run committed."""
+    for chunk in chunks:
+        index = chunk.offset // batch_size
+        if ledger is None:
+            yield replace(prepare(chunk), index=index)
+            continue
+        fp = fingerprint(chunk.table)
+        complete, ranges = ledger.check(index, fp)
+        if complete:
+            result.metrics["resumed_batches"] = result.metrics.get("resumed_batches", 0) + 1
+            result.metrics["resumed_rows"] = result.metrics.get("resumed_rows", 0) + chunk.table.num_rows
+            continue
+        yield replace(prepare(chunk), index=index, fingerprint=fp, exclude=ranges)
 
 
 def _conflict_keys(mode: str, fields: Sequence[str] | None, columns: list[Column], ref: TableRef) -> list[str]:

@@ -8,7 +8,7 @@ rows.  Without rules and without bad values the chunk never leaves Arrow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -37,6 +37,12 @@ class Prepared:
     raw: pa.Table
     raw_index: pa.Array
     rejected: pl.DataFrame | None
+    #: batch number in the input (``offset // batch_size``), for the ledger
+    index: int = 0
+    #: fingerprint of the input rows (set when a ledger is kept)
+    fingerprint: str = ""
+    #: inclusive input-position ranges already committed by an earlier run (resume)
+    exclude: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def rejected_count(self) -> int:
@@ -75,7 +81,7 @@ class Preparer:
         if names not in self._cache:
             from bulkframe.rules import compile_rules, compile_transformations, constraint_rules
 
-            transforms = compile_transformations(self.transformation_rules, names) if self.transformation_rules else []
+            transforms = compile_transformations(self.transformation_rules, schema) if self.transformation_rules else []
             rules: dict[str, dict[str, Any]] = {}
             if self.check_constraints:
                 present = [self.columns[n] for n in names if n in self.columns]

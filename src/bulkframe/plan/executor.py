@@ -11,13 +11,17 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulkframe.errors import (
     BulkframeError,
@@ -34,10 +38,13 @@ from bulkframe.plan.rejections import Rejections, entries, report_rows
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
     from bulkframe.ops.prepare import Prepared
+    from bulkframe.plan.ledger import Ledger
     from bulkframe.progress import Reporter
     from bulkframe.result import BulkResult
 
 log = logging.getLogger("bulkframe")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,6 +95,22 @@ class Session:
         self.reconnects += 1
         return self.conn
 
+    def call(self, policy: ErrorPolicy, fn: Callable[[Connection], T]) -> T:
+        """Run a set-up step; under ``retry_batch`` a transient error reconnects and retries."""
+        attempt = 0
+        while True:
+            try:
+                return fn(self.conn)
+            except TransientError:
+                attempt += 1
+                if policy.strategy != "retry_batch" or attempt > policy.max_retries:
+                    raise
+                time.sleep(policy.delay(attempt))
+                try:
+                    self.reconnect()
+                except TransientError:
+                    continue
+
 
 @dataclass
 class Execution:
@@ -96,10 +119,18 @@ class Execution:
     rejections: Rejections
     reporter: Reporter
     counts: Counts = field(default_factory=Counts)
+    ledger: Ledger | None = None
+    workers: int = 1
+    stopping: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    db_rejected: dict[int, int] = field(default_factory=dict)
 
-    def run(self, session: Session, batches: Iterable[Prepared], write: Writer) -> None:
-        if self.policy.per_batch:
-            self._per_batch(session, batches, write)
+    def run(self, session: Session, batches: Iterable[Prepared], write: Writer, *,
+            per_batch: bool, spawn: Callable[[], tuple[Session, Writer]] | None = None) -> None:
+        """``per_batch``: batches commit on their own (``continue``/``retry_batch``, and also
+        ``stop`` when the load is resumable or parallel: it then stops at the first failure)."""
+        if per_batch:
+            self._per_batch(session, batches, write, spawn)
         else:
             self._single_transaction(session, batches, write)
 
@@ -140,86 +171,204 @@ class Execution:
         result.failure_count = 0
 
     # -- continue / retry_batch: a transaction per batch ---------------------------------------
-    def _per_batch(self, session: Session, batches: Iterable[Prepared], write: Writer) -> None:
-        for batch in batches:
-            self._seen(batch)
-            before = self.rejections.count
-            if batch.table.num_rows:
-                self._write_batch(session, batch, write)
-            self.result.batches_committed += 1
-            self.result.committed_ranges.append((batch.offset, batch.offset + batch.rows))
-            failed_here = self.rejections.count - before
-            self.reporter.advance(batch.rows, batch.rows - failed_here, failed_here)
-            self.result.failure_count = self.rejections.count
-            limit = self.policy.max_errors
-            if limit is not None and self.rejections.count > limit:
-                raise SafetyLimitError(
-                    f"max_errors={limit} exceeded: {self.rejections.count} rows rejected; stopped "
-                    f"after input row {batch.offset + batch.rows - 1}. Committed: the rows of "
-                    f"result.committed_ranges except those in result.errors.",
-                )
-        write.finish(session.conn)
-        session.conn.commit()
+    def _per_batch(self, session: Session, batches: Iterable[Prepared], write: Writer,
+                   spawn: Callable[[], tuple[Session, Writer]] | None = None) -> None:
+        workers = [(session, write)]
+        if self.workers > 1 and spawn is not None:
+            workers += [spawn() for _ in range(self.workers - 1)]
+        try:
+            if len(workers) == 1:
+                for batch in batches:
+                    self._seen(batch)
+                    self._done(batch, self._job(session, write, batch))
+            else:
+                self._parallel(workers, batches)
+            for s, w in workers:
+                w.finish(s.conn)
+                s.conn.commit()
+        finally:
+            for s, _ in workers[1:]:
+                s.conn.rollback()
+                s.conn.close()
 
-    def _write_batch(self, session: Session, batch: Prepared, write: Writer) -> None:
+    def _parallel(self, workers: list[tuple[Session, Writer]], batches: Iterable[Prepared]) -> None:
+        free: queue.SimpleQueue[tuple[Session, Writer]] = queue.SimpleQueue()
+        for pair in workers:
+            free.put(pair)
+        pending: dict[Future[int], Prepared] = {}
+
+        def job(batch: Prepared) -> int:
+            pair = free.get()
+            try:
+                return self._job(pair[0], pair[1], batch)
+            finally:
+                free.put(pair)
+
+        def settle(done: set[Future[int]]) -> None:
+            for fut in done:
+                batch = pending.pop(fut)
+                self._done(batch, fut.result())  # re-raises a worker's error
+
+        with ThreadPoolExecutor(len(workers), thread_name_prefix="bulkframe") as pool:
+            try:
+                for batch in batches:
+                    self._seen(batch)
+                    while len(pending) >= len(workers):
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        settle(done)
+                    pending[pool.submit(job, batch)] = batch
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    settle(done)
+            except BaseException:
+                self.stopping = True
+                wait(pending)
+                for fut, batch in list(pending.items()):
+                    if fut.exception() is None:
+                        self._done(batch, fut.result(), check_limit=False)
+                raise
+
+    def _done(self, batch: Prepared, failed_here: int, *, check_limit: bool = True) -> None:
+        """Book a finished batch (main thread only) and apply ``max_errors``."""
+        self.result.batches_committed += 1
+        self.result.committed_ranges.append((batch.offset, batch.offset + batch.rows))
+        self.reporter.advance(batch.rows, batch.rows - failed_here, failed_here)
+        self.result.failure_count = self.rejections.count
+        limit = self.policy.max_errors
+        if check_limit and limit is not None and self.rejections.count > limit:
+            raise SafetyLimitError(
+                f"max_errors={limit} exceeded: {self.rejections.count} rows rejected; stopped "
+                f"after input row {batch.offset + batch.rows - 1}. Committed: the rows of "
+                "result.committed_ranges except those in result.errors.",
+            )
+
+    def _job(self, session: Session, write: Writer, batch: Prepared) -> int:
+        """Write one batch in its own transaction(s); return how many rows it rejected."""
+        if self.stopping:
+            raise SafetyLimitError("stopped: another batch failed")
+        if self.policy.strategy == "stop" and batch.rejected is not None:
+            raise ValidationError(
+                f"{batch.rejected_count} row(s) rejected in the batch at input row {batch.offset}; stopped "
+                "(error_strategy='stop'). Earlier batches are committed: see result.committed_ranges.",
+            )
+        before = self._rejected_in(batch)
+        idx = pa.array(range(batch.table.num_rows), pa.int64())
+        if batch.exclude:
+            keep = pc.invert(_in_ranges(batch.positions, batch.exclude))
+            idx = pc.filter(idx, keep)
+        if len(idx):
+            error = self._unit(session, write, batch, idx, complete=True)
+            if error is not None:
+                self._bisect(session, write, batch, idx, error)
+                if self.ledger is not None:
+                    self.ledger.record(session.conn, batch.index, pa.array([], pa.int64()),
+                                       batch.fingerprint, Counts(), complete=True)
+                    session.conn.commit()
+        elif self.ledger is not None:
+            self.ledger.record(session.conn, batch.index, pa.array([], pa.int64()), batch.fingerprint,
+                               Counts(), complete=True)
+            session.conn.commit()
+        return (batch.rejected_count + self._rejected_in(batch) - before)
+
+    def _rejected_in(self, batch: Prepared) -> int:
+        with self.lock:
+            return self.db_rejected.get(batch.offset, 0)
+
+    def _unit(self, session: Session, write: Writer, batch: Prepared, idx: pa.Array,
+              *, complete: bool) -> DatabaseError | None:
+        """Write rows ``idx`` of a batch and commit; a data error is returned, not raised."""
+        part = batch.table if len(idx) == batch.table.num_rows else batch.table.take(idx)
+        positions = batch.positions.take(idx)
         attempt = 0
         while True:
             try:
-                self.counts.add(write(session.conn, batch.table))
+                counts = write(session.conn, part)
+                if self.ledger is not None:
+                    self.ledger.record(session.conn, batch.index, positions, batch.fingerprint, counts,
+                                       complete=complete)
                 session.conn.commit()
-                return
+                self._committed(batch, positions, counts, complete)
+                return None
             except (IntegrityError, DataError) as exc:
                 session.conn.rollback()
                 write.reset()
-                self._bisect(session, batch, write, pa.array(range(batch.table.num_rows), pa.int64()), exc)
-                return
+                if self.policy.strategy == "stop":
+                    raise
+                return exc
             except TransientError as exc:
                 write.reset()
-                session.reconnect()
                 attempt += 1
-                if self.policy.strategy == "retry_batch" and attempt <= self.policy.max_retries:
+                retry = self.policy.strategy == "retry_batch" and attempt <= self.policy.max_retries
+                try:
+                    session.reconnect()
+                    landed = self.ledger.landed(session.conn, batch.index, positions) if self.ledger else None
+                except TransientError:
+                    landed = None
+                    if retry:
+                        time.sleep(self.policy.delay(attempt))
+                        continue
+                    raise
+                if landed is not None:  # the COMMIT went through before the connection died
+                    self._committed(batch, positions, Counts(*landed), complete)
+                    return None
+                if retry:
                     delay = self.policy.delay(attempt)
                     log.warning("batch at row %d: transient error (%s); retry %d/%d in %.1fs",
-                                batch.offset, exc, attempt, self.policy.max_retries, delay)
-                    self.result.metrics["retries"] = self.result.metrics.get("retries", 0) + 1
+                                batch.offset, str(exc).splitlines()[0], attempt, self.policy.max_retries, delay)
+                    with self.lock:
+                        self.result.metrics["retries"] = self.result.metrics.get("retries", 0) + 1
                     time.sleep(delay)
                     continue
                 if self.policy.strategy == "retry_batch":
                     raise
-                self._reject(batch, pa.array(range(batch.table.num_rows), pa.int64()), exc)
-                return
+                self._reject(batch, idx, exc)
+                return None
             except DatabaseError:
                 session.conn.rollback()
                 write.reset()
                 raise
 
-    def _bisect(self, session: Session, batch: Prepared, write: Writer, idx: pa.Array, exc: DatabaseError) -> None:
+    def _committed(self, batch: Prepared, positions: pa.Array, counts: Counts, complete: bool) -> None:
+        with self.lock:
+            self.counts.add(counts)
+            if self.ledger is not None:
+                self.ledger.note_committed(batch.index, positions, batch.fingerprint, len(positions),
+                                           complete=complete)
+
+    def _bisect(self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError) -> None:
         """Split ``idx`` (rows of ``batch.table``) until the refused rows are isolated."""
         if len(idx) == 1:
             self._reject(batch, idx, exc)
             return
         mid = len(idx) // 2
         for part in (idx[:mid], idx[mid:]):
-            try:
-                self.counts.add(write(session.conn, batch.table.take(part)))
-                session.conn.commit()
-            except (IntegrityError, DataError) as sub:
-                session.conn.rollback()
-                write.reset()
-                self._bisect(session, batch, write, part, sub)
+            error = self._unit(session, write, batch, part, complete=False)
+            if error is not None:
+                self._bisect(session, write, batch, part, error)
 
     def _reject(self, batch: Prepared, idx: pa.Array, exc: BaseException) -> None:
         raw_rows = pl.Series(batch.raw_index.take(idx)).cast(pl.Int64)
         rule = getattr(exc, "sqlstate", None) or "database"
         message = str(exc).splitlines()[0]
         frame = report_rows(entries(raw_rows, "database", None, str(rule), message), batch.raw, batch.offset)
-        self.rejections.add(frame)
+        with self.lock:
+            self.rejections.add(frame)
+            self.db_rejected[batch.offset] = self.db_rejected.get(batch.offset, 0) + len(idx)
 
     def _seen(self, batch: Prepared) -> None:
         self.result.batches += 1
         self.result.records_processed += batch.rows
         if batch.rejected is not None:
-            self.rejections.add(batch.rejected)
+            with self.lock:
+                self.rejections.add(batch.rejected)
+
+
+def _in_ranges(positions: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array:
+    """True where a position lies in one of the inclusive ``(first, last)`` ranges."""
+    mask = pa.array([False] * len(positions))
+    for first, last in ranges:
+        mask = pc.or_(mask, pc.and_(pc.greater_equal(positions, first), pc.less_equal(positions, last)))
+    return mask
 
 
 def attach(exc: BaseException, result: BulkResult) -> None:

@@ -81,3 +81,75 @@ def log_level(value: str | int | None) -> int:
               "error": logging.ERROR, "critical": logging.CRITICAL}
     check_choice("error_log_level", str(value).lower(), tuple(levels))
     return levels[str(value).lower()]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Parallelism, resumability and cleanup of one operation.
+
+    - ``workers``: batches written concurrently, each writer on its own connection
+      (``parallel_batches`` / ``max_workers``).  Needs a backend with concurrent writers.
+    - ``resumable`` / ``checkpoint_file`` / ``checkpoint_interval``: keep a ledger of
+      committed batches in the target database (same transaction as each batch), mirrored
+      to ``checkpoint_file`` every ``checkpoint_interval`` rows; a rerun resumes after the
+      last committed batch.
+    - ``auto_cleanup``: after success, forget the ledger rows and delete the checkpoint
+      file (``False`` keeps both for auditing).
+    - ``cleanup_connections``: close the connection after the call instead of keeping it
+      for the next call.
+    """
+
+    workers: int = 1
+    resumable: bool = False
+    checkpoint_file: str | None = None
+    checkpoint_interval: int | None = None
+    auto_cleanup: bool = True
+    cleanup_connections: bool = False
+
+    @property
+    def per_batch_commits(self) -> bool:
+        return self.workers > 1 or self.resumable
+
+
+def run_options(
+    *, parallel_batches: int | None, max_workers: int | None, connection_pool_size: int | None,
+    load_balancing: str | None, resumable: bool, checkpoint_file: str | None,
+    checkpoint_interval: int | None, auto_cleanup: bool, cleanup_on_failure: bool,
+    cleanup_temp_files: bool, cleanup_connections: bool,
+) -> RunOptions:
+    """Check the plan options together; refuse combinations that cannot be honoured."""
+    for name, value in (("parallel_batches", parallel_batches), ("max_workers", max_workers),
+                        ("connection_pool_size", connection_pool_size),
+                        ("checkpoint_interval", checkpoint_interval)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidOptionValueError(f"{name} must be a positive int, got {value!r}")
+    workers = min(parallel_batches or 1, max_workers or parallel_batches or 1)
+    if max_workers and not parallel_batches:
+        workers = max_workers
+    if connection_pool_size is not None and connection_pool_size < workers:
+        raise InvalidOptionValueError(
+            f"connection_pool_size={connection_pool_size} is smaller than the {workers} concurrent "
+            "writers (one connection each); raise it or lower parallel_batches/max_workers"
+        )
+    if load_balancing is not None:
+        check_choice("load_balancing", load_balancing, ("round_robin",))
+    if not resumable and (checkpoint_file is not None or checkpoint_interval is not None):
+        raise InvalidOptionValueError("checkpoint_file and checkpoint_interval need resumable=True")
+    if resumable and checkpoint_file is None:
+        raise InvalidOptionValueError(
+            "resumable=True needs checkpoint_file=... (it names the run, so a rerun can find it)"
+        )
+    if not cleanup_on_failure:
+        raise InvalidOptionValueError(
+            "cleanup_on_failure=False is not supported: staging tables are session-private and "
+            "vanish with the rolled-back transaction; the ledger of a resumable load is always kept "
+            "after a failure so the load can resume"
+        )
+    if not cleanup_temp_files:
+        raise InvalidOptionValueError(
+            "cleanup_temp_files=False is not supported: the PostgreSQL and SQLite paths write no "
+            "temporary files, so there is nothing to keep"
+        )
+    return RunOptions(workers=workers, resumable=bool(resumable), checkpoint_file=checkpoint_file,
+                      checkpoint_interval=checkpoint_interval, auto_cleanup=bool(auto_cleanup),
+                      cleanup_connections=bool(cleanup_connections))

@@ -125,6 +125,20 @@ class Database:
         cleanup_on_failure: bool = True,
         cleanup_temp_files: bool = True,
         cleanup_connections: bool = False,
+        collect_metrics: bool = False,
+        metrics_file: str | None = None,
+        metrics_interval: int | None = None,
+        monitor_memory: bool = False,
+        monitor_cpu: bool = False,
+        monitor_disk_io: bool = False,
+        monitor_network: bool = False,
+        track_execution_time: bool = False,
+        track_memory_usage: bool = False,
+        track_io_operations: bool = False,
+        track_batch_performance: bool = False,
+        performance_report: bool = False,
+        report_format: str = "json",
+        report_file: str | None = None,
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: str = "both",
@@ -196,6 +210,17 @@ class Database:
             Always on: staging tables are dropped or rolled back; no temp files are written.
         cleanup_connections : bool
             Close the connection after the call (default: keep it for the next call).
+        collect_metrics, metrics_file, metrics_interval
+            Per-batch metrics (rows, seconds, retries, bytes) and totals in
+            ``result.metrics``, written as JSON to ``metrics_file``; a snapshot every
+            ``metrics_interval`` rows.
+        monitor_memory, monitor_cpu, monitor_disk_io, monitor_network
+            Add peak RSS, CPU seconds, process disk bytes, host network bytes (the last
+            two need psutil).
+        track_execution_time, track_memory_usage, track_io_operations, track_batch_performance
+            Aliases: timings, ``monitor_memory``, disk and network, per-batch records.
+        performance_report, report_format, report_file
+            Write the same summary as JSON (``report_format="json"``) to ``report_file``.
         progress_callback : bool or callable
             ``True`` shows a progress bar; a callable receives a ``Progress``.
         progress_interval : int, optional
@@ -225,6 +250,14 @@ class Database:
                 checkpoint_interval=checkpoint_interval, auto_cleanup=auto_cleanup,
                 cleanup_on_failure=cleanup_on_failure, cleanup_temp_files=cleanup_temp_files,
                 cleanup_connections=cleanup_connections,
+            ),
+            monitoring=monitoring_options(
+                collect_metrics=collect_metrics, metrics_file=metrics_file, metrics_interval=metrics_interval,
+                monitor_memory=monitor_memory, monitor_cpu=monitor_cpu, monitor_disk_io=monitor_disk_io,
+                monitor_network=monitor_network, track_execution_time=track_execution_time,
+                track_memory_usage=track_memory_usage, track_io_operations=track_io_operations,
+                track_batch_performance=track_batch_performance, performance_report=performance_report,
+                report_format=report_format, report_file=report_file,
             ),
             progress_callback=progress_callback, progress_interval=progress_interval,
             progress_format=progress_format,
@@ -577,8 +610,17 @@ _CREATE_OPTIONS = (
     "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
     "resumable", "checkpoint_file", "checkpoint_interval",
     "auto_cleanup", "cleanup_on_failure", "cleanup_temp_files", "cleanup_connections",
+    "collect_metrics", "metrics_file", "metrics_interval", "monitor_memory", "monitor_cpu",
+    "monitor_disk_io", "monitor_network", "track_execution_time", "track_memory_usage",
+    "track_io_operations", "track_batch_performance", "performance_report", "report_format", "report_file",
     "progress_callback", "progress_interval", "progress_format",
 )
+
+
+def monitoring_options(**options: Any) -> Any:
+    from bulkframe.plan.metrics import metrics_options
+
+    return metrics_options(**options)
 
 
 def run_options(**options: Any) -> Any:

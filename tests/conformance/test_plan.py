@@ -120,3 +120,33 @@ def test_resumable_stop_keeps_committed_batches_and_resumes(db, table, sql, tmp_
     result = db.bulk_create(table, rows, batch_size=10, resumable=True, checkpoint_file=str(checkpoint))
     assert result.metrics["resumed_batches"] == 5 and result.records_processed == 50
     assert sorted(db.read(table)["id"].to_list()) == list(range(100))
+
+
+def test_metrics_per_batch_and_totals_written_as_json(db, table, tmp_path):  # type: ignore[no-untyped-def]
+    import json
+
+    metrics_file, report_file = tmp_path / "m.json", tmp_path / "r.json"
+    result = db.bulk_create(
+        table, _data(1000), batch_size=250, primary_key="id",
+        collect_metrics=True, metrics_file=str(metrics_file), metrics_interval=500,
+        monitor_memory=True, monitor_cpu=True, monitor_disk_io=True, monitor_network=True,
+        performance_report=True, report_format="json", report_file=str(report_file),
+    )
+    m = result.metrics
+    assert [b["rows"] for b in m["batch_metrics"]] == [250] * 4
+    assert [b["offset"] for b in m["batch_metrics"]] == [0, 250, 500, 750]
+    assert all(b["seconds"] > 0 and b["bytes"] > 0 and b["retries"] == 0 for b in m["batch_metrics"])
+    assert [s["rows"] for s in m["snapshots"]] == [500, 1000]
+    assert m["records_processed"] == 1000 and m["peak_rss_bytes"] > 0 and m["cpu_seconds"] > 0
+    assert "disk_write_bytes" in m and "host_net_sent_bytes" in m
+    assert json.loads(metrics_file.read_text())["batch_metrics"] == m["batch_metrics"]
+    assert json.loads(report_file.read_text())["records_processed"] == 1000
+
+
+def test_metric_options_that_cannot_be_honoured_are_refused(db, table):  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidOptionValueError, match="report_format='csv'"):
+        db.bulk_create(table, _data(10), performance_report=True, report_format="csv", report_file="x.csv")
+    with pytest.raises(InvalidOptionValueError, match="metrics_file needs collect_metrics"):
+        db.bulk_create(table, _data(10), metrics_file="m.json")
+    with pytest.raises(TypeError, match="benchmark_mode"):
+        db.bulk_create(table, _data(10), benchmark_mode=True)

@@ -26,6 +26,7 @@ from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger, fingerprint
+from bulkframe.plan.metrics import Metrics, MetricsOptions
 from bulkframe.plan.policy import ErrorPolicy, RunOptions
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
@@ -111,6 +112,7 @@ def bulk_create(
     rules: RuleOptions,
     policy: ErrorPolicy,
     run: RunOptions,
+    monitoring: MetricsOptions,
     progress_callback: bool | Callable[..., Any] | None,
     progress_interval: int | None,
     progress_format: str,
@@ -134,7 +136,8 @@ def bulk_create(
     per_batch = policy.per_batch or run.per_batch_commits
     retries = policy.max_retries if policy.strategy == "retry_batch" else 0
     session = Session(lambda: backend.connect(retries=retries), db.connection(retries=retries))
-    execution = Execution(policy, result, rejections, reporter, workers=run.workers)
+    execution = Execution(policy, result, rejections, reporter, workers=run.workers,
+                          metrics=Metrics(monitoring) if monitoring.enabled else None)
     ledger: Ledger | None = None
     try:
         columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
@@ -189,6 +192,7 @@ def bulk_create(
         if ledger is not None:
             ledger.mirror(force=True)
         _settle(result, execution.counts, started)
+        _report_metrics(execution, result)
         try:
             result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
         except Exception:  # never hide the original error behind a failed report
@@ -204,7 +208,15 @@ def bulk_create(
             db.close()
     _settle(result, execution.counts, started)
     result.committed_ranges.sort()
+    _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _report_metrics(execution: Execution, result: BulkResult) -> None:
+    if execution.metrics is not None:
+        summary = execution.metrics.summary(result)
+        result.metrics.update(summary)
+        execution.metrics.write({**summary, **{k: v for k, v in result.metrics.items() if k not in summary}})
 
 
 def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,

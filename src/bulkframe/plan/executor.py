@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
     from bulkframe.ops.prepare import Prepared
     from bulkframe.plan.ledger import Ledger
+    from bulkframe.plan.metrics import Metrics
     from bulkframe.progress import Reporter
     from bulkframe.result import BulkResult
 
@@ -124,6 +125,8 @@ class Execution:
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     db_rejected: dict[int, int] = field(default_factory=dict)
+    metrics: Metrics | None = None
+    retries: dict[int, int] = field(default_factory=dict)
 
     def run(self, session: Session, batches: Iterable[Prepared], write: Writer, *,
             per_batch: bool, spawn: Callable[[], tuple[Session, Writer]] | None = None) -> None:
@@ -146,8 +149,10 @@ class Execution:
                 if failed or batch.table.num_rows == 0:
                     self.reporter.advance(batch.rows, 0, batch.rejected_count)
                     continue
+                began = time.perf_counter()
                 counts = write(session.conn, batch.table)
                 self.counts.add(counts)
+                self._measure(batch, began)
                 self.reporter.advance(batch.rows, batch.rows, 0)
             if failed:
                 raise ValidationError(
@@ -252,6 +257,7 @@ class Execution:
                 "(error_strategy='stop'). Earlier batches are committed: see result.committed_ranges.",
             )
         before = self._rejected_in(batch)
+        began = time.perf_counter()
         idx = pa.array(range(batch.table.num_rows), pa.int64())
         if batch.exclude:
             keep = pc.invert(_in_ranges(batch.positions, batch.exclude))
@@ -268,7 +274,15 @@ class Execution:
             self.ledger.record(session.conn, batch.index, pa.array([], pa.int64()), batch.fingerprint,
                                Counts(), complete=True)
             session.conn.commit()
+        self._measure(batch, began)
         return (batch.rejected_count + self._rejected_in(batch) - before)
+
+    def _measure(self, batch: Prepared, began: float) -> None:
+        if self.metrics is not None:
+            with self.lock:
+                retries = self.retries.get(batch.offset, 0)
+            self.metrics.batch(offset=batch.offset, rows=batch.rows, seconds=time.perf_counter() - began,
+                               retries=retries, nbytes=batch.table.nbytes)
 
     def _rejected_in(self, batch: Prepared) -> int:
         with self.lock:
@@ -317,6 +331,7 @@ class Execution:
                                 batch.offset, str(exc).splitlines()[0], attempt, self.policy.max_retries, delay)
                     with self.lock:
                         self.result.metrics["retries"] = self.result.metrics.get("retries", 0) + 1
+                        self.retries[batch.offset] = self.retries.get(batch.offset, 0) + 1
                     time.sleep(delay)
                     continue
                 if self.policy.strategy == "retry_batch":

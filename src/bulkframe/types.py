@@ -94,6 +94,13 @@ _KIND_TO_ARROW: dict[str, pa.DataType] = {
 }
 
 
+def arange(n: int, start: int = 0) -> pa.Array:
+    """``[start, start + n)`` as an int64 Arrow array, without a Python loop."""
+    import numpy as np
+
+    return pa.array(np.arange(start, start + n, dtype=np.int64))
+
+
 def kind_of_arrow(field: pa.Field) -> Column:
     """Infer the column a new table needs for an incoming Arrow field."""
     t = field.type

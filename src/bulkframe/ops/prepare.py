@@ -19,7 +19,7 @@ from bulkframe.errors import SchemaError
 from bulkframe.normalize import Chunk, conform
 from bulkframe.normalize.conform import describe
 from bulkframe.plan.rejections import entries, plain_record, report_rows
-from bulkframe.types import Column
+from bulkframe.types import Column, arange
 
 
 @dataclass(frozen=True)
@@ -108,13 +108,11 @@ class Preparer:
             long.extend(extra)
         long = [f for f in long if f.height]
         if not long:
-            index = pa.array(range(n), pa.int64())
-            return Prepared(chunk.offset, n, table, pc.add(index, chunk.offset), raw, index, None)
+            return Prepared(chunk.offset, n, table, arange(n, chunk.offset), raw, arange(n), None)
         all_entries = pl.concat(long, how="vertical_relaxed")
         report = report_rows(all_entries, raw, chunk.offset)
-        bad = pl.Series(range(n)).is_in(all_entries["row"].unique().implode())
-        keep = (~bad).to_arrow()
-        index = pc.filter(pa.array(range(n), pa.int64()), keep)
+        keep = pc.invert(pc.is_in(arange(n), value_set=all_entries["row"].unique().to_arrow().cast(pa.int64())))
+        index = pc.filter(arange(n), keep)
         return Prepared(chunk.offset, n, table.filter(keep), pc.add(index, chunk.offset), raw, index, report)
 
     def _constrained(self, table: pa.Table) -> bool:
@@ -153,11 +151,20 @@ class Preparer:
         extra: list[pl.DataFrame] = []
         if transforms:
             frame = apply_transformations(frame, transforms)
-            recast = conform(frame.drop(missing).to_arrow(), self.columns, offset=offset,
-                             table_name=self.table_name, on_error="mask")
-            extra.append(self._cast_entries(frame.drop(missing).to_arrow(), recast.bad, "transform"))
-            table = recast.table
-            frame = pl.from_arrow(table).with_columns(frame.select(missing)) if missing else pl.from_arrow(table)  # type: ignore[union-attr]
+            # only the transformed columns can have left their column's type
+            targets = [t for t in self.transformation_rules if t in frame.columns]
+            changed = frame.select(targets).to_arrow()
+            recast = conform(changed, self.columns, offset=offset, table_name=self.table_name, on_error="mask")
+            extra.append(self._cast_entries(changed, recast.bad, "transform"))
+            for name in targets:
+                array = recast.table.column(name)
+                if name in table.column_names:
+                    table = table.set_column(table.column_names.index(name), name, array)
+                else:
+                    table = table.append_column(name, array)
+            cast_back = pl.from_arrow(recast.table)
+            assert isinstance(cast_back, pl.DataFrame)
+            frame = frame.with_columns(cast_back)
         if checks:
             _, rejected = split(frame, checks, row_column="__bf_row__")
             if rejected.height:

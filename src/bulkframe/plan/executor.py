@@ -34,6 +34,7 @@ from bulkframe.errors import (
 )
 from bulkframe.plan.policy import ErrorPolicy
 from bulkframe.plan.rejections import Rejections, entries, report_rows
+from bulkframe.types import arange
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
@@ -258,7 +259,7 @@ class Execution:
             )
         before = self._rejected_in(batch)
         began = time.perf_counter()
-        idx = pa.array(range(batch.table.num_rows), pa.int64())
+        idx = arange(batch.table.num_rows)
         if batch.exclude:
             keep = pc.invert(_in_ranges(batch.positions, batch.exclude))
             idx = pc.filter(idx, keep)

@@ -21,7 +21,7 @@ _LAZY = {
     "Progress": "bulkframe.progress",
 }
 
-__all__ = ["BulkResult", "Database", "Progress", "connect", "errors", "__version__"]
+__all__ = ["BulkResult", "Database", "Progress", "__version__", "connect", "errors"]
 
 
 def __getattr__(name: str) -> Any:

@@ -67,12 +67,11 @@ class Reporter:
         self.failed += failed
         if self.bar is not None:
             self.bar.update(processed)
-        if self.callback is not None:
-            if self.interval is None or self.processed >= self._next_call:
-                self.callback(self.snapshot())
-                if self.interval:
-                    while self._next_call <= self.processed:
-                        self._next_call += self.interval
+        if self.callback is not None and (self.interval is None or self.processed >= self._next_call):
+            self.callback(self.snapshot())
+            if self.interval:
+                while self._next_call <= self.processed:
+                    self._next_call += self.interval
 
     def snapshot(self) -> Progress:
         return Progress(self.processed, self.total, self.succeeded, self.failed,

@@ -8,7 +8,7 @@ Columns: ``row`` (input position), ``stage`` (``"cast"``, ``"validation"``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

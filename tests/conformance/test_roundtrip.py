@@ -124,3 +124,14 @@ def test_decimal_multiples_of_1e9_into_existing_numeric(db, table, sql, scale): 
     db.bulk_create(table, rows)
     got = {r["id"]: r["v"] for r in db.read(table).to_dicts()}
     assert [got[r["id"]] for r in rows] == values
+
+
+def test_columns_that_start_with_nulls_read_back_typed(db, table):  # type: ignore[no-untyped-def]
+    """ADBC SQLite types a result column from its first batch; leading NULLs must not
+    make a text or float column unreadable (regression)."""
+    rows = [{"id": i, "s": None if i < 3000 else f"v{i}", "f": None if i < 3000 else i / 2,
+             "day": None if i < 3000 else dt.date(2024, 1, 1 + i % 28)} for i in range(5000)]
+    db.bulk_create(table, rows[3000:3001], primary_key="id")  # types from a non-null row
+    db.bulk_create(table, rows[:3000] + rows[3001:])
+    got = db.read(table, order_by="id").to_dicts()
+    assert got == rows

@@ -41,13 +41,16 @@ class Connection:
         self.closed = False
 
     # -- statements ------------------------------------------------------------
-    def execute(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> Any:
+    def execute(self, stmt: sa.Executable | str, params: Sequence[Any] = (), *,
+                options: dict[str, str] | None = None) -> Any:
         """Run one statement; return the open cursor (caller fetches, then closes)."""
         sql, bound = compile_sql(stmt, self.backend.dialect)
         bound = tuple(params) or bound
         log.debug("SQL %s | %d params", sql, len(bound))
         cur = self.raw.cursor()
         try:
+            if options:
+                cur.adbc_statement.set_options(**options)
             if bound:
                 cur.execute(sql, parameters=bound)
             else:
@@ -77,7 +80,8 @@ class Connection:
         return rows[0][0] if rows else None
 
     def fetch_arrow(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> pa.Table:
-        cur = self.execute(stmt, params)
+        """Run a query and return all rows as Arrow (with the backend's read options)."""
+        cur = self.execute(stmt, params, options=self.backend.read_options)
         try:
             return cur.fetch_arrow_table()
         finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
@@ -98,6 +100,22 @@ class SQLiteBackend(Backend):
                 "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
             )
 
+    #: ADBC SQLite infers each result column's type from the first batch; make that
+    #: batch the whole result so a column that starts with NULLs is typed by its values.
+    read_options: ClassVar[dict[str, str]] = {"adbc.sqlite.query.batch_rows": "100000000"}
+
+    def read_column(self, column: sa.ColumnElement[Any], kind: Column) -> sa.ColumnElement[Any]:
+        """SQLite stores a storage class per value; cast so one column has one type."""
+        if kind.kind == "binary":
+            return column
+        if kind.kind in ("int16", "int32", "int64", "bool"):
+            target: Any = sa.Integer()
+        elif kind.kind in ("float32", "float64") or (kind.kind == "decimal" and not self._exact_text(kind)):
+            target = sa.Float()
+        else:
+            target = sa.Text()
+        return sa.cast(column, target).label(kind.name)
+
     def sqlstate_of(self, exc: BaseException) -> str | None:
         text = str(exc)
         for fragment, state in _SQLSTATE_BY_MESSAGE:
@@ -117,7 +135,7 @@ class SQLiteBackend(Backend):
 
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
         if ref.schema is not None:
-            rows = conn.fetchall(f"SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, ?)",
+            rows = conn.fetchall("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, ?)",
                                  (ref.name, ref.schema))
         else:
             rows = conn.fetchall("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)",
@@ -181,10 +199,8 @@ class SQLiteBackend(Backend):
         # A no-op write as the transaction's first statement takes the RESERVED lock now,
         # waiting (busy_timeout) behind other writers; a read first would make the later
         # upgrade fail at once with "database is locked".
-        try:
+        with contextlib.suppress(DatabaseError):  # missing table: the caller's reflect reports it
             conn.run(f"DELETE FROM {self.qualified(ref)} WHERE 0")
-        except DatabaseError:
-            pass  # missing table: the caller's reflect reports it
 
     def ddl_type(self, column: Column) -> str:
         if column.kind == "decimal":
@@ -198,6 +214,9 @@ class SQLiteBackend(Backend):
             return "INTEGER"  # a rowid alias: fast and auto-filled
         return _DDL[column.kind]
 
+    def identity_type(self, column: Column) -> str:
+        return "INTEGER"  # with the table's PRIMARY KEY: a rowid alias, numbered by SQLite
+
     def _exact_text(self, column: Column) -> bool:
         return (column.precision or 38) > MAX_REAL_DECIMAL
 
@@ -208,9 +227,7 @@ class SQLiteBackend(Backend):
             col = columns[name]
             if col.kind == "decimal":
                 arr = arr.cast(pa.string()) if self._exact_text(col) else arr.cast(pa.float64())
-            elif col.kind == "time":
-                arr = arr.cast(pa.string())
-            elif col.kind in ("json", "uuid", "text"):
+            elif col.kind == "time" or col.kind in ("json", "uuid", "text"):
                 arr = arr.cast(pa.string())
             elif col.kind == "binary":
                 arr = arr.cast(pa.binary())

@@ -36,7 +36,7 @@ def read_table(
         if unknown:
             raise SchemaError(f"columns {unknown} are not in {ref}; columns: {list(by_name)}")
         table = backend.sa_table(ref, cols)
-        stmt = sa.select(*(table.c[c] for c in wanted))
+        stmt = sa.select(*(backend.read_column(table.c[c], by_name[c]) for c in wanted))
         if where is not None:
             stmt = stmt.where(where)
         keys = [order_by] if isinstance(order_by, str) else list(order_by or ())

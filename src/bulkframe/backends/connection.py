@@ -23,7 +23,7 @@ def compile_sql(stmt: sa.Executable | str, dialect: sa.Dialect) -> tuple[str, tu
     """Compile a Core statement to ``(sql, positional parameters)`` for ``dialect``."""
     if isinstance(stmt, str):
         return stmt, ()
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
     params = compiled.construct_params()
     order: Sequence[str] = compiled.positiontup or []
     return compiled.string, tuple(params[name] for name in order)
@@ -64,7 +64,8 @@ class Connection:
         """Run a statement that returns no rows; return its row count (-1 if unknown)."""
         cur = self.execute(stmt, params)
         try:
-            return int(cur.rowcount if cur.rowcount is not None else -1)
+            count = cur.rowcount
+            return -1 if count is None else int(count)
         finally:
             cur.close()
 
@@ -104,7 +105,7 @@ class Connection:
             raise self.backend.translate_error(exc, f"bulk ingest into {ref}") from exc
         finally:
             cur.close()
-        return data.num_rows
+        return int(data.num_rows)
 
     # -- transactions --------------------------------------------------------------
     def commit(self) -> None:

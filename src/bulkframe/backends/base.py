@@ -101,8 +101,9 @@ class Backend:
         ``max + 1 …`` read inside the caller's write transaction (:meth:`begin_write`)."""
         if self.capabilities.concurrent_writers:  # pragma: no cover - every such backend overrides
             raise NotImplementedError(f"{type(self).__name__} must allocate ids from its sequence")
-        col = sa.column(column)
-        top = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(col), 0)).select_from(sa.table(ref.name, col, schema=ref.schema)))
+        col: sa.ColumnClause[Any] = sa.column(column)
+        table = sa.table(ref.name, col, schema=ref.schema)
+        top = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(col), 0)).select_from(table))
         return list(range(int(top) + 1, int(top) + 1 + n))
 
     def identity_type(self, column: Column) -> str:

@@ -1,0 +1,163 @@
+"""A generated bulk node: checks its parameters, calls the library, shapes the output.
+
+Outputs of every node (what ``add_connection`` can route onward):
+
+``data``
+    The result's fields as plain Python (``BulkResult.to_dict()``: ``records_processed``,
+    ``success_count``, ``failure_count``, ``inserted``, ``updated``, ``deleted``, …).
+``rows``
+    Rows the operation returned as a Polars DataFrame (``return_updated=True``, a delete's
+    ``dry_run`` sample), else ``None``.
+``errors``
+    Rejected rows with reasons (Polars DataFrame), else ``None``.
+``result``
+    The :class:`bulkframe.BulkResult` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bulkframe.errors import InvalidOptionValueError, NotSupportedError
+from bulkframe.nodes.params import NODE_SUFFIX, Operation, library_params, translate
+
+if TYPE_CHECKING:
+    from bulkframe.nodes.dataflow import DataFlow
+    from bulkframe.result import BulkResult
+
+OUTPUTS = ("data", "rows", "errors", "result")
+
+
+@dataclass(frozen=True)
+class BulkNode:
+    """``<Model>Bulk<Op>Node``: one model, one library operation."""
+
+    dataflow: DataFlow
+    model: type
+    operation: Operation
+
+    @property
+    def type_name(self) -> str:
+        return self.model.__name__ + NODE_SUFFIX[self.operation]
+
+    def check(self, params: Mapping[str, Any], node_id: str = "") -> None:
+        """Refuse unknown, unsupported or mis-valued parameters now (at ``add_node``)."""
+        translate(self.operation, params, where=self._where(node_id))
+        strategy = params.get("relationship_strategy")
+        if strategy is not None:
+            from bulkframe.nodes.relations import STRATEGIES
+
+            if strategy not in STRATEGIES:
+                raise NotSupportedError(f"{self._where(node_id)}: relationship_strategy={strategy!r} is not "
+                                        f"supported yet; choose one of {list(STRATEGIES)}")
+
+    def run(self, params: Mapping[str, Any], node_id: str = "") -> dict[str, Any]:
+        """Call the library and return the node's outputs."""
+        where = self._where(node_id)
+        node, kwargs = translate(self.operation, params, where=where)
+        result = getattr(self, f"_{self.operation}")(node, kwargs, where)
+        return outputs(result)
+
+    def _where(self, node_id: str) -> str:
+        return f"{self.type_name} {node_id!r}" if node_id else self.type_name
+
+    # -- one adapter per operation ------------------------------------------------------
+    def _create(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        from bulkframe.nodes.dataflow import info_of
+
+        data = _required(node, "data", where)
+        if node.get("include_relationships"):
+            from bulkframe.nodes.relations import create_nested
+
+            return create_nested(self.dataflow, self.model, data, node, kwargs, where)
+        if node.get("relationship_strategy") is not None:
+            raise InvalidOptionValueError(f"{where}: relationship_strategy needs include_relationships")
+        info = info_of(self.model)
+        mode = kwargs.get("conflict_resolution", "error")
+        if mode != "error" and not kwargs.get("conflict_fields") and "conflict_fields" in library_params("create"):
+            if info.unique:
+                kwargs["conflict_fields"] = list(info.unique[0])
+            elif info.identity is not None and info.identity not in (_input_columns(data) or {info.identity}):
+                raise InvalidOptionValueError(
+                    f"{where}: conflict_resolution={mode!r} needs a key to recognise duplicates, but "
+                    f"{self.model.__name__}'s only key is its auto-numbered {info.identity!r}, which the data "
+                    "does not carry. Declare __unique__ = [(...)] on the model or pass conflict_fields=[...]"
+                )
+        return self.dataflow.database.bulk_create(self.model, data, **kwargs)
+
+    def _upsert(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        from bulkframe.nodes.dataflow import info_of
+
+        data = _required(node, "data", where)
+        info = info_of(self.model)
+        if kwargs.get("unique_fields") is None and info.unique:
+            kwargs["unique_fields"] = list(info.unique[0])
+        return self.dataflow.database.bulk_upsert(self.model, data, **kwargs)
+
+    def _update(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        return self.dataflow.database.bulk_update(self.model, **kwargs)
+
+    def _delete(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        cascade = kwargs.get("cascade")
+        if cascade:
+            kwargs["cascade"] = self._cascade(cascade)
+        return self.dataflow.database.bulk_delete(self.model, **kwargs)
+
+    def _cascade(self, cascade: Any) -> Any:
+        """Relationship names → ``{child table: foreign key}``; other names pass through as
+        table names (the library then reads the foreign key from the catalog)."""
+        from bulkframe.nodes.dataflow import info_of
+
+        if isinstance(cascade, str):
+            cascade = [cascade]
+        if isinstance(cascade, Mapping):
+            return cascade
+        rels = info_of(self.model).relationships
+        named = [n for n in cascade if n in rels]
+        if not named:
+            return list(cascade)
+        if len(named) != len(cascade):
+            raise InvalidOptionValueError(
+                f"cascade mixes relationship names {named} with table names "
+                f"{[n for n in cascade if n not in rels]}; use relationship names only, or a "
+                "{table: foreign_key} mapping"
+            )
+        out: dict[str, str] = {}
+        for name in named:
+            rel = rels[name]
+            child = rel.model if isinstance(rel.model, type) else self.dataflow.model_of(rel.model)
+            out[info_of(child).table.name] = rel.foreign_key
+        return out
+
+
+def _input_columns(data: Any) -> set[str] | None:
+    """Column names of a list of dicts (first row) or a frame; ``None`` when not cheap to know."""
+    if isinstance(data, list | tuple):
+        return set(data[0]) if data and isinstance(data[0], Mapping) else None
+    if type(data).__name__ == "LazyFrame":  # its columns cost a schema resolution
+        return None
+    names = getattr(data, "column_names", None)
+    if names is None:
+        names = getattr(data, "columns", None)
+    try:
+        return {str(n) for n in names} if names is not None else None
+    except TypeError:
+        return None
+
+
+def _required(node: Mapping[str, Any], name: str, where: str) -> Any:
+    if node.get(name) is None:
+        raise InvalidOptionValueError(f"{where}: parameter {name!r} is required (rows or a DataFrame)")
+    return node[name]
+
+
+def outputs(result: BulkResult) -> dict[str, Any]:
+    """The node outputs for a library result."""
+    rows = result.data
+    if rows is not None and not hasattr(rows, "to_dicts"):
+        import polars as pl
+
+        rows = pl.DataFrame(rows) if rows else None
+    return {"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result}

@@ -125,6 +125,12 @@ class Database:
         cleanup_on_failure: bool = True,
         cleanup_temp_files: bool = True,
         cleanup_connections: bool = False,
+        migration_mode: bool = False,
+        preserve_ids: bool | None = None,
+        disable_triggers: bool = False,
+        verify_migration: bool | None = None,
+        verification_sample: int = 1000,
+        verification_fields: Sequence[str] | None = None,
         collect_metrics: bool = False,
         metrics_file: str | None = None,
         metrics_interval: int | None = None,
@@ -210,6 +216,21 @@ class Database:
             Always on: staging tables are dropped or rolled back; no temp files are written.
         cleanup_connections : bool
             Close the connection after the call (default: keep it for the next call).
+        migration_mode : bool
+            A data migration: ``preserve_ids`` and ``verify_migration`` default to True.
+        preserve_ids : bool, optional
+            ``True``/``None``: ids in the input are inserted as given and the identity
+            sequence is moved past them. ``False``: identity key columns are dropped from
+            the input and the database assigns new ids.
+        disable_triggers : bool
+            Turn the table's user triggers off while bulkframe writes (PostgreSQL:
+            ``ALTER TABLE … DISABLE TRIGGER USER`` inside each write transaction, which
+            locks the table until it commits; needs ownership). Refused on SQLite.
+        verify_migration, verification_sample, verification_fields
+            After the load, read back a uniform sample of ``verification_sample`` written
+            rows by key and compare ``verification_fields`` (default: all); a missing or
+            different row raises ``VerificationError`` (the load stays committed; the
+            error's ``.result.verification`` lists the differences).
         collect_metrics, metrics_file, metrics_interval
             Per-batch metrics (rows, seconds, retries, bytes) and totals in
             ``result.metrics``, written as JSON to ``metrics_file``; a snapshot every
@@ -251,6 +272,11 @@ class Database:
                 cleanup_on_failure=cleanup_on_failure, cleanup_temp_files=cleanup_temp_files,
                 cleanup_connections=cleanup_connections,
             ),
+            migration=migration_options(
+                migration_mode=migration_mode, preserve_ids=preserve_ids, verify_migration=verify_migration,
+                verification_sample=verification_sample, verification_fields=verification_fields,
+                disable_triggers=disable_triggers,
+            ),
             monitoring=monitoring_options(
                 collect_metrics=collect_metrics, metrics_file=metrics_file, metrics_interval=metrics_interval,
                 monitor_memory=monitor_memory, monitor_cpu=monitor_cpu, monitor_disk_io=monitor_disk_io,
@@ -262,6 +288,45 @@ class Database:
             progress_callback=progress_callback, progress_interval=progress_interval,
             progress_format=progress_format,
         )
+
+    def verify(
+        self,
+        table: Any,
+        data: Any,
+        /,
+        *,
+        key: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        sample: int | None = None,
+        schema: str | None = None,
+        batch_size: int = 100_000,
+    ) -> Any:
+        """Check that ``data`` landed in ``table`` intact.
+
+        Parameters
+        ----------
+        table : str or model class
+        data
+            Any input ``bulk_create`` accepts (cast to the table's types first).
+        key : list of str, optional
+            Columns that identify a row; default: the primary key.
+        fields : list of str, optional
+            Columns to compare; default: every input column except the key.
+        sample : int, optional
+            Compare a uniform random sample of this many rows (default: every row).
+
+        Returns
+        -------
+        Verification
+            ``checked``, ``matched``, ``missing``, ``mismatched``, ``ok``, and the
+            ``differences`` (key, field, expected, actual) and ``missing_keys`` frames.
+        """
+        from bulkframe.ops.verify import verify
+
+        if sample is not None and (not isinstance(sample, int) or sample < 1):
+            raise InvalidOptionValueError(f"sample must be a positive int or None, got {sample!r}")
+        return verify(self, _table_ref(table, schema), data, key=key, fields=fields, sample=sample,
+                      batch_size=batch_size)
 
     def read(self, table: Any, /, *, columns: Sequence[str] | None = None, schema: str | None = None,
              order_by: Sequence[str] | str | None = None) -> Any:
@@ -610,11 +675,19 @@ _CREATE_OPTIONS = (
     "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
     "resumable", "checkpoint_file", "checkpoint_interval",
     "auto_cleanup", "cleanup_on_failure", "cleanup_temp_files", "cleanup_connections",
+    "migration_mode", "preserve_ids", "disable_triggers", "verify_migration", "verification_sample",
+    "verification_fields",
     "collect_metrics", "metrics_file", "metrics_interval", "monitor_memory", "monitor_cpu",
     "monitor_disk_io", "monitor_network", "track_execution_time", "track_memory_usage",
     "track_io_operations", "track_batch_performance", "performance_report", "report_format", "report_file",
     "progress_callback", "progress_interval", "progress_format",
 )
+
+
+def migration_options(**options: Any) -> Any:
+    from bulkframe.ops.create import migration_options as check
+
+    return check(**options)
 
 
 def monitoring_options(**options: Any) -> Any:

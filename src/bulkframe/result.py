@@ -36,6 +36,8 @@ class BulkResult:
     deduplicated: int = 0
     dry_run: bool = False
     data: Any = None
+    #: what ``verify_migration`` found (a ``Verification``), if it ran
+    verification: Any = None
     metrics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     #: Keys of input rows that matched no stored row (``bulk_update`` by rows,

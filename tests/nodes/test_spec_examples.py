@@ -224,6 +224,27 @@ def check_count(node_id: str, n: int) -> Callable[[DataFlow, dict[str, Any], dic
     return check
 
 
+def migration_products() -> list[dict[str, Any]]:
+    rows_ = product_rows_with_ids(10)
+    for r in rows_[:3]:
+        r["category"] = r["category"].upper()
+        r["created_at"] = None
+    return rows_
+
+
+def check_migration(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
+    data = results["migrate_products"]["data"]
+    assert (data["success_count"], data["failure_count"]) == (10, 0)
+    assert data["metrics"]["verification"]["ok"] and data["metrics"]["verification"]["checked"] == 10
+    landed = {r["id"]: r for r in rows(flow)}
+    assert sorted(landed) == list(range(1, 11))  # preserve_ids: the input's ids
+    for source in migration_products():
+        got = landed[source["id"]]
+        assert got["price"] == pytest.approx(source["price"] * 1.1)
+        assert got["category"] == source["category"].lower()
+        assert got["created_at"] is not None
+
+
 def bad_products() -> list[dict[str, Any]]:
     return [*product_rows(5), {"name": None, "price": 1.0, "category": "x"}]
 
@@ -278,7 +299,7 @@ EXAMPLES: dict[str, Example] = {
                                     check=check_count("recoverable_operation", 3000)),
     "progress-tracking": Example(),
     "performance-metrics": Example(),
-    "data-migration": Example(),
+    "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
     "real-time-data-processing": Example(),
     "data-synchronization": Example(ns=lambda: {"external_products": product_rows(3)}),
     "unit-tests": Example(check=check_unit),
@@ -287,7 +308,7 @@ EXAMPLES: dict[str, Example] = {
     "2-use-database-specific-optimizations": Example(check=check_count("postgres_import", 10)),
     "3-monitor-and-handle-errors": Example(ns=lambda: {"products": bad_products()}, check=check_safe_import),
     "4-use-appropriate-data-types": Example(fresh=True, check=check_types),
-    "5-optimize-for-your-use-case": Example(seed=seed_products(3)),
+    "5-optimize-for-your-use-case": Example(check=check_count("data_import", 10)),
 }
 
 BLOCKS = blocks()

@@ -139,6 +139,17 @@ class Backend:
         (partial and expression indexes excluded: ``ON CONFLICT (cols)`` cannot use them)."""
         raise NotImplementedError
 
+    def advance_sequence(self, conn: Connection, ref: TableRef, column: str) -> None:
+        """After explicit ids were inserted, move the column's id generator past them.
+
+        Default: nothing (SQLite's rowid alias always continues after the largest id)."""
+
+    def set_user_triggers(self, conn: Connection, ref: TableRef, *, enabled: bool) -> None:
+        """Disable/enable the table's user triggers inside the current transaction."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"disable_triggers is not supported on {self.dialect.name}")
+
     def begin_write(self, conn: Connection, ref: TableRef) -> None:
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later

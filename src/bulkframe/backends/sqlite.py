@@ -116,6 +116,22 @@ class SQLiteBackend(Backend):
             target = sa.Text()
         return sa.cast(column, target).label(kind.name)
 
+    def set_user_triggers(self, conn: Connection, ref: TableRef, *, enabled: bool) -> None:
+        """SQLite cannot switch triggers off, but its DDL is transactional: drop the table's
+        triggers inside the write transaction and re-create them from their stored SQL before
+        it commits (a rollback restores them too; no other writer can run meanwhile)."""
+        saved: dict[str, list[str]] = conn.__dict__.setdefault("_bf_triggers", {})
+        key = str(ref)
+        if not enabled:
+            rows = conn.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                                 (ref.name,))
+            saved[key] = [sql for _, sql in rows]
+            for name, _ in rows:
+                conn.run(f"DROP TRIGGER {self.quote(name)}")
+        else:
+            for sql in saved.pop(key, []):
+                conn.run(sql)
+
     def sqlstate_of(self, exc: BaseException) -> str | None:
         text = str(exc)
         for fragment, state in _SQLSTATE_BY_MESSAGE:

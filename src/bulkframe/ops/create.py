@@ -24,6 +24,7 @@ from bulkframe.errors import (
 from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
+from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics, MetricsOptions
@@ -50,6 +51,42 @@ class RuleOptions:
     validate: bool = True
 
 
+@dataclass(frozen=True)
+class MigrationOptions:
+    """Data-migration options of ``bulk_create``.
+
+    - ``preserve_ids``: ``None``/``True`` insert ids as given and then move the id
+      sequence past them; ``False`` drops identity key columns from the input so the
+      database assigns new ids.
+    - ``verify``: after the load, compare a uniform sample of ``sample`` written rows
+      (``fields``: default all) with the table; a difference raises ``VerificationError``.
+    - ``disable_triggers``: user triggers are off while bulkframe writes (PostgreSQL).
+    """
+
+    preserve_ids: bool | None = None
+    verify: bool = False
+    sample: int = 1000
+    fields: tuple[str, ...] | None = None
+    disable_triggers: bool = False
+
+
+def migration_options(*, migration_mode: bool, preserve_ids: bool | None, verify_migration: bool | None,
+                      verification_sample: int, verification_fields: Sequence[str] | None,
+                      disable_triggers: bool) -> MigrationOptions:
+    """``migration_mode=True`` means ``preserve_ids=True`` and ``verify_migration=True``
+    unless they are given."""
+    if not isinstance(verification_sample, int) or isinstance(verification_sample, bool) or verification_sample < 1:
+        raise InvalidOptionValueError(f"verification_sample must be a positive int, got {verification_sample!r}")
+    verify = bool(migration_mode) if verify_migration is None else bool(verify_migration)
+    if verification_fields is not None and not verify:
+        raise InvalidOptionValueError("verification_fields needs verify_migration=True (or migration_mode=True)")
+    if migration_mode and preserve_ids is None:
+        preserve_ids = True
+    return MigrationOptions(preserve_ids=preserve_ids, verify=verify, sample=verification_sample,
+                            fields=tuple(verification_fields) if verification_fields is not None else None,
+                            disable_triggers=bool(disable_triggers))
+
+
 @dataclass
 class CreateWriter:
     """Append rows (``error``), or stage them and merge (``skip`` / ``update``)."""
@@ -59,10 +96,20 @@ class CreateWriter:
     columns: dict[str, Column]
     conflict: str
     keys: list[str]
+    disable_triggers: bool = False
     stage: TableRef | None = None
     _tables: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
+        if not self.disable_triggers:
+            return self._write(conn, table)
+        # the ALTERs are transactional and lock the table until this transaction ends
+        self.backend.set_user_triggers(conn, self.ref, enabled=False)
+        counts = self._write(conn, table)
+        self.backend.set_user_triggers(conn, self.ref, enabled=True)
+        return counts
+
+    def _write(self, conn: Connection, table: pa.Table) -> Counts:
         if self.conflict == "error":
             conn.ingest(self.ref, self.backend.to_ingest(table, self.columns))
             return Counts(inserted=table.num_rows)
@@ -113,6 +160,7 @@ def bulk_create(
     policy: ErrorPolicy,
     run: RunOptions,
     monitoring: MetricsOptions,
+    migration: MigrationOptions,
     progress_callback: bool | Callable[..., Any] | None,
     progress_interval: int | None,
     progress_format: str,
@@ -121,6 +169,11 @@ def bulk_create(
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
     backend = db.backend
+    if migration.verify and conflict_resolution == "skip":
+        raise InvalidOptionValueError(
+            "verify_migration cannot check conflict_resolution='skip': skipped rows keep the table's "
+            "values, so they would be reported as differences"
+        )
     if run.workers > 1 and not backend.capabilities.concurrent_writers:
         raise NotSupportedError(
             f"parallel_batches/max_workers > 1 is not supported on {backend.dialect.name}: it allows one "
@@ -175,10 +228,21 @@ def bulk_create(
             check_constraints=rules.validate,
             strict_cast=not per_batch and not rules.validation_rules,
         )
-        prepared = _prepared(itertools.chain([first], chunks), prepare, ledger, batch_size, result)
+        generated = [c.name for c in columns if c.primary_key and c.has_default]
+        dropped_ids = generated if migration.preserve_ids is False else []
+        given_ids = [c for c in generated if c in first.table.column_names and c not in dropped_ids]
+        verify_key = keys or [c.name for c in columns if c.primary_key]
+        if migration.verify and not verify_key:
+            raise SchemaError(f"verify_migration needs a primary key or conflict_fields; table {ref} has neither")
+        reservoir = Reservoir(migration.sample, seed=0) if migration.verify else None
+        source_chunks = itertools.chain([first], chunks)
+        if dropped_ids:
+            source_chunks = (replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
+                             for c in source_chunks)
+        prepared = _prepared(source_chunks, prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
-            return CreateWriter(backend, ref, by_name, conflict_resolution, keys)
+            return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
 
         def spawn() -> tuple[Session, CreateWriter]:
             return Session(lambda: backend.connect(retries=retries), backend.connect(retries=retries)), writer()
@@ -186,6 +250,11 @@ def bulk_create(
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if ledger is not None and run.auto_cleanup:
             ledger.finish(session.conn)
+        for name in given_ids:  # explicit ids: the id generator must continue after them
+            backend.advance_sequence(session.conn, ref, name)
+            session.conn.commit()
+        if reservoir is not None:
+            _verify(db, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
         reporter.close()
@@ -219,9 +288,37 @@ def _report_metrics(execution: Execution, result: BulkResult) -> None:
         execution.metrics.write({**summary, **{k: v for k, v in result.metrics.items() if k not in summary}})
 
 
+def _verify(db: Database, session: Session, ref: TableRef, reservoir: Reservoir, columns: dict[str, Column],
+            key: list[str], migration: MigrationOptions, result: BulkResult) -> None:
+    """Compare the sampled written rows with the table; raise when they differ."""
+    expected = reservoir.rows()
+    if expected is None:
+        return
+    fields = list(migration.fields) if migration.fields is not None else [c for c in expected.columns if c not in key]
+    unknown = [f for f in fields if f not in expected.columns]
+    if unknown:
+        raise SchemaError(f"verification_fields {unknown} are not columns of the written data")
+    found = verify_rows(db, session.conn, ref, expected, columns, key, fields)
+    session.conn.commit()
+    result.verification = found
+    result.metrics["verification"] = found.to_dict()
+    if not found.ok:
+        raise VerificationError(
+            f"verification of {ref} failed: of {found.checked} sampled rows, {found.missing} are missing "
+            f"and {found.mismatched} differ (see .verification.differences)", found)
+
+
 def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,
-              result: BulkResult) -> Iterator[Prepared]:
+              result: BulkResult, reservoir: Reservoir | None = None) -> Iterator[Prepared]:
     """Prepare each chunk; with a ledger, skip or trim what an earlier run committed."""
+    for prepared in _prepare_all(chunks, prepare, ledger, batch_size, result):
+        if reservoir is not None:
+            reservoir.add(prepared.table)
+        yield prepared
+
+
+def _prepare_all(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,
+                 result: BulkResult) -> Iterator[Prepared]:
     for chunk in chunks:
         index = chunk.offset // batch_size
         if ledger is None:

@@ -194,8 +194,8 @@ def bulk_create(
     ledger: Ledger | None = None
     try:
         columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
-        json_columns: set[str] = {c.name for c in columns or () if c.kind == "json"}
-        chunks = source.chunks(batch_size, json_columns)
+        hints: dict[str, Column] = {c.name: c for c in columns or ()}
+        chunks = source.chunks(batch_size, hints)
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
@@ -204,7 +204,7 @@ def bulk_create(
             columns = infer_columns(first.table.schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
-            json_columns.update(c.name for c in columns if c.kind == "json")
+            hints.update((c.name, c) for c in columns)
             if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
         elif pk and [c.name for c in columns if c.primary_key] != pk:

@@ -281,3 +281,16 @@ def test_pandas_input_with_nulls(db, table):  # type: ignore[no-untyped-def]
     db.bulk_create(table, frame, primary_key="id")
     got = db.read(table, order_by="id").to_dicts()
     assert got == [{"id": 1, "x": 1.5, "s": "a"}, {"id": 2, "x": None, "s": None}]
+
+
+def test_batches_with_different_columns_stream_in_runs(db, table, sql):  # type: ignore[no-untyped-def]
+    """Plain appends stream through one bulk call per run of equal columns; a batch with
+    other columns starts a new call, and defaults still apply to the columns it lacks."""
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, a bigint, b text DEFAULT \'dflt\')')
+    rows = [{"id": i, "a": i} for i in range(25)] + [{"id": 100 + i, "b": "x"} for i in range(10)]
+    result = db.bulk_create(table, rows, batch_size=10)
+    assert (result.inserted, result.batches) == (35, 4)
+    got = {r["id"]: r for r in db.read(table).to_dicts()}
+    assert got[3] == {"id": 3, "a": 3, "b": "dflt"}   # batch without "b": the default
+    assert got[24] == {"id": 24, "a": 24, "b": None}  # batch 3 mixes both kinds: absent keys are NULL
+    assert got[105] == {"id": 105, "a": None, "b": "x"}

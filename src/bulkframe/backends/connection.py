@@ -89,9 +89,10 @@ class Connection:
             cur.close()
 
     # -- bulk path ---------------------------------------------------------------
-    def ingest(self, ref: TableRef, data: pa.Table, *, temporary: bool = False) -> int:
-        """Append ``data`` (already in the backend's ingest types) to ``ref``."""
-        if data.num_rows == 0:
+    def ingest(self, ref: TableRef, data: pa.Table | pa.RecordBatchReader, *, temporary: bool = False) -> int:
+        """Append ``data`` (already in the backend's ingest types) to ``ref``; a reader
+        streams through one bulk call (returns -1: the count is the caller's)."""
+        if isinstance(data, pa.Table) and data.num_rows == 0:
             return 0
         cur = self.raw.cursor()
         try:
@@ -105,7 +106,7 @@ class Connection:
             raise self.backend.translate_error(exc, f"bulk ingest into {ref}") from exc
         finally:
             cur.close()
-        return int(data.num_rows)
+        return int(data.num_rows) if isinstance(data, pa.Table) else -1
 
     # -- transactions --------------------------------------------------------------
     def commit(self) -> None:

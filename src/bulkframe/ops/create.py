@@ -137,6 +137,19 @@ class CreateWriter:
                           deduplicated=dropped)
         return Counts(inserted=merged.inserted, skipped=merged.skipped + dropped, deduplicated=dropped)
 
+    @property
+    def stream(self) -> Callable[[Connection, pa.RecordBatchReader], None] | None:
+        """Plain appends stream through one bulk call (see ``Execution._stream``)."""
+        if self.conflict != "error" or self.disable_triggers:
+            return None
+        return self._stream
+
+    def ingest_form(self, table: pa.Table) -> pa.Table:
+        return self.backend.to_ingest(table, self.columns)
+
+    def _stream(self, conn: Connection, reader: pa.RecordBatchReader) -> None:
+        conn.ingest(self.ref, reader)
+
     def reset(self) -> None:
         self.stage = None
         self._tables = {}

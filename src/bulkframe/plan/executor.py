@@ -14,10 +14,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -143,18 +143,22 @@ class Execution:
         result = self.result
         failed = False
         try:
-            for batch in batches:
-                self._seen(batch)
-                if batch.rejected is not None:
-                    failed = True
-                if failed or batch.table.num_rows == 0:
-                    self.reporter.advance(batch.rows, 0, batch.rejected_count)
-                    continue
-                began = time.perf_counter()
-                counts = write(session.conn, batch.table)
-                self.counts.add(counts)
-                self._measure(batch, began)
-                self.reporter.advance(batch.rows, batch.rows, 0)
+            stream = getattr(write, "stream", None)
+            if stream is not None:
+                failed = self._stream(session, iter(batches), write, stream)
+            else:
+                for batch in batches:
+                    self._seen(batch)
+                    if batch.rejected is not None:
+                        failed = True
+                    if failed or batch.table.num_rows == 0:
+                        self.reporter.advance(batch.rows, 0, batch.rejected_count)
+                        continue
+                    began = time.perf_counter()
+                    counts = write(session.conn, batch.table)
+                    self.counts.add(counts)
+                    self._measure(batch, began)
+                    self.reporter.advance(batch.rows, batch.rows, 0)
             if failed:
                 raise ValidationError(
                     f"{self.rejections.count} row(s) rejected; nothing was written "
@@ -175,6 +179,62 @@ class Execution:
         result.batches_committed = result.batches
         result.committed_ranges = [(0, result.records_processed)] if result.records_processed else []
         result.failure_count = 0
+
+    def _stream(self, session: Session, batches: Iterator[Prepared], write: Writer,
+                stream: Callable[[Connection, pa.RecordBatchReader], None]) -> bool:
+        """Send the batches through ONE bulk call per run of equal schemas (one COPY instead
+        of one per batch: measured ~20% faster, and input conversion overlaps the server's
+        work).  Returns True when a batch had rejected rows (writing stopped there)."""
+        head: Prepared | None = next(batches, None)
+        while head is not None:
+            if head.rejected is not None or head.table.num_rows == 0:
+                self._seen(head)
+                self.reporter.advance(head.rows, 0, head.rejected_count)
+                if head.rejected is not None:
+                    for rest in batches:  # check the rest too, for the full report
+                        self._seen(rest)
+                        self.reporter.advance(rest.rows, 0, rest.rejected_count)
+                    return True
+                head = next(batches, None)
+                continue
+            first = write.ingest_form(head.table)  # type: ignore[attr-defined]
+            state: dict[str, Any] = {"next": None, "error": None, "rows": 0}
+
+            def feed(batch: Prepared, table: pa.Table, state: dict[str, Any] = state,
+                     schema: pa.Schema = first.schema) -> Iterator[pa.RecordBatch]:
+                try:
+                    while True:
+                        self._seen(batch)
+                        began = time.perf_counter()
+                        yield from table.to_batches()
+                        state["rows"] += table.num_rows
+                        self._measure(batch, began)
+                        self.reporter.advance(batch.rows, batch.rows, 0)
+                        following = next(batches, None)
+                        if following is None:
+                            return
+                        if following.rejected is not None or following.table.num_rows == 0:
+                            state["next"] = following
+                            return
+                        table = write.ingest_form(following.table)  # type: ignore[attr-defined]
+                        if table.schema != schema:  # a new run of columns: a new bulk call
+                            state["next"] = following
+                            return
+                        batch = following
+                except BaseException as exc:  # the driver would hide it behind its own error
+                    state["error"] = exc
+                    raise
+
+            reader = pa.RecordBatchReader.from_batches(first.schema, feed(head, first))
+            try:
+                stream(session.conn, reader)
+            except BaseException:
+                if state["error"] is not None:
+                    raise state["error"] from None
+                raise
+            self.counts.add(Counts(inserted=state["rows"]))
+            head = state["next"]
+        return False
 
     # -- continue / retry_batch: a transaction per batch ---------------------------------------
     def _per_batch(self, session: Session, batches: Iterable[Prepared], write: Writer,

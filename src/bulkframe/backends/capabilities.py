@@ -38,3 +38,17 @@ class Capabilities:
     #: inserted vs updated rows) or ``"pre_count"`` (count key matches first, inside the
     #: same write transaction).
     upsert_counts: str
+    #: How the number of rows one ``INSERT/UPDATE/DELETE`` changed is read (the DBAPI
+    #: ``execute`` of ADBC reports no rowcount): ``"execute_update"`` — the driver's
+    #: ``AdbcStatement.execute_update`` returns it; ``"cte"`` wraps the statement as
+    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``; ``"changes"`` runs it, then
+    #: ``SELECT changes()`` (SQLite).
+    modified_count: str = "cte"
+    #: ``SELECT … ORDER BY key FOR UPDATE`` exists: updates that must not deadlock with
+    #: concurrent runs (``atomic_ops``) lock their target rows in key order first.  Without
+    #: it the backend serializes writers itself (:meth:`Backend.begin_write`).
+    select_for_update: bool = True
+    #: Run ``ANALYZE`` on a filled staging table before joining it: temp tables have no
+    #: statistics, and PostgreSQL then guesses ~200 distinct keys and picks nested loops
+    #: for ``EXISTS``/``IN`` semi-joins (measured 2x slower at 500k ids).
+    analyze_stage: bool = False

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from bulkframe.backends.base import Backend, TableRef
+from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.types import Column
@@ -38,6 +38,29 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 
+_FOREIGN_KEYS = """
+SELECT c.conname, fn.nspname, fc.relname,
+       json_agg(a.attname ORDER BY k.ord)::text, json_agg(fa.attname ORDER BY k.ord)::text
+FROM pg_constraint c
+CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(con, ref, ord)
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.con
+JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.ref
+JOIN pg_class fc ON fc.oid = c.confrelid
+JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE c.contype = 'f' AND c.conrelid = to_regclass($1)
+GROUP BY c.conname, fn.nspname, fc.relname
+ORDER BY c.conname
+"""
+
+_UNIQUE_KEYS = """
+SELECT json_agg(a.attname ORDER BY k.ord)::text
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid
+"""
+
 
 class PostgresBackend(Backend):
     """PostgreSQL through adbc-driver-postgresql."""
@@ -55,14 +78,15 @@ class PostgresBackend(Backend):
         update_from=True,
         aggregate_filter=True,
         upsert_counts="returning_xmax",
+        analyze_stage=True,
+        modified_count="execute_update",
     )
-    dialect = postgresql.dialect(paramstyle="numeric_dollar")
+    dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
     def _connect_raw(self) -> Any:
         import adbc_driver_postgresql.dbapi as pg
 
-        url = self.url
-        scheme, rest = url.split("://", 1)
+        rest = self.url.split("://", 1)[1]
         return pg.connect("postgresql://" + rest)
 
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
@@ -121,27 +145,51 @@ class PostgresBackend(Backend):
             if col is not None and col.kind == "decimal" and not pa.types.is_decimal(arr.type):
                 arr = arr.cast(col.arrow_type())
             elif col is not None and arr.type != col.arrow_type():
-                try:
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     arr = arr.cast(col.arrow_type())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    pass
             arrays.append(arr)
         return pa.table(arrays, names=table.column_names)
 
+    def foreign_keys(self, conn: Connection, ref: TableRef) -> list[ForeignKey]:
+        import json
+
+        rows = conn.fetchall(_FOREIGN_KEYS, (self.qualified(ref),))
+        return [ForeignKey(tuple(json.loads(cols)), table, schema, tuple(json.loads(refs)))
+                for _name, schema, table, cols, refs in rows]
+
+    def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:
+        import json
+
+        return [tuple(json.loads(r[0])) for r in conn.fetchall(_UNIQUE_KEYS, (self.qualified(ref),))]
+
+    def allocate_ids(self, conn: Connection, ref: TableRef, column: str, n: int) -> list[int]:
+        # the column's identity/serial sequence, n values in one statement
+        sequence = conn.scalar("SELECT pg_get_serial_sequence($1, $2)", (self.qualified(ref), column))
+        if sequence is None:
+            from bulkframe.errors import SchemaError
+
+            raise SchemaError(f"{ref}.{column} has no identity or serial sequence to take ids from")
+        ids = conn.fetch_arrow("SELECT nextval($1::regclass) FROM generate_series(1, $2::int)", (sequence, n))
+        return [int(v) for v in ids.column(0).to_pylist()]
+
+    def advance_sequence(self, conn: Connection, ref: TableRef, column: str) -> None:
+        """``setval`` the serial/identity sequence to at least ``max(column)`` (never back)."""
+        seq = conn.scalar("SELECT pg_get_serial_sequence($1, $2)", (self.qualified(ref), column))
+        if seq is None:
+            return
+        conn.run(
+            f"SELECT setval($1::regclass, GREATEST((SELECT max({self.quote(column)}) FROM {self.qualified(ref)}), "
+            "COALESCE(pg_sequence_last_value($1::regclass), 0), 1))",
+            (seq,),
+        )
+
+    def set_user_triggers(self, conn: Connection, ref: TableRef, *, enabled: bool) -> None:
+        """``ALTER TABLE … DISABLE/ENABLE TRIGGER USER``: transactional, holds an exclusive
+        lock on the table until the transaction ends (needs table ownership)."""
+        conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))
-
-    def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
-        return conn.ingest(stage, data, temporary=True)
-
-    def count_upsert(self, insert: Any) -> sa.Select[Any]:
-        """Wrap an ``INSERT … ON CONFLICT`` so one row says (inserted, affected)."""
-        cte = insert.returning(sa.literal_column("(xmax = 0)").label("ins")).cte("bf_upsert")
-        ins = cte.c.ins
-        return sa.select(
-            sa.func.count().filter(ins),  # inserted
-            sa.func.count(),  # inserted + updated
-        )
 
 
 def _wrap(arr: pa.ChunkedArray, ext: pa.ExtensionType) -> pa.ChunkedArray:

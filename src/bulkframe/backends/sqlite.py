@@ -84,7 +84,7 @@ class SQLiteBackend(Backend):
         update_from=True,
         aggregate_filter=True,
         upsert_counts="pre_count",
-        modified_count="changes",
+        modified_count="execute_update",
         select_for_update=False,
     )
     dialect = sqlite.dialect()

@@ -6,15 +6,20 @@ backend's declared capabilities only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkframe.backends.connection import Connection
-from bulkframe.errors import NotSupportedError
+from bulkframe.errors import BulkframeError, NotSupportedError
+
+if TYPE_CHECKING:
+    from bulkframe.filters import Filter
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,60 @@ def _insert_construct(conn: Connection) -> Any:
     raise NotSupportedError(f"no ON CONFLICT insert for dialect {name}")  # pragma: no cover
 
 
+def fetch_rows(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+    """``conn.fetchall`` that also translates errors raised while fetching: PostgreSQL
+    reports a failing ``WITH … (INSERT/UPDATE … RETURNING)`` only when rows are read."""
+    try:
+        return conn.fetchall(stmt)
+    except BulkframeError:
+        raise
+    except Exception as exc:
+        raise conn.backend.translate_error(exc, "fetching statement results") from exc
+
+
+def fetch_table(conn: Connection, stmt: Any) -> pa.Table:
+    """``conn.fetch_arrow`` with errors raised while fetching translated (see above)."""
+    try:
+        return conn.fetch_arrow(stmt)
+    except BulkframeError:
+        raise
+    except Exception as exc:
+        raise conn.backend.translate_error(exc, "fetching statement results") from exc
+
+
+def count_modified(conn: Connection, stmt: Any) -> int:
+    """Run an ``INSERT/UPDATE/DELETE`` (without ``RETURNING``) and return how many rows it
+    changed, exactly (the DBAPI ``execute`` of ADBC reports no rowcount), as the backend's
+    capabilities allow."""
+    how = conn.backend.capabilities.modified_count
+    if how == "execute_update":
+        return _execute_update(conn, stmt)
+    if how == "changes":
+        conn.run(stmt)
+        return int(conn.scalar(sa.select(sa.func.changes())))
+    cte = stmt.returning(sa.literal_column("1")).cte("bf_modified")
+    return int(fetch_rows(conn, sa.select(sa.func.count()).select_from(cte))[0][0])
+
+
+def _execute_update(conn: Connection, stmt: Any) -> int:
+    """ADBC's ``execute_update`` returns the rows affected (``executemany`` with one
+    parameter row when the statement has parameters)."""
+    from bulkframe.backends.connection import compile_sql
+
+    sql, params = compile_sql(stmt, conn.backend.dialect)
+    cur = conn.raw.cursor()
+    try:
+        if params:
+            cur.executemany(sql, [params])
+            return int(cur.rowcount)
+        cur.adbc_statement.set_sql_query(sql)
+        return int(cur.adbc_statement.execute_update())
+    except Exception as exc:
+        raise conn.backend.translate_error(exc, sql) from exc
+    finally:
+        cur.close()
+
+
 def merge_from_stage(
     conn: Connection,
     target: sa.Table,
@@ -44,51 +103,106 @@ def merge_from_stage(
     update_columns: Sequence[str] | None = None,
     update_where: sa.ColumnElement[bool] | None = None,
     insert_where: sa.ColumnElement[bool] | None = None,
+    update_if: Filter = None,
+    staged_columns: Sequence[str] | None = None,
+    staged: int | None = None,
+    stage_where: sa.ColumnElement[bool] | None = None,
 ) -> MergeCounts:
     """``INSERT INTO target (cols) SELECT cols FROM stage ON CONFLICT (keys) …``.
 
-    ``mode="skip"`` → ``DO NOTHING``; ``mode="update"`` → ``DO UPDATE SET`` the
-    ``update_columns`` (default: every non-key column) ``[WHERE update_where]``.
-    Returns exact counts of inserted / updated / skipped stage rows.
+    Parameters
+    ----------
+    columns
+        Columns inserted for new rows (they must include ``keys``).
+    mode : {"update", "skip"}
+        ``"skip"`` → ``DO NOTHING``; ``"update"`` → ``DO UPDATE SET`` the
+        ``update_columns`` (default: every non-key column of ``columns``).
+    update_where, update_if
+        Only update a stored row when this holds: a Core clause, or a filter (see
+        ``docs/filters.md``) whose plain names are the stored row and ``excluded.x`` the
+        incoming one.
+    insert_where
+        A clause on ``stage``: new rows failing it are not inserted (skipped); rows whose
+        key exists still go on to the update.
+    staged_columns
+        Every column the stage holds (default ``columns``); update columns outside
+        ``columns`` are read from the stage by key (the stage should be indexed on it).
+    staged
+        The number of rows merged, when the caller knows it (saves a count).
+    stage_where
+        Merge only the stage rows this selects (e.g. one batch of several staged).
+
+    Returns
+    -------
+    MergeCounts
+        Exact inserted / updated / skipped counts of the stage's rows, computed in the
+        caller's transaction.
     """
+    from bulkframe.filters import to_sql as filter_sql
+
     caps = conn.backend.capabilities
     if caps.upsert != "on_conflict":  # pragma: no cover - future backends
         raise NotSupportedError(f"{conn.backend.dialect.name}: upsert flavour {caps.upsert!r}")
-    staged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage)))
-    select = sa.select(*(stage.c[c] for c in columns)).where(
-        insert_where if insert_where is not None else sa.true()
-    )
+    if staged is None:
+        staged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage).where(
+            stage_where if stage_where is not None else sa.true())))
+    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+    eligible = insert_where
+    if insert_where is not None and mode == "update":
+        eligible = sa.or_(insert_where, sa.exists().where(match))
+    select = sa.select(*(stage.c[c] for c in columns)).where(eligible if eligible is not None else sa.true())
+    if stage_where is not None:
+        select = select.where(stage_where)
     insert = _insert_construct(conn)(target).from_select(list(columns), select)
     if mode == "skip":
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
     else:
+        incoming = _incoming(insert.excluded, stage, columns, staged_columns or columns, keys, conn.backend.quote,
+                             stage_where)
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
         if not cols:  # nothing to update: behaves like skip but counts as updated
             cols = [keys[0]]
+        where = update_where
+        if update_if is not None:
+            cond = filter_sql(update_if, target, others={"excluded": incoming})
+            where = cond if where is None else sa.and_(where, cond)
         stmt = insert.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: insert.excluded[c] for c in cols},
-            where=update_where,
+            index_elements=list(keys), set_={c: incoming[c] for c in cols}, where=where,
         )
     if caps.upsert_counts == "returning_xmax":
-        cte = stmt.returning(sa.literal_column("(xmax = 0)").label("ins")).cte("bf_upsert")
-        row = conn.fetchall(sa.select(sa.func.count().filter(cte.c.ins), sa.func.count()).select_from(cte))[0]
-        inserted, affected = int(row[0]), int(row[1])
+        # one flag per written row, counted on the client: measured ~5% over the bare
+        # statement, against ~13% for counting the same RETURNING in a CTE on the server
+        flags = fetch_table(conn, stmt.returning(sa.literal_column("(xmax = 0)").label("ins")))
+        affected = flags.num_rows
+        inserted = int(pc.sum(flags.column(0)).as_py() or 0) if affected else 0
         updated = affected - inserted if mode == "update" else 0
         return MergeCounts(inserted, updated, staged - affected)
-    # pre_count: count key matches inside the same write transaction, then merge
-    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
-    existing_q = sa.select(sa.func.count()).select_from(stage).where(sa.exists().where(match))
-    if insert_where is not None:
-        existing_q = existing_q.where(insert_where)
-    existing = int(conn.scalar(existing_q))
-    if mode == "update" and update_where is not None:
-        raise NotSupportedError("conditional update counts on this backend")  # pragma: no cover
+    # pre_count: count the new keys inside the same write transaction, then merge and
+    # read how many rows the statement changed (inserted + updated)
     new_rows_q = sa.select(sa.func.count()).select_from(stage).where(~sa.exists().where(match))
     if insert_where is not None:
         new_rows_q = new_rows_q.where(insert_where)
-    new_rows = int(conn.scalar(new_rows_q))
-    conn.run(stmt)
+    if stage_where is not None:
+        new_rows_q = new_rows_q.where(stage_where)
+    new_rows = int(conn.scalar(new_rows_q)) if mode == "update" else 0
+    affected = count_modified(conn, stmt)
     if mode == "update":
-        return MergeCounts(new_rows, existing, staged - new_rows - existing)
-    return MergeCounts(new_rows, 0, staged - new_rows)
+        return MergeCounts(new_rows, affected - new_rows, staged - affected)
+    return MergeCounts(affected, 0, staged - affected)
+
+
+def _incoming(
+    excluded: Any, stage: sa.Table, inserted: Sequence[str], staged: Sequence[str], keys: Sequence[str],
+    quote: Callable[[str], str], stage_where: sa.ColumnElement[bool] | None = None,
+) -> dict[str, Any]:
+    """The incoming row's value per column: ``excluded.c`` for inserted columns, a keyed
+    lookup into the stage for columns that are updated but not inserted."""
+    out: dict[str, Any] = {c: excluded[c] for c in inserted}
+    # SQLAlchemy does not correlate ``excluded`` into a subquery; name it literally
+    # (identifiers quoted by the dialect, no values involved)
+    hit = sa.and_(*(stage.c[k] == sa.literal_column(f"excluded.{quote(k)}") for k in keys),
+                  stage_where if stage_where is not None else sa.true())
+    for c in staged:
+        if c not in out:
+            out[c] = sa.select(stage.c[c]).where(hit).scalar_subquery()
+    return out

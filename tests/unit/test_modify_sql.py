@@ -1,0 +1,59 @@
+"""Golden SQL for the set-based statements of update/upsert/delete, per dialect: one
+statement per batch, values bound, identifiers quoted."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bulkframe.backends.base import TableRef
+from bulkframe.backends.postgres import PostgresBackend
+from bulkframe.backends.sqlite import SQLiteBackend
+from bulkframe.ops._rows import RowBatch
+from bulkframe.ops.update import _set_clause
+from bulkframe.types import Column
+
+COLUMNS = [Column("id", "int64", primary_key=True), Column("stock", "int32"), Column('na"me', "text")]
+
+
+def _sql(stmt: sa.ClauseElement, dialect: sa.Dialect) -> str:
+    return " ".join(str(stmt.compile(dialect=dialect)).split())
+
+
+def _tables(backend: PostgresBackend | SQLiteBackend) -> tuple[sa.Table, sa.Table]:
+    stage_cols = [Column("id", "int64"), Column('na"me', "text"), Column("__bf_set_0", "bool"),
+                  Column("__bf_op_0", "int32")]
+    return backend.sa_table(TableRef("t;x"), COLUMNS), backend.sa_table(TableRef("s"), stage_cols)
+
+
+def _update(backend: PostgresBackend | SQLiteBackend) -> sa.Update:
+    target, stage = _tables(backend)
+    batch = RowBatch(data=None, offset=0, columns=[], plain=['na"me'], masks={'na"me': "__bf_set_0"},  # type: ignore[arg-type]
+                     ops=[("stock", "$inc", "__bf_op_0")])
+    return sa.update(target).where(target.c.id == stage.c.id).values(_set_clause(batch, target, stage))
+
+
+def test_update_from_stage_postgres() -> None:
+    assert _sql(_update(PostgresBackend("postgresql://x/y")), postgresql.dialect()) == (
+        'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN coalesce("t;x"."stock", 0) '
+        '+ "s"."__bf_op_0" ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
+        'ELSE "t;x"."na""me" END FROM "s" WHERE "t;x"."id" = "s"."id"'
+    )
+
+
+def test_update_from_stage_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert _sql(_update(SQLiteBackend(f"sqlite:///{tmp_path}/x.db")), sqlite.dialect()) == (
+        'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN coalesce("t;x"."stock", 0) '
+        '+ "s"."__bf_op_0" ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
+        'ELSE "t;x"."na""me" END FROM "s" WHERE "t;x"."id" = "s"."id"'
+    )
+
+
+def test_filter_values_are_bound_never_inlined() -> None:
+    from bulkframe.filters import to_sql
+
+    target, _ = _tables(PostgresBackend("postgresql://x/y"))
+    evil = "'; DROP TABLE t; --"
+    stmt = sa.delete(target).where(to_sql({'na"me': evil}, target))
+    compiled = stmt.compile(dialect=postgresql.dialect())
+    assert evil not in str(compiled) and evil in compiled.params.values()

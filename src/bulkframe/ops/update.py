@@ -1,0 +1,358 @@
+"""``bulk_update``: set-based updates, never one statement per row.
+
+Two modes, chosen by the type of ``updates``:
+
+* **by filter** — ``updates={"price": "price * 0.9", "status": "restocked"}`` with
+  ``filter={...}``: one ``UPDATE … SET … WHERE filter`` (or one per key range of
+  ``batch_size`` rows).  Expression values compile to SQL (``rules.expressions``);
+  literal values are staged (one row, same ingest path as the data) and read by a scalar
+  subquery, so every type lands exactly as ``bulk_create`` would store it.
+* **by rows** — ``updates=[{"id": 1, "price": 15.99}, {"id": 3, "atomic_ops": {...}}]``
+  or any frame: each batch is staged by COPY, then ``UPDATE target SET … FROM stage
+  WHERE key = stage.key``.  Keys that match no row are counted and listed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from bulkframe import filters
+from bulkframe.backends.base import TableRef
+from bulkframe.backends.statements import count_modified, fetch_rows, fetch_table
+from bulkframe.errors import InvalidOptionValueError, SchemaError
+from bulkframe.normalize import conform
+from bulkframe.normalize.sources import records_to_table
+from bulkframe.ops._modify import (
+    DEFAULT_ROW_BATCH,
+    analyze_stage,
+    check_batch_size,
+    check_flag,
+    create_stage,
+    fill_stage,
+    finish,
+    key_ranges,
+    key_values,
+    read_rows,
+    reflect_existing,
+    table_keys,
+    write_transaction,
+)
+from bulkframe.ops._rows import BATCH, ROUND, RowBatch, all_distinct, row_batches
+from bulkframe.result import BulkResult
+from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    from bulkframe.backends.connection import Connection
+    from bulkframe.database import Database
+
+
+def bulk_update(
+    db: Database,
+    ref: TableRef,
+    updates: Any,
+    *,
+    filter: filters.Filter,
+    key_fields: Sequence[str] | str | None,
+    batch_size: int | None,
+    return_updated: bool,
+    ensure_atomic: bool,
+    all_rows: bool,
+) -> BulkResult:
+    check_batch_size(batch_size)
+    for name, flag in (("return_updated", return_updated), ("ensure_atomic", ensure_atomic),
+                       ("all_rows", all_rows)):
+        check_flag(name, flag)
+    if updates is None:
+        raise InvalidOptionValueError(
+            "bulk_update needs updates=: a mapping {column: value or expression} applied to the "
+            "rows filter= selects, or rows (list of dicts, frame) that each name their key"
+        )
+    if isinstance(updates, Mapping):
+        return _by_filter(db, ref, updates, filter=filter, key_fields=key_fields, batch_size=batch_size,
+                          return_updated=return_updated, ensure_atomic=ensure_atomic, all_rows=all_rows)
+    if all_rows:
+        raise InvalidOptionValueError("all_rows=True only applies to updates by filter (updates={...})")
+    return _by_rows(db, ref, updates, filter=filter, key_fields=key_fields,
+                    batch_size=batch_size or DEFAULT_ROW_BATCH, return_updated=return_updated,
+                    ensure_atomic=ensure_atomic)
+
+
+# ------------------------------------------------------------------------ by filter
+def _by_filter(
+    db: Database, ref: TableRef, updates: Mapping[str, Any], *, filter: filters.Filter,
+    key_fields: Sequence[str] | str | None, batch_size: int | None, return_updated: bool,
+    ensure_atomic: bool, all_rows: bool,
+) -> BulkResult:
+    if not updates:
+        raise InvalidOptionValueError("updates={} sets nothing; name at least one column")
+    if key_fields is not None and batch_size is None:
+        raise InvalidOptionValueError("key_fields applies to updates by rows, or with batch_size= (the key "
+                                      "walked in ranges); a filter update without batch_size does not use it")
+    if filters.is_empty(filter) and not all_rows:
+        raise InvalidOptionValueError(
+            f"an empty filter would update every row of {ref}; pass all_rows=True if that is meant"
+        )
+    result = BulkResult("update", str(ref))
+    started = time.perf_counter()
+    returned: list[pa.Table] = []
+    try:
+        columns = _filter_update(db, ref, updates, result, returned, filter=filter, key_fields=key_fields,
+                                 batch_size=batch_size, return_updated=return_updated,
+                                 ensure_atomic=ensure_atomic)
+    except BaseException:  # what remains is what committed (ensure_atomic=False batches)
+        committed = result.updated if not ensure_atomic and result.batches_committed else 0
+        result.records_processed = result.updated = result.success_count = committed
+        raise
+    result.success_count = result.updated
+    if return_updated:
+        result.data = read_rows(db, returned, columns)
+    return finish(result, started)
+
+
+def _filter_update(
+    db: Database, ref: TableRef, updates: Mapping[str, Any], result: BulkResult, returned: list[pa.Table], *,
+    filter: filters.Filter, key_fields: Sequence[str] | str | None, batch_size: int | None,
+    return_updated: bool, ensure_atomic: bool,
+) -> list[Column]:
+    from bulkframe.rules.expressions import classify_update_value
+    from bulkframe.rules.expressions import to_sql as expression_sql
+
+    backend = db.backend
+    with write_transaction(db, ref, result) as conn:
+        columns = reflect_existing(db, conn, ref)
+        by_name = {c.name: c for c in columns}
+        unknown = [c for c in updates if c not in by_name]
+        if unknown:
+            raise SchemaError(f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}")
+        target = backend.sa_table(ref, columns)
+        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name)
+        keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
+        if set(keys) & set(updates):
+            raise InvalidOptionValueError(f"batch_size walks the key {keys}; it cannot be updated in the same call")
+        values: dict[str, Any] = {}
+        literals: dict[str, Any] = {}
+        for name, value in updates.items():
+            kind, parsed = classify_update_value(value, list(by_name))
+            if kind == "expr":
+                values[name] = expression_sql(parsed, dict(target.c.items()))
+            else:
+                literals[name] = parsed
+        stage = None
+        if literals:
+            stage_cols = [by_name[n] for n in literals]
+            stage, stage_t = create_stage(conn, db, stage_cols)
+            json_cols = {c.name for c in stage_cols if c.kind == "json"}
+            row = conform(records_to_table([literals], json_cols), by_name, table_name=str(ref)).table
+            fill_stage(conn, db, stage, row, {c.name: c for c in stage_cols}, first=True)
+            for name in literals:
+                values[name] = sa.select(stage_t.c[name]).scalar_subquery()
+        for clause in key_ranges(conn, target, keys, where, batch_size):
+            stmt = sa.update(target).where(clause).values(values)
+            if return_updated:
+                returned.append(fetch_table(conn, stmt.returning(*target.c)))
+                changed = returned[-1].num_rows
+            else:
+                changed = count_modified(conn, stmt)
+            result.batches += 1
+            result.records_processed += changed
+            result.updated += changed
+            if not ensure_atomic:
+                conn.commit()
+                result.batches_committed += 1
+                backend.begin_write(conn, ref)
+        if stage is not None:
+            backend.drop_table(conn, stage)
+        conn.commit()
+        result.batches_committed = result.batches
+    return columns
+
+
+# -------------------------------------------------------------------------- by rows
+class _Window:
+    """Consecutive batches staged together and merged by one statement.
+
+    Batches join the window while they have the same staged shape; a batch whose keys
+    repeat inside it (rounds > 1) is a window of its own.  Every staged row carries its
+    batch number (``__bf_batch``): if a key repeats across the window's batches, the
+    merge runs once per batch, in order.  With ``ensure_atomic=False`` every batch is its
+    own window (it commits on its own).  So with the default single transaction,
+    PostgreSQL joins the whole input once (hash join) instead of scanning the target once
+    per batch.
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        self.batches: list[RowBatch] = []
+        self.rows = 0
+
+    @staticmethod
+    def shape(batch: RowBatch) -> tuple[Any, ...]:
+        return tuple(batch.columns), tuple(batch.masks.items()), tuple(batch.ops)
+
+    def accepts(self, batch: RowBatch) -> bool:
+        if not self.batches:
+            return True
+        if batch.rounds > 1 or self.batches[0].rounds > 1:
+            return False
+        return self.shape(batch) == self.shape(self.batches[0])
+
+    def stage_columns(self, batch: RowBatch) -> list[Column]:
+        return [*batch.columns, Column(BATCH, "int32")]
+
+    def add(self, batch: RowBatch) -> pa.Table:
+        """Register ``batch``; return its rows as staged (with the batch number)."""
+        number = pa.array([len(self.batches)] * batch.data.num_rows, pa.int32())
+        self.batches.append(batch)
+        self.rows += batch.data.num_rows
+        return batch.data.append_column(BATCH, number)
+
+    def passes(self) -> int:
+        """How many batch-ordered statements the merge needs: 1 unless keys repeat across
+        batches (then one per batch)."""
+        if len(self.batches) == 1:
+            return 1
+        keys = [pa.chunked_array([c for b in self.batches for c in b.data.column(k).chunks],
+                                 self.batches[0].data.schema.field(k).type) for k in self.keys]
+        return 1 if all_distinct(keys) else len(self.batches)
+
+
+def _by_rows(
+    db: Database, ref: TableRef, updates: Any, *, filter: filters.Filter,
+    key_fields: Sequence[str] | str | None, batch_size: int, return_updated: bool, ensure_atomic: bool,
+) -> BulkResult:
+    result = BulkResult("update", str(ref))
+    started = time.perf_counter()
+    backend = db.backend
+    returned: list[pa.Table] = []
+    committed = BulkResult("update", str(ref))  # what earlier windows committed
+    try:
+        with write_transaction(db, ref, result) as conn:
+            columns = reflect_existing(db, conn, ref)
+            by_name = {c.name: c for c in columns}
+            keys = table_keys(columns, key_fields, option="key_fields", ref=ref)
+            target = backend.sa_table(ref, columns)
+            extra = None if filters.is_empty(filter) else filters.to_sql(
+                filter, target, dialect_name=backend.dialect.name)
+            window = _Window(keys)
+            stage: TableRef | None = None
+
+            def flush() -> None:
+                assert stage is not None
+                analyze_stage(conn, db, stage)
+                _apply(conn, result, window, target, stage_t, extra, returned if return_updated else None)
+                backend.drop_table(conn, stage)
+                if not ensure_atomic:
+                    conn.commit()
+                    result.batches_committed = result.batches
+                    _copy_counts(result, committed)
+                    backend.begin_write(conn, ref)
+
+            for batch in row_batches(updates, by_name, keys, batch_size, str(ref)):
+                result.batches += 1
+                if not window.accepts(batch):
+                    flush()
+                    window = _Window(keys)
+                staged_cols = window.stage_columns(batch)
+                if not window.batches:
+                    stage, stage_t = create_stage(conn, db, staged_cols)
+                assert stage is not None
+                fill_stage(conn, db, stage, window.add(batch), {c.name: c for c in staged_cols}, first=True)
+                if not ensure_atomic:  # each batch commits on its own
+                    flush()
+                    window = _Window(keys)
+            if window.batches:
+                flush()
+            conn.commit()
+            result.batches_committed = result.batches
+    except BaseException:
+        _copy_counts(committed, result, keep_processed=True)
+        result.failure_count = result.records_processed - result.success_count
+        raise
+    result.success_count = result.updated + result.skipped
+    result.failure_count = result.not_found
+    if return_updated:
+        frame = read_rows(db, returned, columns)
+        result.data = frame.unique(subset=keys, keep="last", maintain_order=True) if len(frame) else frame
+    return finish(result, started)
+
+
+def _copy_counts(src: BulkResult, dst: BulkResult, *, keep_processed: bool = False) -> None:
+    for name in ("updated", "skipped", "not_found"):
+        setattr(dst, name, getattr(src, name))
+    dst.not_found_ids = list(src.not_found_ids)
+    dst.success_count = src.updated + src.skipped
+    if not keep_processed:
+        dst.records_processed = src.records_processed
+
+
+def _apply(
+    conn: Connection, result: BulkResult, window: _Window, target: sa.Table, stage: sa.Table,
+    extra: sa.ColumnElement[bool] | None, returned: list[pa.Table] | None,
+) -> None:
+    """Merge one staged window: lock (atomic ops), UPDATE per round, then list missing keys."""
+    batch, keys, rows = window.batches[0], window.keys, window.rows
+    result.records_processed += rows
+    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+    if batch.ops and conn.backend.capabilities.select_for_update:
+        # lock the target rows in key order so concurrent runs queue instead of deadlocking
+        locked = (sa.select(sa.literal_column("1").label("x")).select_from(target)
+                  .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
+                  .with_for_update(of=target).subquery())
+        fetch_rows(conn, sa.select(sa.func.count()).select_from(locked))
+    sets = _set_clause(batch, target, stage)
+    changed = 0
+    passes = window.passes()
+    for r in range(max(batch.rounds, passes)):
+        cond = match if extra is None else sa.and_(match, extra)
+        if batch.rounds > 1:
+            cond = sa.and_(cond, stage.c[ROUND] == r)
+        elif passes > 1:
+            cond = sa.and_(cond, stage.c[BATCH] == r)
+        stmt = sa.update(target).where(cond).values(sets)
+        if returned is not None:
+            returned.append(fetch_table(conn, stmt.returning(*target.c)))
+            changed += returned[-1].num_rows
+        else:
+            changed += count_modified(conn, stmt)
+    missing = 0
+    if changed < rows:  # keys are never updated here, so the lookup after the update holds
+        absent = fetch_table(conn, sa.select(*(stage.c[k] for k in keys)).where(~sa.exists().where(match)))
+        missing = absent.num_rows
+        seen = set(result.not_found_ids)
+        for key in key_values(absent, keys):
+            if key not in seen:
+                seen.add(key)
+                result.not_found_ids.append(key)
+    result.not_found += missing
+    result.updated += changed
+    result.skipped += rows - missing - changed  # key found, filter= false
+
+
+def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table) -> dict[str, Any]:
+    sets: dict[str, Any] = {}
+    for name in batch.plain:
+        value: Any = stage.c[name]
+        if name in batch.masks:
+            value = sa.case((stage.c[batch.masks[name]], stage.c[name]), else_=target.c[name])
+        sets[name] = value
+    whens: dict[str, list[tuple[Any, Any]]] = {}
+    zero: Any = sa.literal_column("0")
+    for name, op, source in batch.ops:
+        cur, operand = target.c[name], stage.c[source]
+        if op == "$inc":
+            expr = sa.func.coalesce(cur, zero) + operand
+        elif op == "$mul":
+            expr = sa.func.coalesce(cur, zero) * operand
+        elif op == "$min":
+            expr = sa.case((sa.or_(cur.is_(None), operand < cur), operand), else_=cur)
+        else:  # $max
+            expr = sa.case((sa.or_(cur.is_(None), operand > cur), operand), else_=cur)
+        whens.setdefault(name, []).append((operand.is_not(None), expr))
+    for name, cases in whens.items():
+        sets[name] = sa.case(*cases, else_=sets.get(name, target.c[name]))
+    return sets

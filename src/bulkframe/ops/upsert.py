@@ -1,0 +1,251 @@
+"""``bulk_upsert``: stage each batch by COPY, then one ``INSERT … ON CONFLICT``.
+
+Modes (``conflict_resolution``):
+
+* ``"update"`` — ``ON CONFLICT (unique_fields) DO UPDATE SET update_fields [WHERE update_if]``;
+* ``"skip"`` — ``ON CONFLICT (unique_fields) DO NOTHING``.
+
+Duplicate keys in the input are resolved before the merge (``dedupe``: ``"last"``,
+``"first"`` or ``"error"``).  Counts are exact and computed in the same transaction
+(``backends/statements.py::merge_from_stage``).  ``ON CONFLICT`` was chosen over
+PostgreSQL's ``MERGE`` by measurement (see ``docs/update-upsert-delete.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from bulkframe import filters
+from bulkframe.backends.base import TableRef
+from bulkframe.backends.statements import merge_from_stage
+from bulkframe.errors import InvalidOptionValueError, SchemaError, check_choice
+from bulkframe.normalize import conform, open_source
+from bulkframe.normalize.dedupe import dedupe_keys
+from bulkframe.ops._modify import (
+    DEFAULT_ROW_BATCH,
+    analyze_stage,
+    check_batch_size,
+    check_flag,
+    create_stage,
+    fill_stage,
+    finish,
+    reflect_existing,
+    table_keys,
+    write_transaction,
+)
+from bulkframe.ops._rows import BATCH, all_distinct
+from bulkframe.result import BulkResult
+from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from bulkframe.backends.connection import Connection
+    from bulkframe.database import Database
+
+CONFLICT_MODES = ("update", "skip")
+DEDUPE_MODES = ("last", "first", "error")
+CONDITIONS = ("update_if", "insert_if")
+
+
+def bulk_upsert(
+    db: Database,
+    ref: TableRef,
+    data: Any,
+    *,
+    unique_fields: Sequence[str] | str | None,
+    update_fields: Sequence[str] | None,
+    insert_fields: Sequence[str] | None,
+    conflict_resolution: str,
+    upsert_conditions: Mapping[str, Any] | None,
+    dedupe: str,
+    create_unique_index: bool,
+    batch_size: int | None,
+) -> BulkResult:
+    check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
+    check_choice("dedupe", dedupe, DEDUPE_MODES)
+    check_flag("create_unique_index", create_unique_index)
+    check_batch_size(batch_size)
+    conditions = dict(upsert_conditions or {})
+    wrong = [k for k in conditions if k not in CONDITIONS]
+    if wrong:
+        raise InvalidOptionValueError(f"upsert_conditions: unknown key(s) {wrong}; valid: {', '.join(CONDITIONS)}")
+    update_if, insert_if = conditions.get("update_if"), conditions.get("insert_if")
+    if conflict_resolution == "skip" and not filters.is_empty(update_if):
+        raise InvalidOptionValueError("upsert_conditions['update_if'] needs conflict_resolution='update'")
+    mode = "skip" if update_fields is not None and len(update_fields) == 0 else conflict_resolution
+    source = open_source(data)
+    result = BulkResult("upsert", str(ref))
+    started = time.perf_counter()
+    backend = db.backend
+    with write_transaction(db, ref, result) as conn:
+        columns = reflect_existing(db, conn, ref)
+        by_name = {c.name: c for c in columns}
+        keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
+        _ensure_unique(conn, db, ref, keys, create_unique_index)
+        target = backend.sa_table(ref, columns)
+        json_cols = {c.name for c in columns if c.kind == "json"}
+        seen: pl.DataFrame | None = None
+        window = _Window(keys)
+        for chunk in source.chunks(batch_size or DEFAULT_ROW_BATCH, json_cols):
+            shaped = conform(chunk.table, by_name, offset=chunk.offset, table_name=str(ref)).table
+            _fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
+            result.batches += 1
+            result.records_processed += shaped.num_rows
+            shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
+            result.deduplicated += dropped
+            result.skipped += dropped
+            if window.names and shaped.column_names != window.names:
+                window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
+                             update_fields=update_fields, update_if=update_if, insert_if=insert_if)
+            window.add(conn, db, shaped, by_name)
+        if window.names:
+            window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
+                         update_fields=update_fields, update_if=update_if, insert_if=insert_if)
+        conn.commit()
+        result.batches_committed = result.batches
+    result.success_count = result.inserted + result.updated + result.skipped
+    return finish(result, started)
+
+
+class _Window:
+    """Consecutive batches with the same columns, staged together (each row tagged with
+    its batch number) and merged by ONE statement — or, when a key repeats across the
+    batches (``dedupe="last"`` keeps one per batch), by one statement per batch, in order.
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.names: list[str] = []
+        self.key_tables: list[pa.Table] = []
+        self.stage: TableRef | None = None
+        self.stage_t: Any = None
+
+    def add(self, conn: Connection, db: Database, shaped: pa.Table, by_name: Mapping[str, Column]) -> None:
+        columns = {**by_name, BATCH: Column(BATCH, "int32")}
+        if self.stage is None:
+            self.names = shaped.column_names
+            self.stage, self.stage_t = create_stage(conn, db, [columns[n] for n in [*self.names, BATCH]])
+        number = pa.array([len(self.key_tables)] * shaped.num_rows, pa.int32())
+        fill_stage(conn, db, self.stage, shaped.append_column(BATCH, number), columns, first=True)
+        self.key_tables.append(shaped.select(self.keys))
+
+    def flush(
+        self, conn: Connection, db: Database, result: BulkResult, target: Any, *, mode: str,
+        insert_fields: Sequence[str] | None, update_fields: Sequence[str] | None, update_if: Any, insert_if: Any,
+    ) -> None:
+        assert self.stage is not None
+        stage = self.stage_t
+        inserted_cols, updated_cols = _fields(self.names, self.keys, insert_fields, update_fields)
+        lookup = bool(set(updated_cols) - set(inserted_cols))  # read from the stage by key
+        if lookup:
+            _index_stage(conn, db, self.stage, self.keys)
+        if lookup or not filters.is_empty(insert_if):
+            analyze_stage(conn, db, self.stage)
+        insert_where = None if filters.is_empty(insert_if) else filters.to_sql(
+            insert_if, stage, dialect_name=db.backend.dialect.name)
+        sizes = [t.num_rows for t in self.key_tables]
+        keys = [pa.chunked_array([c for t in self.key_tables for c in t.column(k).chunks],
+                                 self.key_tables[0].schema.field(k).type) for k in self.keys]
+        passes: list[int | None] = [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
+        for i in passes:
+            counts = merge_from_stage(
+                conn, target, stage, inserted_cols, self.keys, mode=mode, update_columns=updated_cols,
+                insert_where=insert_where, update_if=None if filters.is_empty(update_if) else update_if,
+                staged_columns=self.names, staged=sum(sizes) if i is None else sizes[i],
+                stage_where=None if i is None else stage.c[BATCH] == i,
+            )
+            result.inserted += counts.inserted
+            result.updated += counts.updated
+            result.skipped += counts.skipped
+        db.backend.drop_table(conn, self.stage)
+        self._reset()
+
+
+def _fields(
+    names: Sequence[str], keys: Sequence[str], insert_fields: Sequence[str] | None,
+    update_fields: Sequence[str] | None,
+) -> tuple[list[str], list[str]]:
+    """Columns to insert and to update, checked against the input's columns."""
+    missing_keys = [k for k in keys if k not in names]
+    if missing_keys:
+        raise SchemaError(f"unique_fields {missing_keys} are missing from the input; columns: {list(names)}")
+    inserted = list(insert_fields) if insert_fields is not None else list(names)
+    updated = list(update_fields) if update_fields is not None else [n for n in names if n not in keys]
+    for option, chosen in (("insert_fields", inserted), ("update_fields", updated)):
+        absent = [c for c in chosen if c not in names]
+        if absent:
+            raise SchemaError(f"{option} {absent} are not in the input; input columns: {list(names)}")
+    if [k for k in keys if k not in inserted]:
+        raise SchemaError(f"insert_fields must include the unique_fields {list(keys)}")
+    if set(updated) & set(keys):
+        raise SchemaError(f"update_fields cannot include the unique_fields {sorted(set(updated) & set(keys))}")
+    return inserted, updated
+
+
+def _dedupe(
+    table: pa.Table, keys: Sequence[str], dedupe: str, seen: pl.DataFrame | None, offset: int,
+) -> tuple[pa.Table, int, pl.DataFrame | None]:
+    """One row per key in the batch, and (``first``/``error``) none seen in earlier ones."""
+    import polars as pl
+
+    out, dropped = dedupe_keys(table, keys, keep="last" if dedupe == "last" else "first")
+    if dedupe == "error" and dropped:
+        raise SchemaError(f"rows {offset}..{offset + table.num_rows - 1}: duplicate keys {_examples(table, keys)} "
+                          f"in unique_fields {list(keys)} (dedupe='error'); use dedupe='last' or 'first'")
+    if dedupe == "last":
+        return out, dropped, None
+    frame = pl.from_arrow(out.select(list(keys)))
+    assert isinstance(frame, pl.DataFrame)
+    if seen is not None:
+        hit = frame.with_row_index("__bf_i").join(seen, on=list(keys), how="semi")["__bf_i"]
+        if hit.len():
+            if dedupe == "error":
+                raise SchemaError(f"duplicate keys in unique_fields {list(keys)} across batches, e.g. "
+                                  f"{frame[int(hit[0])].row(0)} (dedupe='error')")
+            mask = ~pl.Series(range(out.num_rows)).is_in(hit.implode())
+            out = out.filter(mask.to_arrow())
+            frame = frame.filter(mask)
+            dropped += hit.len()
+    seen = frame if seen is None else pl.concat([seen, frame])
+    return out, dropped, seen
+
+
+def _examples(table: pa.Table, keys: Sequence[str]) -> list[Any]:
+    import polars as pl
+
+    frame = pl.from_arrow(table.select(list(keys)))
+    assert isinstance(frame, pl.DataFrame)
+    dups = frame.filter(frame.is_duplicated()).unique(maintain_order=True).head(5)
+    return [r[0] if len(r) == 1 else r for r in dups.rows()]
+
+
+def _ensure_unique(conn: Connection, db: Database, ref: TableRef, keys: Sequence[str], create: bool) -> None:
+    """ON CONFLICT needs a unique index on exactly ``keys``: find it, or create it."""
+    if any(set(k) == set(keys) for k in db.backend.unique_keys(conn, ref)):
+        return
+    q = db.backend.quote
+    cols = ", ".join(q(k) for k in keys)
+    if not create:
+        raise SchemaError(
+            f"unique_fields {list(keys)}: table {ref} has no primary key, unique constraint or unique "
+            f"index on exactly these columns, so existing rows cannot be matched. Create one "
+            f"(CREATE UNIQUE INDEX … ON {db.backend.qualified(ref)} ({cols})) or pass create_unique_index=True"
+        )
+    digest = hashlib.sha1("\0".join([str(ref), *keys]).encode()).hexdigest()[:12]
+    conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {db.backend.qualified(ref)} ({cols})")
+
+
+def _index_stage(conn: Connection, db: Database, stage: TableRef, keys: Sequence[str]) -> None:
+    q = db.backend.quote
+    conn.run(f"CREATE INDEX {q(stage.name + '_k')} ON {db.backend.qualified(stage)} "
+             f"({', '.join(q(k) for k in keys)})")
+

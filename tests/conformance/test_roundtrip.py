@@ -135,3 +135,10 @@ def test_columns_that_start_with_nulls_read_back_typed(db, table):  # type: igno
     db.bulk_create(table, rows[:3000] + rows[3001:])
     got = db.read(table, order_by="id").to_dicts()
     assert got == rows
+
+
+def test_empty_table_reads_back_with_its_types(db, table):  # type: ignore[no-untyped-def]
+    db.bulk_create(table, [{"id": 1, "price": Decimal("1.50"), "day": dt.date(2020, 1, 1), "s": "x"}], primary_key="id")
+    db.bulk_delete(table, all_rows=True)
+    frame = db.read(table)
+    assert frame.height == 0 and frame.columns == ["id", "price", "day", "s"]

@@ -73,6 +73,8 @@ class Connection:
         cur = self.execute(stmt, params)
         try:
             return list(cur.fetchall())
+        except Exception as exc:  # PostgreSQL reports some errors only while rows are read
+            raise self.backend.translate_error(exc, "fetching rows") from exc
         finally:
             cur.close()
 
@@ -85,6 +87,8 @@ class Connection:
         cur = self.execute(stmt, params, options=self.backend.read_options)
         try:
             return cur.fetch_arrow_table()
+        except Exception as exc:
+            raise self.backend.translate_error(exc, "fetching rows") from exc
         finally:
             cur.close()
 

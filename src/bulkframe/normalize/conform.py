@@ -71,7 +71,7 @@ def conform(
         column = columns[name]
         source = table.column(name)
         cast, mask = _cast(source, column)
-        if mask is not None and pc.any(mask).as_py():
+        if mask is not None and len(mask) and pc.any(mask.cast(pa.bool_())).as_py():
             if on_error == "raise":
                 row = pc.index(mask, True).as_py()
                 value = source[row].as_py()

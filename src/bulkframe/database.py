@@ -518,6 +518,18 @@ class Database:
         create_unique_index: bool = False,
         batch_size: int | None = None,
         schema: str | None = None,
+        validate_data: bool = True,
+        skip_validation: bool = False,
+        validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
+        transformation_rules: Mapping[str, str] | None = None,
+        error_strategy: str = "stop",
+        max_errors: int | None = None,
+        failed_records_file: str | None = None,
+        failed_records_callback: Callable[[Any], Any] | None = None,
+        error_log_level: str | int = "warning",
+        progress_callback: bool | Callable[..., Any] | None = None,
+        progress_interval: int | None = None,
+        progress_format: str = "both",
         **unknown: Any,
     ) -> BulkResult:
         """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
@@ -555,11 +567,24 @@ class Database:
             Input rows per staged batch (default 100,000).
         schema : str, optional
             Database schema of the table (PostgreSQL).
+        validate_data, skip_validation, validation_rules, transformation_rules
+            The rules stage, as in ``bulk_create`` (docs/error-handling.md).
+        error_strategy : {"stop", "continue"}
+            The upsert is one transaction. ``"stop"``: any rejected row raises
+            ``ValidationError`` and nothing is written. ``"continue"``: rows that fail
+            casting or validation are reported in ``result.errors`` and the others are
+            written; a database error still rolls the call back. (``"retry_batch"`` is
+            refused.)
+        max_errors, failed_records_file, failed_records_callback, error_log_level
+            As in ``bulk_create``; exceeding ``max_errors`` writes nothing.
+        progress_callback, progress_interval, progress_format
+            As in ``bulk_create``.
 
         Returns
         -------
         BulkResult
-            Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows processed.
+            Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows written;
+            ``records_processed == success_count + failure_count``.
         """
         if unknown:
             raise unknown_option(unknown, _UPSERT_OPTIONS, where="bulk_upsert")
@@ -570,6 +595,10 @@ class Database:
             update_fields=update_fields, insert_fields=insert_fields,
             conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
             dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
+            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
+            policy=error_policy(error_strategy, max_errors, 0, 0.0, "constant", failed_records_file,
+                                failed_records_callback, error_log_level),
+            progress={"callback": progress_callback, "interval": progress_interval, "fmt": progress_format},
         )
 
     def bulk_delete(
@@ -743,6 +772,9 @@ _UPDATE_OPTIONS = (
 _UPSERT_OPTIONS = (
     "unique_fields", "update_fields", "insert_fields", "conflict_resolution", "upsert_conditions",
     "dedupe", "create_unique_index", "batch_size", "schema",
+    "validate_data", "skip_validation", "validation_rules", "transformation_rules", "error_strategy",
+    "max_errors", "failed_records_file", "failed_records_callback", "error_log_level",
+    "progress_callback", "progress_interval", "progress_format",
 )
 
 _DELETE_OPTIONS = (

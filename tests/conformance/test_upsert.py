@@ -15,6 +15,7 @@ from bulkframe.errors import (
     InvalidOptionValueError,
     OptionError,
     SchemaError,
+    ValidationError,
 )
 
 DDL = ("(id bigint primary key, sku text unique, name text, category text, price numeric(10,2), "
@@ -209,3 +210,28 @@ def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
         assert landed == {evil: evil, "b": "b", "ünï": "--"}
     finally:
         db.drop_table(name)
+
+
+def test_upsert_applies_rules_and_reports_rejections(db, table, sql):  # type: ignore[no-untyped-def]
+    """The rules stage runs on upsert too: under "continue" rejected rows are reported
+    and the rest merged; under "stop" nothing is written."""
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, name text, price double precision)')
+    db.bulk_create(table, [{"id": 1, "name": "old", "price": 1.0}])
+    rows = [{"id": 1, "name": "NEW", "price": 2.0}, {"id": 2, "name": "two", "price": -5.0},
+            {"id": 3, "name": "three", "price": 3.0}]
+    rules = {"price": {"min": 0}}
+    with pytest.raises(ValidationError) as info:
+        db.bulk_upsert(table, rows, validation_rules=rules)
+    assert info.value.errors["row"].to_list() == [1]
+    assert db.read(table).to_dicts() == [{"id": 1, "name": "old", "price": 1.0}]
+    seen = []
+    result = db.bulk_upsert(table, rows, validation_rules=rules, error_strategy="continue",
+                            transformation_rules={"name": "name.lower()"}, progress_callback=seen.append)
+    assert (result.inserted, result.updated, result.failure_count) == (1, 1, 1)
+    assert result.records_processed == result.success_count + result.failure_count == 3
+    assert result.errors.to_dicts()[0]["violations"][0]["rule"] == "min"
+    assert [p.processed for p in seen] == [3]
+    assert db.read(table, order_by="id").to_dicts() == [
+        {"id": 1, "name": "new", "price": 2.0}, {"id": 3, "name": "three", "price": 3.0}]
+    with pytest.raises(ValueError, match="retry_batch"):
+        db.bulk_upsert(table, rows, error_strategy="retry_batch")

@@ -23,8 +23,14 @@ import pyarrow as pa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import merge_from_stage
-from bulkframe.errors import InvalidOptionValueError, SchemaError, check_choice
-from bulkframe.normalize import conform, open_source
+from bulkframe.errors import (
+    InvalidOptionValueError,
+    SafetyLimitError,
+    SchemaError,
+    ValidationError,
+    check_choice,
+)
+from bulkframe.normalize import open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops._modify import (
     DEFAULT_ROW_BATCH,
@@ -39,6 +45,11 @@ from bulkframe.ops._modify import (
     write_transaction,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
+from bulkframe.ops.create import RuleOptions
+from bulkframe.ops.prepare import Preparer
+from bulkframe.plan.policy import ErrorPolicy
+from bulkframe.plan.rejections import Rejections
+from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -66,6 +77,9 @@ def bulk_upsert(
     dedupe: str,
     create_unique_index: bool,
     batch_size: int | None,
+    rules: RuleOptions | None = None,
+    policy: ErrorPolicy | None = None,
+    progress: Mapping[str, Any] | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
     check_choice("dedupe", dedupe, DEDUPE_MODES)
@@ -79,10 +93,47 @@ def bulk_upsert(
     if conflict_resolution == "skip" and not filters.is_empty(update_if):
         raise InvalidOptionValueError("upsert_conditions['update_if'] needs conflict_resolution='update'")
     mode = "skip" if update_fields is not None and len(update_fields) == 0 else conflict_resolution
+    rules = rules or RuleOptions()
+    policy = policy or ErrorPolicy()
+    if policy.strategy == "retry_batch":
+        raise InvalidOptionValueError(
+            "bulk_upsert runs in one transaction: error_strategy='retry_batch' is not supported; "
+            "use 'stop' (default) or 'continue' (rows that fail casting or validation are reported "
+            "and the others are written; a database error still rolls back the call)"
+        )
     source = open_source(data)
     result = BulkResult("upsert", str(ref))
     started = time.perf_counter()
+    rejections = Rejections(policy.error_log_level)
+    progress = dict(progress or {})
+    reporter = Reporter(progress.get("callback"), total=source.total, interval=progress.get("interval"),
+                        fmt=progress.get("fmt", "both"), description=f"upsert {ref}")
+    try:
+        _run(db, ref, source, result, rules, policy, rejections, reporter, keys_option=unique_fields,
+             update_fields=update_fields, insert_fields=insert_fields, mode=mode, update_if=update_if,
+             insert_if=insert_if, dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size)
+    except BaseException as exc:
+        reporter.close()
+        result.inserted = result.updated = result.skipped = 0  # rolled back
+        result.success_count, result.failure_count = 0, result.records_processed
+        result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
+        if isinstance(exc, ValidationError) and exc.errors is None:
+            exc.errors = result.errors
+        raise
+    reporter.close()
+    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
+    result.failure_count = rejections.count
+    result.success_count = result.inserted + result.updated + result.skipped
+    return finish(result, started)
+
+
+def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: RuleOptions, policy: ErrorPolicy,
+         rejections: Rejections, reporter: Reporter, *, keys_option: Sequence[str] | str | None,
+         update_fields: Sequence[str] | None, insert_fields: Sequence[str] | None, mode: str, update_if: Any,
+         insert_if: Any, dedupe: str, create_unique_index: bool, batch_size: int | None) -> None:
     backend = db.backend
+    unique_fields = keys_option
+    failed = False
     with write_transaction(db, ref, result) as conn:
         columns = reflect_existing(db, conn, ref)
         by_name = {c.name: c for c in columns}
@@ -92,11 +143,28 @@ def bulk_upsert(
         json_cols = {c.name for c in columns if c.kind == "json"}
         seen: pl.DataFrame | None = None
         window = _Window(keys)
+        prepare = Preparer(
+            by_name, table_name=str(ref), transformation_rules=rules.transformation_rules,
+            validation_rules=rules.validation_rules if rules.validate else None,
+            check_constraints=rules.validate,
+            strict_cast=policy.strategy == "stop" and not rules.validation_rules,
+        )
         for chunk in source.chunks(batch_size or DEFAULT_ROW_BATCH, json_cols):
-            shaped = conform(chunk.table, by_name, offset=chunk.offset, table_name=str(ref)).table
-            _fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
+            prepared = prepare(chunk)
             result.batches += 1
-            result.records_processed += shaped.num_rows
+            result.records_processed += prepared.rows
+            if prepared.rejected is not None:
+                rejections.add(prepared.rejected)
+                failed = failed or policy.strategy == "stop"
+                if policy.max_errors is not None and rejections.count > policy.max_errors:
+                    raise SafetyLimitError(
+                        f"max_errors={policy.max_errors} exceeded: {rejections.count} rows rejected; "
+                        "nothing was written (bulk_upsert is one transaction)")
+            reporter.advance(prepared.rows, prepared.rows - prepared.rejected_count, prepared.rejected_count)
+            if failed:
+                continue  # check the rest for the full report; write nothing
+            shaped = prepared.table
+            _fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
@@ -104,13 +172,15 @@ def bulk_upsert(
                 window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
                              update_fields=update_fields, update_if=update_if, insert_if=insert_if)
             window.add(conn, db, shaped, by_name)
+        if failed:
+            raise ValidationError(
+                f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
+                "See .errors, or use error_strategy='continue' to write the valid rows.")
         if window.names:
             window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
                          update_fields=update_fields, update_if=update_if, insert_if=insert_if)
         conn.commit()
         result.batches_committed = result.batches
-    result.success_count = result.inserted + result.updated + result.skipped
-    return finish(result, started)
 
 
 class _Window:

@@ -96,9 +96,9 @@ _KIND_TO_ARROW: dict[str, pa.DataType] = {
 
 def arange(n: int, start: int = 0) -> pa.Array:
     """``[start, start + n)`` as an int64 Arrow array, without a Python loop."""
-    import numpy as np
+    import polars as pl
 
-    return pa.array(np.arange(start, start + n, dtype=np.int64))
+    return pl.int_range(start, start + n, eager=True, dtype=pl.Int64).to_arrow()
 
 
 def kind_of_arrow(field: pa.Field) -> Column:

@@ -25,6 +25,22 @@ def test_import_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_runtime_needs_no_numpy_or_pandas(tmp_path: Path) -> None:
+    """Only the declared dependencies may be needed: a load works with numpy and pandas
+    unimportable (pyarrow and polars do not require numpy)."""
+    code = (
+        "import sys; sys.modules['numpy'] = None; sys.modules['pandas'] = None\n"
+        "import bulkframe as bf\n"
+        f"db = bf.connect('sqlite:///{tmp_path / 'n.db'}')\n"
+        "r = db.bulk_create('t', [{'id': i, 'x': i / 2} for i in range(1000)], primary_key='id', batch_size=300,"
+        " validation_rules={'x': {'min': 0}}, verify_migration=True)\n"
+        "assert r.success_count == 1000 and r.verification.ok, r\n"
+        "assert db.read('t').height == 1000\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
 def test_cli_demo_and_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["demo", "--rows", "2500", "--url", url, "--batch-size", "1000"]) == 0

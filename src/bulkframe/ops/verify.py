@@ -81,13 +81,11 @@ class Reservoir:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        import numpy as np
-
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        if self.size is not None:
-            rng = np.random.default_rng((self.seed, self.seen))
-            frame = frame.with_columns(pl.Series(RAND, rng.random(frame.height)))
+        if self.size is not None:  # a seeded pseudo-random priority per input row
+            priority = pl.int_range(self.seen, self.seen + frame.height, eager=True).hash(self.seed)
+            frame = frame.with_columns(priority.alias(RAND))
         self.seen += frame.height
         merged = frame if self.frame is None else pl.concat([self.frame, frame], how="diagonal_relaxed")
         self.frame = merged.sort(RAND).head(self.size) if self.size is not None else merged

@@ -19,6 +19,8 @@ class Progress:
     succeeded: int
     failed: int
     elapsed: float
+    #: ``progress_format``: what :meth:`__str__` shows
+    format: str = "both"
 
     @property
     def rows_per_second(self) -> float:
@@ -28,9 +30,16 @@ class Progress:
     def fraction(self) -> float | None:
         return self.processed / self.total if self.total else None
 
+    def __str__(self) -> str:
+        """``"45%"``, ``"450/1,000 rows"`` or both (by ``progress_format``), with rows/s."""
+        count = f"{self.processed:,}/{self.total:,} rows" if self.total else f"{self.processed:,} rows"
+        percent = f"{self.fraction:.0%}" if self.fraction is not None else "?%"
+        shown = {"percentage": percent, "count": count}.get(self.format, f"{percent} ({count})")
+        return f"{shown}, {self.rows_per_second:,.0f} rows/s, {self.failed:,} failed"
+
 
 class Reporter:
-    """Feeds a bar and/or a callback; ``interval`` rows between callback calls."""
+    """Feeds a bar or a callback, every ``interval`` rows (default: every batch)."""
 
     def __init__(
         self,
@@ -65,20 +74,23 @@ class Reporter:
         self.processed += processed
         self.succeeded += succeeded
         self.failed += failed
+        if self.interval is not None and self.processed < self._next_call:
+            return
+        if self.interval:
+            while self._next_call <= self.processed:
+                self._next_call += self.interval
         if self.bar is not None:
-            self.bar.update(processed)
-        if self.callback is not None and (self.interval is None or self.processed >= self._next_call):
+            self.bar.update(self.processed - self.bar.n)
+        if self.callback is not None:
             self.callback(self.snapshot())
-            if self.interval:
-                while self._next_call <= self.processed:
-                    self._next_call += self.interval
 
     def snapshot(self) -> Progress:
         return Progress(self.processed, self.total, self.succeeded, self.failed,
-                        time.perf_counter() - self.started)
+                        time.perf_counter() - self.started, self.fmt)
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.update(self.processed - self.bar.n)
             self.bar.close()
             self.bar = None
 

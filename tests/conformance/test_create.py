@@ -294,3 +294,26 @@ def test_batches_with_different_columns_stream_in_runs(db, table, sql):  # type:
     assert got[3] == {"id": 3, "a": 3, "b": "dflt"}   # batch without "b": the default
     assert got[24] == {"id": 24, "a": 24, "b": None}  # batch 3 mixes both kinds: absent keys are NULL
     assert got[105] == {"id": 105, "a": None, "b": "x"}
+
+
+def test_progress_format_renders_for_callbacks_and_the_bar_follows_the_interval(db, table, capsys):  # type: ignore[no-untyped-def]
+    texts: list[str] = []
+    db.bulk_create(table, ROWS, batch_size=50, progress_callback=lambda p: texts.append(str(p)),
+                   progress_format="percentage", primary_key="id")
+    assert texts[0].startswith("50%,") and texts[-1].startswith("100%,")
+    db.bulk_create(table, ROWS, batch_size=10, conflict_resolution="skip", progress_callback=True,
+                   progress_interval=50, progress_format="count")
+    err = capsys.readouterr().err
+    assert "100/100" in err and "%|" not in err  # the count layout, no percentage bar
+
+
+def test_bar_updates_every_progress_interval_rows() -> None:
+    from bulkframe.progress import Reporter
+
+    reporter = Reporter(True, total=100, interval=50, fmt="count")
+    seen = []
+    for _ in range(10):
+        reporter.advance(10, 10, 0)
+        seen.append(reporter.bar.n)
+    reporter.close()
+    assert seen == [0, 0, 0, 0, 50, 50, 50, 50, 50, 100]

@@ -108,9 +108,9 @@ class Database:
         transformation_rules: Mapping[str, str] | None = None,
         error_strategy: str = "stop",
         max_errors: int | None = None,
-        max_retries: int = 3,
-        retry_delay: float = 1.0,
-        retry_backoff: str = "exponential",
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: str | None = None,
         failed_records_file: str | None = None,
         failed_records_callback: Callable[[Any], Any] | None = None,
         error_log_level: str | int = "warning",
@@ -189,8 +189,9 @@ class Database:
         max_errors : int, optional
             Stop (``SafetyLimitError``) once more rows than this were rejected.
         max_retries, retry_delay, retry_backoff
-            Retry policy for transient errors under ``"retry_batch"``;
-            ``retry_backoff`` is ``"exponential"``, ``"linear"`` or ``"constant"``.
+            Retry policy for transient errors under ``"retry_batch"`` (defaults 3, 1.0 s,
+            ``"exponential"``; also ``"linear"`` or ``"constant"``). Refused with another
+            strategy, where nothing is retried.
         failed_records_file : str, optional
             Write rejected rows and reasons to ``.jsonl``, ``.json``, ``.csv`` or ``.parquet``.
         failed_records_callback : callable, optional
@@ -596,7 +597,7 @@ class Database:
             conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
             dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
             rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, 0, 0.0, "constant", failed_records_file,
+            policy=error_policy(error_strategy, max_errors, None, None, None, failed_records_file,
                                 failed_records_callback, error_log_level),
             progress={"callback": progress_callback, "interval": progress_interval, "fmt": progress_format},
         )
@@ -751,15 +752,24 @@ def rule_options(validate_data: bool, skip_validation: bool, validation_rules: A
     )
 
 
-def error_policy(strategy: str, max_errors: int | None, max_retries: int, retry_delay: float,
-                 retry_backoff: str, failed_records_file: str | None,
+def error_policy(strategy: str, max_errors: int | None, max_retries: int | None, retry_delay: float | None,
+                 retry_backoff: str | None, failed_records_file: str | None,
                  failed_records_callback: Any, error_log_level: str | int) -> Any:
     """Check and bundle the error-handling options."""
     from bulkframe.plan.policy import ErrorPolicy, log_level
 
+    given = [n for n, v in (("max_retries", max_retries), ("retry_delay", retry_delay),
+                            ("retry_backoff", retry_backoff)) if v is not None]
+    if given and strategy != "retry_batch":
+        raise InvalidOptionValueError(
+            f"{', '.join(given)} only apply to error_strategy='retry_batch' (got {strategy!r}, which "
+            "retries nothing); pass error_strategy='retry_batch' or drop them"
+        )
     return ErrorPolicy(
-        strategy=strategy, max_errors=max_errors, max_retries=max_retries, retry_delay=retry_delay,
-        retry_backoff=retry_backoff,
+        strategy=strategy, max_errors=max_errors,
+        max_retries=3 if max_retries is None else max_retries,
+        retry_delay=1.0 if retry_delay is None else retry_delay,
+        retry_backoff=retry_backoff or "exponential",
         failed_records_file=str(failed_records_file) if failed_records_file is not None else None,
         failed_records_callback=failed_records_callback, error_log_level=log_level(error_log_level),
     )

@@ -215,3 +215,8 @@ def test_bad_options_are_refused(db, table):  # type: ignore[no-untyped-def]
         db.bulk_create(table, _rows(), failed_records_callback="handle_failed_records")
     with pytest.raises(ExpressionError, match="minimum"):
         db.bulk_create(table, _rows(), validation_rules={"price": {"minimum": 1}})
+
+
+def test_retry_options_without_retry_batch_are_refused(db, table):  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidOptionValueError, match="max_retries, retry_delay only apply to error_strategy='retry_batch'"):
+        db.bulk_create(table, _rows(), error_strategy="continue", max_retries=3, retry_delay=1.0)

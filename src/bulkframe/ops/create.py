@@ -248,7 +248,7 @@ def bulk_create(
         if migration.verify and not verify_key:
             raise SchemaError(f"verify_migration needs a primary key or conflict_fields; table {ref} has neither")
         reservoir = Reservoir(migration.sample, seed=0) if migration.verify else None
-        source_chunks = itertools.chain([first], chunks)
+        source_chunks: Iterator[Chunk] = itertools.chain([first], chunks)
         if dropped_ids:
             source_chunks = (replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
                              for c in source_chunks)

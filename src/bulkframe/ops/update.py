@@ -206,7 +206,7 @@ class _Window:
 
     def add(self, batch: RowBatch) -> pa.Table:
         """Register ``batch``; return its rows as staged (with the batch number)."""
-        number = pa.array([len(self.batches)] * batch.data.num_rows, pa.int32())
+        number = pa.repeat(pa.scalar(len(self.batches), pa.int32()), batch.data.num_rows)
         self.batches.append(batch)
         self.rows += batch.data.num_rows
         return batch.data.append_column(BATCH, number)

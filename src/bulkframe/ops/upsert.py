@@ -204,7 +204,7 @@ class _Window:
         if self.stage is None:
             self.names = shaped.column_names
             self.stage, self.stage_t = create_stage(conn, db, [columns[n] for n in [*self.names, BATCH]])
-        number = pa.array([len(self.key_tables)] * shaped.num_rows, pa.int32())
+        number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
         fill_stage(conn, db, self.stage, shaped.append_column(BATCH, number), columns, first=True)
         self.key_tables.append(shaped.select(self.keys))
 
@@ -281,7 +281,7 @@ def _dedupe(
             if dedupe == "error":
                 raise SchemaError(f"duplicate keys in unique_fields {list(keys)} across batches, e.g. "
                                   f"{frame[int(hit[0])].row(0)} (dedupe='error')")
-            mask = ~pl.Series(range(out.num_rows)).is_in(hit.implode())
+            mask = ~pl.int_range(out.num_rows, eager=True).is_in(hit.implode())
             out = out.filter(mask.to_arrow())
             frame = frame.filter(mask)
             dropped += hit.len()

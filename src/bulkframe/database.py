@@ -443,6 +443,9 @@ class Database:
         ensure_atomic: bool = True,
         all_rows: bool = False,
         schema: str | None = None,
+        validate_data: bool = True,
+        skip_validation: bool = False,
+        validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
         **unknown: Any,
     ) -> BulkResult:
         """Update rows with set-based statements (never one statement per row).
@@ -481,6 +484,12 @@ class Database:
         schema : str, optional
             Database schema of the table (PostgreSQL).
 
+        validate_data, skip_validation, validation_rules
+            For updates given as rows: ``validation_rules`` (as in ``bulk_create``) and
+            the table's NOT NULL / ``varchar(n)`` constraints are checked on the values
+            each row sets; any rejected row raises ``ValidationError`` with the full
+            report and nothing is written. Refused for updates by filter.
+
         Returns
         -------
         BulkResult
@@ -502,6 +511,7 @@ class Database:
             self, _table_ref(table, schema), updates, filter=filter, key_fields=key_fields,
             batch_size=batch_size, return_updated=return_updated, ensure_atomic=ensure_atomic,
             all_rows=all_rows,
+            rules=rule_options(validate_data, skip_validation, validation_rules, None),
         )
 
     def bulk_upsert(
@@ -776,6 +786,7 @@ def error_policy(strategy: str, max_errors: int | None, max_retries: int | None,
 
 _UPDATE_OPTIONS = (
     "updates", "filter", "key_fields", "batch_size", "return_updated", "ensure_atomic", "all_rows",
+    "validate_data", "skip_validation", "validation_rules",
     "schema",
 )
 

@@ -16,6 +16,7 @@ from bulkframe.errors import (
     InvalidOptionValueError,
     OptionError,
     SchemaError,
+    ValidationError,
 )
 from bulkframe.rules import Expr, Literal
 
@@ -309,3 +310,25 @@ def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
         assert rows[3][col] == 8
     finally:
         db.drop_table(name)
+
+
+def test_update_rows_are_validated_on_the_values_they_set(db, table, sql):  # type: ignore[no-untyped-def]
+    """Issue 3 on update rows: rules and NOT NULL/varchar constraints see only the
+    columns a row sets; any rejection writes nothing and reports every row."""
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, code varchar(3) NOT NULL, price double precision)')
+    db.bulk_create(table, [{"id": i, "code": "a", "price": 1.0} for i in range(1, 6)])
+    rules = {"price": {"min": 0}}
+    rows = [{"id": 1, "price": 2.0},            # sets price only: code is not checked
+            {"id": 2, "price": -1.0},           # breaks min
+            {"id": 3, "code": None},            # NULL into NOT NULL
+            {"id": 4, "code": "toolong"},       # longer than varchar(3)
+            {"id": 5, "code": "ok", "price": 3.0}]
+    with pytest.raises(ValidationError) as info:
+        db.bulk_update(table, rows, validation_rules=rules, batch_size=2)
+    got = {r["row"]: {(v["field"], v["rule"]) for v in r["violations"]} for r in info.value.errors.iter_rows(named=True)}
+    assert got == {1: {("price", "min")}, 2: {("code", "required")}, 3: {("code", "max_length")}}
+    assert db.read(table, order_by="id")["price"].to_list() == [1.0] * 5  # nothing written
+    result = db.bulk_update(table, [rows[0], rows[4]], validation_rules=rules)
+    assert result.updated == 2
+    with pytest.raises(InvalidOptionValueError, match="validation_rules apply to updates given as rows"):
+        db.bulk_update(table, {"price": 5.0}, filter={"id": 1}, validation_rules=rules)

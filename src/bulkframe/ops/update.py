@@ -18,13 +18,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
 
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import count_modified, fetch_rows, fetch_table
-from bulkframe.errors import InvalidOptionValueError, SchemaError
+from bulkframe.errors import InvalidOptionValueError, SchemaError, ValidationError
 from bulkframe.normalize import conform
 from bulkframe.normalize.sources import records_to_table
 from bulkframe.ops._modify import (
@@ -43,6 +44,8 @@ from bulkframe.ops._modify import (
     write_transaction,
 )
 from bulkframe.ops._rows import BATCH, ROUND, RowBatch, all_distinct, row_batches
+from bulkframe.ops.create import RuleOptions
+from bulkframe.ops.validate_rows import validate_rows
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -62,8 +65,10 @@ def bulk_update(
     return_updated: bool,
     ensure_atomic: bool,
     all_rows: bool,
+    rules: RuleOptions | None = None,
 ) -> BulkResult:
     check_batch_size(batch_size)
+    rules = rules or RuleOptions()
     for name, flag in (("return_updated", return_updated), ("ensure_atomic", ensure_atomic),
                        ("all_rows", all_rows)):
         check_flag(name, flag)
@@ -73,13 +78,17 @@ def bulk_update(
             "rows filter= selects, or rows (list of dicts, frame) that each name their key"
         )
     if isinstance(updates, Mapping):
+        if rules.validation_rules:
+            raise InvalidOptionValueError(
+                "validation_rules apply to updates given as rows (each naming its key); an update by "
+                "filter sets the same values on every row it selects")
         return _by_filter(db, ref, updates, filter=filter, key_fields=key_fields, batch_size=batch_size,
                           return_updated=return_updated, ensure_atomic=ensure_atomic, all_rows=all_rows)
     if all_rows:
         raise InvalidOptionValueError("all_rows=True only applies to updates by filter (updates={...})")
     return _by_rows(db, ref, updates, filter=filter, key_fields=key_fields,
                     batch_size=batch_size or DEFAULT_ROW_BATCH, return_updated=return_updated,
-                    ensure_atomic=ensure_atomic)
+                    ensure_atomic=ensure_atomic, rules=rules)
 
 
 # ------------------------------------------------------------------------ by filter
@@ -224,8 +233,10 @@ class _Window:
 def _by_rows(
     db: Database, ref: TableRef, updates: Any, *, filter: filters.Filter,
     key_fields: Sequence[str] | str | None, batch_size: int, return_updated: bool, ensure_atomic: bool,
+    rules: RuleOptions,
 ) -> BulkResult:
     result = BulkResult("update", str(ref))
+    rejected: list[pl.DataFrame] = []
     started = time.perf_counter()
     backend = db.backend
     returned: list[pa.Table] = []
@@ -254,6 +265,13 @@ def _by_rows(
 
             for batch in row_batches(updates, by_name, keys, batch_size, str(ref)):
                 result.batches += 1
+                if rules.validate:
+                    report = validate_rows(batch, by_name, rules.validation_rules)
+                    if report is not None:
+                        rejected.append(report)
+                if rejected:
+                    result.records_processed += batch.data.num_rows
+                    continue  # check the rest for the full report; write nothing
                 if not window.accepts(batch):
                     flush()
                     window = _Window(keys)
@@ -265,6 +283,12 @@ def _by_rows(
                 if not ensure_atomic:  # each batch commits on its own
                     flush()
                     window = _Window(keys)
+            if rejected:
+                errors = pl.concat(rejected, how="diagonal_relaxed")
+                result.errors = errors
+                raise ValidationError(
+                    f"{errors.height} row(s) rejected; nothing was written. See .errors for every row and "
+                    "reason.", errors=errors)
             if window.batches:
                 flush()
             conn.commit()

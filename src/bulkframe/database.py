@@ -108,6 +108,7 @@ class Database:
         transformation_rules: Mapping[str, str] | None = None,
         error_strategy: str = "stop",
         max_errors: int | None = None,
+        retry_failed_records: bool = False,
         max_retries: int | None = None,
         retry_delay: float | None = None,
         retry_backoff: str | None = None,
@@ -188,6 +189,10 @@ class Database:
             ``"retry_batch"``: like continue, and transient errors are retried.
         max_errors : int, optional
             Stop (``SafetyLimitError``) once more rows than this were rejected.
+        retry_failed_records : bool
+            With ``error_strategy="continue"``: batches that fail with a transient error
+            are retried (that is ``"retry_batch"``); data errors are never retried.
+            Refused with ``"stop"``.
         max_retries, retry_delay, retry_backoff
             Retry policy for transient errors under ``"retry_batch"`` (defaults 3, 1.0 s,
             ``"exponential"``; also ``"linear"`` or ``"constant"``). Refused with another
@@ -256,6 +261,12 @@ class Database:
         """
         if unknown:
             raise unknown_option(unknown, _CREATE_OPTIONS, where="bulk_create")
+        if retry_failed_records:
+            if error_strategy == "stop":
+                raise InvalidOptionValueError(
+                    "retry_failed_records=True needs error_strategy='continue' or 'retry_batch': with "
+                    "'stop' the first failure ends the call")
+            error_strategy = "retry_batch"
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
@@ -710,7 +721,7 @@ class Database:
 _CREATE_OPTIONS = (
     "batch_size", "conflict_resolution", "conflict_fields", "primary_key", "schema",
     "validate_data", "skip_validation", "validation_rules", "transformation_rules",
-    "error_strategy", "max_errors", "max_retries", "retry_delay", "retry_backoff",
+    "error_strategy", "max_errors", "retry_failed_records", "max_retries", "retry_delay", "retry_backoff",
     "failed_records_file", "failed_records_callback", "error_log_level",
     "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
     "resumable", "checkpoint_file", "checkpoint_interval",

@@ -220,3 +220,12 @@ def test_bad_options_are_refused(db, table):  # type: ignore[no-untyped-def]
 def test_retry_options_without_retry_batch_are_refused(db, table):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="max_retries, retry_delay only apply to error_strategy='retry_batch'"):
         db.bulk_create(table, _rows(), error_strategy="continue", max_retries=3, retry_delay=1.0)
+
+
+def test_retry_failed_records_means_retry_batch(db, table, sql):  # type: ignore[no-untyped-def]
+    _create(sql, table)
+    result = db.bulk_create(table, _rows(), validation_rules=RULES, error_strategy="continue",
+                            retry_failed_records=True, max_retries=3, retry_delay=0.01)
+    assert result.failure_count == len(PLANTED)  # data errors are never retried
+    with pytest.raises(InvalidOptionValueError, match="retry_failed_records=True needs"):
+        db.bulk_create(table, _rows(), retry_failed_records=True)

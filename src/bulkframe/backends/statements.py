@@ -10,13 +10,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkframe.backends.connection import Connection
-from bulkframe.errors import BulkframeError, NotSupportedError
+from bulkframe.errors import NotSupportedError
 
 if TYPE_CHECKING:
     from bulkframe.filters import Filter
@@ -38,27 +37,6 @@ def _insert_construct(conn: Connection) -> Any:
     raise NotSupportedError(f"no ON CONFLICT insert for dialect {name}")  # pragma: no cover
 
 
-def fetch_rows(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
-    """``conn.fetchall`` that also translates errors raised while fetching: PostgreSQL
-    reports a failing ``WITH … (INSERT/UPDATE … RETURNING)`` only when rows are read."""
-    try:
-        return conn.fetchall(stmt)
-    except BulkframeError:
-        raise
-    except Exception as exc:
-        raise conn.backend.translate_error(exc, "fetching statement results") from exc
-
-
-def fetch_table(conn: Connection, stmt: Any) -> pa.Table:
-    """``conn.fetch_arrow`` with errors raised while fetching translated (see above)."""
-    try:
-        return conn.fetch_arrow(stmt)
-    except BulkframeError:
-        raise
-    except Exception as exc:
-        raise conn.backend.translate_error(exc, "fetching statement results") from exc
-
-
 def count_modified(conn: Connection, stmt: Any) -> int:
     """Run an ``INSERT/UPDATE/DELETE`` (without ``RETURNING``) and return how many rows it
     changed, exactly (the DBAPI ``execute`` of ADBC reports no rowcount), as the backend's
@@ -70,7 +48,7 @@ def count_modified(conn: Connection, stmt: Any) -> int:
         conn.run(stmt)
         return int(conn.scalar(sa.select(sa.func.changes())))
     cte = stmt.returning(sa.literal_column("1")).cte("bf_modified")
-    return int(fetch_rows(conn, sa.select(sa.func.count()).select_from(cte))[0][0])
+    return int(conn.fetchall(sa.select(sa.func.count()).select_from(cte))[0][0])
 
 
 def _execute_update(conn: Connection, stmt: Any) -> int:
@@ -172,7 +150,7 @@ def merge_from_stage(
     if caps.upsert_counts == "returning_xmax":
         # one flag per written row, counted on the client: measured ~5% over the bare
         # statement, against ~13% for counting the same RETURNING in a CTE on the server
-        flags = fetch_table(conn, stmt.returning(sa.literal_column("(xmax = 0)").label("ins")))
+        flags = conn.fetch_arrow(stmt.returning(sa.literal_column("(xmax = 0)").label("ins")))
         affected = flags.num_rows
         inserted = int(pc.sum(flags.column(0)).as_py() or 0) if affected else 0
         updated = affected - inserted if mode == "update" else 0

@@ -127,10 +127,13 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
     if pa.types.is_timestamp(t) and kind in ("timestamp", "timestamptz"):
         # tz-aware values keep their instant (stored as UTC); naive values are taken as UTC
         return arr.cast(target, safe=False), None
-    if kind == "decimal" and not pa.types.is_decimal(t) and not pa.types.is_integer(t):
-        return _polars_cast(arr, column)
-    if kind == "decimal" and pa.types.is_decimal(t):
-        return _polars_cast(arr, column)
+    if kind == "decimal" and not pa.types.is_integer(t):
+        if pa.types.is_decimal(t) and t.scale <= target.scale:
+            try:  # exact and ~1000x faster than Polars; an overflow falls through to locate it
+                return arr.cast(target, safe=True), None
+            except pa.ArrowInvalid:
+                pass
+        return _polars_cast(arr, column)  # floats, strings and fewer decimals round as the database would
     if kind == "binary" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return arr.cast(pa.large_binary()), None
     if kind in ("text",) and (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
-from bulkframe.backends.statements import count_modified, fetch_table
+from bulkframe.backends.statements import count_modified
 from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError
 from bulkframe.normalize import conform
 from bulkframe.ops._modify import (
@@ -120,7 +120,7 @@ def bulk_delete(
             raise SafetyLimitError(f"{count} rows of {ref} match, more than max_delete_count={max_delete_count}; "
                                    "nothing was deleted")
         needs_sample = dry_run or confirm_delete is not False
-        sample = read_rows(db, [fetch_table(conn, sa.select(*target.c).where(where).limit(sample_size))],
+        sample = read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))],
                            columns) if needs_sample else None
         if dry_run:
             result.deleted = count
@@ -156,7 +156,7 @@ def bulk_delete(
                 conn.run("ROLLBACK TO SAVEPOINT bf_delete")
                 absent = sa.select(*(stage_t.c[k] for k in keys)).where(
                     ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys))))
-                result.not_found_ids = key_values(fetch_table(conn, absent), keys)
+                result.not_found_ids = key_values(conn.fetch_arrow(absent), keys)
                 result.not_found = len(result.not_found_ids)
                 deleted = count_modified(conn, sa.delete(target).where(where))
             result.batches += 1
@@ -230,7 +230,7 @@ def _select_ids(
     if table.num_rows <= IN_LIST_LIMIT:
         values = key_values(table, keys)
         clause: sa.ColumnElement[bool] = key.in_([v if len(cols) == 1 else sa.tuple_(*v) for v in values])
-        found = set(key_values(fetch_table(conn, sa.select(*cols).where(clause)), keys))
+        found = set(key_values(conn.fetch_arrow(sa.select(*cols).where(clause)), keys))
         missing = [v for v in values if v not in found]
         stage = stage_t = None
     else:
@@ -244,7 +244,7 @@ def _select_ids(
             return clause, stage, stage_t
         absent = sa.select(*(stage_t.c[k] for k in keys)).where(
             ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys))))
-        missing = key_values(fetch_table(conn, absent), keys)
+        missing = key_values(conn.fetch_arrow(absent), keys)
     result.not_found = len(missing)
     result.not_found_ids = missing
     return clause, stage, stage_t
@@ -310,7 +310,7 @@ def _modify(table: sa.Table, clause: sa.ColumnElement[bool], soft: bool, deleted
 def _run(conn: Connection, stmt: Any, table: sa.Table, keep: list[pa.Table] | None) -> int:
     if keep is None:
         return count_modified(conn, stmt)
-    keep.append(fetch_table(conn, stmt.returning(*table.c)))
+    keep.append(conn.fetch_arrow(stmt.returning(*table.c)))
     return int(keep[-1].num_rows)
 
 

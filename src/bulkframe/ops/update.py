@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
-from bulkframe.backends.statements import count_modified, fetch_rows, fetch_table
+from bulkframe.backends.statements import count_modified
 from bulkframe.errors import InvalidOptionValueError, SchemaError, ValidationError
 from bulkframe.normalize import conform
 from bulkframe.normalize.sources import records_to_table
@@ -163,7 +163,7 @@ def _filter_update(
         for clause in key_ranges(conn, target, keys, where, batch_size):
             stmt = sa.update(target).where(clause).values(values)
             if return_updated:
-                returned.append(fetch_table(conn, stmt.returning(*target.c)))
+                returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
                 changed = returned[-1].num_rows
             else:
                 changed = count_modified(conn, stmt)
@@ -327,7 +327,7 @@ def _apply(
         locked = (sa.select(sa.literal_column("1").label("x")).select_from(target)
                   .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
                   .with_for_update(of=target).subquery())
-        fetch_rows(conn, sa.select(sa.func.count()).select_from(locked))
+        conn.fetchall(sa.select(sa.func.count()).select_from(locked))
     sets = _set_clause(batch, target, stage)
     changed = 0
     passes = window.passes()
@@ -339,13 +339,13 @@ def _apply(
             cond = sa.and_(cond, stage.c[BATCH] == r)
         stmt = sa.update(target).where(cond).values(sets)
         if returned is not None:
-            returned.append(fetch_table(conn, stmt.returning(*target.c)))
+            returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
             changed += returned[-1].num_rows
         else:
             changed += count_modified(conn, stmt)
     missing = 0
     if changed < rows:  # keys are never updated here, so the lookup after the update holds
-        absent = fetch_table(conn, sa.select(*(stage.c[k] for k in keys)).where(~sa.exists().where(match)))
+        absent = conn.fetch_arrow(sa.select(*(stage.c[k] for k in keys)).where(~sa.exists().where(match)))
         missing = absent.num_rows
         seen = set(result.not_found_ids)
         for key in key_values(absent, keys):

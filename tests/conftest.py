@@ -8,6 +8,7 @@ for the session instead of skipping, so the suite passes on a fresh machine too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -95,5 +96,35 @@ def sql(db: bf.Database):  # type: ignore[no-untyped-def]
             return rows
         finally:
             conn.close()
+
+    return run
+
+
+def independent_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """Run ``statement`` through a client that is not bulkframe's (psycopg for PostgreSQL,
+    the stdlib ``sqlite3`` for SQLite) and return its rows exactly as that client decodes
+    them.  Round-trip tests read back through this, so bulkframe's own reader cannot hide
+    what was stored.  Placeholders: ``%s`` on PostgreSQL, ``?`` on SQLite."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path
+        with contextlib.closing(sqlite3.connect(path.split("?", 1)[0])) as conn:
+            return list(conn.execute(statement, params).fetchall())
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        return list(cur.fetchall()) if cur.description else []
+
+
+@pytest.fixture
+def peek(url: str):  # type: ignore[no-untyped-def]
+    """``peek(sql, params=())`` → rows read through an independent client (see
+    :func:`independent_query`)."""
+
+    def run(statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        return independent_query(url, statement, params)
 
     return run

@@ -6,7 +6,6 @@ SQLite always runs; PostgreSQL comes from ``BULKFRAME_TEST_POSTGRES_URL`` (defau
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -78,15 +77,16 @@ def _table(metadata: sa.MetaData, name: str, dialect: str) -> sa.Table:
     )  # fmt: skip
 
 
-def _postgres_url() -> sa.URL:
-    url = os.environ.get("BULKFRAME_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+def _postgres_url(request: pytest.FixtureRequest) -> sa.URL:
+    """The suite's PostgreSQL (a local server or the throwaway fallback), through psycopg."""
+    url = str(request.getfixturevalue("pg_url"))
     return sa.make_url(url).set(drivername="postgresql+psycopg")
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, sa.Table]]:
     """The ROWS in a uniquely named table on each database, dropped afterwards."""
-    engine = sa.create_engine("sqlite://" if request.param == "sqlite" else _postgres_url())
+    engine = sa.create_engine("sqlite://" if request.param == "sqlite" else _postgres_url(request))
     metadata = sa.MetaData()
     table = _table(metadata, f"bf_filters_{uuid.uuid4().hex[:10]}", request.param)
     metadata.create_all(engine)

@@ -1,8 +1,19 @@
-"""URL scheme → backend class, imported lazily (no import-time self-registration)."""
+"""URL scheme → backend class, found through the ``bulkframe.backends`` entry-point group.
+
+The built-in backends are registered there too (``pyproject.toml``), so a third-party
+package adds a backend the same way::
+
+    [project.entry-points."bulkframe.backends"]
+    mydb = "bulkframe_mydb:MyDbBackend"
+
+Entry points are read once and a backend's module is imported only when a URL with its
+scheme is opened (no import-time self-registration).
+"""
 
 from __future__ import annotations
 
-import importlib
+import functools
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from bulkframe.errors import MissingDependencyError, NotSupportedError
@@ -11,18 +22,24 @@ if TYPE_CHECKING:
     from bulkframe.backends.base import Backend
 
 DEFAULT_URL = "sqlite:///bulkframe.db"
+GROUP = "bulkframe.backends"
 
-#: scheme (before any ``+driver``) → (module, class, pip package of its driver)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "sqlite": ("bulkframe.backends.sqlite", "SQLiteBackend", "adbc-driver-sqlite"),
-    "postgresql": ("bulkframe.backends.postgres", "PostgresBackend", "adbc-driver-postgresql"),
-    "postgres": ("bulkframe.backends.postgres", "PostgresBackend", "adbc-driver-postgresql"),
-}
+
+@functools.cache
+def registered() -> dict[str, EntryPoint]:
+    """Scheme → entry point of every installed backend."""
+    found = {ep.name.lower(): ep for ep in entry_points(group=GROUP)}
+    if not found:  # pragma: no cover - only when bulkframe runs from a source tree, uninstalled
+        raise MissingDependencyError(
+            f"no bulkframe backends are registered (entry-point group {GROUP!r} is empty); "
+            "install the package: pip install -e ."
+        )
+    return found
 
 
 def scheme_of(url: str) -> str:
     """``postgresql+psycopg://…`` → ``postgresql``."""
-    if "://" not in url:
+    if not isinstance(url, str) or "://" not in url:
         raise NotSupportedError(
             f"not a database URL: {url!r}; expected e.g. 'sqlite:///file.db' or "
             "'postgresql://user@host:5432/db'"
@@ -33,17 +50,19 @@ def scheme_of(url: str) -> str:
 def load_backend(url: str) -> Backend:
     """Instantiate the backend that serves ``url``."""
     scheme = scheme_of(url)
+    backends = registered()
     try:
-        module_name, class_name, package = BACKENDS[scheme]
+        entry = backends[scheme]
     except KeyError:
         raise NotSupportedError(
-            f"no backend for URL scheme {scheme!r}; supported: {', '.join(sorted(set(BACKENDS)))}"
+            f"no backend for URL scheme {scheme!r}; supported: {', '.join(sorted(backends))}"
         ) from None
     try:
-        module = importlib.import_module(module_name)
+        cls = entry.load()
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(
-            f"the {scheme} backend needs {package}: {exc}. Install with: pip install {package}"
+            f"the {scheme} backend ({entry.value}) cannot be imported: {exc}. "
+            f"Install its driver (see the backends page of the docs)."
         ) from exc
-    backend: Backend = getattr(module, class_name)(url)
+    backend: Backend = cls(url)
     return backend

@@ -249,6 +249,14 @@ def test_rows_from_a_polars_frame_in_batches(db, table, sql):  # type: ignore[no
     assert all(r["stock"] == 2 * r["id"] for r in _rows(db, table).values())  # type: ignore[operator]
 
 
+def test_not_found_ids_come_in_input_order(db, table, sql):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" {DDL}')
+    db.bulk_create(table, _products(50))
+    ids = [9005, 40, 9001, *range(1, 40), 9003, 9002, 9004]
+    result = db.bulk_update(table, [{"id": i, "stock": 1} for i in ids], batch_size=1000)
+    assert (result.updated, result.not_found_ids) == (40, [9005, 9001, 9003, 9002, 9004])
+
+
 def test_keys_repeated_across_batches_apply_in_order(db, products):  # type: ignore[no-untyped-def]
     rows = [{"id": 1, "stock": 5}, {"id": 2, "stock": 6}, {"id": 1, "stock": 7}, {"id": 3, "stock": 8},
             {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}}]

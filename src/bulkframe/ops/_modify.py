@@ -159,6 +159,20 @@ def finish(result: BulkResult, started: float) -> BulkResult:
     return result
 
 
+def in_input_order(found: pa.Table, inputs: Sequence[pa.Table], keys: Sequence[str]) -> pa.Table:
+    """``found``'s key rows sorted by where each key first occurs in ``inputs`` (the input
+    batches, in order), so lists a result returns do not depend on the server's plan."""
+    import polars as pl
+
+    if found.num_rows <= 1:
+        return found
+    given = pl.DataFrame(pa.concat_tables([t.select(list(keys)) for t in inputs], promote_options="permissive"))
+    positions = given.with_row_index("__bf_pos").unique(subset=list(keys), keep="first", maintain_order=True)
+    frame = pl.DataFrame(found.select(list(keys)))
+    ordered = frame.join(positions, on=list(keys), how="left", nulls_equal=True).sort("__bf_pos")
+    return ordered.drop("__bf_pos").to_arrow()
+
+
 def key_values(table: pa.Table, keys: Sequence[str]) -> list[Any]:
     """Key values of ``table``'s rows: scalars for one key, tuples for several."""
     if len(keys) == 1:

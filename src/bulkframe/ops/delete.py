@@ -36,6 +36,7 @@ from bulkframe.ops._modify import (
     create_stage,
     fill_stage,
     finish,
+    in_input_order,
     key_ranges,
     key_values,
     read_rows,
@@ -244,7 +245,7 @@ def _select_ids(
             return clause, stage, stage_t
         absent = sa.select(*(stage_t.c[k] for k in keys)).where(
             ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys))))
-        missing = key_values(conn.fetch_arrow(absent), keys)
+        missing = key_values(in_input_order(conn.fetch_arrow(absent), [table], keys), keys)
     result.not_found = len(missing)
     result.not_found_ids = missing
     return clause, stage, stage_t

@@ -36,6 +36,7 @@ from bulkframe.ops._modify import (
     create_stage,
     fill_stage,
     finish,
+    in_input_order,
     key_ranges,
     key_values,
     read_rows,
@@ -346,6 +347,7 @@ def _apply(
     missing = 0
     if changed < rows:  # keys are never updated here, so the lookup after the update holds
         absent = conn.fetch_arrow(sa.select(*(stage.c[k] for k in keys)).where(~sa.exists().where(match)))
+        absent = in_input_order(absent, [b.data for b in window.batches], keys)
         missing = absent.num_rows
         seen = set(result.not_found_ids)
         for key in key_values(absent, keys):

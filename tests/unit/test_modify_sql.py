@@ -57,3 +57,17 @@ def test_filter_values_are_bound_never_inlined() -> None:
     stmt = sa.delete(target).where(to_sql({'na"me': evil}, target))
     compiled = stmt.compile(dialect=postgresql.dialect())
     assert evil not in str(compiled) and evil in compiled.params.values()
+
+
+def test_in_input_order_sorts_found_keys_by_first_input_position() -> None:
+    """The server may return missing keys in any order (PostgreSQL 16 picks a hash right
+    anti join): results list them by where they first occur in the input batches."""
+    import pyarrow as pa
+
+    from bulkframe.ops._modify import in_input_order
+
+    inputs = [pa.table({"k": [5, 3, 9], "j": ["a", "b", "c"]}), pa.table({"k": [3, 1, 7], "j": ["b", "z", "y"]})]
+    found = pa.table({"k": [7, 1, 5, 3], "j": ["y", "z", "a", "b"]})
+    assert in_input_order(found, inputs, ["k"]).column("k").to_pylist() == [5, 3, 1, 7]
+    assert in_input_order(found, inputs, ["k", "j"]).to_pylist() == [
+        {"k": 5, "j": "a"}, {"k": 3, "j": "b"}, {"k": 1, "j": "z"}, {"k": 7, "j": "y"}]

@@ -50,3 +50,21 @@ def test_a_third_party_package_adds_a_backend(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "t.db") as conn:
         assert conn.execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]
+
+
+def test_a_backend_missing_a_hook_fails_when_defined() -> None:
+    from bulkframe.backends.base import Backend
+    from bulkframe.backends.sqlite import SQLiteBackend
+
+    with pytest.raises(TypeError, match=r"backend Half does not define .*ddl_type.*reflect.*capabilities, dialect"):
+
+        class Half(Backend):
+            def _connect_raw(self) -> None: ...
+
+    class Intermediate(Backend, abstract=True):  # explicitly incomplete: allowed
+        pass
+
+    class Complete(SQLiteBackend):  # every hook inherited
+        pass
+
+    assert Complete("sqlite:///x.db").path == "x.db"

@@ -6,6 +6,7 @@ table.
 
 from __future__ import annotations
 
+import abc
 import logging
 import time
 import uuid
@@ -75,23 +76,43 @@ class ForeignKey:
         return self.referred_table == ref.name and (ref.schema is None or ref.schema == self.referred_schema)
 
 
-class Backend:
-    """Base of every database backend."""
+class Backend(abc.ABC):
+    """Base of every database backend.
+
+    The hooks marked abstract must be overridden, and a concrete backend must declare
+    ``capabilities`` and ``dialect``: a backend that misses one fails when its class is
+    defined (``TypeError``), not on first use.  An intermediate base class that is meant to
+    stay incomplete says so with ``class MyBase(Backend, abstract=True)``.
+    """
 
     capabilities: ClassVar[Capabilities]
     dialect: sa.Dialect
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        missing = sorted(
+            name for name in dir(cls) if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+        )
+        missing += [attr for attr in ("capabilities", "dialect") if not hasattr(cls, attr)]
+        if missing:
+            raise TypeError(f"backend {cls.__name__} does not define {', '.join(missing)} (required by Backend)")
 
     def __init__(self, url: str):
         self.url = url
 
     # -- hooks ---------------------------------------------------------------------
+    @abc.abstractmethod
     def _connect_raw(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @abc.abstractmethod
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:  # pragma: no cover
         """The table's columns, or ``None`` when it does not exist."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def ddl_type(self, column: Column) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -130,16 +151,18 @@ class Backend:
         state = getattr(exc, "sqlstate", None)
         return str(state) if state else None
 
+    @abc.abstractmethod
     def foreign_keys(self, conn: Connection, ref: TableRef) -> list[ForeignKey]:  # pragma: no cover
         """The foreign keys ``ref`` holds, read from the catalog."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:  # pragma: no cover
         """Column sets with a primary key, unique constraint or plain unique index on them
         (partial and expression indexes excluded: ``ON CONFLICT (cols)`` cannot use them)."""
         raise NotImplementedError
 
-    def advance_sequence(self, conn: Connection, ref: TableRef, column: str) -> None:
+    def advance_sequence(self, conn: Connection, ref: TableRef, column: str) -> None:  # noqa: B027 - optional hook
         """After explicit ids were inserted, move the column's id generator past them.
 
         Default: nothing (SQLite's rowid alias always continues after the largest id)."""
@@ -150,7 +173,7 @@ class Backend:
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.dialect.name}")
 
-    def begin_write(self, conn: Connection, ref: TableRef) -> None:
+    def begin_write(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""

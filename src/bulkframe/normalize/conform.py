@@ -143,7 +143,7 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
     target = column.arrow_type()
     arr = _plain(arr)
     t = arr.type
-    if t == target:
+    if t == target and column.kind not in ("json", "uuid"):  # JSON and uuid text is checked below
         return arr, None
     if pa.types.is_null(t):
         return pa.chunked_array([pa.nulls(len(arr), target)]), None

@@ -20,7 +20,6 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import BulkframeError, SchemaError
-
 from conftest import independent_query
 
 
@@ -383,3 +382,32 @@ def test_domain_columns_are_written_as_their_base_type(pg_db, pg_url):  # type: 
         assert peek(f'SELECT count(*) FROM "{name}"') == [(2,)]
     finally:
         peek(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_csv_upsert_and_update_read_the_file_as_the_table(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, zip text, ok boolean)')
+    db.bulk_create(table, [{"id": 1, "zip": "1", "ok": True}])
+    db.bulk_upsert(table, _write(tmp_path / "up.csv", 'id,zip,ok\n1,00001,no\n2,"",\n'), unique_fields=["id"])
+    assert [(i, z, None if b is None else bool(b)) for i, z, b in _rows(peek, table, "id, zip, ok")] == [
+        (1, "00001", False), (2, "", None)]
+    db.bulk_update(table, _write(tmp_path / "upd.csv", "id,zip\n2,+7\n"))
+    assert _rows(peek, table, "id, zip") == [(1, "00001"), (2, "+7")]
+
+
+def test_json_struct_column_with_decimals_keeps_numbers(db, table, sql, peek):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, j jsonb)')
+    exact = Decimal("0.1000000000000000055511151231257827")
+    frame = pl.DataFrame({"id": [1, 2], "j": [{"a": exact, "s": "x"}, None]},
+                         schema={"id": pl.Int64, "j": pl.Struct({"a": pl.Decimal(38, 34), "s": pl.String})})
+    db.bulk_create(table, frame)
+    assert _json_texts(peek, table) == [{"a": exact, "s": "x"}, None]
+
+
+def test_uuid_as_16_bytes_is_accepted_other_lengths_refused(db, table, sql, peek):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, u uuid)')
+    u = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+    db.bulk_create(table, [{"id": 1, "u": u.bytes}, {"id": 2, "u": u}])
+    assert _rows(peek, table, "id, CAST(u AS TEXT)") == [(1, str(u)), (2, str(u))]
+    with pytest.raises(SchemaError, match=r"column 'u', row 1: value b'\\x01\\x02' cannot be stored as uuid"):
+        db.bulk_create(table, [{"id": 3, "u": u.bytes}, {"id": 4, "u": b"\x01\x02"}])
+    assert _count(peek, table) == 2

@@ -261,7 +261,7 @@ def _to_json(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | N
             return text, None
         mask = pc.is_in(pa.array(range(len(text)), pa.int64()), value_set=pa.array(bad, pa.int64()))
         return pc.if_else(mask, pa.scalar(None, pa.large_string()), text), pa.chunked_array([mask])
-    if pa.types.is_struct(t):
+    if pa.types.is_struct(t) and not _has_decimal(t):  # Polars encodes decimals as JSON strings
         import polars as pl
 
         encoded = pl.Series(arr).struct.json_encode().to_arrow().cast(pa.large_string())
@@ -275,6 +275,16 @@ def _to_json(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | N
     values = arr.to_pylist()
     encoded_list = [None if v is None else orjson.dumps(v, default=_json_default).decode() for v in values]
     return pa.chunked_array([pa.array(encoded_list, pa.large_string())]), None
+
+
+def _has_decimal(t: pa.DataType) -> bool:
+    if pa.types.is_decimal(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_decimal(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_decimal(t.value_type)
+    return False
 
 
 def _uuid_bytes_to_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -299,6 +309,13 @@ def _to_uuid(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | N
     t = arr.type
     if pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
         return _uuid_bytes_to_text(arr), None
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        # 16 raw bytes are a uuid (as uuid.UUID(bytes=…)); any other length is refused
+        ok = pc.equal(pc.binary_length(arr), 16)
+        mask = pc.invert(pc.fill_null(ok, True))
+        raw = pc.if_else(ok, arr, pa.scalar(bytes(16), arr.type)).cast(pa.binary(16))
+        text = _uuid_bytes_to_text(raw)
+        return pc.if_else(pc.fill_null(ok, False), text, pa.scalar(None, pa.large_string())), mask
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         text = pc.utf8_lower(pc.utf8_trim_whitespace(arr.cast(pa.large_string())))
         # accept the 32-hex-digit form and braces too, as Python's uuid.UUID does

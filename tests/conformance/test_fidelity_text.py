@@ -411,3 +411,43 @@ def test_uuid_as_16_bytes_is_accepted_other_lengths_refused(db, table, sql, peek
     with pytest.raises(SchemaError, match=r"column 'u', row 1: value b'\\x01\\x02' cannot be stored as uuid"):
         db.bulk_create(table, [{"id": 3, "u": u.bytes}, {"id": 4, "u": b"\x01\x02"}])
     assert _count(peek, table) == 2
+
+
+BYTEA_CANDIDATES = [
+    "abc", "", "\\x", "\\x0102ff", "\\xDEADbeef", "\\x01 02\n03", "\\x0", "\\x0g", "a\\\\b", "\\101\\102",
+    "\\400", "\\1", "\\q", "\\X01", "caf\u00e9", "\\\\x01",
+]
+
+
+def _server_bytea(pg_url: str, text: str) -> bytes | None:
+    try:
+        return bytes(independent_query(pg_url, "SELECT CAST(%s AS bytea)", (text,))[0][0])
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("kind", ["dicts", "polars"])
+def test_text_for_a_binary_column_is_read_as_postgres_bytea_input(db, table, sql, peek, pg_url, kind):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, b bytea)')
+    verdicts = {text: _server_bytea(pg_url, text) for text in BYTEA_CANDIDATES}
+    accepted = [t for t, v in verdicts.items() if v is not None]
+    refused = [t for t, v in verdicts.items() if v is None]
+    assert len(accepted) >= 8 and len(refused) >= 4  # the oracle really answered
+    rows = [{"id": i, "b": t} for i, t in enumerate(accepted)]
+    db.bulk_create(table, rows if kind == "dicts" else pl.DataFrame(rows))
+    assert {i: bytes(b) for i, b in _rows(peek, table, "id, b")} == {i: verdicts[t] for i, t in enumerate(accepted)}
+    for text in refused:
+        bad = [{"id": 1000, "b": "ok"}, {"id": 1001, "b": text}]
+        with pytest.raises(SchemaError) as info:
+            db.bulk_create(table, bad if kind == "dicts" else pl.DataFrame(bad))
+        assert "column 'b'" in str(info.value) and "row 1" in str(info.value) and repr(text) in str(info.value)
+    assert _count(peek, table) == len(accepted)
+
+
+def test_csv_with_byte_order_mark_and_bytea_column(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, b bytea)')
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,b\n1,\\x00ff\n2,plain\n3,\n")
+    db.bulk_create(table, path)
+    assert [(i, None if b is None else bytes(b)) for i, b in _rows(peek, table, "id, b")] == [
+        (1, b"\x00\xff"), (2, b"plain"), (3, None)]

@@ -173,7 +173,7 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
                 pass
         return _polars_cast(arr, column)  # floats, strings and fewer decimals round as the database would
     if kind == "binary" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        return arr.cast(pa.large_binary()), None
+        return _text_to_bytea(arr)
     if kind in ("text",) and (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
         raise SchemaError(f"column {column.name!r}: nested values ({t}) cannot be stored in a text column")
     try:
@@ -275,6 +275,52 @@ def _to_json(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | N
     values = arr.to_pylist()
     encoded_list = [None if v is None else orjson.dumps(v, default=_json_default).decode() for v in values]
     return pa.chunked_array([pa.array(encoded_list, pa.large_string())]), None
+
+
+def _text_to_bytea(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Text for a binary column, read as PostgreSQL's ``bytea`` input reads it: ``\\x``
+    followed by hex digits (whitespace between pairs allowed), or the escape format (bytes
+    as written; ``\\\\`` is one backslash and ``\\ooo`` an octal byte); other backslashes are
+    refused."""
+    text = arr.cast(pa.large_string())
+    has_backslash = pc.fill_null(pc.match_substring(text, "\\"), False)
+    if not pc.any(has_backslash).as_py():
+        return text.cast(pa.large_binary()), None
+    values = text.to_pylist()
+    out: list[bytes | None] = []
+    bad: list[bool] = []
+    for v in values:
+        decoded = None if v is None else _bytea_in(v)
+        out.append(decoded)
+        bad.append(v is not None and decoded is None)
+    return pa.chunked_array([pa.array(out, pa.large_binary())]), pa.chunked_array([pa.array(bad)])
+
+
+def _bytea_in(value: str) -> bytes | None:
+    import re
+
+    if value.startswith("\\x"):
+        digits = re.sub(r"\s", "", value[2:])
+        try:
+            return bytes.fromhex(digits) if len(digits) % 2 == 0 else None
+        except ValueError:
+            return None
+    out = bytearray()
+    i = 0
+    raw = value.encode()
+    while i < len(raw):
+        if raw[i] != 0x5C:  # backslash
+            out.append(raw[i])
+            i += 1
+        elif raw[i + 1 : i + 2] == b"\\":
+            out.append(0x5C)
+            i += 2
+        elif re.fullmatch(rb"[0-3][0-7][0-7]", raw[i + 1 : i + 4]):
+            out.append(int(raw[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            return None
+    return bytes(out)
 
 
 def _has_decimal(t: pa.DataType) -> bool:

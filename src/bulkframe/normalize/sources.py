@@ -292,7 +292,7 @@ def _csv_source(path: Path, default: str) -> Source:
 def _sniff_delimiter(path: Path, default: str) -> str:
     import csv
 
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         sample = f.read(4096)
     if len(sample) == 4096 and "\n" in sample:
         sample = sample[: sample.rindex("\n")]  # whole lines only
@@ -308,7 +308,7 @@ def _sniff_delimiter(path: Path, default: str) -> str:
 def _csv_header(path: Path, delimiter: str) -> list[str] | None:
     import csv
 
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         for record in csv.reader(f, delimiter=delimiter):
             if record:
                 return record
@@ -319,7 +319,7 @@ def _csv_line_of(path: Path, delimiter: str, match: Callable[[int, list[str]], b
     """The first line of the first data record (0-based, after the header) ``match`` accepts."""
     import csv
 
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.reader(f, delimiter=delimiter)
         next_line = 1
         row = -1  # the header
@@ -438,6 +438,8 @@ def _column_array(key: str, values: list[Any], columns: Mapping[str, Any], json_
     if key in json_names or isinstance(first, (dict, list)):
         return _json_array(key, values, offset)
     target = columns.get(key)
+    if target is not None and target.kind == "binary" and any(type(v) is str for v in values):
+        return _bytea_array(key, values, offset)
     typed = _typed_array(values, target.arrow_type()) if target is not None else None
     if typed is None and target is not None and target.kind == "text":
         typed = _text_array(key, values, offset)
@@ -471,6 +473,24 @@ def _text_array(key: str, values: list[Any], offset: int) -> pa.Array:
                 f"{type(v).__name__}; a text column takes str, int or bool values: convert it to str first)"
             )
     return pa.array(out, pa.large_string())
+
+
+def _bytea_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    """Values for a binary column: bytes as given, ``str`` read as PostgreSQL's bytea input
+    reads text (``\\x`` hex or the escape format), anything else refused."""
+    from bulkframe.normalize.conform import _bytea_in
+
+    out: list[bytes | None] = []
+    for i, v in enumerate(values):
+        decoded = (
+            v if v is None or isinstance(v, bytes)
+            else bytes(v) if isinstance(v, (bytearray, memoryview))
+            else _bytea_in(v) if isinstance(v, str) else None
+        )
+        if v is not None and decoded is None:
+            raise SchemaError(f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as binary")
+        out.append(decoded)
+    return pa.array(out, pa.large_binary())
 
 
 def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:

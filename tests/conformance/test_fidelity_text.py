@@ -451,3 +451,12 @@ def test_csv_with_byte_order_mark_and_bytea_column(db, table, sql, peek, tmp_pat
     db.bulk_create(table, path)
     assert [(i, None if b is None else bytes(b)) for i, b in _rows(peek, table, "id, b")] == [
         (1, b"\x00\xff"), (2, b"plain"), (3, None)]
+
+
+def test_csv_quoted_newlines_across_read_blocks(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, note text)')
+    n = 120_000  # > 1 MB, so fields spanning lines cross pyarrow's read blocks
+    path = _write(tmp_path / "nl.csv", "id,note\n" + "".join(f'{i},"line a\nline b {i}"\n' for i in range(n)))
+    assert db.bulk_create(table, path).inserted == n
+    assert peek(f'SELECT count(*), min(note), max(id) FROM "{table}"')[0] == (n, "line a\nline b 0", n - 1)
+    assert peek(f'SELECT note FROM "{table}" WHERE id = 54321')[0][0] == "line a\nline b 54321"

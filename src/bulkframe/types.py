@@ -56,6 +56,9 @@ class Column:
         For ``text``: the ``n`` of ``varchar(n)``, if any.
     has_default : bool
         The database fills the column when it is omitted (serial, identity, DEFAULT).
+    unsupported : str | None
+        The database type name when bulkframe cannot write that type (PostgreSQL
+        ``money``, ``interval``, arrays, …): writes that include the column are refused.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Column:
     scale: int | None = None
     length: int | None = None
     has_default: bool = False
+    unsupported: str | None = None
 
     def arrow_type(self) -> pa.DataType:
         """The Arrow type a value of this column has inside bulkframe."""

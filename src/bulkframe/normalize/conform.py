@@ -7,8 +7,9 @@ per-row mask so the caller can reject just those rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,11 +54,13 @@ def conform(
     offset: int = 0,
     on_error: str = "raise",
     table_name: str = "",
+    where: Callable[[int], str] | None = None,
 ) -> Conformed:
     """Cast every column of ``table`` to its target column's Arrow type.
 
     Columns the target lacks are an error naming them; target columns the input lacks
-    are left out (the database fills defaults).
+    are left out (the database fills defaults).  ``where(row)`` (optional) names where an
+    input row sits in its source, e.g. its CSV line, for the error message.
     """
     unknown = [name for name in table.column_names if name not in columns]
     if unknown:
@@ -65,6 +68,12 @@ def conform(
             f"input column(s) {unknown} do not exist in table {table_name!r}; "
             f"its columns are {list(columns)}. Rename or drop them before loading."
         )
+    duplicated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+    if duplicated:
+        raise SchemaError(f"the input has duplicate column name(s) {duplicated}; rename or drop the duplicates")
+    unsupported = [columns[n] for n in table.column_names if columns[n].unsupported]
+    if unsupported:
+        raise SchemaError(unsupported_message(unsupported, table_name))
     arrays: list[pa.ChunkedArray] = []
     bad: dict[str, pa.ChunkedArray] = {}
     for name in table.column_names:
@@ -75,13 +84,34 @@ def conform(
             if on_error == "raise":
                 row = pc.index(mask, True).as_py()
                 value = source[row].as_py()
+                at = f"row {offset + row}" + (f" ({where(offset + row)})" if where is not None else "")
                 raise SchemaError(
-                    f"column {name!r}, row {offset + row}: value {value!r:.100} cannot be "
-                    f"stored as {describe(column)}"
+                    f"column {name!r}, {at}: value {value!r:.100} cannot be "
+                    f"stored as {describe(column)}{_hint(column, value)}"
                 )
             bad[name] = mask
         arrays.append(cast)
     return Conformed(pa.table(arrays, names=table.column_names), bad)
+
+
+def unsupported_message(columns: Sequence[Column], table_name: str) -> str:
+    """The refusal for writing columns whose database type bulkframe does not map."""
+    named = ", ".join(f"{c.name!r} ({c.unsupported})" for c in columns)
+    return (
+        f"table {table_name!r}: bulkframe cannot write column(s) {named}: their database type is not "
+        "supported. Leave them out of the input (the database fills their default or NULL), or change "
+        "the column type (e.g. to text, numeric or jsonb)."
+    )
+
+
+def _hint(column: Column, value: Any) -> str:
+    if column.kind == "bool" and isinstance(value, str):
+        return " (accepted: true/false, t/f, yes/no, y/n, on/off, 1/0, as PostgreSQL accepts them)"
+    if column.kind == "json" and isinstance(value, str):
+        return " (a str for a JSON column must be a JSON document; invalid JSON)"
+    if column.kind == "text" and not isinstance(value, str):
+        return f" (a {type(value).__name__}; a text column takes str, int or bool values: convert it to str first)"
+    return ""
 
 
 def describe(column: Column) -> str:
@@ -113,15 +143,23 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
     target = column.arrow_type()
     arr = _plain(arr)
     t = arr.type
-    if t == target:
+    if t == target and column.kind not in ("json", "uuid"):  # JSON and uuid text is checked below
         return arr, None
     if pa.types.is_null(t):
         return pa.chunked_array([pa.nulls(len(arr), target)]), None
     kind = column.kind
     if kind == "json":
-        return _to_json(arr), None
+        return _to_json(arr)
     if kind == "uuid":
         return _to_uuid(arr)
+    if kind == "bool" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return _parse_bool(arr)
+    if kind == "text" and not (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t)
+    ) and not (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
+        # floats, decimals, dates, bytes … have no one text spelling: refuse, naming the first value
+        mask = pc.is_valid(arr)
+        return pa.chunked_array([pa.nulls(len(arr), target)]), mask
     if kind in ("timestamp", "timestamptz", "date") and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _parse_temporal(arr, column)
     if pa.types.is_timestamp(t) and kind in ("timestamp", "timestamptz"):
@@ -135,7 +173,7 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
                 pass
         return _polars_cast(arr, column)  # floats, strings and fewer decimals round as the database would
     if kind == "binary" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        return arr.cast(pa.large_binary()), None
+        return _text_to_bytea(arr)
     if kind in ("text",) and (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
         raise SchemaError(f"column {column.name!r}: nested values ({t}) cannot be stored in a text column")
     try:
@@ -192,24 +230,107 @@ def _parse_temporal(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArr
     return pa.chunked_array([out]), pa.chunked_array([mask])
 
 
-def _to_json(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+_BOOL_SPACE = " \t\n\r\v\f"
+#: every spelling PostgreSQL's boolin accepts (after trimming and lower-casing): unique
+#: prefixes of true/false/yes/no, on/off with at least two letters, and 1/0
+_TRUE = ["t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"]
+_FALSE = ["f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"]
+
+
+def _parse_bool(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Boolean strings as PostgreSQL reads them; anything else is masked (and named)."""
+    text = pc.utf8_lower(pc.utf8_trim(arr.cast(pa.large_string()), _BOOL_SPACE))
+    true = pc.is_in(text, value_set=pa.array(_TRUE, pa.large_string()))
+    false = pc.is_in(text, value_set=pa.array(_FALSE, pa.large_string()))
+    ok = pc.or_(true, false)
+    out = pc.if_else(ok, true, pa.scalar(None, pa.bool_()))
+    mask = pc.and_(pc.invert(ok), pc.is_valid(arr))
+    return out, mask
+
+
+def _to_json(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """JSON text for a JSON column.  A string is a JSON *document*: it is checked and kept
+    as written (invalid JSON is masked); other values are encoded."""
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return arr.cast(pa.large_string())
-    if pa.types.is_struct(t):
+        text = arr.cast(pa.large_string())
+        from bulkframe.normalize.sources import invalid_json
+
+        bad = invalid_json(text.to_pylist())
+        if not bad:
+            return text, None
+        mask = pc.is_in(pa.array(range(len(text)), pa.int64()), value_set=pa.array(bad, pa.int64()))
+        return pc.if_else(mask, pa.scalar(None, pa.large_string()), text), pa.chunked_array([mask])
+    if pa.types.is_struct(t) and not _has_decimal(t):  # Polars encodes decimals as JSON strings
         import polars as pl
 
         encoded = pl.Series(arr).struct.json_encode().to_arrow().cast(pa.large_string())
         # a null struct is SQL NULL, not the JSON text "null"
         valid = pc.is_valid(arr.combine_chunks())
-        return pa.chunked_array([pc.if_else(valid, encoded, pa.scalar(None, pa.large_string()))])
+        return pa.chunked_array([pc.if_else(valid, encoded, pa.scalar(None, pa.large_string()))]), None
     import orjson
 
     from bulkframe.normalize.sources import _json_default
 
     values = arr.to_pylist()
     encoded_list = [None if v is None else orjson.dumps(v, default=_json_default).decode() for v in values]
-    return pa.chunked_array([pa.array(encoded_list, pa.large_string())])
+    return pa.chunked_array([pa.array(encoded_list, pa.large_string())]), None
+
+
+def _text_to_bytea(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Text for a binary column, read as PostgreSQL's ``bytea`` input reads it: ``\\x``
+    followed by hex digits (whitespace between pairs allowed), or the escape format (bytes
+    as written; ``\\\\`` is one backslash and ``\\ooo`` an octal byte); other backslashes are
+    refused."""
+    text = arr.cast(pa.large_string())
+    has_backslash = pc.fill_null(pc.match_substring(text, "\\"), False)
+    if not pc.any(has_backslash).as_py():
+        return text.cast(pa.large_binary()), None
+    values = text.to_pylist()
+    out: list[bytes | None] = []
+    bad: list[bool] = []
+    for v in values:
+        decoded = None if v is None else _bytea_in(v)
+        out.append(decoded)
+        bad.append(v is not None and decoded is None)
+    return pa.chunked_array([pa.array(out, pa.large_binary())]), pa.chunked_array([pa.array(bad)])
+
+
+def _bytea_in(value: str) -> bytes | None:
+    import re
+
+    if value.startswith("\\x"):
+        digits = re.sub(r"\s", "", value[2:])
+        try:
+            return bytes.fromhex(digits) if len(digits) % 2 == 0 else None
+        except ValueError:
+            return None
+    out = bytearray()
+    i = 0
+    raw = value.encode()
+    while i < len(raw):
+        if raw[i] != 0x5C:  # backslash
+            out.append(raw[i])
+            i += 1
+        elif raw[i + 1 : i + 2] == b"\\":
+            out.append(0x5C)
+            i += 2
+        elif re.fullmatch(rb"[0-3][0-7][0-7]", raw[i + 1 : i + 4]):
+            out.append(int(raw[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            return None
+    return bytes(out)
+
+
+def _has_decimal(t: pa.DataType) -> bool:
+    if pa.types.is_decimal(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_decimal(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_decimal(t.value_type)
+    return False
 
 
 def _uuid_bytes_to_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -234,6 +355,13 @@ def _to_uuid(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | N
     t = arr.type
     if pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
         return _uuid_bytes_to_text(arr), None
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        # 16 raw bytes are a uuid (as uuid.UUID(bytes=…)); any other length is refused
+        ok = pc.equal(pc.binary_length(arr), 16)
+        mask = pc.invert(pc.fill_null(ok, True))
+        raw = pc.if_else(ok, arr, pa.scalar(bytes(16), arr.type)).cast(pa.binary(16))
+        text = _uuid_bytes_to_text(raw)
+        return pc.if_else(pc.fill_null(ok, False), text, pa.scalar(None, pa.large_string())), mask
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         text = pc.utf8_lower(pc.utf8_trim_whitespace(arr.cast(pa.large_string())))
         # accept the 32-hex-digit form and braces too, as Python's uuid.UUID does

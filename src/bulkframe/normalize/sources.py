@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import numbers
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,10 +32,15 @@ ACCEPTED = (
 
 @dataclass(frozen=True)
 class Chunk:
-    """Up to ``batch_size`` input rows as Arrow, and the input position of the first."""
+    """Up to ``batch_size`` input rows as Arrow, and the input position of the first.
+
+    ``where``, when set, names where input row ``n`` sits in the source (``"CSV line 7 of
+    …"``) for error messages; it is only called on the error path.
+    """
 
     table: pa.Table
     offset: int
+    where: Callable[[int], str] | None = None
 
 
 @dataclass
@@ -79,7 +85,7 @@ def open_source(data: Any) -> Source:
         import pandas as pd
 
         if isinstance(data, pd.DataFrame):
-            return _table_source(pa.Table.from_pandas(data, preserve_index=False), "pandas.DataFrame")
+            return _pandas_source(data)
     if hasattr(data, "__arrow_c_stream__"):
         return _reader_source(pa.RecordBatchReader.from_stream(data), type(data).__name__)
     if isinstance(data, Mapping):
@@ -92,7 +98,18 @@ def open_source(data: Any) -> Source:
 # -- Arrow-native inputs ------------------------------------------------------------
 
 
+def _unique_names(names: list[str], description: str) -> None:
+    """Refuse duplicate column names (pandas and Arrow allow them; a table cannot)."""
+    duplicated = sorted({str(n) for n in names if names.count(n) > 1})
+    if duplicated:
+        raise SchemaError(
+            f"{description} has duplicate column name(s) {duplicated}; rename or drop the duplicates before loading"
+        )
+
+
 def _table_source(table: pa.Table, description: str) -> Source:
+    _unique_names(table.column_names, description)
+
     def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
         for offset in range(0, table.num_rows, batch_size):
             yield Chunk(table.slice(offset, batch_size), offset)
@@ -120,6 +137,7 @@ def _rebatch(batches: Iterable[pa.RecordBatch], schema: pa.Schema, batch_size: i
 
 
 def _reader_source(reader: pa.RecordBatchReader, description: str) -> Source:
+    _unique_names(reader.schema.names, description)
     used = False
 
     def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
@@ -130,6 +148,39 @@ def _reader_source(reader: pa.RecordBatchReader, description: str) -> Source:
         return _rebatch(reader, reader.schema, batch_size)
 
     return Source(None, chunks, description)
+
+
+def _pandas_source(df: Any) -> Source:
+    """A pandas DataFrame.  Typed columns convert through Arrow; ``object`` columns (mixed
+    Python values) convert exactly as the same values given as dicts would."""
+    _unique_names(list(df.columns), "the pandas DataFrame")
+
+    def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
+        table = _pandas_to_arrow(df, hints)
+        for offset in range(0, table.num_rows, batch_size):
+            yield Chunk(table.slice(offset, batch_size), offset)
+
+    return Source(len(df), chunks, "pandas.DataFrame")
+
+
+def _pandas_to_arrow(df: Any, hints: Collection[str] | Mapping[str, Any]) -> pa.Table:
+    names = [str(c) for c in df.columns]
+    objects = [i for i, dtype in enumerate(df.dtypes) if str(dtype) == "object"]
+    if not objects:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    typed_positions = [i for i in range(len(names)) if i not in objects]
+    typed = pa.Table.from_pandas(df.iloc[:, typed_positions], preserve_index=False) if typed_positions else None
+    columns, json_names = _hint_columns(hints)
+    arrays = []
+    for i, name in enumerate(names):
+        if i not in objects:
+            assert typed is not None
+            arrays.append(typed.column(name))
+            continue
+        series = df.iloc[:, i]
+        values = series.astype(object).where(series.notna(), None).tolist()
+        arrays.append(_column_array(name, values, columns, json_names, 0))
+    return pa.table(arrays, names=names)
 
 
 def _lazy_source(lf: Any) -> Source:
@@ -161,15 +212,152 @@ def _file_source(path: Path) -> Source:
 
         return Source(meta_rows, chunks, f"Parquet file {path}")
     if suffix in (".csv", ".tsv"):
+        return _csv_source(path, "\t" if suffix == ".tsv" else ",")
+    raise SchemaError(f"cannot read {path}: only .parquet and .csv/.tsv files are supported")
+
+
+# -- CSV ------------------------------------------------------------------------------
+
+#: delimiters a CSV file may use; anything else is read with the default (',' or tab)
+CSV_DELIMITERS = ",;\t|"
+
+
+def _csv_source(path: Path, default: str) -> Source:
+    """A CSV file read as PostgreSQL's ``COPY … CSV HEADER`` reads it.
+
+    - An unquoted empty field is NULL, a quoted ``""`` is the empty string; no other
+      spelling (``NA``, ``null``, …) means NULL.
+    - Into an existing table, every column is read as text and cast to the column's type
+      by the conform stage (so ``01234`` stays ``01234`` in a text column and a bad value
+      is named with its CSV line); a header naming a column the table lacks is refused.
+    - For a new table, column types are inferred from the first block of the file.
+    - The delimiter is detected among ``, ; tab |`` from the file's first lines.
+    """
+    delimiter = _sniff_delimiter(path, default)
+
+    def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
         import pyarrow.csv as pacsv
 
-        def chunks(batch_size: int, _json: Collection[str]) -> Iterator[Chunk]:
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
-            reader = pacsv.open_csv(path, parse_options=parse)
-            return _rebatch(reader, reader.schema, batch_size)
+        columns = hints if isinstance(hints, Mapping) else {}
+        header = _csv_header(path, delimiter)
+        if header is None:
+            return iter(())
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if duplicated:
+            raise SchemaError(f"CSV file {path}: the header names column(s) {duplicated} more than once")
+        if columns:
+            unknown = [h for h in header if h not in columns]
+            if unknown:
+                raise SchemaError(
+                    f"CSV file {path}: header column(s) {unknown} (read with delimiter {delimiter!r}) are not "
+                    f"columns of the table; its columns are {list(columns)}. Fix the header or the delimiter."
+                )
+        invalid: list[Any] = []
 
-        return Source(None, chunks, f"CSV file {path}")
-    raise SchemaError(f"cannot read {path}: only .parquet and .csv/.tsv files are supported")
+        def on_invalid_row(row: Any) -> str:
+            invalid.append(row)
+            return "error"
+
+        # quoted fields may span lines, as in PostgreSQL's CSV (no measurable cost single-threaded)
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row)
+        convert = pacsv.ConvertOptions(
+            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            column_types={h: pa.large_string() for h in header} if columns else None,
+        )
+        read = pacsv.ReadOptions(use_threads=False)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+                yield from reader
+            except pa.ArrowInvalid as exc:
+                raise _csv_error(path, delimiter, header, str(exc), invalid) from None
+
+        stream = batches()
+        first = next(stream, None)
+        if first is None:
+            return iter(())
+
+        def where(row: int) -> str:
+            line = _csv_line_of(path, delimiter, lambda r, _rec: r == row)
+            return f"CSV line {line[0]} of {path}" if line else f"CSV file {path}"
+
+        return (
+            Chunk(c.table, c.offset, where)
+            for c in _rebatch(itertools.chain([first], stream), first.schema, batch_size)
+        )
+
+    return Source(None, chunks, f"CSV file {path}")
+
+
+def _sniff_delimiter(path: Path, default: str) -> str:
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        sample = f.read(4096)
+    if len(sample) == 4096 and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return default
+    # a one-column file has no delimiter: keep the default unless the header uses the found one
+    first_line = sample.split("\n", 1)[0]
+    return found if found in first_line else default
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str] | None:
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        for record in csv.reader(f, delimiter=delimiter):
+            if record:
+                return record
+    return None
+
+
+def _csv_line_of(path: Path, delimiter: str, match: Callable[[int, list[str]], bool]) -> tuple[int, list[str]] | None:
+    """The first line of the first data record (0-based, after the header) ``match`` accepts."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        next_line = 1
+        row = -1  # the header
+        for record in reader:
+            start, next_line = next_line, reader.line_num + 1
+            if not record:
+                continue  # empty lines are skipped, as pyarrow does
+            if row >= 0 and match(row, record):
+                return start, record
+            row += 1
+    return None
+
+
+def _csv_error(path: Path, delimiter: str, header: list[str], message: str, invalid: list[Any]) -> SchemaError:
+    """pyarrow's CSV error as one line naming the CSV line (and column and value)."""
+    import re
+
+    if invalid:
+        bad = invalid[0]
+        found = _csv_line_of(path, delimiter, lambda _r, rec: len(rec) != len(header))
+        at = f"line {found[0]}" if found else "a line"
+        return SchemaError(
+            f"CSV file {path}, {at}: expected {bad.expected_columns} fields (delimiter {delimiter!r}), "
+            f"got {bad.actual_columns}: {bad.text!r:.100}"
+        )
+    conversion = re.match(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\S+): invalid value '(.*)'$",
+                          message, re.S)
+    if conversion:
+        index, arrow_type, value = int(conversion.group(1)), conversion.group(2), conversion.group(3)
+        name = header[index] if index < len(header) else f"#{index}"
+        found = _csv_line_of(path, delimiter, lambda _r, rec: index < len(rec) and rec[index] == value)
+        at = f"line {found[0]}" if found else "a line"
+        return SchemaError(
+            f"CSV file {path}, {at}, column {name!r}: value {value!r:.100} does not fit the type {arrow_type} "
+            "inferred from the file's first rows; create the table first to choose the column types"
+        )
+    return SchemaError(f"CSV file {path}: {' '.join(message.split())[:300]}")
 
 
 # -- Python records -----------------------------------------------------------------
@@ -229,21 +417,34 @@ def _records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], off
     keys: list[str] = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
     if not keys:
         raise SchemaError(f"rows {offset}..{offset + len(rows) - 1} have no keys; nothing to store")
-    columns = hints if isinstance(hints, Mapping) else {}
-    json_names = {n for n, c in columns.items() if getattr(c, "kind", None) == "json"} if columns else set(hints)
+    columns, json_names = _hint_columns(hints)
     arrays = []
     for key in keys:
         if not isinstance(key, str):
             raise SchemaError(f"column names must be strings; got {key!r}")
-        values = [row.get(key) for row in rows]
-        first = next((v for v in values if v is not None), None)
-        if key in json_names or isinstance(first, (dict, list)):
-            arrays.append(_json_array(key, values, offset))
-            continue
-        target = columns.get(key)
-        typed = _typed_array(values, target.arrow_type()) if target is not None else None
-        arrays.append(typed if typed is not None else _python_array(key, values, offset))
+        arrays.append(_column_array(key, [row.get(key) for row in rows], columns, json_names, offset))
     return pa.table(arrays, names=keys)
+
+
+def _hint_columns(hints: Collection[str] | Mapping[str, Any]) -> tuple[Mapping[str, Any], set[str]]:
+    columns = hints if isinstance(hints, Mapping) else {}
+    json_names = {n for n, c in columns.items() if getattr(c, "kind", None) == "json"} if columns else set(hints)
+    return columns, json_names
+
+
+def _column_array(key: str, values: list[Any], columns: Mapping[str, Any], json_names: set[str],
+                  offset: int) -> pa.Array:
+    """One column of Python values as Arrow, converted straight to its target type when known."""
+    first = next((v for v in values if v is not None), None)
+    if key in json_names or isinstance(first, (dict, list)):
+        return _json_array(key, values, offset)
+    target = columns.get(key)
+    if target is not None and target.kind == "binary" and any(type(v) is str for v in values):
+        return _bytea_array(key, values, offset)
+    typed = _typed_array(values, target.arrow_type()) if target is not None else None
+    if typed is None and target is not None and target.kind == "text":
+        typed = _text_array(key, values, offset)
+    return typed if typed is not None else _python_array(key, values, offset)
 
 
 def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
@@ -252,6 +453,45 @@ def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
         return pa.array(values, type=arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
         return None
+
+
+def _text_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    """Values for a text column: ``str`` as given, ``int`` as its decimal digits and
+    ``bool`` as ``true``/``false`` (what the database's own cast to text writes, and what
+    Arrow casts int/bool DataFrame columns to).  Anything else — bytes, floats, Decimal,
+    dates, … — has no one text spelling and is refused, naming column, row and value."""
+    out: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is None or isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
+            out.append(str(int(v)))
+        else:
+            raise SchemaError(
+                f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as text (a "
+                f"{type(v).__name__}; a text column takes str, int or bool values: convert it to str first)"
+            )
+    return pa.array(out, pa.large_string())
+
+
+def _bytea_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    """Values for a binary column: bytes as given, ``str`` read as PostgreSQL's bytea input
+    reads text (``\\x`` hex or the escape format), anything else refused."""
+    from bulkframe.normalize.conform import _bytea_in
+
+    out: list[bytes | None] = []
+    for i, v in enumerate(values):
+        decoded = (
+            v if v is None or isinstance(v, bytes)
+            else bytes(v) if isinstance(v, (bytearray, memoryview))
+            else _bytea_in(v) if isinstance(v, str) else None
+        )
+        if v is not None and decoded is None:
+            raise SchemaError(f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as binary")
+        out.append(decoded)
+    return pa.array(out, pa.large_binary())
 
 
 def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:
@@ -293,23 +533,61 @@ def _widen_decimal(arr: pa.Array) -> pa.Array:
 
 
 def _json_default(value: Any) -> Any:
+    import orjson
+
     if isinstance(value, Decimal):
-        return float(value)
+        # keep every digit: a Decimal is written as the JSON number it spells, never via float
+        if not value.is_finite():
+            raise TypeError(f"Decimal {value} is not a JSON number")
+        return orjson.Fragment(str(value))
     if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def invalid_json(values: list[Any]) -> list[int]:
+    """Positions of the strings in ``values`` that are not JSON documents (RFC 8259)."""
+    import json
+
+    import orjson
+
+    loads = orjson.loads
+    bad: list[int] = []
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        try:
+            loads(v)
+        except orjson.JSONDecodeError:
+            # orjson refuses numbers beyond a double (1e400), which JSON allows
+            try:
+                json.loads(v, parse_constant=_reject_constant)
+            except ValueError:
+                bad.append(i)
+    return bad
+
+
 def _json_array(key: str, values: list[Any], offset: int) -> pa.Array:
+    """JSON text per value.  A ``str`` is a JSON document (checked, kept as written); any
+    other value is encoded (dicts keep their own keys, ``Decimal`` keeps its digits)."""
     import orjson
 
     opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
     dumps = orjson.dumps
     try:
         # .decode() at once: orjson's bytes over-allocate, and a million of them are slow to keep
-        encoded = [None if v is None else dumps(v, default=_json_default, option=opts).decode() for v in values]
+        encoded = [
+            None if v is None else v if type(v) is str else dumps(v, default=_json_default, option=opts).decode()
+            for v in values
+        ]
     except (TypeError, orjson.JSONEncodeError):
         for i, v in enumerate(values):
+            if isinstance(v, str):
+                continue
             try:
                 dumps(v, default=_json_default, option=opts)
             except (TypeError, orjson.JSONEncodeError) as exc:
@@ -317,5 +595,12 @@ def _json_array(key: str, values: list[Any], offset: int) -> pa.Array:
                     f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as JSON: {exc}"
                 ) from None
         raise
+    bad = invalid_json([v if type(v) is str else None for v in values])
+    if bad:
+        i = bad[0]
+        raise SchemaError(
+            f"column {key!r}, row {offset + i}: value {values[i]!r:.80} cannot be stored as json "
+            "(a str for a JSON column must be a JSON document; invalid JSON)"
+        )
     storage = pa.array(encoded, pa.large_string())
     return pa.ExtensionArray.from_storage(pa.json_(pa.large_string()), storage)

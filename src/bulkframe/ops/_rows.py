@@ -61,7 +61,7 @@ def row_batches(
             rows = data[offset: offset + batch_size]
             yield _prepare(*_flatten(rows, by_name, json_cols, offset), by_name, keys, offset, table_name)
         return
-    for chunk in open_source(data).chunks(batch_size, json_cols):
+    for chunk in open_source(data).chunks(batch_size, by_name):  # typed: CSV reads as the table
         yield _prepare(chunk.table, {}, {}, by_name, keys, chunk.offset, table_name)
 
 

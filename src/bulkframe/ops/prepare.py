@@ -98,7 +98,7 @@ class Preparer:
     def __call__(self, chunk: Chunk) -> Prepared:
         raw = chunk.table
         conformed = conform(raw, self.columns, offset=chunk.offset, table_name=self.table_name,
-                            on_error="raise" if self.strict_cast else "mask")
+                            on_error="raise" if self.strict_cast else "mask", where=chunk.where)
         table = conformed.table
         n = table.num_rows
         long: list[pl.DataFrame] = [self._cast_entries(raw, conformed.bad, "cast")]

@@ -140,7 +140,6 @@ def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: Ru
         keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
         _ensure_unique(conn, db, ref, keys, create_unique_index)
         target = backend.sa_table(ref, columns)
-        json_cols = {c.name for c in columns if c.kind == "json"}
         seen: pl.DataFrame | None = None
         window = _Window(keys)
         prepare = Preparer(
@@ -149,7 +148,7 @@ def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: Ru
             check_constraints=rules.validate,
             strict_cast=policy.strategy == "stop" and not rules.validation_rules,
         )
-        for chunk in source.chunks(batch_size or DEFAULT_ROW_BATCH, json_cols):
+        for chunk in source.chunks(batch_size or DEFAULT_ROW_BATCH, by_name):  # typed: CSV reads as the table
             prepared = prepare(chunk)
             result.batches += 1
             result.records_processed += prepared.rows

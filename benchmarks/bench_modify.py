@@ -20,7 +20,7 @@ Contenders per scenario, in the same run, each on a freshly loaded table:
 
 The ratio column is floor time / contender time (≥ 0.9 is the goal for bulkframe).  The
 table's contents after each contender are compared with the floor's (a fingerprint over
-every column): a mismatch fails the run.
+every column): a mismatch fails the run.  Results go to ``benchmarks/results/bench_modify.json``.
 
     python benchmarks/bench_modify.py [--rows 1000000] [--url URL] [--only upsert,delete-ids]
 """
@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     base = base_table(n)
     print(f"bench_modify: {n:,} rows on {common.redact_url(url)} (PostgreSQL {common.server_version(url)})")
     table_rows: list[list[Any]] = []
+    records: list[dict[str, Any]] = []
     status = 0
     for name in (args.only.split(",") if args.only else SCENARIOS):
         contenders = scenario(name, n, em_rows, url)
@@ -234,13 +235,23 @@ def main(argv: list[str] | None = None) -> int:
                                    ("psycopg executemany", scaled, "*" if em_rows < n else "")):
             table_rows.append([name, who, f"{seconds:,.2f}{mark}", common.fmt_int(n / seconds),
                                f"{times['floor'] / seconds:.2f}x", matched if who == "bulkframe" else ""])
+            records.append({"scenario": name, "contender": who, "rows": n, "seconds": seconds,
+                            "rows_per_second": n / seconds, "vs_floor": times["floor"] / seconds,
+                            "capped_rows": em_rows if mark else None,
+                            "same_rows_as_floor": (matched == "yes") if who == "bulkframe" else None})
         if times["floor"] / times["bulkframe"] < 0.9:
             status = max(status, 1)
     print(common.format_table(["scenario", "contender", "seconds", "rows/s", "vs floor", "same rows"],
                               table_rows, align="llrrrl"))
     if em_rows < n:
         print(f"* executemany ran {em_rows:,} rows; time scaled linearly to {n:,}")
-    print("PASS" if status == 0 else ("FAIL: bulkframe below 0.9x the floor" if status == 1 else "FAIL: wrong data"))
+    verdict = "PASS" if status == 0 else ("FAIL: bulkframe below 0.9x the floor" if status == 1 else "FAIL: wrong data")
+    print(verdict)
+    path = common.write_results("bench_modify", {
+        "rows": n, "executemany_rows": em_rows, "repeat": args.repeat, "results": records,
+        "verdict": verdict, "environment": common.environment_info(url),
+    })
+    print(f"results written to {path}")
     return status
 
 

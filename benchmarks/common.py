@@ -4,7 +4,7 @@
 * the deterministic *products* data set in three forms (Arrow, Polars, list of dicts),
   its DDL, and a fingerprint query that proves a load stored exactly that data,
 * timing, peak-RSS measurement, per-contender subprocesses, table printing and the
-  JSON results file (``benchmarks/results/``, gitignored).
+  JSON results file (``benchmarks/results/``, committed: the docs plot them).
 
 Run benchmarks as scripts (``python benchmarks/bench_x.py``); this module is imported
 from the script's own directory.
@@ -469,11 +469,44 @@ def environment_info(url: str) -> dict[str, Any]:
     return info
 
 
+def machine_info() -> dict[str, Any]:
+    """The machine a run happened on: CPU model, cores, memory, OS, load when it ended."""
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "processor": platform.processor() or platform.machine()}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["processor"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                break
+    with contextlib.suppress(OSError, AttributeError):
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return info
+
+
 def write_results(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` and return its path."""
+    """Write ``benchmarks/results/<name>.json`` and return its path.
+
+    Every file records how it was made: ``command`` (the command line), ``machine``
+    (:func:`machine_info`) and ``date`` (UTC, ISO 8601), so a plot of it can say so.
+    """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    argv = [Path(sys.argv[0]).as_posix(), *sys.argv[1:]]
+    with contextlib.suppress(ValueError):  # relative to the repository when it is inside it
+        argv[0] = Path(sys.argv[0]).resolve().relative_to(BENCH_DIR.parent).as_posix()
+    stamped = {
+        "benchmark": name,
+        "command": redact_url(" ".join(["python", *argv])),
+        "machine": machine_info(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **payload,
+    }
+    path.write_text(json.dumps(stamped, indent=2, default=str) + "\n")
     return path
 
 

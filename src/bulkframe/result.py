@@ -91,6 +91,52 @@ class BulkResult:
             out["data"] = self.data.to_dicts() if hasattr(self.data, "to_dicts") else self.data
         return out
 
+    def _repr_html_(self) -> str:
+        """A compact HTML table for notebooks: counts, timing, rows/s and the first
+        rejected rows with their reasons (every name and value HTML-escaped)."""
+        from bulkframe import _html
+
+        status = "ok" if self.success else f"{self.failure_count:,} rejected"
+        caption = (
+            f"BulkResult: {self.operation} {self.table!r}{' (dry run)' if self.dry_run else ''} — {status}"
+        )
+        counts: list[tuple[str, Any]] = [
+            ("processed", self.records_processed),
+            ("success", self.success_count),
+            ("failure", self.failure_count),
+        ]
+        kinds = ("inserted", "updated", "deleted", "skipped", "not_found", "deduplicated")
+        counts += [(kind, getattr(self, kind)) for kind in kinds if getattr(self, kind)]
+        committed = (
+            f"{self.batches_committed:,}/{self.batches:,}"
+            if self.batches_committed != self.batches
+            else self.batches
+        )
+        counts += [
+            ("batches", committed),
+            ("seconds", f"{self.duration_seconds:,.3f}"),
+            ("rows/s", f"{self.rows_per_second:,.0f}"),
+        ]
+        if self.verification is not None:
+            counts.append(("verified", "ok" if self.verification.ok else "DIFFERENCES"))
+        parts = [_html.table([k for k, _ in counts], [[v for _, v in counts]], caption=caption)]
+        rows, total = _html.first_rows(self.errors)
+        if rows:
+            parts.append(
+                _html.table(
+                    ["row", "stage", "error", "values"],
+                    ([r.get("row"), r.get("stage"), r.get("error"), r.get("record")] for r in rows),
+                    caption=f"rejected rows (first {len(rows):,} of {total:,})",
+                )
+            )
+            parts.append(_html.more(len(rows), total, ".errors"))
+        if self.warnings:
+            parts.append(_html.table(["warning"], ([w] for w in self.warnings[: _html.SHOWN_ROWS])))
+            parts.append(
+                _html.more(min(len(self.warnings), _html.SHOWN_ROWS), len(self.warnings), ".warnings")
+            )
+        return f'<div class="bulkframe-result">{"".join(parts)}</div>'
+
     def __repr__(self) -> str:
         return (
             f"BulkResult({self.operation} {self.table!r}: processed={self.records_processed} "

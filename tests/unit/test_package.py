@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,13 +76,44 @@ def test_cli_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     assert (tmp_path / "bulkframe.db").exists()  # the embedded default
 
 
+def _output_kinds(cell: Any) -> set[str]:
+    """What a cell shows: stream names and the mimetypes of its displays."""
+    kinds: set[str] = set()
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            kinds.add(f"stream:{out['name']}")
+        elif out["output_type"] in ("display_data", "execute_result"):
+            kinds |= {f"{out['output_type']}:{mime}" for mime in out["data"]}
+        else:
+            kinds.add(out["output_type"])
+    return kinds
+
+
 @pytest.mark.notebook
 def test_quickstart_notebook_executes(tmp_path: Path) -> None:
+    """The notebook runs; its saved outputs (which the docs site renders without running
+    it) are what the code produces now; results show as HTML tables and the progress bar
+    as the notebook widget."""
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(ROOT / "notebooks" / "01-quickstart.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = ROOT / "notebooks" / "01-quickstart.ipynb"
+    saved = nbformat.read(path, as_version=4)
+    nb = copy.deepcopy(saved)
+    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert (tmp_path / "bulkframe.db").exists()
+
+    fresh_kinds = [_output_kinds(cell) for cell in nb.cells]
+    assert [_output_kinds(cell) for cell in saved.cells] == fresh_kinds, (
+        "the saved outputs of notebooks/01-quickstart.ipynb are stale: run python scripts/execute_notebooks.py"
+    )
+    assert all(cell.get("execution_count") for cell in saved.cells if cell.cell_type == "code")
+    assert any("display_data:application/vnd.jupyter.widget-view+json" in kinds for kinds in fresh_kinds)
+    html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert sum(h.startswith('<div class="bulkframe-result">') for h in html) == 3
+    assert sum(h.startswith('<div class="bulkframe-verification">') for h in html) == 1
+    rejected = next(h for h in html if "rejected rows" in h)
+    assert "price=-5.0 is below min 0.01" in rejected and "name is required but is null" in rejected

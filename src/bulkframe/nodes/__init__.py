@@ -1,7 +1,7 @@
 """Workflow nodes over the library API: ``DataFlow``, ``@db.model``, the generated
 ``<Model>BulkCreateNode / BulkUpdateNode / BulkUpsertNode / BulkDeleteNode``,
 ``WorkflowBuilder`` and ``LocalRuntime``, with the spec's parameter names and result
-shape.  An adapter: it translates parameters and calls :class:`bulkframe.Database`; it
+shape.  An adapter: it translates parameters and calls [`bulkframe.Database`][bulkframe.Database]; it
 holds no database logic.  See ``docs/nodes.md``.
 """
 

@@ -108,7 +108,7 @@ class DataFlow:
         return cls
 
     def table_of(self, target: Any) -> TableRef:
-        """A model class, model name or table name → its :class:`TableRef`."""
+        """A model class, model name or table name → its ``TableRef``."""
         if isinstance(target, type):
             info: ModelInfo | None = getattr(target, "__bulkframe_model__", None)
             if info is None:
@@ -133,7 +133,7 @@ class DataFlow:
         return [name + NODE_SUFFIX[op] for name in self.models for op in OPERATIONS]
 
     def node(self, node_type: str) -> BulkNode:
-        """The node implementation for ``node_type`` (one of :meth:`node_types`)."""
+        """The node implementation for ``node_type`` (one of ``node_types()``)."""
         return resolve_node(node_type, dataflow=self)
 
     def _warn_on_drift(self, info: ModelInfo) -> None:

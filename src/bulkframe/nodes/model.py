@@ -164,7 +164,7 @@ def read_model(cls: type, *, foreign_table: Any = None, localns: Mapping[str, An
     """Read ``cls``'s annotations and ``__dunder__`` options into a :class:`ModelInfo`.
 
     ``foreign_table`` resolves a ``__foreign_keys__`` target (a model class or name) to a
-    :class:`TableRef`; ``localns`` resolves string annotations of a class declared inside a
+    ``TableRef``; ``localns`` resolves string annotations of a class declared inside a
     function (the decorator passes its caller's locals).
     """
     try:

@@ -50,7 +50,7 @@ class Workflow:
 
 
 class WorkflowBuilder:
-    """Collects nodes and connections; :meth:`build` checks and orders them.
+    """Collects nodes and connections; ``build()`` checks and orders them.
 
     Parameters
     ----------

@@ -67,6 +67,40 @@ class Verification:
             "missing_keys": [] if self.missing_keys is None else self.missing_keys.head(100).to_dicts(),
         }
 
+    def _repr_html_(self) -> str:
+        """A compact HTML table for notebooks: counts and the first differences and
+        missing keys (every name and value HTML-escaped)."""
+        from bulkframe import _html
+
+        caption = f"Verification of {self.table!r} by {', '.join(self.key)} — " + (
+            "ok" if self.ok else f"{self.missing:,} missing, {self.mismatched:,} differing"
+        )
+        parts = [
+            _html.table(
+                ["checked", "matched", "missing", "mismatched", "fields"],
+                [[self.checked, self.matched, self.missing, self.mismatched, ", ".join(self.fields)]],
+                caption=caption,
+            )
+        ]
+        diffs, total = _html.first_rows(self.differences)
+        if diffs:
+            header = [*self.key, "field", "expected", "actual"]
+            parts.append(
+                _html.table(header, ([d.get(h) for h in header] for d in diffs),
+                            caption=f"differences (first {len(diffs):,} of {total:,})")
+            )
+            parts.append(_html.more(len(diffs), total, ".differences"))
+        keys, total = _html.first_rows(self.missing_keys)
+        if keys:
+            parts.append(
+                _html.table(self.key, ([k.get(c) for c in self.key] for k in keys),
+                            caption=f"missing keys (first {len(keys):,} of {total:,})")
+            )
+            parts.append(_html.more(len(keys), total, ".missing_keys"))
+        if self.notes:
+            parts.append(_html.table(["note"], ([n] for n in self.notes)))
+        return f'<div class="bulkframe-verification">{"".join(parts)}</div>'
+
 
 class Reservoir:
     """A uniform sample of ``size`` rows from a stream of Arrow tables (top-k of a seeded

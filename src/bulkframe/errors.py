@@ -47,6 +47,10 @@ class ExpressionError(BulkframeError, ValueError):
     """A transformation/validation/update expression or filter could not be compiled."""
 
 
+class FilterError(ExpressionError):
+    """A filter document is malformed, too deeply nested, or a value does not fit its column."""
+
+
 class ValidationError(BulkframeError, ValueError):
     """Rows were rejected under ``error_strategy="stop"``; ``.errors`` holds the report."""
 
@@ -100,6 +104,24 @@ class SafetyLimitError(BulkframeError, RuntimeError):
 
 class CheckpointError(BulkframeError, ValueError):
     """A checkpoint does not belong to this input (fingerprint mismatch) or is corrupt."""
+
+
+def quote_name(name: Any) -> str:
+    """An identifier (column, table, rule name) as it appears in a message: always quoted,
+    repr-style, so quotes, newlines and SQL-looking text are shown escaped instead of being
+    spliced into the prose (``x) ; DROP TABLE y;--`` → ``'x) ; DROP TABLE y;--'``).
+
+    A :class:`~bulkframe.backends.base.TableRef` is shown as ``'schema'.'name'``.
+    """
+    schema, table = getattr(name, "schema", None), getattr(name, "name", None)
+    if isinstance(table, str) and not isinstance(name, str):
+        return f"{schema!r}.{table!r}" if schema else repr(table)
+    return repr(name if isinstance(name, str) else str(name))
+
+
+def quote_names(names: Iterable[Any]) -> str:
+    """Several identifiers, each quoted by :func:`quote_name`, comma-separated."""
+    return ", ".join(quote_name(n) for n in names)
 
 
 def unknown_option(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +132,28 @@ def fill_stage(conn: Connection, db: Database, stage: TableRef, data: pa.Table,
     if not first:
         conn.run(f"DELETE FROM {db.backend.qualified(stage)}")
     db.backend.ingest_stage(conn, stage, db.backend.to_ingest(data, columns))
+
+
+def filter_stager(
+    conn: Connection, db: Database, by_name: Mapping[str, Column], made: list[TableRef]
+) -> Callable[[str, list[Any]], Any]:
+    """The ``stage=`` hook of :func:`bulkframe.filters.to_sql`: a long ``$in``/``$nin`` list
+    goes into a temporary one-column table typed like the column (the same machinery as
+    ``bulk_delete(ids=…)``), and the filter selects from it; any length works, none of
+    the values is a bind parameter.  Each stage made is appended to ``made`` (drop them
+    before the commit)."""
+    from bulkframe.normalize import conform
+
+    def stage(field: str, values: list[Any]) -> Any:
+        column = dataclasses.replace(by_name[field], primary_key=False, nullable=True, has_default=False)
+        ref, table = create_stage(conn, db, [column])
+        made.append(ref)
+        data = conform(pa.table({field: pa.array(values)}), {field: column}, table_name="filter values").table
+        fill_stage(conn, db, ref, data, {field: column}, first=True)
+        analyze_stage(conn, db, ref)
+        return sa.select(table.c[field])
+
+    return stage
 
 
 def analyze_stage(conn: Connection, db: Database, stage: TableRef) -> None:

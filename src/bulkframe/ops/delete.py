@@ -35,6 +35,7 @@ from bulkframe.ops._modify import (
     check_flag,
     create_stage,
     fill_stage,
+    filter_stager,
     finish,
     key_ranges,
     key_values,
@@ -95,7 +96,9 @@ def bulk_delete(
         columns = reflect_existing(db, conn, ref)
         by_name = {c.name: c for c in columns}
         target = backend.sa_table(ref, columns)
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name)
+        filter_stages: list[TableRef] = []
+        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+                               stage=filter_stager(conn, db, by_name, filter_stages))
         if soft_delete:
             _require_column(by_name, deleted_at_field, ref, db)
             where = sa.and_(where, target.c[deleted_at_field].is_(None))
@@ -174,8 +177,9 @@ def bulk_delete(
             result.records_processed = deleted
         else:
             result.skipped = max(0, result.records_processed - result.not_found - deleted)
-        if stage is not None:
-            backend.drop_table(conn, stage)
+        for made in [stage, *filter_stages]:
+            if made is not None:
+                backend.drop_table(conn, made)
         if backup is not None:
             _write_backups(db, conn, backups, backup, columns, plans, children)
             result.metrics["backup_location"] = str(backup)

@@ -7,9 +7,9 @@ driven by a filter, staging of Arrow rows, and reading rows back as Polars.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -60,8 +60,8 @@ def write_transaction(db: Database, ref: TableRef, result: BulkResult) -> Iterat
         yield conn
     except BaseException as exc:
         conn.rollback()
-        if isinstance(exc, BulkframeError) and exc.result is None:
-            exc.result = result
+        if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
+            setattr(exc, "result", result)  # noqa: B010 (Ctrl-C keeps its type, with the result)
         raise
     finally:
         db.release(conn)

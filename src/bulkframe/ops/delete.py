@@ -44,7 +44,7 @@ from bulkframe.ops._modify import (
     table_keys,
     write_transaction,
 )
-from bulkframe.ops._safety import check_backup_location, confirm, sibling, write_backup
+from bulkframe.ops._safety import check_backup_location, confirm, refuse_existing, sibling, write_backup
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -60,7 +60,7 @@ def bulk_delete(
     db: Database, ref: TableRef, *, filter: filters.Filter, ids: Sequence[Any] | None,
     key_field: Sequence[str] | str | None, soft_delete: bool, hard_delete: bool, deleted_at_field: str,
     cascade: Sequence[str] | Mapping[str, str] | None, dry_run: bool, max_delete_count: int | None,
-    confirm_delete: bool | Callable[[int, Any], bool], backup_before_delete: bool,
+    confirm_delete: bool | Callable[[int, Any], Any], backup_before_delete: bool,
     backup_location: str | None, all_rows: bool, batch_size: int | None, sample_size: int,
 ) -> BulkResult:
     for name, flag in (("soft_delete", soft_delete), ("hard_delete", hard_delete), ("dry_run", dry_run),
@@ -89,8 +89,29 @@ def bulk_delete(
         raise InvalidOptionValueError("key_field names the column ids= (or batch_size= ranges) refer to; "
                                       "without either it has no effect")
     children = _cascade_spec(cascade)
+    if backup is not None:
+        refuse_existing([backup, *(sibling(backup, name) for name in children)])
     result = BulkResult("delete", str(ref), dry_run=dry_run)
     started = time.perf_counter()
+    try:
+        return _delete(db, ref, result, started, filter=filter, ids=ids, key_field=key_field,
+                       soft_delete=soft_delete, deleted_at_field=deleted_at_field, children=children,
+                       dry_run=dry_run, max_delete_count=max_delete_count, confirm_delete=confirm_delete,
+                       backup=backup, batch_size=batch_size, sample_size=sample_size)
+    except BaseException:  # rolled back: every row processed failed, none was deleted
+        result.deleted = result.skipped = result.success_count = 0
+        result.failure_count = result.records_processed
+        result.metrics["cascade"] = {}
+        raise
+
+
+def _delete(
+    db: Database, ref: TableRef, result: BulkResult, started: float, *, filter: filters.Filter,
+    ids: Sequence[Any] | None, key_field: Sequence[str] | str | None, soft_delete: bool, deleted_at_field: str,
+    children: dict[str, str | None], dry_run: bool, max_delete_count: int | None,
+    confirm_delete: bool | Callable[[int, Any], Any], backup: Path | None, batch_size: int | None,
+    sample_size: int,
+) -> BulkResult:
     backend = db.backend
     with write_transaction(db, ref, result) as conn:
         columns = reflect_existing(db, conn, ref)
@@ -326,6 +347,10 @@ def _write_backups(
     for path, tables in backups.items():
         try:
             write_backup(read_rows(db, tables, cols_for[path]), path)
-        except Exception as exc:
+        except SafetyLimitError:
+            raise
+        except BaseException as exc:  # Polars reports some writer gaps as a Rust panic (BaseException)
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
             raise SafetyLimitError(f"backup_before_delete: writing {path} failed ({type(exc).__name__}: {exc}); "
                                    "nothing was deleted") from exc

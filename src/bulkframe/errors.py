@@ -9,6 +9,7 @@ retry: connection loss, serialization failure, deadlock, lock timeout) or *termi
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -106,22 +107,29 @@ class CheckpointError(BulkframeError, ValueError):
     """A checkpoint does not belong to this input (fingerprint mismatch) or is corrupt."""
 
 
-def quote_name(name: Any) -> str:
-    """An identifier (column, table, rule name) as it appears in a message: always quoted,
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def quote_name(name: Any, *, plain: bool = False) -> str:
+    """An identifier (column, table, rule name) as it appears in a message: quoted,
     repr-style, so quotes, newlines and SQL-looking text are shown escaped instead of being
     spliced into the prose (``x) ; DROP TABLE y;--`` → ``'x) ; DROP TABLE y;--'``).
 
+    ``plain=True`` (for ``name=value`` messages such as ``price=-5 is below min 0.01``)
+    leaves a plain identifier (letters, digits, ``_``) bare and quotes anything else.
     A :class:`~bulkframe.backends.base.TableRef` is shown as ``'schema'.'name'``.
     """
     schema, table = getattr(name, "schema", None), getattr(name, "name", None)
     if isinstance(table, str) and not isinstance(name, str):
         return f"{schema!r}.{table!r}" if schema else repr(table)
-    return repr(name if isinstance(name, str) else str(name))
+    text = name if isinstance(name, str) else str(name)
+    return text if plain and _PLAIN_NAME.fullmatch(text) else repr(text)
 
 
-def quote_names(names: Iterable[Any]) -> str:
-    """Several identifiers, each quoted by :func:`quote_name`, comma-separated."""
-    return ", ".join(quote_name(n) for n in names)
+def quote_names(names: Iterable[Any], *, plain: bool = True) -> str:
+    """A comma-separated list of identifiers, each shown by :func:`quote_name` (by default
+    plain identifiers bare: ``id, price, 'x) ; DROP TABLE y;--'``)."""
+    return ", ".join(quote_name(n, plain=plain) for n in names)
 
 
 def unknown_option(

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from bulkframe.errors import FilterError, NotSupportedError, quote_name
+from bulkframe.errors import FilterError, NotSupportedError, quote_name, quote_names
 
 if TYPE_CHECKING:
     import polars as pl
@@ -672,7 +672,7 @@ class _SqlBackend:
 
 
 def quote_names_sorted(names: Iterable[str]) -> str:
-    return ", ".join(quote_name(n) for n in sorted(names))
+    return quote_names(sorted(names))
 
 
 # --------------------------------------------------------------------- Polars back end

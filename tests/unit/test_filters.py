@@ -286,7 +286,7 @@ def test_like_patterns_rebind_through_the_statement_cache(
 @pytest.mark.parametrize(
     ("filter", "match"),
     [
-        ({"flg": 1}, r"unknown column 'flg' \(did you mean 'flag'\?\); valid columns: 'd', 'flag', 'id'"),
+        ({"flg": 1}, r"unknown column 'flg' \(did you mean 'flag'\?\); valid columns: d, flag, id"),
         ({"n": {"$lten": 1}}, r"unknown operator '\$lten' on column 'n'.*\$lte.*\$between"),
         ({"$xor": []}, r"unknown operator '\$xor'.*\$and, \$not, \$or"),
         ({"n": {"$in": 5}}, r"\$in on column 'n' needs a list.*5"),
@@ -379,7 +379,7 @@ def test_conditional_upsert_with_excluded_namespace(loaded: Any) -> None:
 
 
 def test_unknown_namespace_lists_the_known_ones() -> None:
-    with pytest.raises(ExpressionError, match=r"'excluded.n'.*namespaces: 'incoming'"):
+    with pytest.raises(ExpressionError, match=r"'excluded.n'.*namespaces: incoming"):
         to_sql({"n": {"$col": "excluded.n"}}, _table(sa.MetaData(), "t", "sqlite"), others={"incoming": _T})
     with pytest.raises(ExpressionError, match=r"unknown column 'n_new' \(for 'excluded.n'\)"):
         to_polars({"n": {"$col": "excluded.n"}}, SCHEMA, others_suffix={"excluded": "_new"})

@@ -435,7 +435,7 @@ def _sql_kind(column: Any) -> str:
         (sa.Date, "date"), (sa.Time, "time"), (sa.Boolean, "bool"), (sa.SmallInteger, "int16"),
         (sa.BigInteger, "int64"), (sa.Integer, "int32"), (sa.Double, "float64"), (sa.Float, "float64"),
         (sa.Numeric, "decimal"), (sa.Uuid, "uuid"), (sa.JSON, "json"), (sa.LargeBinary, "binary"),
-        (sa.String, "text"), (sa.types.NullType, "text"),
+        (sa.String, "text"), (sa.types.NullType, "untyped"),
     ]  # fmt: skip
     return next((kind for cls, kind in kinds if isinstance(type_, cls)), "other")
 
@@ -482,7 +482,7 @@ def _convert(value: Any, kind: str, field: str, op: str) -> Any:
             value,
             "is not a boolean (true/false, or 't'/'f', 'yes'/'no', 'on'/'off', '1'/'0')",
         )
-    if kind in ("text", "string"):
+    if kind == "text":
         if not isinstance(value, str):
             raise _refuse(
                 field, kind, op, value, f"is not a string; compare text with text (e.g. {str(value)!r})"
@@ -491,6 +491,10 @@ def _convert(value: Any, kind: str, field: str, op: str) -> Any:
     if kind == "date":
         if not isinstance(value, str | date):
             raise _refuse(field, kind, op, value, "is not a date or an ISO date string")
+        if isinstance(value, datetime):  # PostgreSQL's bind cast would drop the time of day
+            if value.tzinfo is not None or value.time() != time():
+                raise _refuse(field, kind, op, value, "has a time of day or zone; pass a date")
+            return value.date()
         return _coerce(value, "date", field)
     if kind in ("timestamp", "timestamptz"):
         if not isinstance(value, str | date):
@@ -620,7 +624,7 @@ class _SqlBackend:
         if op == "null":
             return col.is_(None) if value else col.is_not(None)
         if op in ("like", "ilike", "regex"):
-            if kind not in ("text", "string"):
+            if kind not in ("text", "untyped"):
                 raise _error(f"${op} needs a text column; {node.field!r} is {col.type}")
             if op == "regex" and self.dialect_name == "sqlite":
                 raise NotSupportedError(

@@ -10,6 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +60,7 @@ REFUSED = [
     ({"active": "maybe"}, "'active'", "$eq", "'maybe'"),
     ({"u": "not-a-uuid"}, "'u'", "$eq", "'not-a-uuid'"),
     ({"f": {"$between": ["1", "x"]}}, "'f'", "$between", "'x'"),
+    ({"created_at": datetime(2021, 6, 1, 12)}, "'created_at'", "$eq", "datetime.datetime(2021, 6, 1, 12, 0)"),
 ]
 
 
@@ -94,6 +96,7 @@ ACCEPTED = [
     ({"u": str(U).upper()}, 1),
     ({"u": U}, 1),
     ({"created_at": "2021-06-01"}, 10),
+    ({"created_at": datetime(2021, 6, 1)}, 10),  # midnight: the date itself
 ]
 
 

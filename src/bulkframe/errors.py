@@ -117,13 +117,20 @@ def quote_name(name: Any, *, plain: bool = False) -> str:
 
     ``plain=True`` (for ``name=value`` messages such as ``price=-5 is below min 0.01``)
     leaves a plain identifier (letters, digits, ``_``) bare and quotes anything else.
-    A :class:`~bulkframe.backends.base.TableRef` is shown as ``'schema'.'name'``.
+    A :class:`~bulkframe.backends.base.TableRef` is shown part by part (``'schema'.'name'``;
+    with ``plain=True``, ``public.items``).
     """
     schema, table = getattr(name, "schema", None), getattr(name, "name", None)
     if isinstance(table, str) and not isinstance(name, str):
-        return f"{schema!r}.{table!r}" if schema else repr(table)
+        shown = quote_name(table, plain=plain)
+        return f"{quote_name(schema, plain=plain)}.{shown}" if schema else shown
     text = name if isinstance(name, str) else str(name)
     return text if plain and _PLAIN_NAME.fullmatch(text) else repr(text)
+
+
+def plain_name(name: Any) -> str:
+    """``quote_name(name, plain=True)``: plain identifiers bare, anything else quoted."""
+    return quote_name(name, plain=True)
 
 
 def quote_names(names: Iterable[Any], *, plain: bool = True) -> str:

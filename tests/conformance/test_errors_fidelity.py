@@ -209,6 +209,9 @@ def test_messages_quote_hostile_identifiers(db, table, sql, peek):  # type: igno
     assert messages[0].startswith(f"{HOSTILE!r}=-5 is below min 0"), messages
     assert messages[1].startswith(f"{HOSTILE!r}=zz cannot be stored as"), messages
     assert _count(peek, table) == 1  # the table is still there, with its one row
+    with pytest.raises(bf.errors.SchemaError) as missing:
+        db.bulk_delete(HOSTILE, {"id": 1})
+    assert f"table {HOSTILE!r} does not exist" in str(missing.value)
 
 
 # ---------------------------------------------------------------- 6. safety options

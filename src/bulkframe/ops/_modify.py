@@ -18,7 +18,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from bulkframe.backends.base import TableRef
-from bulkframe.errors import BulkframeError, InvalidOptionValueError, SchemaError
+from bulkframe.errors import BulkframeError, InvalidOptionValueError, SchemaError, plain_name
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -70,7 +70,7 @@ def write_transaction(db: Database, ref: TableRef, result: BulkResult) -> Iterat
 def reflect_existing(db: Database, conn: Connection, ref: TableRef) -> list[Column]:
     columns = db.backend.reflect(conn, ref)
     if not columns:
-        raise SchemaError(f"table {ref} does not exist (or has no columns)")
+        raise SchemaError(f"table {plain_name(ref)} does not exist (or has no columns)")
     return columns
 
 
@@ -82,10 +82,12 @@ def table_keys(columns: Sequence[Column], given: Sequence[str] | str | None, *, 
         given = [given]
     keys = list(given) if given else [c.name for c in columns if c.primary_key]
     if not keys:
-        raise SchemaError(f"table {ref} has no primary key; pass {option}=[...] naming the key column(s)")
+        raise SchemaError(f"table {plain_name(ref)} has no primary key; pass {option}=[...] naming the key "
+                          "column(s)")
     missing = [k for k in keys if k not in by_name]
     if missing:
-        raise SchemaError(f"{option} {missing} are not columns of {ref}; columns: {sorted(by_name)}")
+        raise SchemaError(f"{option} {missing} are not columns of {plain_name(ref)}; "
+                          f"columns: {sorted(by_name)}")
     return keys
 
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import count_modified
-from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError
+from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError, plain_name
 from bulkframe.normalize import conform
 from bulkframe.ops._modify import (
     analyze_stage,
@@ -83,7 +83,8 @@ def bulk_delete(
         raise InvalidOptionValueError(f"ids must be a list of key values, got {type(ids).__name__}")
     if ids is None and filters.is_empty(filter) and not all_rows:
         raise InvalidOptionValueError(
-            f"no filter and no ids: this would delete every row of {ref}; pass all_rows=True if that is meant"
+            f"no filter and no ids: this would delete every row of {plain_name(ref)}; "
+            "pass all_rows=True if that is meant"
         )
     if key_field is not None and ids is None and batch_size is None:
         raise InvalidOptionValueError("key_field names the column ids= (or batch_size= ranges) refer to; "
@@ -141,7 +142,8 @@ def _delete(
         # ids found but outside the selection (filter false, or already soft deleted)
         result.skipped = max(0, result.records_processed - result.not_found - count)
         if max_delete_count is not None and count > max_delete_count:
-            raise SafetyLimitError(f"{count} rows of {ref} match, more than max_delete_count={max_delete_count}; "
+            raise SafetyLimitError(f"{count} rows of {plain_name(ref)} match, more than "
+                                   f"max_delete_count={max_delete_count}; "
                                    "nothing was deleted")
         needs_sample = dry_run or confirm_delete is not False
         sample = read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))],
@@ -190,7 +192,8 @@ def _delete(
             result.batches += 1
         if (max_delete_count is not None and deleted > max_delete_count) or (confirm_delete is not False
                                                                              and deleted != count):
-            raise SafetyLimitError(f"{deleted} rows of {ref} matched when deleting, but {count} were counted "
+            raise SafetyLimitError(f"{deleted} rows of {plain_name(ref)} matched when deleting, "
+                                   f"but {count} were counted "
                                    f"(max_delete_count={max_delete_count}); rows changed concurrently, "
                                    "nothing was deleted")
         result.deleted = deleted
@@ -227,7 +230,8 @@ def _cascade_spec(cascade: Sequence[str] | Mapping[str, str] | None) -> dict[str
 def _require_column(by_name: Mapping[str, Column], name: str, ref: TableRef, db: Database) -> None:
     if name not in by_name:
         raise SchemaError(
-            f"soft_delete=True sets column {name!r}, which {ref} does not have; bulkframe does not alter "
+            f"soft_delete=True sets column {name!r}, which {plain_name(ref)} does not have; "
+            "bulkframe does not alter "
             f"tables during a delete. Add it (ALTER TABLE {db.backend.qualified(ref)} ADD COLUMN "
             f"{db.backend.quote(name)} TIMESTAMP) or pass deleted_at_field='…'"
         )
@@ -297,20 +301,23 @@ def _child_plan(
     ref = TableRef(child, parent.schema)
     columns = db.backend.reflect(conn, ref)
     if not columns:
-        raise SchemaError(f"cascade: table {ref} does not exist")
+        raise SchemaError(f"cascade: table {plain_name(ref)} does not exist")
     by_name = {c.name: c for c in columns}
     parent_pk = [c.name for c in parent_t.columns if c.primary_key]
     if fk_column is not None:
         if fk_column not in by_name:
-            raise SchemaError(f"cascade: {fk_column!r} is not a column of {ref}; columns: {list(by_name)}")
+            raise SchemaError(f"cascade: {fk_column!r} is not a column of {plain_name(ref)}; "
+                              f"columns: {list(by_name)}")
         if len(parent_pk) != 1:
-            raise SchemaError(f"cascade={{{child!r}: {fk_column!r}}} needs {parent} to have a one-column primary key")
+            raise SchemaError(f"cascade={{{child!r}: {fk_column!r}}} needs {plain_name(parent)} to have "
+                              "a one-column primary key")
         pairs = [([fk_column], parent_pk)]
     else:
         pairs = [(list(fk.columns), list(fk.referred_columns) or parent_pk)
                  for fk in db.backend.foreign_keys(conn, ref) if fk.refers_to(parent)]
         if not pairs:
-            raise SchemaError(f"cascade: {ref} has no foreign key to {parent}; name the column with "
+            raise SchemaError(f"cascade: {plain_name(ref)} has no foreign key to {plain_name(parent)}; "
+                              "name the column with "
                               f"cascade={{{child!r}: 'parent_id_column'}}")
     if soft:
         _require_column(by_name, deleted_at_field, ref, db)

@@ -726,6 +726,25 @@ def _pl_kind(dtype: Any) -> str:
     return "other"
 
 
+def _pl_value_kind(dtype: Any) -> str:
+    """The column kind (:func:`_convert`'s vocabulary) a Polars dtype's values have."""
+    import polars as pl
+
+    if dtype.is_integer():
+        return "int64"  # ranges only matter for parsing strings; numbers compare as numbers
+    if isinstance(dtype, pl.Decimal):
+        return "decimal"
+    if dtype.is_float():
+        return "float64"
+    simple: list[tuple[Any, str]] = [
+        (pl.Boolean, "bool"), (pl.Date, "date"), (pl.Time, "time"), (pl.Binary, "binary"),
+        (pl.String | pl.Categorical | pl.Enum, "text"),
+    ]  # fmt: skip
+    if isinstance(dtype, pl.Datetime):
+        return "timestamptz" if dtype.time_zone else "timestamp"
+    return next((kind for cls, kind in simple if isinstance(dtype, cls)), "untyped")
+
+
 class _PolarsBackend:
     def __init__(self, schema: Mapping[str, Any], suffixes: Mapping[str, str]):
         import polars as pl
@@ -744,13 +763,15 @@ class _PolarsBackend:
             raise _unknown("column", name, self.schema)
         return self.pl.col(name), self.schema[name]
 
-    def literal(self, value: Any, dtype: Any, kind: str, field: str) -> Any:
+    def literal(self, value: Any, dtype: Any, kind: str, field: str, op: str) -> Any:
         pl = self.pl
         if isinstance(value, ColumnRef):
             return self.column(value.name)[0]
         if isinstance(value, Now):
             now = datetime.now(timezone.utc)
             value = now if value.unit == "timestamp" else now.date()
+        else:  # the same checks and conversions as SQL (see _convert)
+            value = _convert(value, _pl_value_kind(dtype), field, op)
         value = _coerce(value, kind, field)
         same = isinstance(value, datetime) == (kind != "date")  # a date is not truncated
         if kind in _DATE_KINDS and isinstance(value, date) and same:
@@ -782,15 +803,18 @@ class _PolarsBackend:
                 return text.str.contains(value)
             return text.str.contains(like_to_regex(value, ascii_case_insensitive=op == "ilike"))
         if op in ("in", "nin"):
-            present, has_null = _split_nulls(node.field, kind, value)
+            checked = tuple(
+                v if v is None else _convert(v, _pl_value_kind(dtype), node.field, op) for v in value
+            )
+            present, has_null = _split_nulls(node.field, kind, checked)
             member = self.is_in(col, dtype, kind, present, node.field)
             if op == "in":
                 return member | col.is_null() if has_null else member
             return ~member & col.is_not_null() if has_null else ~member
         if op == "between":
-            low, high = (self.literal(v, dtype, kind, node.field) for v in value)
+            low, high = (self.literal(v, dtype, kind, node.field, op) for v in value)
             return col.is_between(low, high, closed="both")
-        rhs = self.literal(value, dtype, kind, node.field)
+        rhs = self.literal(value, dtype, kind, node.field, op)
         return col.ne_missing(rhs) if op == "ne" else _COMPARE[op](col, rhs)
 
     def is_in(self, col: Any, dtype: Any, kind: str, values: list[Any], field: str) -> Any:
@@ -804,10 +828,11 @@ class _PolarsBackend:
         """
         pl = self.pl
         try:
-            if dtype.is_integer():  # a non-integral number can never equal an integer
+            if dtype.is_integer():  # a fraction or an out-of-range number equals no stored integer
+                low, high = pl.select(dtype.min().alias("l"), dtype.max().alias("h")).row(0)
                 values = [
                     int(v) for v in values
-                    if not isinstance(v, float | Decimal) or float(v).is_integer()
+                    if (not isinstance(v, float | Decimal) or float(v).is_integer()) and low <= v <= high
                 ]  # fmt: skip
             elif dtype.is_float():
                 values = [float(v) for v in values]

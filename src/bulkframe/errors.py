@@ -9,6 +9,7 @@ retry: connection loss, serialization failure, deadlock, lock timeout) or *termi
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,10 @@ class SchemaError(BulkframeError, ValueError):
 
 class ExpressionError(BulkframeError, ValueError):
     """A transformation/validation/update expression or filter could not be compiled."""
+
+
+class FilterError(ExpressionError):
+    """A filter document is malformed, too deeply nested, or a value does not fit its column."""
 
 
 class ValidationError(BulkframeError, ValueError):
@@ -100,6 +105,38 @@ class SafetyLimitError(BulkframeError, RuntimeError):
 
 class CheckpointError(BulkframeError, ValueError):
     """A checkpoint does not belong to this input (fingerprint mismatch) or is corrupt."""
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def quote_name(name: Any, *, plain: bool = False) -> str:
+    """An identifier (column, table, rule name) as it appears in a message: quoted,
+    repr-style, so quotes, newlines and SQL-looking text are shown escaped instead of being
+    spliced into the prose (``x) ; DROP TABLE y;--`` → ``'x) ; DROP TABLE y;--'``).
+
+    ``plain=True`` (for ``name=value`` messages such as ``price=-5 is below min 0.01``)
+    leaves a plain identifier (letters, digits, ``_``) bare and quotes anything else.
+    A :class:`~bulkframe.backends.base.TableRef` is shown part by part (``'schema'.'name'``;
+    with ``plain=True``, ``public.items``).
+    """
+    schema, table = getattr(name, "schema", None), getattr(name, "name", None)
+    if isinstance(table, str) and not isinstance(name, str):
+        shown = quote_name(table, plain=plain)
+        return f"{quote_name(schema, plain=plain)}.{shown}" if schema else shown
+    text = name if isinstance(name, str) else str(name)
+    return text if plain and _PLAIN_NAME.fullmatch(text) else repr(text)
+
+
+def plain_name(name: Any) -> str:
+    """``quote_name(name, plain=True)``: plain identifiers bare, anything else quoted."""
+    return quote_name(name, plain=True)
+
+
+def quote_names(names: Iterable[Any], *, plain: bool = True) -> str:
+    """A comma-separated list of identifiers, each shown by :func:`quote_name` (by default
+    plain identifiers bare: ``id, price, 'x) ; DROP TABLE y;--'``)."""
+    return ", ".join(quote_name(n, plain=plain) for n in names)
 
 
 def unknown_option(

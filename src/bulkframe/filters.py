@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import operator
+import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from bulkframe.errors import ExpressionError, NotSupportedError
+from bulkframe.errors import FilterError, NotSupportedError, quote_name, quote_names
 
 if TYPE_CHECKING:
     import polars as pl
     import sqlalchemy as sa
     from sqlalchemy.sql.expression import ColumnElement
 
-__all__ = ["Filter", "is_empty", "parse", "referenced_columns", "to_polars", "to_sql"]
+__all__ = [
+    "MAX_DEPTH",
+    "STAGE_LIST_OVER",
+    "Filter",
+    "is_empty",
+    "parse",
+    "referenced_columns",
+    "to_polars",
+    "to_sql",
+]
 
 #: A filter document; ``None`` means the same as ``{}`` (every row).
 Filter = Mapping[str, Any] | None
@@ -34,7 +46,14 @@ FIELD_OPERATORS = (
     "$like", "$ilike", "$regex", "$between", "$null", "$not",
 )  # fmt: skip
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
-_SCALARS = (str, int, float, Decimal, date, time)
+_SCALARS = (str, int, float, Decimal, date, time, uuid.UUID)
+#: How deeply filter documents may nest (each mapping or ``$and``/``$or``/``$not`` list is a
+#: level); deeper documents are refused with a ``FilterError`` instead of exhausting the stack.
+MAX_DEPTH = 64
+#: ``$in``/``$nin`` lists longer than this are staged in a temporary table and joined (when
+#: the caller passes ``stage=`` to :func:`to_sql`, as update/delete do); shorter lists are
+#: bound parameters.
+STAGE_LIST_OVER = 1000
 _DATE_KINDS = ("date", "datetime", "datetime_tz")
 _RUST_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
@@ -80,30 +99,49 @@ Node = Compare | Logical | Not | Const
 _TOKENS = {":current_timestamp": Now("timestamp"), ":current_date": Now("date")}
 
 
-def _error(message: str) -> ExpressionError:
-    return ExpressionError(f"filter: {message}")
+def _error(message: str) -> FilterError:
+    return FilterError(f"filter: {message}")
 
 
-def _unknown(what: str, name: str, valid: Iterable[str], where: str = "") -> ExpressionError:
+def _unknown(what: str, name: str, valid: Iterable[str], where: str = "") -> FilterError:
     choices = sorted(valid)
     close = difflib.get_close_matches(name, choices, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return _error(f"unknown {what} {name!r}{where}{hint}; valid {what}s: {', '.join(choices)}")
+    shown = quote_names_sorted(choices) if what == "column" else ", ".join(choices)
+    return _error(f"unknown {what} {name!r}{where}{hint}; valid {what}s: {shown}")
 
 
 # ----------------------------------------------------------------------------- parser
-def parse(filter: Filter) -> Node:
-    """Parse and validate a filter document into its tree (raises ``ExpressionError``)."""
+def parse(filter: Filter, _depth: int = 0) -> Node:
+    """Parse and validate a filter document into its tree (raises ``FilterError``, an
+    ``ExpressionError``).  Documents nested deeper than :data:`MAX_DEPTH` are refused."""
     if filter is None:
         return Const(True)
     if not isinstance(filter, Mapping):
-        raise _error(f"expected a mapping like {{'price': {{'$lt': 10}}}}, got {filter!r}")
+        raise _error(f"expected a mapping like {{'price': {{'$lt': 10}}}}, got {_show(filter)}")
+    _check_depth(_depth)
     parts: list[Node] = []
     for key, value in filter.items():
         if not isinstance(key, str) or not key:
-            raise _error(f"keys must be column names or operators, got {key!r}")
-        parts.append(_parse_logical(key, value) if key.startswith("$") else _field(key, value))
+            raise _error(f"keys must be column names or operators, got {_show(key)}")
+        parts.append(
+            _parse_logical(key, value, _depth) if key.startswith("$") else _field(key, value, _depth)
+        )
     return _combine("and", parts)
+
+
+def _check_depth(depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise _error(
+            f"the filter is nested more than MAX_DEPTH={MAX_DEPTH} levels deep; flatten it "
+            "(a list under one '$and'/'$or' may be any length)"
+        )
+
+
+def _show(value: Any, limit: int = 200) -> str:
+    """A value in a message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
 
 
 def _combine(op: Literal["and", "or"], parts: list[Node]) -> Node:
@@ -114,42 +152,43 @@ def _combine(op: Literal["and", "or"], parts: list[Node]) -> Node:
     return unit if not kept else kept[0] if len(kept) == 1 else Logical(op, kept)
 
 
-def _parse_logical(key: str, value: Any) -> Node:
+def _parse_logical(key: str, value: Any, depth: int) -> Node:
     if key == "$not":
-        return _negate(parse(value))
+        return _negate(parse(value, depth + 1))
     if key not in LOGICAL_OPERATORS:
         raise _unknown("operator", key, LOGICAL_OPERATORS, " at the top level (or a column)")
     if not isinstance(value, list | tuple) or not value:
-        raise _error(f"{key} needs a non-empty list of filters, got {value!r}")
-    return _combine("and" if key == "$and" else "or", [parse(item) for item in value])
+        raise _error(f"{key} needs a non-empty list of filters, got {_show(value)}")
+    return _combine("and" if key == "$and" else "or", [parse(item, depth + 1) for item in value])
 
 
 def _negate(node: Node) -> Node:
     return Const(not node.value) if isinstance(node, Const) else Not(node)
 
 
-def _field(field: str, value: Any) -> Node:
+def _field(field: str, value: Any, depth: int) -> Node:
     if isinstance(value, Mapping) and set(value) != {"$col"}:
+        _check_depth(depth + 1)
         if not value or not all(isinstance(k, str) and k.startswith("$") for k in value):
             raise _error(
                 f"column {field!r}: expected a value or operators "
-                f"({', '.join(FIELD_OPERATORS)}), got {value!r}"
+                f"({', '.join(FIELD_OPERATORS)}), got {_show(value)}"
             )
-        return _combine("and", [_field_op(field, op, v) for op, v in value.items()])
-    return _field_op(field, "$eq", value)
+        return _combine("and", [_field_op(field, op, v, depth + 1) for op, v in value.items()])
+    return _field_op(field, "$eq", value, depth)
 
 
-def _field_op(field: str, op: str, value: Any) -> Node:
+def _field_op(field: str, op: str, value: Any, depth: int) -> Node:
     if op not in FIELD_OPERATORS:
         raise _unknown("operator", op, FIELD_OPERATORS, f" on column {field!r}")
     name = op[1:]
     if op == "$not":
-        return _negate(_field(field, value))
+        return _negate(_field(field, value, depth + 1))
     if op in ("$eq", "$ne") and value is None:
         return Compare(field, "null", op == "$eq")
     if op in ("$in", "$nin"):
         if not isinstance(value, list | tuple | set | frozenset):
-            raise _error(f"{op} on column {field!r} needs a list of values, got {value!r}")
+            raise _error(f"{op} on column {field!r} needs a list of values, got {_show(value)}")
         items = tuple(value)
         for item in items:
             if item is not None and not isinstance(item, _SCALARS):
@@ -283,6 +322,7 @@ def to_sql(
     *,
     others: Mapping[str, Any] | None = None,
     dialect_name: str | None = None,
+    stage: Callable[[str, list[Any]], Any] | None = None,
 ) -> ColumnElement[bool]:
     """Compile a filter to a SQLAlchemy Core boolean expression (values bound).
 
@@ -298,6 +338,16 @@ def to_sql(
     dialect_name
         When known, unsupported operators fail here instead of at execution
         (``$regex`` on ``"sqlite"`` raises ``NotSupportedError``).
+    stage
+        ``stage(column, values)`` puts a long ``$in``/``$nin`` list (more than
+        :data:`STAGE_LIST_OVER` values, already converted to the column's type) into a
+        temporary table and returns a one-column ``SELECT`` of it; without it every value
+        is a bound parameter.
+
+    Every compared value is checked against its column's type first, as the database's
+    own cast would read it (``"12"`` on an integer column is ``12``; ``"abc"`` is refused
+    with a ``FilterError`` naming column, operator and value), so no mistyped value
+    reaches the database.  See ``docs/filters.md`` ("Value types").
 
     Returns
     -------
@@ -310,7 +360,8 @@ def to_sql(
     >>> str(to_sql({"stock": {"$lt": 10}}, t))
     'items.stock < :stock_1'
     """
-    return cast("ColumnElement[bool]", _SqlBackend(table, others or {}, dialect_name).compile(parse(filter)))
+    backend = _SqlBackend(table, others or {}, dialect_name, stage)
+    return cast("ColumnElement[bool]", backend.compile(parse(filter)))
 
 
 @functools.cache
@@ -352,23 +403,163 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }  # fmt: skip
 
 
-def _sql_kind(type_: Any) -> str:
+_INT_RANGES = {"int16": 2**15, "int32": 2**31, "int64": 2**63}
+_KIND_WORDS = {
+    "int16": "integers (smallint)", "int32": "integers (integer)", "int64": "integers (bigint)",
+    "float32": "floating-point numbers", "float64": "floating-point numbers", "decimal": "decimal numbers",
+    "bool": "booleans", "text": "text", "date": "dates", "time": "times of day",
+    "timestamp": "timestamps", "timestamptz": "timestamps", "uuid": "UUIDs", "json": "JSON", "binary": "binary data",
+}  # fmt: skip
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+_NUMBER_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+_FLOAT_WORDS = {"nan", "infinity", "+infinity", "-infinity", "inf", "+inf", "-inf"}
+#: PostgreSQL's boolean input words (``boolin``), trimmed and case-insensitive.
+_BOOL_WORDS = {
+    "t": True, "true": True, "y": True, "yes": True, "on": True, "1": True,
+    "f": False, "false": False, "n": False, "no": False, "off": False, "0": False,
+}  # fmt: skip
+
+
+def _sql_kind(column: Any) -> str:
+    """The column's bulkframe kind: the ``bulkframe_kind`` it was built with (see
+    ``Backend.sa_table``), else read from its SQLAlchemy type."""
     import sqlalchemy as sa
 
+    info = getattr(column, "info", None) or {}
+    if "bulkframe_kind" in info:
+        return str(info["bulkframe_kind"])
+    type_ = column.type
     if isinstance(type_, sa.DateTime):
-        return "datetime_tz" if type_.timezone else "datetime"
-    if isinstance(type_, sa.Date):
-        return "date"
-    if isinstance(type_, sa.String | sa.types.NullType):
-        return "string"
-    return "other"
+        return "timestamptz" if type_.timezone else "timestamp"
+    kinds: list[tuple[Any, str]] = [
+        (sa.Date, "date"), (sa.Time, "time"), (sa.Boolean, "bool"), (sa.SmallInteger, "int16"),
+        (sa.BigInteger, "int64"), (sa.Integer, "int32"), (sa.Double, "float64"), (sa.Float, "float64"),
+        (sa.Numeric, "decimal"), (sa.Uuid, "uuid"), (sa.JSON, "json"), (sa.LargeBinary, "binary"),
+        (sa.String, "text"), (sa.types.NullType, "untyped"),
+    ]  # fmt: skip
+    return next((kind for cls, kind in kinds if isinstance(type_, cls)), "other")
+
+
+def _refuse(field: str, kind: str, op: str, value: Any, why: str) -> FilterError:
+    holds = _KIND_WORDS.get(kind, kind)
+    return _error(f"column {quote_name(field)} holds {holds}; ${op} value {_show(value)} {why}")
+
+
+def _convert(value: Any, kind: str, field: str, op: str) -> Any:
+    """``value`` as the column's type would read it, or a ``FilterError`` naming column,
+    operator and value.  Numbers stay numbers (an integer column compares them exactly;
+    see :meth:`_SqlBackend.int_compare`); strings are parsed as the database's input
+    functions parse them."""
+    if kind in _INT_RANGES:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            raise _refuse(field, kind, op, value, "is not an integer")
+        if isinstance(value, str):
+            if not _INT_TEXT.fullmatch(value):
+                raise _refuse(field, kind, op, value, "is not an integer")
+            number, bound = int(value), _INT_RANGES[kind]
+            if not -bound <= number < bound:
+                raise _refuse(field, kind, op, value, f"is out of range for {kind}")
+            return number
+        return value
+    if kind in ("float32", "float64", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            raise _refuse(field, kind, op, value, "is not a number")
+        if isinstance(value, str):
+            special = value.strip().lower() in _FLOAT_WORDS
+            if not (_NUMBER_TEXT.fullmatch(value) or (special and kind != "decimal")):
+                raise _refuse(field, kind, op, value, "is not a number")
+            return Decimal(value.strip()) if kind == "decimal" else float(value)
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
+        raise _refuse(
+            field,
+            kind,
+            op,
+            value,
+            "is not a boolean (true/false, or 't'/'f', 'yes'/'no', 'on'/'off', '1'/'0')",
+        )
+    if kind == "text":
+        if not isinstance(value, str):
+            raise _refuse(
+                field, kind, op, value, f"is not a string; compare text with text (e.g. {str(value)!r})"
+            )
+        return value
+    if kind == "date":
+        if not isinstance(value, str | date):
+            raise _refuse(field, kind, op, value, "is not a date or an ISO date string")
+        if isinstance(value, datetime):  # PostgreSQL's bind cast would drop the time of day
+            if value.tzinfo is not None or value.time() != time():
+                raise _refuse(field, kind, op, value, "has a time of day or zone; pass a date")
+            return value.date()
+        return _coerce(value, "date", field)
+    if kind in ("timestamp", "timestamptz"):
+        if not isinstance(value, str | date):
+            raise _refuse(field, kind, op, value, "is not a datetime or an ISO 8601 string")
+        return _coerce(value, "datetime_tz" if kind == "timestamptz" else "datetime", field)
+    if kind == "time":
+        if isinstance(value, time):
+            return value
+        if isinstance(value, str):
+            try:
+                return time.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise _refuse(field, kind, op, value, "is not a time of day or an ISO time string")
+    if kind == "uuid":
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, str):
+            try:
+                return str(uuid.UUID(value.strip()))
+            except ValueError:
+                pass
+        raise _refuse(field, kind, op, value, "is not a UUID")
+    if kind in ("json", "binary"):
+        raise _refuse(field, kind, op, value, "cannot be compared; filter this column with '$null' only")
+    return value
+
+
+def _int_value(value: Any, kind: str) -> tuple[int | None, str]:
+    """An integer column's view of a number: ``(n, "")`` when it is an integer in the
+    column's range; otherwise ``(None, how)`` with how ∈ {"low", "high", "fraction", "nan"}."""
+    if isinstance(value, int):
+        number = value
+    else:
+        if (isinstance(value, float) and math.isnan(value)) or (
+            isinstance(value, Decimal) and value.is_nan()
+        ):
+            return None, "nan"
+        if (isinstance(value, float) and math.isinf(value)) or (
+            isinstance(value, Decimal) and value.is_infinite()
+        ):
+            return None, "high" if value > 0 else "low"
+        if value != int(value):
+            return None, "fraction"
+        number = int(value)
+    bound = _INT_RANGES[kind]
+    if number < -bound:
+        return None, "low"
+    if number >= bound:
+        return None, "high"
+    return number, ""
 
 
 class _SqlBackend:
-    def __init__(self, table: Any, others: Mapping[str, Any], dialect_name: str | None):
+    def __init__(
+        self,
+        table: Any,
+        others: Mapping[str, Any],
+        dialect_name: str | None,
+        stage: Callable[[str, list[Any]], Any] | None = None,
+    ):
         import sqlalchemy as sa
 
         self.sa, self.table, self.others, self.dialect_name = sa, table, others, dialect_name
+        self.stage = stage
 
     def column(self, name: str) -> Any:
         if name in self.table.c:
@@ -380,18 +571,21 @@ class _SqlBackend:
             if rest in cols:
                 return cols[rest]
             raise _unknown("column", rest, cols.keys(), f" in namespace {namespace!r}")
-        extra = f" (namespaces: {', '.join(sorted(self.others))})" if self.others else ""
+        extra = f" (namespaces: {quote_names_sorted(self.others)})" if self.others else ""
         raise _unknown("column", name, self.table.c.keys(), extra)
 
-    def operand(self, value: Any, kind: str, field: str) -> Any:
+    def operand(self, value: Any, kind: str, field: str, op: str) -> Any:
         if isinstance(value, ColumnRef):
             return self.column(value.name)
         if isinstance(value, Now):
             func = self.sa.func
             return func.current_timestamp() if value.unit == "timestamp" else func.current_date()
+        value = _convert(value, kind, field, op)
         if isinstance(value, bool):  # SQLAlchemy renders bare True/False inline and refuses `<`
             return self.sa.literal(value, self.sa.Boolean())
-        return _coerce(value, kind, field)
+        if kind == "uuid":  # bound as text, read by the column's type (PostgreSQL: uuid)
+            return self.sa.cast(self.sa.literal(value, self.sa.String()), self.sa.Uuid(as_uuid=False))
+        return value
 
     def compile(self, node: Node) -> Any:
         sa = self.sa
@@ -404,13 +598,33 @@ class _SqlBackend:
             return sa.not_(sa.func.coalesce(self.compile(node.child), sa.false()))
         return self.compare(node)
 
+    def int_compare(self, col: Any, op: str, value: Any, kind: str) -> Any:
+        """``col <op> value`` on an integer column, exact for any number: a fraction or a
+        value beyond the column's range is never bound (PostgreSQL would cast it to the
+        column's type, rounding or failing); the comparison is decided or moved to the
+        nearest integer instead, as comparing the numbers would."""
+        sa = self.sa
+        number, how = _int_value(value, kind)
+        if number is not None:
+            return _COMPARE[op](col, number)
+        if how == "nan" or op == "eq":
+            return sa.true() if op == "ne" else sa.false()
+        if op == "ne":
+            return sa.true()
+        if how == "fraction":
+            low = math.floor(value) if op in ("lt", "lte") else math.ceil(value)
+            return self.int_compare(col, "lte" if op in ("lt", "lte") else "gte", low, kind)
+        below = op in ("lt", "lte")
+        everything = (how == "high") == below  # e.g. col < +huge: every non-null row
+        return col.is_not(None) if everything else sa.false()
+
     def compare(self, node: Compare) -> Any:
         sa, col, op, value = self.sa, self.column(node.field), node.op, node.value
-        kind = _sql_kind(col.type)
+        kind = _sql_kind(col)
         if op == "null":
             return col.is_(None) if value else col.is_not(None)
         if op in ("like", "ilike", "regex"):
-            if kind != "string":
+            if kind not in ("text", "untyped"):
                 raise _error(f"${op} needs a text column; {node.field!r} is {col.type}")
             if op == "regex" and self.dialect_name == "sqlite":
                 raise NotSupportedError(
@@ -421,18 +635,48 @@ class _SqlBackend:
                 return col.regexp_match(value)
             return col.ilike(value, escape="\\") if op == "ilike" else _case_sensitive_like()(col, value)
         if op in ("in", "nin"):
-            present, has_null = _split_nulls(node.field, kind, value)
-            if op == "in":
-                member = col.in_(present) if present else sa.false()
-                return sa.or_(member, col.is_(None)) if has_null else member
-            outside = col.not_in(present) if present else sa.true()
-            return sa.and_(outside, col.is_not(None)) if has_null else sa.or_(outside, col.is_(None))
+            return self.membership(node, col, kind)
         if op == "between":
-            low, high = (self.operand(v, kind, node.field) for v in value)
             # not BETWEEN: PostgreSQL's BETWEEN grammar refuses the `$1::VARCHAR COLLATE "C"`
             # bind casts SQLAlchemy renders for columns declared with a collation
-            return sa.and_(col >= low, col <= high)
-        return _COMPARE[op](col, self.operand(value, kind, node.field))
+            low, high = value
+            return sa.and_(
+                self.side(col, "gte", low, kind, node.field, "between"),
+                self.side(col, "lte", high, kind, node.field, "between"),
+            )
+        return self.side(col, op, value, kind, node.field, op)
+
+    def side(self, col: Any, op: str, value: Any, kind: str, field: str, given: str) -> Any:
+        """``col <op> value`` (``given``: the operator as the user wrote it, for messages)."""
+        rhs = self.operand(value, kind, field, given)
+        if kind in _INT_RANGES and not isinstance(value, ColumnRef | Now):
+            return self.int_compare(col, op, rhs, kind)
+        return _COMPARE[op](col, rhs)
+
+    def membership(self, node: Compare, col: Any, kind: str) -> Any:
+        sa, op = self.sa, node.op
+        present = [_convert(v, kind, node.field, op) for v in node.value if v is not None]
+        has_null = len(present) < len(node.value)
+        if kind in _INT_RANGES:  # a fraction or an out-of-range number equals no stored integer
+            present = [n for n in (_int_value(v, kind)[0] for v in present) if n is not None]
+        if len(present) > STAGE_LIST_OVER and self.stage is not None and node.field in self.table.c:
+            values: Any = self.stage(node.field, list(dict.fromkeys(present)))
+        elif kind == "uuid":
+            values = [
+                self.sa.cast(self.sa.literal(v, self.sa.String()), self.sa.Uuid(as_uuid=False))
+                for v in present
+            ]
+        else:
+            values = present
+        if op == "in":
+            member = col.in_(values) if present else sa.false()
+            return sa.or_(member, col.is_(None)) if has_null else member
+        outside = col.not_in(values) if present else sa.true()
+        return sa.and_(outside, col.is_not(None)) if has_null else sa.or_(outside, col.is_(None))
+
+
+def quote_names_sorted(names: Iterable[str]) -> str:
+    return quote_names(sorted(names))
 
 
 # --------------------------------------------------------------------- Polars back end
@@ -482,6 +726,25 @@ def _pl_kind(dtype: Any) -> str:
     return "other"
 
 
+def _pl_value_kind(dtype: Any) -> str:
+    """The column kind (:func:`_convert`'s vocabulary) a Polars dtype's values have."""
+    import polars as pl
+
+    if dtype.is_integer():
+        return "int64"  # ranges only matter for parsing strings; numbers compare as numbers
+    if isinstance(dtype, pl.Decimal):
+        return "decimal"
+    if dtype.is_float():
+        return "float64"
+    simple: list[tuple[Any, str]] = [
+        (pl.Boolean, "bool"), (pl.Date, "date"), (pl.Time, "time"), (pl.Binary, "binary"),
+        (pl.String | pl.Categorical | pl.Enum, "text"),
+    ]  # fmt: skip
+    if isinstance(dtype, pl.Datetime):
+        return "timestamptz" if dtype.time_zone else "timestamp"
+    return next((kind for cls, kind in simple if isinstance(dtype, cls)), "untyped")
+
+
 class _PolarsBackend:
     def __init__(self, schema: Mapping[str, Any], suffixes: Mapping[str, str]):
         import polars as pl
@@ -500,13 +763,15 @@ class _PolarsBackend:
             raise _unknown("column", name, self.schema)
         return self.pl.col(name), self.schema[name]
 
-    def literal(self, value: Any, dtype: Any, kind: str, field: str) -> Any:
+    def literal(self, value: Any, dtype: Any, kind: str, field: str, op: str) -> Any:
         pl = self.pl
         if isinstance(value, ColumnRef):
             return self.column(value.name)[0]
         if isinstance(value, Now):
             now = datetime.now(timezone.utc)
             value = now if value.unit == "timestamp" else now.date()
+        else:  # the same checks and conversions as SQL (see _convert)
+            value = _convert(value, _pl_value_kind(dtype), field, op)
         value = _coerce(value, kind, field)
         same = isinstance(value, datetime) == (kind != "date")  # a date is not truncated
         if kind in _DATE_KINDS and isinstance(value, date) and same:
@@ -538,15 +803,18 @@ class _PolarsBackend:
                 return text.str.contains(value)
             return text.str.contains(like_to_regex(value, ascii_case_insensitive=op == "ilike"))
         if op in ("in", "nin"):
-            present, has_null = _split_nulls(node.field, kind, value)
+            checked = tuple(
+                v if v is None else _convert(v, _pl_value_kind(dtype), node.field, op) for v in value
+            )
+            present, has_null = _split_nulls(node.field, kind, checked)
             member = self.is_in(col, dtype, kind, present, node.field)
             if op == "in":
                 return member | col.is_null() if has_null else member
             return ~member & col.is_not_null() if has_null else ~member
         if op == "between":
-            low, high = (self.literal(v, dtype, kind, node.field) for v in value)
+            low, high = (self.literal(v, dtype, kind, node.field, op) for v in value)
             return col.is_between(low, high, closed="both")
-        rhs = self.literal(value, dtype, kind, node.field)
+        rhs = self.literal(value, dtype, kind, node.field, op)
         return col.ne_missing(rhs) if op == "ne" else _COMPARE[op](col, rhs)
 
     def is_in(self, col: Any, dtype: Any, kind: str, values: list[Any], field: str) -> Any:
@@ -560,10 +828,11 @@ class _PolarsBackend:
         """
         pl = self.pl
         try:
-            if dtype.is_integer():  # a non-integral number can never equal an integer
+            if dtype.is_integer():  # a fraction or an out-of-range number equals no stored integer
+                low, high = pl.select(dtype.min().alias("l"), dtype.max().alias("h")).row(0)
                 values = [
                     int(v) for v in values
-                    if not isinstance(v, float | Decimal) or float(v).is_integer()
+                    if (not isinstance(v, float | Decimal) or float(v).is_integer()) and low <= v <= high
                 ]  # fmt: skip
             elif dtype.is_float():
                 values = [float(v) for v in values]

@@ -6,6 +6,7 @@ SQLite always runs; PostgreSQL comes from ``BULKFRAME_TEST_POSTGRES_URL`` (defau
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Iterator
@@ -19,11 +20,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bulkframe.errors import ExpressionError, NotSupportedError
+from bulkframe.errors import ExpressionError, FilterError, NotSupportedError
 from bulkframe.filters import (
+    MAX_DEPTH,
     is_empty,
     like_to_glob,
     like_to_regex,
+    parse,
     referenced_columns,
     to_polars,
     to_sql,
@@ -435,3 +438,47 @@ def test_random_filters_agree_between_sqlite_and_polars(sqlite_loaded: Any, filt
     expr = to_polars(filter, FRAME.schema)
     evaluated = set(FRAME.filter(FRAME.select(expr).to_series())["id"])  # no filter optimizer
     assert _sql_ids(engine, table, filter) == _polars_ids(filter) == evaluated
+
+
+# ------------------------------------------------------- value types (issue 9)
+@pytest.mark.parametrize(
+    ("filter", "match"),
+    [
+        ({"n": "abc"}, r"column 'n' holds integers \(integer\); \$eq value 'abc' is not an integer"),
+        ({"n": {"$in": [1, "x"]}}, r"column 'n' .*\$in value 'x' is not an integer"),
+        ({"x": {"$gt": "x"}}, r"column 'x' holds floating-point numbers; \$gt value 'x' is not a number"),
+        ({"flag": 1}, r"column 'flag' holds booleans; \$eq value 1 is not a boolean"),
+        ({"s": 5}, r"column 's' holds text; \$eq value 5 is not a string"),
+        ({"d": 5}, r"column 'd' holds dates; \$eq value 5"),
+        ({"d": datetime(2022, 1, 1, 12)}, r"column 'd' holds dates; .* has a time of day"),
+        ({"ts": {"$between": [5, 6]}}, r"column 'ts' holds timestamps; \$between value 5"),
+    ],
+)
+def test_mistyped_values_are_refused_by_both_back_ends(filter: Any, match: str) -> None:
+    with pytest.raises(FilterError, match=match):
+        to_sql(filter, _table(sa.MetaData(), "t", "sqlite"))
+    with pytest.raises(FilterError, match=match.replace(r"\(integer\)", r"\(bigint\)")):
+        to_polars(filter, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [{"n": "5"}, {"n": {"$in": ["1", " 2 ", None]}}, {"x": {"$lt": "10.5"}}, {"flag": "yes"},
+     {"flag": {"$ne": "f"}}, {"n": 2.5}, {"n": {"$lt": 2.5}}, {"n": {"$gte": -1.5}}, {"n": {"$ne": 2.5}},
+     {"n": {"$between": [-10.5, 10.5]}}, {"n": {"$lt": 10**30}}, {"n": {"$gt": -(10**30)}},
+     {"n": {"$nin": [1.5, 10**30, 3]}}, {"d": datetime(2022, 1, 1)}],
+    ids=repr,
+)  # fmt: skip
+def test_converted_values_select_the_same_rows(loaded: Any, filter: dict[str, Any]) -> None:
+    engine, table = loaded
+    assert _sql_ids(engine, table, filter) == _polars_ids(filter)
+
+
+def test_nesting_is_limited() -> None:
+    deep: dict[str, Any] = {"n": 1}
+    for _ in range(MAX_DEPTH + 1):
+        deep = {"$not": deep}
+    with pytest.raises(FilterError, match=f"MAX_DEPTH={MAX_DEPTH}"):
+        parse(deep)
+    with pytest.raises(FilterError, match="MAX_DEPTH"):
+        parse(functools.reduce(lambda f, _: {"$or": [f, {"n": 2}]}, range(500), {"n": 1}))

@@ -233,7 +233,8 @@ class Backend(abc.ABC):
         return sa.Table(
             ref.name,
             meta,
-            *(sa.Column(c.name, _SA_TYPES[c.kind], primary_key=c.primary_key, quote=True) for c in columns),
+            *(sa.Column(c.name, _SA_TYPES[c.kind], primary_key=c.primary_key, quote=True,
+                        info={"bulkframe_kind": c.kind}) for c in columns),  # filters check values by kind
             schema=ref.schema,
             quote=True,
         )

@@ -7,6 +7,7 @@ quoted by the dialect.  Every driver error is translated once, here, by the back
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,28 @@ def compile_sql(stmt: sa.Executable | str, dialect: sa.Dialect) -> tuple[str, tu
     return compiled.string, tuple(params[name] for name in order)
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether a driver error is how a Ctrl-C (SIGINT) during a blocking driver call
+    surfaced.  ADBC replaces Python's SIGINT handler while the main thread is inside the
+    driver: the signal cancels the running statement, and the call then fails with the
+    driver's own error (PostgreSQL: ``CANCELLED`` "canceling statement due to user
+    request"; SQLite, which cannot cancel: the cancel's error, raised ``from
+    KeyboardInterrupt``) instead of ``KeyboardInterrupt``."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    status = getattr(getattr(exc, "status_code", None), "name", None)
+    return (
+        status == "CANCELLED"
+        and "user request" in str(exc)
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
 class Connection:
     """A DBAPI (ADBC) connection with bulkframe's conveniences.
 
@@ -39,6 +62,15 @@ class Connection:
         self.backend = backend
         self.raw = raw
         self.closed = False
+
+    def failure(self, exc: BaseException, context: str) -> BaseException:
+        """What a driver error becomes: ``KeyboardInterrupt`` if it is a Ctrl-C the
+        driver turned into an error (see :func:`interrupted`; callers roll back and
+        re-raise it), else the backend's translation into bulkframe's tree."""
+        if interrupted(exc):
+            log.info("interrupted (Ctrl-C) during %s", context[:200])
+            return KeyboardInterrupt()
+        return self.backend.translate_error(exc, context)
 
     # -- statements ------------------------------------------------------------
     def execute(self, stmt: sa.Executable | str, params: Sequence[Any] = (), *,
@@ -57,7 +89,7 @@ class Connection:
                 cur.execute(sql)
         except Exception as exc:
             cur.close()
-            raise self.backend.translate_error(exc, sql) from exc
+            raise self.failure(exc, sql) from exc
         return cur
 
     def run(self, stmt: sa.Executable | str, params: Sequence[Any] = ()) -> int:
@@ -74,7 +106,7 @@ class Connection:
         try:
             return list(cur.fetchall())
         except Exception as exc:  # PostgreSQL reports some errors only while rows are read
-            raise self.backend.translate_error(exc, "fetching rows") from exc
+            raise self.failure(exc, "fetching rows") from exc
         finally:
             cur.close()
 
@@ -88,7 +120,7 @@ class Connection:
         try:
             return cur.fetch_arrow_table()
         except Exception as exc:
-            raise self.backend.translate_error(exc, "fetching rows") from exc
+            raise self.failure(exc, "fetching rows") from exc
         finally:
             cur.close()
 
@@ -107,7 +139,7 @@ class Connection:
                 kwargs["db_schema_name"] = ref.schema
             cur.adbc_ingest(ref.name, data, **kwargs)
         except Exception as exc:
-            raise self.backend.translate_error(exc, f"bulk ingest into {ref}") from exc
+            raise self.failure(exc, f"bulk ingest into {ref}") from exc
         finally:
             cur.close()
         return int(data.num_rows) if isinstance(data, pa.Table) else -1
@@ -117,7 +149,7 @@ class Connection:
         try:
             self.raw.commit()
         except Exception as exc:
-            raise self.backend.translate_error(exc, "COMMIT") from exc
+            raise self.failure(exc, "COMMIT") from exc
 
     def rollback(self) -> None:
         try:

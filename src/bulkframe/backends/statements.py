@@ -65,7 +65,7 @@ def _execute_update(conn: Connection, stmt: Any) -> int:
         cur.adbc_statement.set_sql_query(sql)
         return int(cur.adbc_statement.execute_update())
     except Exception as exc:
-        raise conn.backend.translate_error(exc, sql) from exc
+        raise conn.failure(exc, sql) from exc
     finally:
         cur.close()
 

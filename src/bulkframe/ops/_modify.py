@@ -7,9 +7,10 @@ driven by a filter, staging of Arrow rows, and reading rows back as Polars.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from bulkframe.backends.base import TableRef
-from bulkframe.errors import BulkframeError, InvalidOptionValueError, SchemaError
+from bulkframe.errors import BulkframeError, InvalidOptionValueError, SchemaError, plain_name
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -59,8 +60,8 @@ def write_transaction(db: Database, ref: TableRef, result: BulkResult) -> Iterat
         yield conn
     except BaseException as exc:
         conn.rollback()
-        if isinstance(exc, BulkframeError) and exc.result is None:
-            exc.result = result
+        if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
+            setattr(exc, "result", result)  # noqa: B010 (Ctrl-C keeps its type, with the result)
         raise
     finally:
         db.release(conn)
@@ -69,7 +70,7 @@ def write_transaction(db: Database, ref: TableRef, result: BulkResult) -> Iterat
 def reflect_existing(db: Database, conn: Connection, ref: TableRef) -> list[Column]:
     columns = db.backend.reflect(conn, ref)
     if not columns:
-        raise SchemaError(f"table {ref} does not exist (or has no columns)")
+        raise SchemaError(f"table {plain_name(ref)} does not exist (or has no columns)")
     return columns
 
 
@@ -81,10 +82,12 @@ def table_keys(columns: Sequence[Column], given: Sequence[str] | str | None, *, 
         given = [given]
     keys = list(given) if given else [c.name for c in columns if c.primary_key]
     if not keys:
-        raise SchemaError(f"table {ref} has no primary key; pass {option}=[...] naming the key column(s)")
+        raise SchemaError(f"table {plain_name(ref)} has no primary key; pass {option}=[...] naming the key "
+                          "column(s)")
     missing = [k for k in keys if k not in by_name]
     if missing:
-        raise SchemaError(f"{option} {missing} are not columns of {ref}; columns: {sorted(by_name)}")
+        raise SchemaError(f"{option} {missing} are not columns of {plain_name(ref)}; "
+                          f"columns: {sorted(by_name)}")
     return keys
 
 
@@ -131,6 +134,28 @@ def fill_stage(conn: Connection, db: Database, stage: TableRef, data: pa.Table,
     if not first:
         conn.run(f"DELETE FROM {db.backend.qualified(stage)}")
     db.backend.ingest_stage(conn, stage, db.backend.to_ingest(data, columns))
+
+
+def filter_stager(
+    conn: Connection, db: Database, by_name: Mapping[str, Column], made: list[TableRef]
+) -> Callable[[str, list[Any]], Any]:
+    """The ``stage=`` hook of :func:`bulkframe.filters.to_sql`: a long ``$in``/``$nin`` list
+    goes into a temporary one-column table typed like the column (the same machinery as
+    ``bulk_delete(ids=…)``), and the filter selects from it; any length works, none of
+    the values is a bind parameter.  Each stage made is appended to ``made`` (drop them
+    before the commit)."""
+    from bulkframe.normalize import conform
+
+    def stage(field: str, values: list[Any]) -> Any:
+        column = dataclasses.replace(by_name[field], primary_key=False, nullable=True, has_default=False)
+        ref, table = create_stage(conn, db, [column])
+        made.append(ref)
+        data = conform(pa.table({field: pa.array(values)}), {field: column}, table_name="filter values").table
+        fill_stage(conn, db, ref, data, {field: column}, first=True)
+        analyze_stage(conn, db, ref)
+        return sa.select(table.c[field])
+
+    return stage
 
 
 def analyze_stage(conn: Connection, db: Database, stage: TableRef) -> None:

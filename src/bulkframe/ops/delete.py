@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import count_modified
-from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError
+from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError, plain_name
 from bulkframe.normalize import conform
 from bulkframe.ops._modify import (
     analyze_stage,
@@ -35,6 +35,7 @@ from bulkframe.ops._modify import (
     check_flag,
     create_stage,
     fill_stage,
+    filter_stager,
     finish,
     in_input_order,
     key_ranges,
@@ -44,7 +45,7 @@ from bulkframe.ops._modify import (
     table_keys,
     write_transaction,
 )
-from bulkframe.ops._safety import check_backup_location, confirm, sibling, write_backup
+from bulkframe.ops._safety import check_backup_location, confirm, refuse_existing, sibling, write_backup
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -60,7 +61,7 @@ def bulk_delete(
     db: Database, ref: TableRef, *, filter: filters.Filter, ids: Sequence[Any] | None,
     key_field: Sequence[str] | str | None, soft_delete: bool, hard_delete: bool, deleted_at_field: str,
     cascade: Sequence[str] | Mapping[str, str] | None, dry_run: bool, max_delete_count: int | None,
-    confirm_delete: bool | Callable[[int, Any], bool], backup_before_delete: bool,
+    confirm_delete: bool | Callable[[int, Any], Any], backup_before_delete: bool,
     backup_location: str | None, all_rows: bool, batch_size: int | None, sample_size: int,
 ) -> BulkResult:
     for name, flag in (("soft_delete", soft_delete), ("hard_delete", hard_delete), ("dry_run", dry_run),
@@ -83,20 +84,44 @@ def bulk_delete(
         raise InvalidOptionValueError(f"ids must be a list of key values, got {type(ids).__name__}")
     if ids is None and filters.is_empty(filter) and not all_rows:
         raise InvalidOptionValueError(
-            f"no filter and no ids: this would delete every row of {ref}; pass all_rows=True if that is meant"
+            f"no filter and no ids: this would delete every row of {plain_name(ref)}; "
+            "pass all_rows=True if that is meant"
         )
     if key_field is not None and ids is None and batch_size is None:
         raise InvalidOptionValueError("key_field names the column ids= (or batch_size= ranges) refer to; "
                                       "without either it has no effect")
     children = _cascade_spec(cascade)
+    if backup is not None:
+        refuse_existing([backup, *(sibling(backup, name) for name in children)])
     result = BulkResult("delete", str(ref), dry_run=dry_run)
     started = time.perf_counter()
+    try:
+        return _delete(db, ref, result, started, filter=filter, ids=ids, key_field=key_field,
+                       soft_delete=soft_delete, deleted_at_field=deleted_at_field, children=children,
+                       dry_run=dry_run, max_delete_count=max_delete_count, confirm_delete=confirm_delete,
+                       backup=backup, batch_size=batch_size, sample_size=sample_size)
+    except BaseException:  # rolled back: every row processed failed, none was deleted
+        result.deleted = result.skipped = result.success_count = 0
+        result.failure_count = result.records_processed
+        result.metrics["cascade"] = {}
+        raise
+
+
+def _delete(
+    db: Database, ref: TableRef, result: BulkResult, started: float, *, filter: filters.Filter,
+    ids: Sequence[Any] | None, key_field: Sequence[str] | str | None, soft_delete: bool, deleted_at_field: str,
+    children: dict[str, str | None], dry_run: bool, max_delete_count: int | None,
+    confirm_delete: bool | Callable[[int, Any], Any], backup: Path | None, batch_size: int | None,
+    sample_size: int,
+) -> BulkResult:
     backend = db.backend
     with write_transaction(db, ref, result) as conn:
         columns = reflect_existing(db, conn, ref)
         by_name = {c.name: c for c in columns}
         target = backend.sa_table(ref, columns)
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name)
+        filter_stages: list[TableRef] = []
+        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+                               stage=filter_stager(conn, db, by_name, filter_stages))
         if soft_delete:
             _require_column(by_name, deleted_at_field, ref, db)
             where = sa.and_(where, target.c[deleted_at_field].is_(None))
@@ -118,7 +143,8 @@ def bulk_delete(
         # ids found but outside the selection (filter false, or already soft deleted)
         result.skipped = max(0, result.records_processed - result.not_found - count)
         if max_delete_count is not None and count > max_delete_count:
-            raise SafetyLimitError(f"{count} rows of {ref} match, more than max_delete_count={max_delete_count}; "
+            raise SafetyLimitError(f"{count} rows of {plain_name(ref)} match, more than "
+                                   f"max_delete_count={max_delete_count}; "
                                    "nothing was deleted")
         needs_sample = dry_run or confirm_delete is not False
         sample = read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))],
@@ -167,7 +193,8 @@ def bulk_delete(
             result.batches += 1
         if (max_delete_count is not None and deleted > max_delete_count) or (confirm_delete is not False
                                                                              and deleted != count):
-            raise SafetyLimitError(f"{deleted} rows of {ref} matched when deleting, but {count} were counted "
+            raise SafetyLimitError(f"{deleted} rows of {plain_name(ref)} matched when deleting, "
+                                   f"but {count} were counted "
                                    f"(max_delete_count={max_delete_count}); rows changed concurrently, "
                                    "nothing was deleted")
         result.deleted = deleted
@@ -175,8 +202,9 @@ def bulk_delete(
             result.records_processed = deleted
         else:
             result.skipped = max(0, result.records_processed - result.not_found - deleted)
-        if stage is not None:
-            backend.drop_table(conn, stage)
+        for made in [stage, *filter_stages]:
+            if made is not None:
+                backend.drop_table(conn, made)
         if backup is not None:
             _write_backups(db, conn, backups, backup, columns, plans, children)
             result.metrics["backup_location"] = str(backup)
@@ -203,7 +231,8 @@ def _cascade_spec(cascade: Sequence[str] | Mapping[str, str] | None) -> dict[str
 def _require_column(by_name: Mapping[str, Column], name: str, ref: TableRef, db: Database) -> None:
     if name not in by_name:
         raise SchemaError(
-            f"soft_delete=True sets column {name!r}, which {ref} does not have; bulkframe does not alter "
+            f"soft_delete=True sets column {name!r}, which {plain_name(ref)} does not have; "
+            "bulkframe does not alter "
             f"tables during a delete. Add it (ALTER TABLE {db.backend.qualified(ref)} ADD COLUMN "
             f"{db.backend.quote(name)} TIMESTAMP) or pass deleted_at_field='…'"
         )
@@ -273,20 +302,23 @@ def _child_plan(
     ref = TableRef(child, parent.schema)
     columns = db.backend.reflect(conn, ref)
     if not columns:
-        raise SchemaError(f"cascade: table {ref} does not exist")
+        raise SchemaError(f"cascade: table {plain_name(ref)} does not exist")
     by_name = {c.name: c for c in columns}
     parent_pk = [c.name for c in parent_t.columns if c.primary_key]
     if fk_column is not None:
         if fk_column not in by_name:
-            raise SchemaError(f"cascade: {fk_column!r} is not a column of {ref}; columns: {list(by_name)}")
+            raise SchemaError(f"cascade: {fk_column!r} is not a column of {plain_name(ref)}; "
+                              f"columns: {list(by_name)}")
         if len(parent_pk) != 1:
-            raise SchemaError(f"cascade={{{child!r}: {fk_column!r}}} needs {parent} to have a one-column primary key")
+            raise SchemaError(f"cascade={{{child!r}: {fk_column!r}}} needs {plain_name(parent)} to have "
+                              "a one-column primary key")
         pairs = [([fk_column], parent_pk)]
     else:
         pairs = [(list(fk.columns), list(fk.referred_columns) or parent_pk)
                  for fk in db.backend.foreign_keys(conn, ref) if fk.refers_to(parent)]
         if not pairs:
-            raise SchemaError(f"cascade: {ref} has no foreign key to {parent}; name the column with "
+            raise SchemaError(f"cascade: {plain_name(ref)} has no foreign key to {plain_name(parent)}; "
+                              "name the column with "
                               f"cascade={{{child!r}: 'parent_id_column'}}")
     if soft:
         _require_column(by_name, deleted_at_field, ref, db)
@@ -323,6 +355,10 @@ def _write_backups(
     for path, tables in backups.items():
         try:
             write_backup(read_rows(db, tables, cols_for[path]), path)
-        except Exception as exc:
+        except SafetyLimitError:
+            raise
+        except BaseException as exc:  # Polars reports some writer gaps as a Rust panic (BaseException)
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
             raise SafetyLimitError(f"backup_before_delete: writing {path} failed ({type(exc).__name__}: {exc}); "
                                    "nothing was deleted") from exc

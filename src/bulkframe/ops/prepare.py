@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulkframe.errors import SchemaError
+from bulkframe.errors import SchemaError, quote_name
 from bulkframe.normalize import Chunk, conform
 from bulkframe.normalize.conform import describe
 from bulkframe.plan.rejections import entries, plain_record, report_rows
@@ -131,7 +131,7 @@ class Preparer:
             values = plain_record(raw.select([name]).take(rows.to_arrow()))[name].cast(pl.String, strict=False)
             kind = describe(self.columns[name])
             message = pl.select(
-                pl.concat_str([pl.lit(f"{name}="), pl.lit(values).fill_null("?"),
+                pl.concat_str([pl.lit(f"{quote_name(name, plain=True)}="), pl.lit(values).fill_null("?"),
                                pl.lit(f" cannot be stored as {kind}")])
             ).to_series()
             frames.append(entries(rows, stage, name, "type", message, values))

@@ -35,6 +35,7 @@ from bulkframe.ops._modify import (
     check_flag,
     create_stage,
     fill_stage,
+    filter_stager,
     finish,
     in_input_order,
     key_ranges,
@@ -140,7 +141,9 @@ def _filter_update(
         if unknown:
             raise SchemaError(f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}")
         target = backend.sa_table(ref, columns)
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name)
+        filter_stages: list[TableRef] = []
+        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+                               stage=filter_stager(conn, db, by_name, filter_stages))
         keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
         if set(keys) & set(updates):
             raise InvalidOptionValueError(f"batch_size walks the key {keys}; it cannot be updated in the same call")
@@ -175,8 +178,9 @@ def _filter_update(
                 conn.commit()
                 result.batches_committed += 1
                 backend.begin_write(conn, ref)
-        if stage is not None:
-            backend.drop_table(conn, stage)
+        for made in [stage, *filter_stages]:
+            if made is not None:
+                backend.drop_table(conn, made)
         conn.commit()
         result.batches_committed = result.batches
     return columns
@@ -248,8 +252,10 @@ def _by_rows(
             by_name = {c.name: c for c in columns}
             keys = table_keys(columns, key_fields, option="key_fields", ref=ref)
             target = backend.sa_table(ref, columns)
+            filter_stages: list[TableRef] = []
             extra = None if filters.is_empty(filter) else filters.to_sql(
-                filter, target, dialect_name=backend.dialect.name)
+                filter, target, dialect_name=backend.dialect.name,
+                stage=filter_stager(conn, db, by_name, filter_stages))
             window = _Window(keys)
             stage: TableRef | None = None
 
@@ -292,6 +298,8 @@ def _by_rows(
                     "reason.", errors=errors)
             if window.batches:
                 flush()
+            for made in filter_stages:
+                backend.drop_table(conn, made)
             conn.commit()
             result.batches_committed = result.batches
     except BaseException:

@@ -448,7 +448,8 @@ def _in_ranges(positions: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array:
 
 
 def attach(exc: BaseException, result: BulkResult) -> None:
-    """Give a bulkframe error the operation's (partial) result."""
-    if isinstance(exc, BulkframeError) and getattr(exc, "result", None) is None:
-        exc.result = result
+    """Give a bulkframe error, or a ``KeyboardInterrupt`` (Ctrl-C, re-raised after the
+    rollback), the operation's (partial) result as ``.result``."""
+    if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
+        setattr(exc, "result", result)  # noqa: B010 (KeyboardInterrupt declares no such attribute)
 

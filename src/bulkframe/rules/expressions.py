@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from bulkframe.errors import ExpressionError, NotSupportedError
+from bulkframe.errors import ExpressionError, NotSupportedError, quote_names
 
 # --------------------------------------------------------------------------- the tree
 
@@ -301,7 +301,7 @@ def _checked(text_or_node: str | Node, columns: Collection[str]) -> Node:
     if missing:
         known = sorted(columns)
         close = difflib.get_close_matches(missing[0], known, n=1)
-        listed = ", ".join(known[:30]) + (", ..." if len(known) > 30 else "")
+        listed = quote_names(known[:30]) + (", ..." if len(known) > 30 else "")
         raise ExpressionError(
             f"unknown column {missing[0]!r}"
             + (f" (did you mean {close[0]!r}?)" if close else "")

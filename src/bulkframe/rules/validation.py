@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from bulkframe.errors import ExpressionError, SchemaError
+from bulkframe.errors import ExpressionError, SchemaError, quote_name, quote_names
 from bulkframe.rules.expressions import CAST_TYPES, polars_cast, to_polars
 
 #: Placeholder in :attr:`Check.message` for the offending value.
@@ -88,7 +88,7 @@ def _bound(op: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]:
             bound = bound.dt.convert_time_zone(dtype.time_zone)
         col = pl.col(field)
         broken = col < bound if op == "min" else col > bound
-        return broken, f"{field}={VALUE} is {'below' if op == 'min' else 'above'} {op} {param}"
+        return broken, f"{quote_name(field, plain=True)}={VALUE} is {'below' if op == 'min' else 'above'} {op} {param}"
 
     return build
 
@@ -102,14 +102,14 @@ def _flag(field: str, param: Any, rule: str) -> bool:
 def _required(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str] | None:
     if not _flag(field, param, "required"):
         return None
-    return pl.col(field).is_null(), f"{field} is required but is null"
+    return pl.col(field).is_null(), f"{quote_name(field, plain=True)} is required but is null"
 
 
 def _unique(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str] | None:
     if not _flag(field, param, "unique"):
         return None
     col = pl.col(field)
-    return col.is_duplicated() & col.is_not_null(), f"{field}={VALUE} appears more than once in the input"
+    return col.is_duplicated() & col.is_not_null(), f"{quote_name(field, plain=True)}={VALUE} appears more than once in the input"
 
 
 def _pattern(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
@@ -120,7 +120,7 @@ def _pattern(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
         pl.select(pl.lit("").str.contains(full))
     except pl.exceptions.PolarsError as exc:
         raise _fail(field, "pattern", f"invalid regular expression {param!r}: {exc}") from None
-    return ~pl.col(field).str.contains(full), f"{field}={VALUE} does not match pattern {param}"
+    return ~pl.col(field).str.contains(full), f"{quote_name(field, plain=True)}={VALUE} does not match pattern {param}"
 
 
 def _members(rule: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]:
@@ -138,8 +138,8 @@ def _members(rule: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]
         found = pl.col(field).is_in(series.implode())
         shown = ", ".join(map(str, param))
         if rule == "in":
-            return ~found, f"{field}={VALUE} is not one of: {shown}"
-        return found, f"{field}={VALUE} is one of the refused values: {shown}"
+            return ~found, f"{quote_name(field, plain=True)}={VALUE} is not one of: {shown}"
+        return found, f"{quote_name(field, plain=True)}={VALUE} is one of the refused values: {shown}"
 
     return build
 
@@ -155,8 +155,8 @@ def _length(rule: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]
         else:
             raise _fail(field, rule, f"needs a string or list column, not {dtype}")
         if rule == "min_length":
-            return length < param, f"{field}={VALUE} is shorter than {param} characters"
-        return length > param, f"{field}={VALUE} is longer than {param} characters"
+            return length < param, f"{quote_name(field, plain=True)}={VALUE} is shorter than {param} characters"
+        return length > param, f"{quote_name(field, plain=True)}={VALUE} is longer than {param} characters"
 
     return build
 
@@ -168,7 +168,7 @@ def _type(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
     broken = col.is_not_null() & polars_cast(col, param, dtype).is_null()
     if param == "int" and dtype.is_float():  # a non-strict cast would truncate 1.5
         broken = broken | (col != col.floor())
-    return broken, f"{field}={VALUE} is not a valid {param}"
+    return broken, f"{quote_name(field, plain=True)}={VALUE} is not a valid {param}"
 
 
 def _precision(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
@@ -176,7 +176,7 @@ def _precision(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str
     if not dtype.is_numeric():
         raise _fail(field, "precision", f"needs a numeric column, not {dtype}")
     limit = 10 ** (precision - scale)
-    return pl.col(field).abs() >= limit, f"{field}={VALUE} does not fit NUMERIC({precision}, {scale})"
+    return pl.col(field).abs() >= limit, f"{quote_name(field, plain=True)}={VALUE} does not fit NUMERIC({precision}, {scale})"
 
 
 _BUILDERS: dict[str, Callable[[str, Any, pl.DataType], tuple[pl.Expr, str] | None]] = {
@@ -197,7 +197,7 @@ def _expr_check(field: str, param: Any, schema: Mapping[str, pl.DataType]) -> Ch
         raise _fail(field, "expr", str(exc)) from exc
     if dtype != pl.Boolean:
         raise _fail(field, "expr", f"{param!r} must give true/false, but gives {dtype}")
-    message = f"{field}={VALUE} fails {param}" if field in schema else f"{field}: {param} is not true"
+    message = f"{quote_name(field, plain=True)}={VALUE} fails {param}" if field in schema else f"{quote_name(field, plain=True)}: {param} is not true"
     return Check(field, "expr", param, ~expr.fill_null(False), message)
 
 
@@ -249,7 +249,7 @@ def compile_rules(rules: Mapping[str, Mapping[str, Any]], schema: Mapping[str, p
                 continue
             if field not in schema:
                 raise ExpressionError(
-                    f"validation rule {rule!r} on unknown column {field!r}; columns: {', '.join(schema)}"
+                    f"validation rule {rule!r} on unknown column {field!r}; columns: {quote_names(schema)}"
                 )
             built = _BUILDERS[rule](field, param, schema[field])
             if built is not None:

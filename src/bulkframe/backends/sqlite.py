@@ -441,7 +441,7 @@ class SQLiteBackend(Backend):
             arr = table.column(name)
             col = columns[name]
             if col.kind == "decimal":
-                arr = arr.cast(pa.string()) if self._exact_text(col) else decimal_to_nearest_double(arr)
+                arr = decimal_plain_text(arr) if self._exact_text(col) else decimal_to_nearest_double(arr)
             elif col.kind in ("timestamp", "timestamptz"):
                 arr = timestamp_text(arr)
             elif col.kind == "time" or col.kind in ("json", "uuid", "text"):
@@ -491,6 +491,17 @@ def decimal_to_nearest_double(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArra
         mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
         out.append(pa.array(values, type=pa.float64(), mask=mask))
     return pa.chunked_array(out, pa.float64())
+
+
+def decimal_plain_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Decimals as plain text with every digit of the scale (``0.00000001``, ``-12.500000``).
+
+    Not Arrow's decimal→string cast: that writes small values in scientific notation
+    (``1E-8``, ``0E-8``), which other readers and text comparisons do not expect."""
+    import polars as pl
+
+    text = pl.Series(arr).cast(pl.String).to_arrow()
+    return pa.chunked_array([text.cast(pa.string())])
 
 
 def timestamp_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

@@ -347,8 +347,15 @@ class SQLiteBackend(Backend):
                                  (ref.name,))
         if not rows:
             return None
-        master = f"{self.quote(ref.schema)}.sqlite_master" if ref.schema is not None else "sqlite_master"
-        create = conn.scalar(f"SELECT sql FROM {master} WHERE type = 'table' AND name = ?", (ref.name,))
+        # the CREATE TABLE text, for the /* bulkframe:kind */ markers (a temp table shadows a
+        # main one of the same name, as in name resolution)
+        masters = [f"{self.quote(ref.schema)}.sqlite_master"] if ref.schema is not None else [
+            "sqlite_temp_master", "sqlite_master"]
+        create = None
+        for master in masters:
+            create = conn.scalar(f"SELECT sql FROM {master} WHERE type = 'table' AND name = ?", (ref.name,))
+            if create is not None:
+                break
         markers = column_markers(create or "")
         columns = []
         int_pk = sum(1 for r in rows if r[4]) == 1

@@ -33,7 +33,9 @@ def _decimal(draw: Any, shape: tuple[int, int]) -> Decimal:
     digits = draw(st.integers(1, p + extra))
     unscaled = draw(st.integers(-(10**digits) + 1, 10**digits - 1))
     if draw(st.booleans()) and extra:  # aim at the rounding boundary: …5, …50
-        unscaled = unscaled // 10**extra * 10**extra + (5 * 10 ** (extra - 1) if unscaled >= 0 else -5 * 10 ** (extra - 1))
+        unscaled = unscaled // 10**extra * 10**extra + (
+            5 * 10 ** (extra - 1) if unscaled >= 0 else -5 * 10 ** (extra - 1)
+        )
     return Decimal(unscaled).scaleb(-(s + extra))
 
 
@@ -63,8 +65,14 @@ def sqlite_db() -> Iterator[tuple[bf.Database, Path]]:
         path = Path(folder) / "decimals.db"
         db = bf.connect(f"sqlite:///{path}")
         for p, s in SHAPES:
-            db.create_table(f"d_{p}_{s}", [Column("id", "int64", primary_key=True, nullable=False),
-                                           Column("v", "decimal", precision=p, scale=s), Column("hit", "int64")])
+            db.create_table(
+                f"d_{p}_{s}",
+                [
+                    Column("id", "int64", primary_key=True, nullable=False),
+                    Column("v", "decimal", precision=p, scale=s),
+                    Column("hit", "int64"),
+                ],
+            )
         try:
             yield db, path
         finally:
@@ -94,8 +102,9 @@ def _check(db: bf.Database, path: Path, pg_url: str, shape: tuple[int, int], val
             assert stored == float(expected), (value, stored)  # the nearest double, exactly
             # (NUMERIC affinity stores an integral value as INTEGER: 3 for 3.00 — same number)
             assert isinstance(stored, float | int)
-            assert conn.execute(f"SELECT id FROM {table} WHERE v = {float(expected)!r} AND id = ?",
-                                (rid,)).fetchall() == [(rid,)]
+            assert conn.execute(
+                f"SELECT id FROM {table} WHERE v = {float(expected)!r} AND id = ?", (rid,)
+            ).fetchall() == [(rid,)]
         else:
             assert stored == f"{expected:f}", (value, stored)  # exact text at the column's scale
         result = db.bulk_update(table, {"hit": rid}, filter={"v": expected, "id": rid})
@@ -114,8 +123,16 @@ def test_sqlite_decimal_lands_as_the_server_cast(sqlite_db, pg_url, shape, data)
 
 
 #: Values exactly halfway at the column's scale: PostgreSQL rounds them away from zero.
-TIES = [((10, 2), "1.005"), ((10, 2), "-1.005"), ((10, 2), "2.345"), ((15, 0), "2.5"), ((15, 0), "-0.5"),
-        ((15, 6), "0.0000005"), ((20, 8), "1.000000005"), ((38, 6), "-12345678901234567890.1234565")]
+TIES = [
+    ((10, 2), "1.005"),
+    ((10, 2), "-1.005"),
+    ((10, 2), "2.345"),
+    ((15, 0), "2.5"),
+    ((15, 0), "-0.5"),
+    ((15, 6), "0.0000005"),
+    ((20, 8), "1.000000005"),
+    ((38, 6), "-12345678901234567890.1234565"),
+]
 
 
 @pytest.mark.postgres

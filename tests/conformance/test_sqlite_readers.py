@@ -106,7 +106,10 @@ def test_stored_text_and_numbers_are_the_conventional_ones(written: tuple[str, P
         assert [type(v) for v in row] == [type(v) for v in STORED.values()]
         # the exact nearest double: a plain float comparison finds the row
         assert conn.execute("SELECT id FROM t WHERE price = 19.99").fetchall() == [(1,)]
-        assert conn.execute("SELECT typeof(price), typeof(wide) FROM t WHERE id = 1").fetchone() == ("real", "text")
+        assert conn.execute("SELECT typeof(price), typeof(wide) FROM t WHERE id = 1").fetchone() == (
+            "real",
+            "text",
+        )
         nulls = conn.execute(f"SELECT {', '.join(names[1:])} FROM t WHERE id = 2").fetchone()
         assert nulls == (None,) * (len(names) - 1)
 
@@ -117,8 +120,12 @@ def test_sqlite3_parse_decltypes(written: tuple[str, Path]) -> None:
         cur = conn.execute("SELECT * FROM t ORDER BY id")
         names = [d[0] for d in cur.description]
         first, second = (dict(zip(names, r, strict=True)) for r in cur.fetchall())
-    assert first == {**STORED, "day": dt.date(2024, 2, 29), "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
-                     "aware": AWARE_UTC}
+    assert first == {
+        **STORED,
+        "day": dt.date(2024, 2, 29),
+        "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        "aware": AWARE_UTC,
+    }
     assert type(first["day"]) is dt.date
     assert first["naive"].tzinfo is None and first["aware"].tzinfo is None
     assert all(v is None for k, v in second.items() if k != "id")
@@ -170,7 +177,9 @@ def test_pandas_read_sql(written: tuple[str, Path]) -> None:
     assert first["naive"] == pd.Timestamp("2024-01-02 03:04:05.000006")
     assert first["aware"] == pd.Timestamp(AWARE_UTC)
     assert (first["doc"], first["uid"], first["blob"]) == (STORED["doc"], STORED["uid"], STORED["blob"])
-    assert str(frame["naive"].dtype).startswith("datetime64") and str(frame["aware"].dtype).startswith("datetime64")
+    assert str(frame["naive"].dtype).startswith("datetime64") and str(frame["aware"].dtype).startswith(
+        "datetime64"
+    )
     assert frame.iloc[1].drop("id").isna().all()
     # a plain query through sqlite3 with PARSE_DECLTYPES: dates and timestamps typed
     with _sqlite3(path, detect_types=sqlite3.PARSE_DECLTYPES) as conn:
@@ -187,8 +196,12 @@ def test_polars_read_database(written: tuple[str, Path]) -> None:
     with _sqlite3(path, detect_types=sqlite3.PARSE_DECLTYPES) as conn:
         frame = pl.read_database("SELECT * FROM t ORDER BY id", conn)
     first = frame.row(0, named=True)
-    assert first == {**STORED, "day": dt.date(2024, 2, 29), "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
-                     "aware": AWARE_UTC}
+    assert first == {
+        **STORED,
+        "day": dt.date(2024, 2, 29),
+        "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        "aware": AWARE_UTC,
+    }
     assert frame.schema["naive"] == pl.Datetime("us") and frame.schema["day"] == pl.Date
     assert frame.schema["price"] == pl.Float64 and frame.schema["blob"] == pl.Binary
     # by URI (connectorx): declared types decide the dtypes
@@ -215,7 +228,9 @@ def _duckdb_with_sqlite() -> Any:
     spec = importlib.util.find_spec("duckdb_ext")
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     for folder in folders:
-        for candidate in Path(folder).glob(f"extensions/v{duckdb.__version__}/*/sqlite_scanner.duckdb_extension"):
+        for candidate in Path(folder).glob(
+            f"extensions/v{duckdb.__version__}/*/sqlite_scanner.duckdb_extension"
+        ):
             conn.execute(f"LOAD '{candidate}'")
             return conn
     conn.close()
@@ -236,8 +251,12 @@ def test_duckdb_sqlite_scanner(written: tuple[str, Path]) -> None:
         conn.close()
     assert types["day"] == "DATE" and types["naive"] == "TIMESTAMP" and types["aware"] == "TIMESTAMP"
     assert types["clock"] == "VARCHAR" and types["price"] == "DOUBLE" and types["blob"] == "BLOB"
-    assert first == {**STORED, "day": dt.date(2024, 2, 29), "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
-                     "aware": AWARE_UTC}
+    assert first == {
+        **STORED,
+        "day": dt.date(2024, 2, 29),
+        "naive": dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        "aware": AWARE_UTC,
+    }
     assert all(v is None for k, v in second.items() if k != "id")
     assert found == [(1,)]
 
@@ -250,7 +269,12 @@ def test_bulkframe_reads_its_own_kinds_back(written: tuple[str, Path]) -> None:
     want = {c.name: (c.kind, c.precision, c.scale, c.length) for c in COLUMNS}
     want["i32"] = ("int64", None, None, None)  # INTEGER is read as 64-bit (SQLite's INTEGER is)
     assert kinds == want
-    assert rows[0] == {**ROW, "aware": AWARE_UTC.replace(tzinfo=UTC), "doc": STORED["doc"], "uid": STORED["uid"]}
+    assert rows[0] == {
+        **ROW,
+        "aware": AWARE_UTC.replace(tzinfo=UTC),
+        "doc": STORED["doc"],
+        "uid": STORED["uid"],
+    }
     assert rows[1] == NULLS
 
 
@@ -273,7 +297,14 @@ def test_decimal_filters_on_sqlite(written: tuple[str, Path]) -> None:
             ({"wide": {"$lte": Decimal("12345678901234567890.1234569")}}, 1),
             ({"wide": {"$lt": Decimal("9" * 20)}}, 1),
             ({"wide": {"$lt": Decimal("-1")}}, 0),
-            ({"aware": dt.datetime(2024, 1, 2, 14, 0, 0, 500000, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))}, 1),
+            (
+                {
+                    "aware": dt.datetime(
+                        2024, 1, 2, 14, 0, 0, 500000, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+                    )
+                },
+                1,
+            ),
             ({"naive": {"$gte": dt.datetime(2024, 1, 2, 3, 4, 5, 6)}}, 1),
             ({"naive": {"$gt": dt.datetime(2024, 1, 2, 3, 4, 5, 6)}}, 0),
             ({"day": "2024-02-29"}, 1),
@@ -308,8 +339,16 @@ def test_tables_of_earlier_versions_still_reflect_and_read(tmp_path: Path) -> No
             "at": ("timestamptz", None, None), "naive": ("timestamp", None, None), "clock": ("time", None, None),
             "doc": ("json", None, None), "uid": ("uuid", None, None),
         }  # fmt: skip
-        new = {"id": 2, "amount": Decimal("0.10"), "wide": Decimal("-1.5"), "at": AWARE_UTC.replace(tzinfo=UTC),
-               "naive": dt.datetime(2025, 1, 1), "clock": dt.time(1, 2, 3), "doc": [1], "uid": UID}
+        new = {
+            "id": 2,
+            "amount": Decimal("0.10"),
+            "wide": Decimal("-1.5"),
+            "at": AWARE_UTC.replace(tzinfo=UTC),
+            "naive": dt.datetime(2025, 1, 1),
+            "clock": dt.time(1, 2, 3),
+            "doc": [1],
+            "uid": UID,
+        }
         assert db.bulk_create("old", [new]).success_count == 1
         rows = db.read("old", order_by="id").to_dicts()
     assert rows == [
@@ -320,4 +359,7 @@ def test_tables_of_earlier_versions_still_reflect_and_read(tmp_path: Path) -> No
     ]  # fmt: skip
     with _sqlite3(path) as conn:
         assert conn.execute("SELECT amount, wide, at FROM old WHERE id = 2").fetchone() == (
-            0.1, "-1.500000", "2024-01-02 08:30:00.500000")
+            0.1,
+            "-1.500000",
+            "2024-01-02 08:30:00.500000",
+        )

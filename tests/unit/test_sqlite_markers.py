@@ -14,7 +14,7 @@ def test_markers_follow_their_column_only() -> None:
         'CREATE TABLE "a""b" ("x,y" TEXT /* bulkframe:uuid */ NOT NULL, '
         "[w (1)] TEXT /* bulkframe:decimal(38,6) */ DEFAULT ('a,/* bulkframe:json */'), "
         '"z" TIMESTAMP /* bulkframe:timestamptz */, u TEXT -- bulkframe:json\n, '
-        '"s" TEXT DEFAULT \'/* bulkframe:uuid */\', `q` TEXT /* other comment */, '
+        "\"s\" TEXT DEFAULT '/* bulkframe:uuid */', `q` TEXT /* other comment */, "
         "CONSTRAINT c CHECK (u > '/* bulkframe:json */'), PRIMARY KEY (\"x,y\"))"
     )
     assert column_markers(sql) == {

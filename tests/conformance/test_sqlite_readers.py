@@ -363,3 +363,25 @@ def test_tables_of_earlier_versions_still_reflect_and_read(tmp_path: Path) -> No
             "-1.500000",
             "2024-01-02 08:30:00.500000",
         )
+
+
+def test_clock_defaults_use_the_stored_format(tmp_path: Path) -> None:
+    path = tmp_path / "defaults.db"
+    aware = dt.datetime(2024, 1, 2, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    with bf.connect(f"sqlite:///{path}") as db:
+        db.create_table(
+            "d",
+            [Column("id", "int64", primary_key=True), Column("at", "timestamptz"), Column("day", "date"),
+             Column("fixed", "timestamptz")],
+            defaults={"at": ":current_timestamp", "day": ":current_date", "fixed": aware},
+        )  # fmt: skip
+        before = dt.datetime.now(UTC).replace(tzinfo=None)
+        db.bulk_create("d", [{"id": 1}])
+        after = dt.datetime.now(UTC).replace(tzinfo=None)
+    with _sqlite3(path) as conn:
+        at, day, fixed = conn.execute("SELECT at, day, fixed FROM d").fetchone()
+    assert fixed == "2024-01-02 08:30:00.000000"
+    assert len(at) == len("2024-01-02 08:30:00.000000") and at[10] == " "
+    parsed = dt.datetime.strptime(at, "%Y-%m-%d %H:%M:%S.%f")
+    assert before - dt.timedelta(seconds=1) <= parsed <= after + dt.timedelta(seconds=1)
+    assert dt.date.fromisoformat(day) in (before.date(), after.date())

@@ -121,7 +121,9 @@ def render_default(backend: Backend, column: Column, value: Any) -> str:
     """A ``DEFAULT`` literal for ``value`` in ``column``'s type, compiled for the dialect."""
     if isinstance(value, str) and value in SQL_DEFAULT_TOKENS and column.kind in ("timestamp", "timestamptz",
                                                                                  "date"):
-        return SQL_DEFAULT_TOKENS[value]
+        # a backend that stores timestamps as text spells the clock in its own format
+        tokens: Mapping[str, str] = getattr(backend, "sql_default_tokens", SQL_DEFAULT_TOKENS)
+        return tokens[value]
     if value is None:
         return "NULL"
     literal: Any = value

@@ -280,6 +280,14 @@ class SQLiteBackend(Backend):
                 "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
             )
 
+    #: ``DEFAULT`` clock values in the stored text format (:data:`TIMESTAMP_FORMAT`, UTC):
+    #: SQLite's ``CURRENT_TIMESTAMP`` has no fraction, which would not compare as text with
+    #: the microseconds every written value has.
+    sql_default_tokens: ClassVar[dict[str, str]] = {
+        ":current_timestamp": "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))",
+        ":current_date": "CURRENT_DATE",
+    }
+
     #: ADBC SQLite infers each result column's type from the first batch; make that
     #: batch the whole result so a column that starts with NULLs is typed by its values.
     read_options: ClassVar[dict[str, str]] = {"adbc.sqlite.query.batch_rows": "100000000"}

@@ -32,10 +32,9 @@ def _decimal(draw: Any, shape: tuple[int, int]) -> Decimal:
     extra = draw(st.integers(0, 2))  # fractional digits beyond the column's scale
     digits = draw(st.integers(1, p + extra))
     unscaled = draw(st.integers(-(10**digits) + 1, 10**digits - 1))
-    if draw(st.booleans()) and extra:  # aim at the rounding boundary: …5, …50
-        unscaled = unscaled // 10**extra * 10**extra + (
-            5 * 10 ** (extra - 1) if unscaled >= 0 else -5 * 10 ** (extra - 1)
-        )
+    if draw(st.booleans()) and extra:  # aim at the rounding boundary: …4/…5/…6, …49/…50/…51
+        half = 5 * 10 ** (extra - 1) + draw(st.sampled_from([-1, 0, 1]))
+        unscaled = unscaled // 10**extra * 10**extra + (half if unscaled >= 0 else -half)
     return Decimal(unscaled).scaleb(-(s + extra))
 
 

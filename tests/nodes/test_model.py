@@ -174,8 +174,9 @@ def test_create_table_library_api(db: bf.Database, table: str) -> None:
 GOLDEN_DDL = {
     "sqlite": [
         'CREATE TABLE IF NOT EXISTS "order" ("id" INTEGER, "name" TEXT DEFAULT \'O\'\'Neil\' NOT NULL, '
-        '"price" DECIMAL_TEXT(18,6), "on" BOOLEAN DEFAULT TRUE NOT NULL, "at" TIMESTAMPTZ DEFAULT '
-        'CURRENT_TIMESTAMP, "meta" JSON DEFAULT \'{"a": "it\'\'s"}\', "user_id" BIGINT, PRIMARY KEY ("id"), '
+        '"price" TEXT /* bulkframe:decimal(18,6) */, "on" BOOLEAN DEFAULT TRUE NOT NULL, '
+        '"at" TIMESTAMP /* bulkframe:timestamptz */ DEFAULT (strftime(\'%Y-%m-%d %H:%M:%f000\', \'now\')), '
+        '"meta" TEXT /* bulkframe:json */ DEFAULT \'{"a": "it\'\'s"}\', "user_id" BIGINT, PRIMARY KEY ("id"), '
         'UNIQUE ("name"), FOREIGN KEY ("user_id") REFERENCES "users")',
         'CREATE INDEX IF NOT EXISTS "ix_order_user_id" ON "order" ("user_id")',
     ],

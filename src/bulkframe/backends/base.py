@@ -233,11 +233,16 @@ class Backend(abc.ABC):
         return sa.Table(
             ref.name,
             meta,
-            *(sa.Column(c.name, _SA_TYPES[c.kind], primary_key=c.primary_key, quote=True,
+            *(sa.Column(c.name, self.sa_type(c), primary_key=c.primary_key, quote=True,
                         info={"bulkframe_kind": c.kind}) for c in columns),  # filters check values by kind
             schema=ref.schema,
             quote=True,
         )
+
+    def sa_type(self, column: Column) -> Any:
+        """The SQLAlchemy type statements give ``column`` (its bind conversion applies to
+        values compared with or assigned to it)."""
+        return _SA_TYPES[column.kind]
 
     def create_table_sql(self, ref: TableRef, columns: Sequence[Column], *, temporary: bool = False) -> str:
         parts = [

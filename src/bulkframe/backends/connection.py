@@ -27,7 +27,13 @@ def compile_sql(stmt: sa.Executable | str, dialect: sa.Dialect) -> tuple[str, tu
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
     params = compiled.construct_params()
     order: Sequence[str] = compiled.positiontup or []
-    return compiled.string, tuple(params[name] for name in order)
+    # the dialect's bind conversions, as SQLAlchemy applies them when it executes (SQLite:
+    # Decimal → float, datetime → "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL: none)
+    expanded = compiled._post_compile_expanded_state  # IN (…) lists, expanded
+    convert = expanded.processors if expanded is not None else compiled._bind_processors
+    return compiled.string, tuple(
+        convert[name](params[name]) if name in convert else params[name] for name in order
+    )
 
 
 def interrupted(exc: BaseException) -> bool:

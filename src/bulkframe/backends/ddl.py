@@ -121,7 +121,9 @@ def render_default(backend: Backend, column: Column, value: Any) -> str:
     """A ``DEFAULT`` literal for ``value`` in ``column``'s type, compiled for the dialect."""
     if isinstance(value, str) and value in SQL_DEFAULT_TOKENS and column.kind in ("timestamp", "timestamptz",
                                                                                  "date"):
-        return SQL_DEFAULT_TOKENS[value]
+        # a backend that stores timestamps as text spells the clock in its own format
+        tokens: Mapping[str, str] = getattr(backend, "sql_default_tokens", SQL_DEFAULT_TOKENS)
+        return tokens[value]
     if value is None:
         return "NULL"
     literal: Any = value
@@ -130,6 +132,14 @@ def render_default(backend: Backend, column: Column, value: Any) -> str:
     elif isinstance(value, uuid.UUID):
         literal = str(value)
     elif isinstance(value, dt.datetime | dt.date | dt.time):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None and column.kind in ("timestamp",
+                                                                                          "timestamptz"):
+            value = value.astimezone(dt.timezone.utc)  # the same instant; a timestamp keeps its UTC wall time
+            value = value.replace(tzinfo=None) if column.kind == "timestamp" else value
+        if column.kind in ("timestamp", "timestamptz", "date", "time"):
+            # in the column's text format where the database stores text (SQLite)
+            typed = sa.literal(value, backend.sa_type(column))
+            return str(typed.compile(dialect=backend.dialect, compile_kwargs={"literal_binds": True}))
         literal = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
     elif isinstance(value, bool):
         return "TRUE" if value else "FALSE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,25 +16,43 @@ from sqlalchemy.dialects import sqlite
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
-from bulkframe.errors import DatabaseError, NotSupportedError
+from bulkframe.errors import DatabaseError, DataError, NotSupportedError
 from bulkframe.types import Column
 
-#: Declared types bulkframe writes; read back by name (SQLite keeps the declared text).
+#: Declared types bulkframe writes: the conventional names other readers know (SQLAlchemy
+#: reflection, pandas, Polars, ``sqlite3`` with ``PARSE_DECLTYPES``, DuckDB's sqlite scanner).
+#: Where the name cannot tell bulkframe's kind apart (timestamptz vs timestamp, uuid/json vs
+#: text, wide decimals), a marker comment follows it; SQLite keeps the ``CREATE TABLE`` text
+#: verbatim, comments included, and :func:`column_markers` reads it back.
 _DDL = {
     "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "float32": "REAL",
-    "float64": "DOUBLE", "bool": "BOOLEAN", "text": "TEXT", "date": "DATE", "time": "TIME",
-    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ", "json": "JSON", "uuid": "UUID_TEXT",
+    "float64": "DOUBLE", "bool": "BOOLEAN", "text": "TEXT", "date": "DATE",
+    # TIME has NUMERIC affinity and DuckDB reads it as TIMESTAMP (then fails on "12:34:56");
+    # TIME_CHAR has TEXT affinity, SQLAlchemy reflects it as TIME, DuckDB as VARCHAR.
+    "time": "TIME_CHAR",
+    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP /* bulkframe:timestamptz */",
+    # TEXT affinity: a JSON document such as 1.50 must not become the REAL 1.5
+    "json": "TEXT /* bulkframe:json */", "uuid": "TEXT /* bulkframe:uuid */",
     "binary": "BLOB",
 }
 
 #: REAL keeps 15 significant digits; wider decimals are stored as exact text.
 MAX_REAL_DECIMAL = 15
 
+#: ``YYYY-MM-DD HH:MM:SS.ffffff``: the text Python's ``sqlite3`` and SQLAlchemy write and
+#: parse, with a fixed fraction so text order is time order.  Timestamptz values are stored
+#: as their UTC wall time, without an offset (``sqlite3``'s converter cannot parse one).
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
 _DECL = re.compile(r"^\s*([A-Z_ ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+_MARKER = re.compile(r"/\*\s*bulkframe:([a-z]+)(?:\((\d+),(\d+)\))?\s*\*/")
 
 
 def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
-    """Map a declared SQLite column type to ``(kind, precision_or_length, scale)``."""
+    """Map a declared SQLite column type to ``(kind, precision_or_length, scale)``.
+
+    Also reads the names earlier bulkframe versions declared (``TIMESTAMPTZ``,
+    ``DECIMAL_TEXT(p,s)``, ``UUID_TEXT``)."""
     m = _DECL.match(declared.upper())
     base, a, b = (m.group(1).strip(), m.group(2), m.group(3)) if m else (declared.upper(), None, None)
     p = int(a) if a else None
@@ -44,7 +63,8 @@ def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
         "SMALLINT": "int16", "INT2": "int16", "TINYINT": "int16", "INTEGER": "int64", "INT": "int64",
         "BIGINT": "int64", "INT8": "int64", "MEDIUMINT": "int32", "REAL": "float64",
         "FLOAT": "float64", "DOUBLE": "float64", "DOUBLE PRECISION": "float64",
-        "BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "TIME": "time", "DATETIME": "timestamp",
+        "BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "DATE_CHAR": "date", "TIME": "time",
+        "TIME_CHAR": "time", "DATETIME": "timestamp", "DATETIME_CHAR": "timestamp",
         "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "JSON": "json", "JSONB": "json",
         "UUID_TEXT": "uuid", "UUID": "uuid", "BLOB": "binary", "BYTEA": "binary",
     }
@@ -53,6 +73,71 @@ def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
     if "CHAR" in base or "TEXT" in base or "CLOB" in base or base == "":
         return "text", p, None
     return "text", None, None
+
+
+def column_markers(create_sql: str) -> dict[str, tuple[str, int | None, int | None]]:
+    """``{column: (kind, precision, scale)}`` from the ``/* bulkframe:kind */`` comments in a
+    ``CREATE TABLE`` statement as SQLite stores it.
+
+    A small tokenizer, not a regular expression over the whole text: quoted identifiers,
+    string literals and nested parentheses may hold anything, including ``,`` and ``/*``."""
+    out: dict[str, tuple[str, int | None, int | None]] = {}
+    i, n, depth = 0, len(create_sql), 0
+    name: str | None = None
+    first = True  # at the first token of a column definition
+    closers = {'"': '"', "`": "`", "[": "]", "'": "'"}
+    while i < n:
+        ch = create_sql[i]
+        if ch in closers:
+            end, close = i + 1, closers[ch]
+            while end < n:
+                if create_sql[end] == close:
+                    if close != "]" and end + 1 < n and create_sql[end + 1] == close:  # doubled quote
+                        end += 2
+                        continue
+                    break
+                end += 1
+            if depth == 1 and first and ch != "'":
+                name = create_sql[i + 1:end].replace(close * 2, close) if close != "]" else create_sql[i + 1:end]
+                first = False
+            i = end + 1
+        elif create_sql.startswith("/*", i):
+            end = create_sql.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            m = _MARKER.fullmatch(create_sql, i, end)
+            if m and depth == 1 and name is not None:
+                out[name] = (m.group(1), int(m.group(2)) if m.group(2) else None,
+                             int(m.group(3)) if m.group(3) else None)
+            i = end
+        elif create_sql.startswith("--", i):
+            end = create_sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif ch == "(":
+            depth += 1
+            if depth == 1:
+                first, name = True, None
+            i += 1
+        elif ch == ")":
+            depth -= 1
+            i += 1
+        elif ch == "," and depth == 1:
+            first, name = True, None
+            i += 1
+        elif ch.isspace():
+            i += 1
+        else:
+            end = i
+            while end < n and (create_sql[end].isalnum() or create_sql[end] in "_$" or ord(create_sql[end]) > 127):
+                end += 1
+            end = max(end, i + 1)
+            if depth == 1 and first:
+                word = create_sql[i:end]
+                # a table constraint is not a column
+                if word.upper() not in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
+                    name = word
+                first = False
+            i = end
+    return out
 
 
 #: SQLite reports errors as text; map them to the SQLSTATE a server would send.
@@ -66,6 +151,101 @@ _SQLSTATE_BY_MESSAGE = (
     ("database table is locked", "55P03"),
     ("datatype mismatch", "22000"),
 )
+
+
+def decimal_text(value: Any, scale: int) -> Any:
+    """A number as the text a wide decimal column of ``scale`` holds (``12.500000``), as
+    Arrow writes it; a value with more fractional digits than ``scale`` keeps them (it
+    equals no stored value); anything else is returned unchanged."""
+    if isinstance(value, bool) or not isinstance(value, decimal.Decimal | int | float):
+        return value
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if not number.is_finite():
+        return str(number)
+    exp = decimal.Decimal(1).scaleb(-scale)
+    with decimal.localcontext(prec=max(40, len(number.as_tuple().digits) + scale + 2)):
+        quantized = number.quantize(exp)
+        text = f"{abs(quantized) if quantized == 0 else quantized:f}"
+        return text if quantized == number else f"{number.normalize():f}"
+
+
+def _quantize(value: Any, scale: int, rounding: str) -> str:
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    with decimal.localcontext(prec=max(40, len(number.as_tuple().digits) + scale + 2)):
+        quantized = number.quantize(decimal.Decimal(1).scaleb(-scale), rounding=rounding)
+    return f"{abs(quantized) if quantized == 0 else quantized:f}"
+
+
+class TextDecimal(sa.types.TypeDecorator[Any]):
+    """A decimal wider than a REAL, stored as exact text at a fixed scale (``-12.500000``).
+
+    Values bind as that text, so ``=`` and ``IN`` compare exactly.  ``<``/``>`` against a
+    number compare numerically, still exactly: canonical texts of one scale order by sign,
+    then length, then characters; the bound is moved to the column's scale in the
+    direction that keeps the comparison's meaning (``col < 1.0000005`` ⇔ ``col < 1.000001``).
+    Values stored as numbers (a user-declared ``NUMERIC(20,8)`` has NUMERIC affinity)
+    compare as numbers."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        return decimal_text(value, self.scale)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return value
+
+    class comparator_factory(sa.types.TypeDecorator.Comparator[Any]):
+        def _ordered(self, op: str, other: Any) -> Any:
+            if isinstance(other, bool) or not isinstance(other, decimal.Decimal | int | float):
+                return None
+            number = decimal.Decimal(repr(other)) if isinstance(other, float) else decimal.Decimal(other)
+            if not number.is_finite():
+                return None
+            scale: int = getattr(self.type, "scale", 0)
+            # strict < and non-strict >= keep their meaning with the bound rounded up;
+            # <= and > with it rounded down
+            rounding = decimal.ROUND_CEILING if op in ("<", ">=") else decimal.ROUND_FLOOR
+            bound = _quantize(number, scale, rounding)
+            col = self.expr
+            lit = sa.literal(bound, sa.Text())
+            less = op in ("<", "<=")
+            strict = op in ("<", ">")
+            length, blen = sa.func.length(col), len(bound)
+            neg = col.like("-%")
+            cmp = (col < lit if strict else col <= lit) if less else (col > lit if strict else col >= lit)
+            rev = (col > lit if strict else col >= lit) if less else (col < lit if strict else col <= lit)
+            same_len = length == blen
+            if not bound.startswith("-"):  # bound ≥ 0: magnitudes of non-negative texts
+                mag = sa.or_(length < blen, sa.and_(same_len, cmp)) if less else sa.or_(
+                    length > blen, sa.and_(same_len, cmp))
+                text_cmp = sa.or_(neg, mag) if less else sa.and_(sa.not_(neg), mag)
+            else:  # bound < 0: among negative texts a larger magnitude is a smaller number
+                mag = sa.or_(length > blen, sa.and_(same_len, rev)) if less else sa.or_(
+                    length < blen, sa.and_(same_len, rev))
+                text_cmp = sa.and_(neg, mag) if less else sa.or_(sa.not_(neg), mag)
+            numeric = {"<": col < lit, "<=": col <= lit, ">": col > lit, ">=": col >= lit}[op]
+            return sa.case((sa.func.typeof(col) == "text", text_cmp), else_=numeric)
+
+        def __lt__(self, other: Any) -> Any:
+            expr = self._ordered("<", other)
+            return super().__lt__(other) if expr is None else expr
+
+        def __le__(self, other: Any) -> Any:
+            expr = self._ordered("<=", other)
+            return super().__le__(other) if expr is None else expr
+
+        def __gt__(self, other: Any) -> Any:
+            expr = self._ordered(">", other)
+            return super().__gt__(other) if expr is None else expr
+
+        def __ge__(self, other: Any) -> Any:
+            expr = self._ordered(">=", other)
+            return super().__ge__(other) if expr is None else expr
 
 
 class SQLiteBackend(Backend):
@@ -99,6 +279,14 @@ class SQLiteBackend(Backend):
                 "in-memory SQLite is not supported: every bulkframe operation opens its own "
                 "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
             )
+
+    #: ``DEFAULT`` clock values in the stored text format (:data:`TIMESTAMP_FORMAT`, UTC):
+    #: SQLite's ``CURRENT_TIMESTAMP`` has no fraction, which would not compare as text with
+    #: the microseconds every written value has.
+    sql_default_tokens: ClassVar[dict[str, str]] = {
+        ":current_timestamp": "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))",
+        ":current_date": "CURRENT_DATE",
+    }
 
     #: ADBC SQLite infers each result column's type from the first batch; make that
     #: batch the whole result so a column that starts with NULLs is typed by its values.
@@ -144,9 +332,18 @@ class SQLiteBackend(Backend):
 
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = adbc_sqlite.connect(self.path)
-        cur = conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
-        cur.close()
+        try:
+            # PRAGMA foreign_keys is a no-op inside a transaction, and the driver has one open
+            # whenever autocommit is off: switch it on for the PRAGMAs, then off again
+            conn.adbc_connection.set_autocommit(True)
+            cur = conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 30000")
+            cur.execute("PRAGMA foreign_keys = ON")  # declared foreign keys mean what they say
+            cur.close()
+            conn.adbc_connection.set_autocommit(False)
+        except Exception:
+            conn.close()
+            raise
         return conn
 
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
@@ -158,10 +355,20 @@ class SQLiteBackend(Backend):
                                  (ref.name,))
         if not rows:
             return None
+        # the CREATE TABLE text, for the /* bulkframe:kind */ markers (a temp table shadows a
+        # main one of the same name, as in name resolution)
+        masters = [f"{self.quote(ref.schema)}.sqlite_master"] if ref.schema is not None else [
+            "sqlite_temp_master", "sqlite_master"]
+        create = None
+        for master in masters:
+            create = conn.scalar(f"SELECT sql FROM {master} WHERE type = 'table' AND name = ?", (ref.name,))
+            if create is not None:
+                break
+        markers = column_markers(create or "")
         columns = []
         int_pk = sum(1 for r in rows if r[4]) == 1
         for name, declared, notnull, default, pk in rows:
-            kind, p, s = kind_of_declared(declared or "")
+            kind, p, s = markers.get(name) or kind_of_declared(declared or "")
             rowid_alias = bool(pk) and int_pk and (declared or "").upper() == "INTEGER"
             columns.append(Column(
                 # NULL into a rowid alias means "assign the next id"
@@ -222,8 +429,10 @@ class SQLiteBackend(Backend):
         if column.kind == "decimal":
             p = column.precision or 38
             s = column.scale or 0
-            name = "NUMERIC" if p <= MAX_REAL_DECIMAL else "DECIMAL_TEXT"
-            return f"{name}({p},{s})"
+            if p <= MAX_REAL_DECIMAL:
+                return f"NUMERIC({p},{s})"
+            # NUMERIC affinity would turn the exact text into a REAL: keep it TEXT, say what it is
+            return f"TEXT /* bulkframe:decimal({p},{s}) */"
         if column.kind == "text" and column.length:
             return f"VARCHAR({column.length})"
         if column.kind == "int64" and column.primary_key:
@@ -236,13 +445,20 @@ class SQLiteBackend(Backend):
     def _exact_text(self, column: Column) -> bool:
         return (column.precision or 38) > MAX_REAL_DECIMAL
 
+    def sa_type(self, column: Column) -> Any:
+        if column.kind == "decimal" and self._exact_text(column):
+            return TextDecimal(column.scale or 0)
+        return super().sa_type(column)
+
     def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
         arrays = []
         for name in table.column_names:
             arr = table.column(name)
             col = columns[name]
             if col.kind == "decimal":
-                arr = arr.cast(pa.string()) if self._exact_text(col) else arr.cast(pa.float64())
+                arr = decimal_plain_text(arr) if self._exact_text(col) else decimal_to_nearest_double(arr)
+            elif col.kind in ("timestamp", "timestamptz"):
+                arr = timestamp_text(arr)
             elif col.kind == "time" or col.kind in ("json", "uuid", "text"):
                 arr = arr.cast(pa.string())
             elif col.kind == "binary":
@@ -261,7 +477,66 @@ class SQLiteBackend(Backend):
                 if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
                     arr = pc.round(arr.cast(pa.float64()), col.scale or 0).cast(pa.string())
                 arr = arr.cast(pa.string())
+            elif col is not None and col.kind == "time" and not pa.types.is_time(arr.type):
+                arr = _time_from_text(arr)
             arrays.append(arr)
         out = pa.table(arrays, names=table.column_names)
         known = {n: columns[n] for n in out.column_names if n in columns}
         return conform(out, known, on_error="raise", table_name="(read)").table
+
+
+def decimal_to_nearest_double(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Each decimal as the double nearest to it (what ``float(Decimal)`` and SQLite's own
+    text-to-REAL conversion give), for precisions up to 15.
+
+    Arrow's decimal→float64 cast is not correctly rounded (19.99 → 19.990000000000002, ~7 %
+    of random 15-digit values are one step off).  Here the unscaled integer (< 10**15 <
+    2**53) and 10**scale (scale ≤ 15 < 23) are both exact doubles, so one IEEE division
+    rounds the quotient correctly: vectorized and exact."""
+    import numpy as np
+
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    for chunk in chunks:
+        t = chunk.type
+        assert pa.types.is_decimal128(t) and t.precision <= MAX_REAL_DECIMAL, t
+        words = np.frombuffer(chunk.buffers()[1], dtype=np.int64)  # little-endian 128-bit: low, high
+        low = words[2 * chunk.offset:2 * (chunk.offset + len(chunk)):2]  # |unscaled| < 2**63: low word is it
+        values = low.astype(np.float64) / np.float64(10**t.scale)
+        mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
+        out.append(pa.array(values, type=pa.float64(), mask=mask))
+    return pa.chunked_array(out, pa.float64())
+
+
+def decimal_plain_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Decimals as plain text with every digit of the scale (``0.00000001``, ``-12.500000``).
+
+    Not Arrow's decimal→string cast: that writes small values in scientific notation
+    (``1E-8``, ``0E-8``), which other readers and text comparisons do not expect."""
+    import polars as pl
+
+    text = pl.Series(arr).cast(pl.String).to_arrow()
+    return pa.chunked_array([text.cast(pa.string())])
+
+
+def timestamp_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (:data:`TIMESTAMP_FORMAT`);
+    tz-aware ones as their UTC wall time."""
+    chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+    t = chunked.type
+    if t.tz is not None or t.unit != "us":
+        chunked = chunked.cast(pa.timestamp("us"))  # tz-aware values are UTC underneath
+    return chunked.cast(pa.string())
+
+
+def _time_from_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``HH:MM:SS[.ffffff]`` text (as bulkframe, ``sqlite3`` and SQLAlchemy write it) → time64."""
+    import polars as pl
+
+    text = pl.Series(arr.cast(pa.string()))
+    parsed = text.str.to_time("%H:%M:%S%.f", strict=False).fill_null(text.str.to_time("%H:%M:%S", strict=False))
+    bad = parsed.is_null() & text.is_not_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise DataError(f"time column holds {text[row]!r} (row {row}), which is not HH:MM:SS[.ffffff] text")
+    return pa.chunked_array([parsed.to_arrow().cast(pa.time64("us"))])

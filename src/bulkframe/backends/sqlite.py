@@ -163,7 +163,8 @@ def decimal_text(value: Any, scale: int) -> Any:
     if not number.is_finite():
         return str(number)
     exp = decimal.Decimal(1).scaleb(-scale)
-    with decimal.localcontext(prec=max(40, len(number.as_tuple().digits) + scale + 2)):
+    with decimal.localcontext() as ctx:  # (prec= as a keyword needs Python 3.11)
+        ctx.prec = max(40, len(number.as_tuple().digits) + scale + 2)
         quantized = number.quantize(exp)
         text = f"{abs(quantized) if quantized == 0 else quantized:f}"
         return text if quantized == number else f"{number.normalize():f}"
@@ -171,7 +172,8 @@ def decimal_text(value: Any, scale: int) -> Any:
 
 def _quantize(value: Any, scale: int, rounding: str) -> str:
     number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
-    with decimal.localcontext(prec=max(40, len(number.as_tuple().digits) + scale + 2)):
+    with decimal.localcontext() as ctx:
+        ctx.prec = max(40, len(number.as_tuple().digits) + scale + 2)
         quantized = number.quantize(decimal.Decimal(1).scaleb(-scale), rounding=rounding)
     return f"{abs(quantized) if quantized == 0 else quantized:f}"
 

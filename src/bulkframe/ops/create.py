@@ -101,6 +101,7 @@ class CreateWriter:
     _tables: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
+        self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
         if not self.disable_triggers:
             return self._write(conn, table)
         # the ALTERs are transactional and lock the table until this transaction ends
@@ -148,6 +149,7 @@ class CreateWriter:
         return self.backend.to_ingest(table, self.columns)
 
     def _stream(self, conn: Connection, reader: pa.RecordBatchReader) -> None:
+        self.backend.begin_write(conn, self.ref)
         conn.ingest(self.ref, reader)
 
     def reset(self) -> None:
@@ -201,11 +203,14 @@ def bulk_create(
     rejections = Rejections(policy.error_log_level)
     per_batch = policy.per_batch or run.per_batch_commits
     retries = policy.max_retries if policy.strategy == "retry_batch" else 0
-    session = Session(lambda: backend.connect(retries=retries), db.connection(retries=retries))
+    _check_pool(db, run.workers, run.connections)
+    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
     execution = Execution(policy, result, rejections, reporter, workers=run.workers,
                           metrics=Metrics(monitoring) if monitoring.enabled else None)
     ledger: Ledger | None = None
     try:
+        # take the write lock before reading (SQLite: a reader cannot wait for it later)
+        session.call(policy, lambda conn: backend.begin_write(conn, ref))
         columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
         hints: dict[str, Column] = {c.name: c for c in columns or ()}
         chunks = source.chunks(batch_size, hints)
@@ -258,7 +263,7 @@ def bulk_create(
             return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
 
         def spawn() -> tuple[Session, CreateWriter]:
-            return Session(lambda: backend.connect(retries=retries), backend.connect(retries=retries)), writer()
+            return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if ledger is not None and run.auto_cleanup:
@@ -285,13 +290,27 @@ def bulk_create(
             exc.errors = result.errors
         raise
     finally:
-        db.adopt(session.conn)
-        if run.cleanup_connections:
-            db.close()
+        db.release(session.conn, discard=run.cleanup_connections)
     _settle(result, execution.counts, started)
     result.committed_ranges.sort()
     _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _check_pool(db: Database, workers: int, connections: int | None) -> None:
+    """The call's writers each hold one of the Database's pooled connections at once."""
+    pool = db.pool
+    where = f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, " \
+            f"max_overflow={pool.max_overflow})"
+    if connections is not None and connections > pool.capacity:
+        raise InvalidOptionValueError(
+            f"connection_pool_size={connections} cannot be honoured: {where}; connect with "
+            "bulkframe.connect(url, pool_size=..., max_overflow=...) or lower connection_pool_size")
+    if workers > pool.capacity:
+        raise InvalidOptionValueError(
+            f"{workers} concurrent writers (parallel_batches/max_workers) need {workers} connections, but "
+            f"{where}; connect with bulkframe.connect(url, pool_size=..., max_overflow=...) or write with "
+            "fewer workers")
 
 
 def _report_metrics(execution: Execution, result: BulkResult) -> None:

@@ -327,12 +327,13 @@ def _apply(
     conn: Connection, result: BulkResult, window: _Window, target: sa.Table, stage: sa.Table,
     extra: sa.ColumnElement[bool] | None, returned: list[pa.Table] | None,
 ) -> None:
-    """Merge one staged window: lock (atomic ops), UPDATE per round, then list missing keys."""
+    """Merge one staged window: lock in key order, UPDATE per round, then list missing keys."""
     batch, keys, rows = window.batches[0], window.keys, window.rows
     result.records_processed += rows
     match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
-    if batch.ops and conn.backend.capabilities.select_for_update:
-        # lock the target rows in key order so concurrent runs queue instead of deadlocking
+    if conn.backend.capabilities.select_for_update:
+        # lock the target rows in key order so concurrent runs over the same rows queue instead
+        # of deadlocking (the UPDATE's join visits them in the plan's order, not the key's)
         locked = (sa.select(sa.literal_column("1").label("x")).select_from(target)
                   .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
                   .with_for_update(of=target).subquery())

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulkframe.errors import SchemaError
+from bulkframe.normalize.numeric import cast_numeric, reason
 from bulkframe.types import Column, kind_of_arrow
 
+_NUMERIC_KINDS = frozenset(("int16", "int32", "int64", "float32", "float64", "decimal"))
 _UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -75,9 +78,12 @@ def conform(
             if on_error == "raise":
                 row = pc.index(mask, True).as_py()
                 value = source[row].as_py()
+                if isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+                    value = int(value)  # a big Python int travels as a decimal
+                why = reason(value, column)
                 raise SchemaError(
                     f"column {name!r}, row {offset + row}: value {value!r:.100} cannot be "
-                    f"stored as {describe(column)}"
+                    f"stored as {describe(column)}" + (f": {why}" if why else "")
                 )
             bad[name] = mask
         arrays.append(cast)
@@ -122,6 +128,10 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
         return _to_json(arr), None
     if kind == "uuid":
         return _to_uuid(arr)
+    if kind in _NUMERIC_KINDS:
+        numeric = cast_numeric(arr, column)
+        if numeric is not None:
+            return numeric
     if kind in ("timestamp", "timestamptz", "date") and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _parse_temporal(arr, column)
     if pa.types.is_timestamp(t) and kind in ("timestamp", "timestamptz"):

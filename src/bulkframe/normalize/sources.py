@@ -249,6 +249,10 @@ def _records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], off
 def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
     """Convert straight to the target type; ``None`` when any value does not fit."""
     try:
+        if pa.types.is_integer(arrow_type) or pa.types.is_float32(arrow_type):
+            # pa.array(type=int…) truncates 2.7 and Decimal("1.5") and float32 overflows to
+            # inf: infer instead (int64 for ints, as fast), conform checks every value
+            return pa.array(values)
         return pa.array(values, type=arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
         return None

@@ -124,8 +124,11 @@ def _decimal_to_int(arr: pa.ChunkedArray, kind: str) -> Result:
     import polars as pl
 
     t = arr.type
-    whole_part = pc.round(arr, ndigits=0, round_mode="towards_zero")
-    frac = pc.not_equal(whole_part, arr)
+    if t.precision >= 38:
+        return _python_int(arr, kind)
+    roomy = arr.cast(pa.decimal128(t.precision + 1, t.scale))  # Arrow wants room for the rounded value
+    whole_part = pc.round(roomy, ndigits=0, round_mode="towards_zero")
+    frac = pc.not_equal(whole_part, roomy)
     digits = max(1, t.precision - t.scale)
     as_int = pl.Series(whole_part.cast(pa.decimal128(min(38, digits + 1), 0))).cast(
         getattr(pl, _PL_INT[kind]), strict=False
@@ -134,6 +137,17 @@ def _decimal_to_int(arr: pa.ChunkedArray, kind: str) -> Result:
     overflow = pc.and_(pc.is_null(out), pc.is_valid(arr.combine_chunks()))
     bad = pc.or_(pc.fill_null(frac.combine_chunks(), False), overflow)
     return pa.chunked_array([pc.if_else(bad, pa.scalar(None, out.type), out)]), pa.chunked_array([bad])
+
+
+def _python_int(arr: pa.ChunkedArray, kind: str) -> Result:
+    lo, hi = INT_RANGE[kind]
+    out: list[int | None] = []
+    bad: list[bool] = []
+    for value in arr.to_pylist():
+        ok = value is None or (value == value.to_integral_value() and lo <= value <= hi)
+        out.append(int(value) if value is not None and ok else None)
+        bad.append(not ok)
+    return pa.chunked_array([pa.array(out, INT_TYPES[kind])]), pa.chunked_array([pa.array(bad, pa.bool_())])
 
 
 def _string_to_int(arr: pa.ChunkedArray, kind: str) -> Result:

@@ -156,8 +156,8 @@ def _same(a: Any, b: Any) -> bool:
 def _expected_sqlite(value: Any, type_: str) -> tuple[bool, Any]:
     bounds = SQLITE_TYPES[type_]
     if bounds is None:  # REAL is a double: nearest double, as PostgreSQL's float8 cast
-        try:
-            return True, float(value)
+        try:  # SQLite itself stores an integral REAL as an integer: -0.0 reads back as 0.0
+            return True, float(value) or 0.0
         except OverflowError:
             return False, None
     if isinstance(value, float) and value != int(value):

@@ -50,13 +50,40 @@ floats = st.one_of(
     st.integers(-(2**40), 2**40).map(float),
     st.integers(-1000, 1000).map(lambda i: i + 0.5),
     st.integers(-100_000, 100_000).map(lambda i: i / 1000 + 0.0005),
-    st.sampled_from([0.0, -0.0, 1.005, -1.005, 2.7, 1e-40, 1e-50, 1e39, 3.5e38, 9.2233720368547748e18,
-                     2.0**63, 0.30000000000000004, 123456789012345678.0, 32767.0, 32768.0]),
+    st.sampled_from(
+        [
+            0.0,
+            -0.0,
+            1.005,
+            -1.005,
+            2.7,
+            1e-40,
+            1e-50,
+            1e39,
+            3.5e38,
+            9.2233720368547748e18,
+            2.0**63,
+            0.30000000000000004,
+            123456789012345678.0,
+            32767.0,
+            32768.0,
+        ]
+    ),
 )
 decimals = st.builds(
     lambda i, s: Decimal(i).scaleb(-s), st.integers(-(10**14), 10**14), st.integers(0, 9)
-) | st.sampled_from([Decimal("1.005"), Decimal("-1.005"), Decimal("99999.995"), Decimal("999.995"),
-                     Decimal("0.0005"), Decimal("-0.005"), Decimal("1E+3"), Decimal("12345678.9")])
+) | st.sampled_from(
+    [
+        Decimal("1.005"),
+        Decimal("-1.005"),
+        Decimal("99999.995"),
+        Decimal("999.995"),
+        Decimal("0.0005"),
+        Decimal("-0.005"),
+        Decimal("1E+3"),
+        Decimal("12345678.9"),
+    ]
+)
 
 
 def _string_float(x: float) -> bool:
@@ -92,8 +119,10 @@ def _server_casts(cur: Any, vals: list[Any], type_: str) -> list[str | None]:
     """The server's own ``CAST(value AS type_)::text`` of each value (``None``: it errors).
     psycopg sends the list as int8[]/numeric[], float8[], numeric[] or text[]."""
     array = "%s::text[]" if isinstance(vals[0], str) else "%s"  # strings: untyped literals, read as text
-    cur.execute(f"SELECT pg_temp.bf_try_cast(x, %s) FROM unnest({array}) WITH ORDINALITY AS u(x, n) ORDER BY n",
-                (type_, vals))
+    cur.execute(
+        f"SELECT pg_temp.bf_try_cast(x, %s) FROM unnest({array}) WITH ORDINALITY AS u(x, n) ORDER BY n",
+        (type_, vals),
+    )
     return [row[0] for row in cur.fetchall()]
 
 
@@ -114,8 +143,9 @@ def pg_tables(pg_url: str) -> Any:
 @pytest.mark.postgres
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vals=values)
-def test_numbers_land_as_the_servers_cast_or_are_refused(pg_url: str, pg_tables: dict[str, str],
-                                                       vals: list[Any]) -> None:
+def test_numbers_land_as_the_servers_cast_or_are_refused(
+    pg_url: str, pg_tables: dict[str, str], vals: list[Any]
+) -> None:
     import psycopg
 
     base = next(_ids)  # fresh ids per example: no TRUNCATE (it would wait on bulkframe's connection)
@@ -131,7 +161,9 @@ def test_numbers_land_as_the_servers_cast_or_are_refused(pg_url: str, pg_tables:
             }
             result = db.bulk_create(name, rows, error_strategy="continue")
             errors = result.errors
-            refused = {base + r for r in errors["row"].to_list()} if errors is not None and len(errors) else set()
+            refused = (
+                {base + r for r in errors["row"].to_list()} if errors is not None and len(errors) else set()
+            )
             # read back through psycopg (not bulkframe), as the server's text of the stored value
             cur.execute(f"SELECT id, v::text FROM {name} WHERE id >= %s ORDER BY id", (base,))
             stored = dict(cur.fetchall())
@@ -168,8 +200,9 @@ def _expected_sqlite(value: Any, type_: str) -> tuple[bool, Any]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vals=st.one_of(st.lists(ints, min_size=1, max_size=12), st.lists(floats, min_size=1, max_size=12)))
-def test_sqlite_ints_and_floats_land_exactly_or_are_refused(tmp_path_factory: pytest.TempPathFactory,
-                                                           vals: list[Any]) -> None:
+def test_sqlite_ints_and_floats_land_exactly_or_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, vals: list[Any]
+) -> None:
     import sqlite3
 
     path = tmp_path_factory.mktemp("prop") / "p.db"
@@ -182,11 +215,14 @@ def test_sqlite_ints_and_floats_land_exactly_or_are_refused(tmp_path_factory: py
         for type_ in SQLITE_TYPES:
             expected = {i: e for i, v in enumerate(vals) for ok, e in [_expected_sqlite(v, type_)] if ok}
             result = db.bulk_create(f"t_{type_}", rows, error_strategy="continue")
-            refused = set(result.errors["row"].to_list()) if result.errors is not None and len(result.errors) else set()
+            refused = (
+                set(result.errors["row"].to_list())
+                if result.errors is not None and len(result.errors)
+                else set()
+            )
             assert refused == set(range(len(vals))) - set(expected), (type_, vals)
             with contextlib.closing(sqlite3.connect(path)) as conn:
                 stored = dict(conn.execute(f"SELECT id, v FROM t_{type_} ORDER BY id").fetchall())
             assert set(stored) == set(expected)
             for i, want in expected.items():
                 assert _same(stored[i], want), (type_, vals[i], stored[i], want)
-

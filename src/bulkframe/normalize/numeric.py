@@ -82,6 +82,8 @@ def cast_numeric(arr: pa.ChunkedArray, column: Column) -> Result | None:
 def reason(value: Any, column: Column) -> str:
     """Why ``value`` was refused for a numeric ``column`` (for the error message)."""
     kind = column.kind
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return "it is not a finite number"
     if kind in INT_RANGE:
         lo, hi = INT_RANGE[kind]
         if isinstance(value, (float, Decimal)) and value == value and abs(value) != float("inf"):

@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulkframe.errors import SchemaError
+from bulkframe.errors import ExpressionError, SchemaError
 from bulkframe.normalize import Chunk, conform
 from bulkframe.normalize.conform import describe
 from bulkframe.plan.rejections import entries, plain_record, report_rows
@@ -150,7 +150,7 @@ class Preparer:
         transforms, checks = self._compiled(tuple(frame.columns), frame.schema)
         extra: list[pl.DataFrame] = []
         if transforms:
-            frame = apply_transformations(frame, transforms)
+            frame = apply_transformations(frame, transforms, rules=self.transformation_rules, offset=offset)
             # only the transformed columns can have left their column's type
             targets = [t for t in self.transformation_rules if t in frame.columns]
             changed = frame.select(targets).to_arrow()
@@ -166,7 +166,14 @@ class Preparer:
             assert isinstance(cast_back, pl.DataFrame)
             frame = frame.with_columns(cast_back)
         if checks:
-            _, rejected = split(frame, checks, row_column="__bf_row__")
+            try:
+                _, rejected = split(frame, checks, row_column="__bf_row__")
+            except pl.exceptions.PolarsError as exc:
+                raise ExpressionError(
+                    f"validation rules could not be evaluated on input rows {offset}..{offset + frame.height - 1}: "
+                    f"{str(exc).strip().splitlines()[0]}. Check that each rule compares or computes values of "
+                    "compatible types (convert with cast(x, 'int'), cast(x, 'str'), ...)"
+                ) from None
             if rejected.height:
                 long = rejected.select(
                     pl.col("__bf_row__").alias("row"), pl.lit("validation").alias("stage"),

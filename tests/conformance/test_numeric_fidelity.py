@@ -243,3 +243,84 @@ def test_decimal_overflow_and_non_numbers_are_refused(pg_url: str, value: Any) -
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bf_num_over")
+
+
+# ------------------------------------------------------------- new-table inference
+def _absent(peek: Peek, table: str) -> bool:
+    try:
+        peek(f'SELECT count(*) FROM "{table}"')
+    except Exception as exc:  # psycopg: UndefinedTable; sqlite3: OperationalError
+        return "does not exist" in str(exc) or "no such table" in str(exc)
+    return False
+
+
+def test_inference_reads_every_row_of_a_list_not_the_first_batch(
+    db: bf.Database, table: str, peek: Peek
+) -> None:
+    rows = [{"id": 1, "x": 1}, {"id": 2, "x": 2}, {"id": 3, "x": 1.5}]
+    result = db.bulk_create(table, rows, batch_size=1, primary_key="id")
+    assert result.success_count == 3
+    stored = peek(f'SELECT id, x FROM "{table}" ORDER BY id')
+    assert stored == [(1, 1.0), (2, 2.0), (3, 1.5)]
+    assert all(type(x) is float for _, x in stored)  # a float column, not an integer one
+
+
+def test_inference_of_ints_beyond_64_bits_is_an_exact_decimal(
+    db: bf.Database, table: str, peek: Peek
+) -> None:
+    rows = [{"id": 1, "x": 5}, {"id": 2, "x": 10**20 + 1}, {"id": 3, "x": -(2**63) - 1}]
+    db.bulk_create(table, rows, batch_size=1, primary_key="id")
+    stored = peek(f'SELECT id, x FROM "{table}" ORDER BY id')
+    assert [Decimal(str(x)) for _, x in stored] == [5, 10**20 + 1, -(2**63) - 1]
+
+
+def test_inference_refuses_ints_no_created_column_holds(db: bf.Database, table: str, peek: Peek) -> None:
+    with pytest.raises(SchemaError) as exc:
+        db.bulk_create(table, [{"x": 5}, {"x": 10**40}], batch_size=1)
+    _refused(exc, "'x'", "row 1", str(10**40), "41 digits", "Create the table first")
+    assert _absent(peek, table)
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [([1, "a"], ["int (row 0: 1)", "str (row 1: 'a')"]),
+     ([None, 2.5, True], ["float (row 1: 2.5)", "bool (row 2: True)"]),
+     ([Decimal("1.5"), "x"], ["Decimal (row 0", "str (row 1: 'x')"])],
+)  # fmt: skip
+def test_inference_refuses_conflicting_kinds(
+    db: bf.Database, table: str, peek: Peek, values: list[Any], shown: list[str]
+) -> None:
+    with pytest.raises(SchemaError) as exc:
+        db.bulk_create(table, [{"x": v} for v in values], batch_size=1)
+    _refused(exc, "'x'", "mixes", *shown)
+    assert _absent(peek, table)
+
+
+def test_inference_decimal_scale_covers_every_row(db: bf.Database, table: str, peek: Peek) -> None:
+    rows = [{"id": 1, "x": Decimal("1.5")}, {"id": 2, "x": Decimal("123456.789")}, {"id": 3, "x": 7}]
+    db.bulk_create(table, rows, batch_size=1, primary_key="id")
+    stored = peek(f'SELECT id, x FROM "{table}" ORDER BY id')
+    assert [Decimal(str(x)) for _, x in stored] == [Decimal("1.5"), Decimal("123456.789"), 7]
+
+
+@pytest.mark.parametrize(
+    ("values", "row", "shown"),
+    [([1, 2, 2.5], "row 2", "2.5"), ([1, 2, 2**63], "row 2", "9223372036854775808"),
+     ([Decimal("1.5"), Decimal("2.5"), Decimal("1.25")], "row 2", "1.25")],
+)  # fmt: skip
+def test_streamed_input_later_values_that_do_not_fit_are_refused_clearly(
+    db: bf.Database, table: str, peek: Peek, values: list[Any], row: str, shown: str
+) -> None:
+    rows = iter([{"id": i, "x": v} for i, v in enumerate(values)])
+    with pytest.raises(SchemaError) as exc:
+        db.bulk_create(table, rows, batch_size=2, primary_key="id")
+    _refused(exc, "'x'", row, shown, "first 2 row(s)", "Create the table first", "typed data")
+    assert _absent(peek, table)
+
+
+def test_streamed_input_first_batch_decides_from_all_its_rows(
+    db: bf.Database, table: str, peek: Peek
+) -> None:
+    rows = iter([{"id": 1, "x": 1}, {"id": 2, "x": 1.5}, {"id": 3, "x": 3}])
+    db.bulk_create(table, rows, batch_size=2, primary_key="id")
+    assert peek(f'SELECT id, x FROM "{table}" ORDER BY id') == [(1, 1.0), (2, 1.5), (3, 3.0)]

@@ -56,11 +56,15 @@ def conform(
     offset: int = 0,
     on_error: str = "raise",
     table_name: str = "",
+    hint: str = "",
+    exact: bool = False,
 ) -> Conformed:
     """Cast every column of ``table`` to its target column's Arrow type.
 
     Columns the target lacks are an error naming them; target columns the input lacks
-    are left out (the database fills defaults).
+    are left out (the database fills defaults).  ``hint`` is appended to the error.
+    ``exact=True`` refuses decimals that would need rounding to the column's scale
+    (for a table bulkframe typed from the first rows of a stream).
     """
     unknown = [name for name in table.column_names if name not in columns]
     if unknown:
@@ -73,7 +77,7 @@ def conform(
     for name in table.column_names:
         column = columns[name]
         source = table.column(name)
-        cast, mask = _cast(source, column)
+        cast, mask = _cast(source, column, exact)
         if mask is not None and len(mask) and pc.any(mask.cast(pa.bool_())).as_py():
             if on_error == "raise":
                 row = pc.index(mask, True).as_py()
@@ -83,7 +87,7 @@ def conform(
                 why = reason(value, column)
                 raise SchemaError(
                     f"column {name!r}, row {offset + row}: value {value!r:.100} cannot be "
-                    f"stored as {describe(column)}" + (f": {why}" if why else "")
+                    f"stored as {describe(column)}" + (f": {why}" if why else "") + (f". {hint}" if hint else "")
                 )
             bad[name] = mask
         arrays.append(cast)
@@ -115,7 +119,9 @@ def _plain(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return arr
 
 
-def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+def _cast(
+    arr: pa.ChunkedArray, column: Column, exact: bool = False
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     target = column.arrow_type()
     arr = _plain(arr)
     t = arr.type
@@ -129,7 +135,7 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
     if kind == "uuid":
         return _to_uuid(arr)
     if kind in _NUMERIC_KINDS:
-        numeric = cast_numeric(arr, column)
+        numeric = cast_numeric(arr, column, exact=exact)
         if numeric is not None:
             return numeric
     if kind in ("timestamp", "timestamptz", "date") and (pa.types.is_string(t) or pa.types.is_large_string(t)):

@@ -47,9 +47,10 @@ def is_string(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def cast_numeric(arr: pa.ChunkedArray, column: Column) -> Result | None:
+def cast_numeric(arr: pa.ChunkedArray, column: Column, *, exact: bool = False) -> Result | None:
     """Convert ``arr`` (plain storage) for a numeric ``column``; ``None`` when the pair is
-    not one this module handles (the generic cast applies)."""
+    not one this module handles (the generic cast applies).  ``exact=True`` refuses a
+    decimal that would need rounding to the column's scale."""
     kind, t = column.kind, arr.type
     if kind in INT_RANGE:
         if pa.types.is_floating(t):
@@ -71,11 +72,11 @@ def cast_numeric(arr: pa.ChunkedArray, column: Column) -> Result | None:
         return None
     if kind == "decimal":
         if pa.types.is_decimal128(t) and t.scale > column.arrow_type().scale:
-            return _decimal_to_decimal(arr, column)
+            return _decimal_to_decimal(arr, column, exact)
         if pa.types.is_floating(t):
-            return _python_decimal(arr, column, _from_float)
+            return _python_decimal(arr, column, _from_float, exact)
         if is_string(t):
-            return _python_decimal(arr, column, _from_text)
+            return _python_decimal(arr, column, _from_text, exact)
     return None
 
 
@@ -202,14 +203,14 @@ def _string_to_float(arr: pa.ChunkedArray, kind: str) -> Result:
 
 
 # ---------------------------------------------------------------------------- decimals
-def _decimal_to_decimal(arr: pa.ChunkedArray, column: Column) -> Result:
+def _decimal_to_decimal(arr: pa.ChunkedArray, column: Column, exact: bool = False) -> Result:
     """More scale than the column: round half away from zero (vectorized), then narrow."""
     import polars as pl
 
     target = column.arrow_type()
     t = arr.type
     if t.precision >= 38:
-        return _python_decimal(arr, column, lambda v: v)
+        return _python_decimal(arr, column, lambda v: v, exact)
     roomy = arr.cast(pa.decimal128(t.precision + 1, t.scale))  # 99.995 → 100.000 needs a digit
     rounded = pc.round(roomy, ndigits=target.scale, round_mode="half_towards_infinity")
     digits = t.precision + 1 - t.scale + target.scale
@@ -217,6 +218,9 @@ def _decimal_to_decimal(arr: pa.ChunkedArray, column: Column) -> Result:
     out = pl.Series(narrowed).cast(pl.Decimal(target.precision, target.scale), strict=False).to_arrow()
     out = out.cast(target)
     bad = pc.and_(pc.is_null(out), pc.is_valid(arr.combine_chunks()))
+    if exact:
+        bad = pc.or_(bad, pc.fill_null(pc.not_equal(rounded, roomy), False).combine_chunks())
+        out = pc.if_else(bad, pa.scalar(None, target), out)
     return pa.chunked_array([out]), pa.chunked_array([bad])
 
 
@@ -233,7 +237,7 @@ def _from_text(value: str) -> Decimal | None:
     return Decimal(text)
 
 
-def _python_decimal(arr: pa.ChunkedArray, column: Column, parse: Any) -> Result:
+def _python_decimal(arr: pa.ChunkedArray, column: Column, parse: Any, exact: bool = False) -> Result:
     """Per value, with :mod:`decimal`: ``ROUND_HALF_UP`` is PostgreSQL's rounding."""
     target = column.arrow_type()
     quantum = Decimal(1).scaleb(-target.scale)
@@ -248,7 +252,8 @@ def _python_decimal(arr: pa.ChunkedArray, column: Column, parse: Any) -> Result:
         d = parse(value)
         if d is not None and d.is_finite() and d.adjusted() < limit + 1:
             try:
-                d = d.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)
+                rounded = d.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)
+                d = None if exact and rounded != d else rounded
             except InvalidOperation:
                 d = None
             if d is not None and (d.is_zero() or d.adjusted() < limit):

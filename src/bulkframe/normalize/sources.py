@@ -44,6 +44,15 @@ class Source:
     total: int | None
     _chunks: Callable[[int, Collection[str]], Iterator[Chunk]]
     description: str
+    #: For Python records: the column types of a new table, decided from every row of a
+    #: list (or from the first batch of an iterator), see :func:`infer_record_types`.
+    _infer: Callable[[int], dict[str, pa.DataType]] | None = None
+
+    def infer_types(self, batch_size: int) -> dict[str, pa.DataType]:
+        """Column types for a new table decided from the rows themselves (not just the
+        first chunk); columns left out are typed from the first chunk.  Raises
+        :class:`SchemaError` when a column mixes kinds that have no common type."""
+        return self._infer(batch_size) if self._infer is not None else {}
 
     def chunks(self, batch_size: int, hints: Collection[str] | Mapping[str, Any] = ()) -> Iterator[Chunk]:
         """Yield chunks of at most ``batch_size`` rows.
@@ -180,11 +189,13 @@ def _dict_list_source(rows: list[Any] | tuple[Any, ...]) -> Source:
         for offset in range(0, len(rows), batch_size):
             yield Chunk(records_to_table(rows[offset : offset + batch_size], hints, offset), offset)
 
-    return Source(len(rows), chunks, "list of dicts")
+    # a list is in memory: every row decides the column types, not the first batch
+    return Source(len(rows), chunks, "list of dicts", lambda _batch_size: infer_record_types(rows))
 
 
 def _dict_iter_source(it: Iterator[Any]) -> Source:
     used = False
+    head: list[Any] = []  # rows read ahead by infer_types, served first
 
     def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
         nonlocal used
@@ -192,11 +203,106 @@ def _dict_iter_source(it: Iterator[Any]) -> Source:
             raise SchemaError("the iterator of dicts was already consumed")
         used = True
         offset = 0
-        while block := list(itertools.islice(it, batch_size)):
+        rows = itertools.chain(head, it)
+        while block := list(itertools.islice(rows, batch_size)):
             yield Chunk(records_to_table(block, hints, offset), offset)
             offset += len(block)
 
-    return Source(None, chunks, "iterator of dicts")
+    def infer(batch_size: int) -> dict[str, pa.DataType]:
+        if not used and not head:
+            head.extend(itertools.islice(it, batch_size))
+        return infer_record_types(head)
+
+    return Source(None, chunks, "iterator of dicts", infer)
+
+
+#: Python types whose column type :func:`infer_record_types` decides (others: the chunk's).
+_NUMBERS = {int, float, Decimal}
+
+
+def infer_record_types(rows: Any) -> dict[str, pa.DataType]:
+    """Decide the column types of a new table from every value of ``rows`` (dicts).
+
+    * ints → int64; ints beyond 64 bits → ``decimal(38, 0)`` (more than 38 digits is
+      refused: no column bulkframe creates holds them exactly);
+    * ints and floats → float64 (``[1, 1.5]`` is a float column, whatever the batches);
+    * Decimals (with ints, or with floats taken as PostgreSQL's float → numeric does, to
+      15 significant digits) → ``decimal(p, s)`` wide enough for every value: precision
+      15 when it suffices, else 38;
+    * bools → bool, strings → text.  Other kinds (dates, bytes, dicts, …) are left to the
+      chunk conversion.  Kinds with no common type (``[1, "a"]``, ``[True, 2]``) are
+      refused, naming the column and the first row of each kind.
+    """
+    if not isinstance(rows, (list, tuple)) or not rows or not all(type(r) is dict for r in rows):
+        return {}
+    keys = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+    decided: dict[str, pa.DataType] = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+        if not kinds:
+            continue
+        if kinds <= _NUMBERS:
+            decided[key] = _number_type(key, values, kinds)
+        elif kinds == {bool}:
+            decided[key] = pa.bool_()
+        elif kinds == {str}:
+            decided[key] = pa.large_string()
+        elif len(kinds) > 1 and (kinds & (_NUMBERS | {bool})):  # a number or bool beside other kinds
+            _conflict(key, values, kinds)
+    return decided
+
+
+def _conflict(key: str, values: list[Any], kinds: set[type]) -> None:
+    firsts: dict[type, int] = {}
+    for i, v in enumerate(values):
+        if v is not None and type(v) not in firsts:
+            firsts[type(v)] = i
+    shown = ", ".join(f"{t.__name__} (row {i}: {values[i]!r:.40})" for t, i in sorted(firsts.items(), key=lambda x: x[1]))
+    raise SchemaError(
+        f"column {key!r} mixes values of different kinds: {shown}; bulkframe will not guess one column type "
+        "for them. Convert the values to one type, or create the table first with the column type you want"
+    )
+
+
+def _number_type(key: str, values: list[Any], kinds: set[type]) -> pa.DataType:
+    if kinds == {int}:
+        low, high = min(v for v in values if v is not None), max(v for v in values if v is not None)
+        if low >= -(2**63) and high < 2**63:
+            return pa.int64()
+        digits = max(len(str(abs(low))), len(str(abs(high))))
+        if digits > 38:
+            big = high if len(str(abs(high))) == digits else low
+            row = values.index(big)
+            raise SchemaError(
+                f"column {key!r}, row {row}: value {big} has {digits} digits; the widest exact column bulkframe "
+                "creates is decimal(38, 0). Create the table first (e.g. numeric on PostgreSQL, or text), "
+                "then load into it"
+            )
+        return pa.decimal128(38 if digits > 15 else 15, 0)
+    if Decimal not in kinds:
+        return pa.float64()  # ints and floats
+    from bulkframe.normalize.numeric import _FLOAT15
+
+    scale = whole = 0
+    for v in values:
+        if v is None:
+            continue
+        d = _FLOAT15.create_decimal_from_float(v) if type(v) is float else Decimal(v)
+        if not d.is_finite():
+            raise SchemaError(f"column {key!r}, row {values.index(v)}: value {v!r} has no decimal value")
+        exponent = d.as_tuple().exponent
+        assert isinstance(exponent, int)
+        scale = max(scale, -exponent)
+        whole = max(whole, d.adjusted() + 1)
+    if whole + scale > 38:
+        raise SchemaError(
+            f"column {key!r}: its values need {whole} digits before and {scale} after the decimal point, "
+            "more than the 38 digits of the widest exact column bulkframe creates. Create the table first "
+            "(e.g. numeric on PostgreSQL, or text), or round the values"
+        )
+    return pa.decimal128(15 if whole + scale <= 15 and scale < 15 else 38, scale)
 
 
 def records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int = 0) -> pa.Table:

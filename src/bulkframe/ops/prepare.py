@@ -61,6 +61,8 @@ class Preparer:
         validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
         check_constraints: bool = True,
         strict_cast: bool = True,
+        cast_hint: str = "",
+        exact_cast: bool = False,
     ):
         self.columns = dict(columns)
         self.table_name = table_name
@@ -68,6 +70,8 @@ class Preparer:
         self.validation_rules = dict(validation_rules or {})
         self.check_constraints = check_constraints
         self.strict_cast = strict_cast
+        self.cast_hint = cast_hint
+        self.exact_cast = exact_cast
         for target in self.transformation_rules:
             if target not in self.columns:
                 raise SchemaError(
@@ -98,7 +102,8 @@ class Preparer:
     def __call__(self, chunk: Chunk) -> Prepared:
         raw = chunk.table
         conformed = conform(raw, self.columns, offset=chunk.offset, table_name=self.table_name,
-                            on_error="raise" if self.strict_cast else "mask")
+                            on_error="raise" if self.strict_cast else "mask", hint=self.cast_hint,
+                            exact=self.exact_cast)
         table = conformed.table
         n = table.num_rows
         long: list[pl.DataFrame] = [self._cast_entries(raw, conformed.bad, "cast")]

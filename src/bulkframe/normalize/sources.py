@@ -348,7 +348,8 @@ def _records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], off
             continue
         target = columns.get(key)
         typed = _typed_array(values, target.arrow_type()) if target is not None else None
-        arrays.append(typed if typed is not None else _python_array(key, values, offset))
+        decimal_target = target is not None and target.kind == "decimal"
+        arrays.append(typed if typed is not None else _python_array(key, values, offset, decimal_target))
     return pa.table(arrays, names=keys)
 
 
@@ -364,16 +365,24 @@ def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
         return None
 
 
-def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:
+def _python_array(key: str, values: list[Any], offset: int, decimal_target: bool = False) -> pa.Array:
     try:
         return _widen_decimal(pa.array(values))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
         pass
     kinds = {type(v) for v in values if v is not None}
     if kinds <= {int, float, Decimal}:
-        # mixed numbers: exact decimals when any value is a Decimal
+        # mixed numbers: exact decimals when any value is a Decimal; into a decimal column a
+        # float counts as PostgreSQL's float → numeric cast takes it (15 significant digits)
+        from bulkframe.normalize.numeric import _FLOAT15
+
+        def exact(v: Any) -> Decimal:
+            if decimal_target and type(v) is float:
+                return _FLOAT15.create_decimal_from_float(v)
+            return Decimal(str(v))
+
         try:
-            return _widen_decimal(pa.array([None if v is None else Decimal(str(v)) for v in values]))
+            return _widen_decimal(pa.array([None if v is None else exact(v) for v in values]))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
     # Mixed kinds (e.g. ints and a stray "broken"): keep every value as text, so the

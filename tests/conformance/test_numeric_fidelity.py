@@ -324,3 +324,17 @@ def test_streamed_input_first_batch_decides_from_all_its_rows(
     rows = iter([{"id": 1, "x": 1}, {"id": 2, "x": 1.5}, {"id": 3, "x": 3}])
     db.bulk_create(table, rows, batch_size=2, primary_key="id")
     assert peek(f'SELECT id, x FROM "{table}" ORDER BY id') == [(1, 1.0), (2, 1.5), (3, 3.0)]
+
+
+def test_validation_rule_errors_are_bulkframe_errors(db: bf.Database, filled: str, peek: Peek) -> None:
+    with pytest.raises(ExpressionError) as exc:
+        db.bulk_create(filled, [{"id": 3, "qty": 5}], validation_rules={"qty": {"expr": "qty + 'x' > 1"}})
+    _refused(exc, "'qty'", "qty + 'x' > 1", "cast(")
+    assert "Resolved plan" not in str(exc.value)  # one line, not Polars' query plan
+    with pytest.raises(ExpressionError) as exc:
+        db.bulk_create(filled, [{"id": 3, "big": 2**62}], validation_rules={"big": {"expr": "big * 4 > 1"}})
+    _refused(exc, "rows 0..0", "integer overflow")
+    with pytest.raises(ExpressionError) as exc:
+        db.bulk_update(filled, [{"id": 1, "qty": 5}], validation_rules={"qty": {"expr": "qty + 'x' > 1"}})
+    _refused(exc, "'qty'", "cast(")
+    assert _rows(peek, filled) == BEFORE

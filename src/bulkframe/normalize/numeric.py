@@ -171,7 +171,8 @@ def _float_to_float(arr: pa.ChunkedArray, kind: str) -> Result:
     out = arr.cast(target, safe=False)  # round to nearest, as C's (float) cast in PostgreSQL's dtof()
     if kind == "float64":
         return out, None
-    return out, _range_mask(arr.cast(pa.float64()), out)
+    bad = _range_mask(arr.cast(pa.float64()), out)
+    return pc.if_else(bad, pa.scalar(None, target), out), bad
 
 
 def _range_mask(wide: pa.ChunkedArray, out: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -174,10 +174,13 @@ class Preparer:
             try:
                 _, rejected = split(frame, checks, row_column="__bf_row__")
             except pl.exceptions.PolarsError as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if "i128" in detail:
+                    detail = "integer overflow (a result outside the 64-bit range is an error, as in SQL)"
                 raise ExpressionError(
                     f"validation rules could not be evaluated on input rows {offset}..{offset + frame.height - 1}: "
-                    f"{str(exc).strip().splitlines()[0]}. Check that each rule compares or computes values of "
-                    "compatible types (convert with cast(x, 'int'), cast(x, 'str'), ...)"
+                    f"{detail}. Check that each rule computes values of compatible types and range (convert with "
+                    "cast(x, 'int'), cast(x, 'float'), ...)"
                 ) from None
             if rejected.height:
                 long = rejected.select(

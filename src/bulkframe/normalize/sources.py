@@ -266,7 +266,37 @@ def _conflict(key: str, values: list[Any], kinds: set[type]) -> None:
     )
 
 
+def _decimal_type_fast(values: list[Any]) -> pa.DataType | None:
+    """The decimal type for Decimal values, if the scale of the first 1,000 covers them all.
+
+    A typed conversion to ``decimal128(38, s)`` is ~10x faster than per-value exponents
+    and raises when any value has more scale (or does not fit); then ``None``.
+    """
+    sample = [v for v in values[:1000] if v is not None]
+    exponents = [v.as_tuple().exponent for v in sample]
+    if not all(isinstance(e, int) for e in exponents):
+        return None
+    scale = max([0, *(-e for e in exponents)])
+    if scale > 38:
+        return None
+    try:
+        arr = pa.array(values, type=pa.decimal128(38, scale))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return None
+    import pyarrow.compute as pc
+
+    top = pc.max(pc.abs(arr)).as_py()
+    whole = 0 if top is None or top < 1 else top.adjusted() + 1
+    if whole + scale > 38:
+        return None
+    return pa.decimal128(15 if whole + scale <= 15 and scale < 15 else 38, scale)
+
+
 def _number_type(key: str, values: list[Any], kinds: set[type]) -> pa.DataType:
+    if kinds == {Decimal}:
+        fast = _decimal_type_fast(values)
+        if fast is not None:
+            return fast
     if kinds == {int}:
         low, high = min(v for v in values if v is not None), max(v for v in values if v is not None)
         if low >= -(2**63) and high < 2**63:

@@ -74,3 +74,17 @@ def test_refusal_names_column_row_value_and_why() -> None:
     table = pa.table({"q": pa.array([1.0, 2.7])})
     with pytest.raises(SchemaError, match=r"column 'q', row 5: value 2\.7 .*int32: it has a fractional part"):
         conform(table, {"q": Column("q", "int32")}, offset=4)
+
+
+def test_record_inference_sees_every_value() -> None:
+    from bulkframe.normalize.sources import infer_record_types
+
+    rows = [{"x": None}] * 1001 + [{"x": Decimal("1.25")}, {"x": Decimal("123456789012345678")}]
+    assert infer_record_types(rows) == {"x": pa.decimal128(38, 2)}
+    assert infer_record_types([{"x": 1}] * 2000 + [{"x": 1.5}]) == {"x": pa.float64()}
+    assert infer_record_types([{"x": 1}, {"x": 2**64}]) == {"x": pa.decimal128(38, 0)}
+    assert infer_record_types([{"x": Decimal("1.5")}, {"x": 2}, {"x": 0.1}]) == {"x": pa.decimal128(15, 1)}
+    with pytest.raises(SchemaError, match=r"column 'x' mixes .*int \(row 0: 1\), str \(row 2: 'a'\)"):
+        infer_record_types([{"x": 1}, {"x": None}, {"x": "a"}])
+    with pytest.raises(SchemaError, match=r"column 'x': .* 39 digits before and 1 after"):
+        infer_record_types([{"x": Decimal("1.5")}, {"x": 10**38}])

@@ -225,10 +225,16 @@ def _decimal_to_decimal(arr: pa.ChunkedArray, column: Column, exact: bool = Fals
     return pa.chunked_array([out]), pa.chunked_array([bad])
 
 
+def float_to_decimal(value: float) -> Decimal:
+    """PostgreSQL's ``float8 → numeric``: ``printf("%.15g")`` of the exact binary value
+    (15 significant digits, trailing zeros dropped)."""
+    return _FLOAT15.create_decimal_from_float(value).normalize(_FLOAT15)
+
+
 def _from_float(value: float) -> Decimal | None:
     if value != value or value in (float("inf"), float("-inf")):
         return None
-    return _FLOAT15.create_decimal_from_float(value)
+    return float_to_decimal(value)
 
 
 def _from_text(value: str) -> Decimal | None:

@@ -313,13 +313,13 @@ def _number_type(key: str, values: list[Any], kinds: set[type]) -> pa.DataType:
         return pa.decimal128(38 if digits > 15 else 15, 0)
     if Decimal not in kinds:
         return pa.float64()  # ints and floats
-    from bulkframe.normalize.numeric import _FLOAT15
+    from bulkframe.normalize.numeric import float_to_decimal
 
     scale = whole = 0
     for v in values:
         if v is None:
             continue
-        d = _FLOAT15.create_decimal_from_float(v) if type(v) is float else Decimal(v)
+        d = float_to_decimal(v) if type(v) is float else Decimal(v)
         if not d.is_finite():
             raise SchemaError(f"column {key!r}, row {values.index(v)}: value {v!r} has no decimal value")
         exponent = d.as_tuple().exponent
@@ -404,11 +404,11 @@ def _python_array(key: str, values: list[Any], offset: int, decimal_target: bool
     if kinds <= {int, float, Decimal}:
         # mixed numbers: exact decimals when any value is a Decimal; into a decimal column a
         # float counts as PostgreSQL's float → numeric cast takes it (15 significant digits)
-        from bulkframe.normalize.numeric import _FLOAT15
+        from bulkframe.normalize.numeric import float_to_decimal
 
         def exact(v: Any) -> Decimal:
             if decimal_target and type(v) is float:
-                return _FLOAT15.create_decimal_from_float(v)
+                return float_to_decimal(v)
             return Decimal(str(v))
 
         try:

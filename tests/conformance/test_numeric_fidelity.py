@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import bulkframe as bf
-from bulkframe.errors import ExpressionError, SchemaError, ValidationError
+from bulkframe.errors import DataError, ExpressionError, SchemaError, ValidationError
 
 DDL = "(id integer PRIMARY KEY, qty integer, small smallint, big bigint, ratio double precision)"
 
@@ -338,3 +338,23 @@ def test_validation_rule_errors_are_bulkframe_errors(db: bf.Database, filled: st
         db.bulk_update(filled, [{"id": 1, "qty": 5}], validation_rules={"qty": {"expr": "qty + 'x' > 1"}})
     _refused(exc, "'qty'", "cast(")
     assert _rows(peek, filled) == BEFORE
+
+
+@pytest.mark.parametrize(
+    ("updates", "kwargs"),
+    [({"big": "big + 9223372036854775807"}, {"filter": {"id": 1}}),
+     ([{"id": 1, "atomic_ops": {"big": {"$inc": 9223372036854775807}}}], {}),
+     ([{"id": 2, "atomic_ops": {"big": {"$mul": 2**62}}}], {})],
+)  # fmt: skip
+def test_overflow_in_sql_updates_is_an_error_on_every_backend(
+    db: bf.Database, filled: str, peek: Peek, updates: Any, kwargs: dict[str, Any]
+) -> None:
+    """SQLite would turn the result into a REAL 9.2e18 in the INTEGER column; PostgreSQL
+    raises "bigint out of range": both become one readable DataError, nothing changes."""
+    with pytest.raises(DataError) as exc:
+        db.bulk_update(filled, updates, **kwargs)
+    _refused(exc, "'big'", "integer overflow")
+    assert "UPDATE" not in str(exc.value)  # no SQL text in the message
+    assert _rows(peek, filled) == BEFORE
+    db.bulk_update(filled, [{"id": 1, "atomic_ops": {"big": {"$inc": 9223372036854775802}}}])
+    assert _rows(peek, filled)[0] == (1, 10, 1, 9223372036854775807)

@@ -150,6 +150,7 @@ _SQLSTATE_BY_MESSAGE = (
     ("database is locked", "55P03"),
     ("database table is locked", "55P03"),
     ("datatype mismatch", "22000"),
+    ("integer overflow", "22003"),
 )
 
 
@@ -254,6 +255,7 @@ class SQLiteBackend(Backend):
     """SQLite through adbc-driver-sqlite."""
 
     capabilities = Capabilities(
+        integer_overflow_is_error=False,
         upsert="on_conflict",
         merge=False,
         returning=True,

@@ -32,7 +32,7 @@ from bulkframe.plan.policy import ErrorPolicy, RunOptions
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
-from bulkframe.types import Column
+from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
@@ -213,13 +213,19 @@ def bulk_create(
         session.call(policy, lambda conn: backend.begin_write(conn, ref))
         columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
         hints: dict[str, Column] = {c.name: c for c in columns or ()}
+        decided: dict[str, pa.DataType] = {}
+        if columns is None:  # a new table: decide types from all the rows the source can show
+            decided = source.infer_types(batch_size)
+            hints.update((n, kind_of_arrow(pa.field(n, t))) for n, t in decided.items())
         chunks = source.chunks(batch_size, hints)
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
             return _finish(result, started, reporter, rejections, policy)
+        inferred = columns is None
         if columns is None:
-            columns = infer_columns(first.table.schema, pk)
+            schema = pa.schema([pa.field(f.name, decided.get(f.name, f.type)) for f in first.table.schema])
+            columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
             hints.update((c.name, c) for c in columns)
@@ -245,6 +251,12 @@ def bulk_create(
             validation_rules=rules.validation_rules if rules.validate else None,
             check_constraints=rules.validate,
             strict_cast=not per_batch and not rules.validation_rules,
+            cast_hint=(
+                f"bulkframe created table {ref} from the first {first.table.num_rows} row(s) of this "
+                f"{source.description}; later rows must fit those column types. Create the table first with "
+                "the types you want, or pass typed data (a DataFrame or Arrow table)"
+            ) if inferred and source.total is None else "",
+            exact_cast=inferred and source.total is None,  # its decimal scales were guessed: never round
         )
         generated = [c.name for c in columns if c.primary_key and c.has_default]
         dropped_ids = generated if migration.preserve_ids is False else []

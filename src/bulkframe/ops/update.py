@@ -142,7 +142,7 @@ def _filter_update(
             raise SchemaError(f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}")
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+        where = filters.to_sql(filter, target, backend=backend,
                                stage=filter_stager(conn, db, by_name, filter_stages))
         keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
         if set(keys) & set(updates):
@@ -254,7 +254,7 @@ def _by_rows(
             target = backend.sa_table(ref, columns)
             filter_stages: list[TableRef] = []
             extra = None if filters.is_empty(filter) else filters.to_sql(
-                filter, target, dialect_name=backend.dialect.name,
+                filter, target, backend=backend,
                 stage=filter_stager(conn, db, by_name, filter_stages))
             window = _Window(keys)
             stage: TableRef | None = None

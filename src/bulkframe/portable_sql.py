@@ -40,14 +40,15 @@ __all__ = [
 
 
 @functools.cache
-def load_dialect_rules(dialect_name: str) -> bool:
-    """Import the backend registered for ``dialect_name`` (its module registers its
-    ``@compiles`` renderings); ``False`` when no installed backend has that name."""
+def load_dialect_rules(dialect: str) -> bool:
+    """Import the backend registered under the dialect's name ``dialect`` (its module
+    registers its ``@compiles`` renderings); ``False`` when no installed backend has that
+    name."""
     from bulkframe.backends.registry import registered
     from bulkframe.errors import MissingDependencyError
 
     try:
-        entry = registered().get(dialect_name.lower())
+        entry = registered().get(dialect.lower())
     except MissingDependencyError:  # pragma: no cover - uninstalled source tree
         return False
     if entry is None:

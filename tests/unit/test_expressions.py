@@ -434,6 +434,20 @@ def test_values_are_bound_parameters(dialect: Any, like_param: str) -> None:
     assert list(like.params.values()) == [like_param]  # GLOB or LIKE pattern, as the dialect matches
 
 
+def test_statements_that_compile_differently_have_different_cache_keys() -> None:
+    """The dialect-dependent elements (``bulkframe.portable_sql``) are cacheable: whatever
+    changes their SQL is in the statement cache key, so a cached compilation is never
+    reused for a different expression."""
+    seen: dict[Any, tuple[str, str]] = {}
+    for text, sqlite_sql, _ in GOLDEN:
+        expr = sa.select(to_sql(text, TABLE.c))
+        key = expr._generate_cache_key()
+        assert key is not None, text  # cacheable
+        lite = str(expr.compile(dialect=SQLiteBackend.dialect)) if sqlite_sql is not None else ""
+        sql = (lite, str(expr.compile(dialect=PostgresBackend.dialect)))
+        assert seen.setdefault(key.key, sql) == sql, text
+
+
 def test_unknown_sql_column_lists_columns() -> None:
     with pytest.raises(ExpressionError, match=r"unknown column 'cost'.*available columns: name, price, qty"):
         to_sql("cost * 2", TABLE.c)

@@ -30,8 +30,7 @@ class Capabilities:
     #: How the number of rows one ``INSERT/UPDATE/DELETE`` changed is read (the DBAPI
     #: ``execute`` of ADBC reports no rowcount): ``"execute_update"`` — the driver's
     #: ``AdbcStatement.execute_update`` returns it; ``"cte"`` wraps the statement as
-    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``; ``"changes"`` runs it, then
-    #: ``SELECT changes()`` (SQLite).
+    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``.
     modified_count: str = "cte"
     #: ``SELECT … ORDER BY key FOR UPDATE`` exists: updates that must not deadlock with
     #: concurrent runs (``atomic_ops``) lock their target rows in key order first.  Without

@@ -34,9 +34,6 @@ def count_modified(conn: Connection, stmt: Any) -> int:
     how = conn.backend.capabilities.modified_count
     if how == "execute_update":
         return _execute_update(conn, stmt)
-    if how == "changes":
-        conn.run(stmt)
-        return int(conn.scalar(sa.select(sa.func.changes())))
     cte = stmt.returning(sa.literal_column("1")).cte("bf_modified")
     return int(conn.fetchall(sa.select(sa.func.count()).select_from(cte))[0][0])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import bulkframe as bf
 from bulkframe.backends.registry import scheme_of
@@ -95,6 +96,11 @@ class SuiteBackend:
     #: ``upper_trigger(table)`` → (statements creating a trigger that upper-cases ``name``
     #: of every row inserted into ``table (id, name)``, statements removing what they made)
     upper_trigger: Callable[[str], tuple[list[str], list[str]]]
+    #: ``engine_url(request)`` → a SQLAlchemy engine URL for a database shared by one test
+    #: module (tests that compare bulkframe's SQL with Polars run through SQLAlchemy), and
+    #: the text type whose ordering is by code point, as Polars orders strings
+    engine_url: Callable[[pytest.FixtureRequest], str]
+    code_point_text: Any
     marks: tuple[Any, ...] = ()
 
 
@@ -123,6 +129,10 @@ TEST_BACKENDS = (
         query=_sqlite_query,
         staging_tables_sql="SELECT name FROM sqlite_temp_master WHERE name LIKE '\\_bf\\_stage\\_%' ESCAPE '\\'",
         upper_trigger=_sqlite_upper_trigger,
+        engine_url=lambda request: (
+            f"sqlite:///{request.getfixturevalue('tmp_path_factory').mktemp('db') / 'm.db'}"
+        ),
+        code_point_text=sa.Text(),  # BINARY collation
     ),
     SuiteBackend(
         id="postgres",
@@ -131,6 +141,12 @@ TEST_BACKENDS = (
         query=_postgres_query,
         staging_tables_sql="SELECT relname FROM pg_class WHERE relname LIKE '\\_bf\\_stage\\_%'",
         upper_trigger=_pg_upper_trigger,
+        engine_url=lambda request: (
+            sa.make_url(str(request.getfixturevalue("pg_url")))
+            .set(drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False)
+        ),
+        code_point_text=sa.Text(collation="C"),
         marks=(pytest.mark.postgres,),
     ),
 )

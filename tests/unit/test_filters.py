@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -35,7 +35,7 @@ from bulkframe.filters import (
     to_polars,
     to_sql,
 )
-from conftest import TEST_BACKENDS
+from conftest import TEST_BACKENDS, SuiteBackend
 
 HOSTILE = "'; DROP TABLE x; --"
 STRINGS = [
@@ -75,7 +75,7 @@ FRAME = pl.DataFrame(ROWS, schema=SCHEMA)
 
 
 def _table(metadata: sa.MetaData, name: str, text: sa.Text | None = None) -> sa.Table:
-    text = text if text is not None else sa.Text()  # ordered by code point (see _ENGINES)
+    text = text if text is not None else sa.Text()  # SuiteBackend.code_point_text orders by code point
     return sa.Table(
         name, metadata,
         sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer),
@@ -85,23 +85,8 @@ def _table(metadata: sa.MetaData, name: str, text: sa.Text | None = None) -> sa.
     )  # fmt: skip
 
 
-def _postgres_url(request: pytest.FixtureRequest) -> sa.URL:
-    """The suite's PostgreSQL (a local server or the throwaway fallback), through psycopg."""
-    url = str(request.getfixturevalue("pg_url"))
-    return sa.make_url(url).set(drivername="postgresql+psycopg")
-
-
-def _sqlite_url(request: pytest.FixtureRequest) -> sa.URL:
-    path = request.getfixturevalue("tmp_path_factory").mktemp("filters") / "filters.db"
-    return sa.make_url(f"sqlite:///{path}")
-
-
-#: Per suite backend id: a SQLAlchemy engine URL for it, and the text type that orders by
-#: code point as Polars does (PostgreSQL's default collation does not)
-_ENGINES: dict[str, tuple[Callable[[pytest.FixtureRequest], sa.URL], sa.Text]] = {
-    "sqlite": (_sqlite_url, sa.Text()),
-    "postgres": (_postgres_url, sa.Text(collation="C")),
-}
+def _sqlite_url(request: pytest.FixtureRequest) -> str:
+    return next(b for b in TEST_BACKENDS if b.id == "sqlite").engine_url(request)
 
 
 @functools.cache
@@ -110,13 +95,13 @@ def _backend(engine: sa.Engine) -> Backend:
     return load_backend(engine.url.render_as_string(hide_password=False))
 
 
-@pytest.fixture(scope="module", params=[pytest.param(b.id, marks=b.marks, id=b.id) for b in TEST_BACKENDS])
+@pytest.fixture(scope="module", params=[pytest.param(b, marks=b.marks, id=b.id) for b in TEST_BACKENDS])
 def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, sa.Table]]:
     """The ROWS in a uniquely named table on each database, dropped afterwards."""
-    url, text = _ENGINES[request.param]
-    engine = sa.create_engine(url(request))
+    backend: SuiteBackend = request.param
+    engine = sa.create_engine(backend.engine_url(request))
     metadata = sa.MetaData()
-    table = _table(metadata, f"bf_filters_{uuid.uuid4().hex[:10]}", text)
+    table = _table(metadata, f"bf_filters_{uuid.uuid4().hex[:10]}", backend.code_point_text)
     metadata.create_all(engine)
     try:
         with engine.begin() as conn:

@@ -10,7 +10,7 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import InvalidOptionValueError, NotSupportedError, ValidationError
-from conftest import SuiteBackend
+from suite_backends import SuiteBackend
 
 N = 20_000
 

@@ -221,7 +221,8 @@ def test_other_error(url):
 
 
 def test_not_yet_marker_is_a_strict_xfail_naming_the_exception(tmp_path: Path) -> None:
-    shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
+    for name in ("conftest.py", "suite_backends.py"):
+        shutil.copy(TESTS / name, tmp_path / name)
     (tmp_path / "test_marker.py").write_text(_MARKER_TESTS, encoding="utf-8")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "sqlite", "-rA",
@@ -241,7 +242,8 @@ def test_not_yet_marker_is_a_strict_xfail_naming_the_exception(tmp_path: Path) -
 
 
 def test_not_yet_marker_refuses_unknown_backends(tmp_path: Path) -> None:
-    shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
+    for name in ("conftest.py", "suite_backends.py"):
+        shutil.copy(TESTS / name, tmp_path / name)
     (tmp_path / "test_marker.py").write_text(
         "import pytest\n\n@pytest.mark.not_yet('sqlight', raises=ValueError, reason='typo')\n"
         "def test_x(url):\n    pass\n",

@@ -35,7 +35,7 @@ from bulkframe.filters import (
     to_polars,
     to_sql,
 )
-from conftest import TEST_BACKENDS, SuiteBackend
+from suite_backends import TEST_BACKENDS, SuiteBackend
 
 HOSTILE = "'; DROP TABLE x; --"
 STRINGS = [

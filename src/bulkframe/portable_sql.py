@@ -31,6 +31,7 @@ from bulkframe.errors import NotSupportedError
 __all__ = [
     "CaseSensitiveLike",
     "CharLength",
+    "ExactInteger",
     "Floor",
     "PortableCast",
     "Round",
@@ -172,3 +173,24 @@ class PortableCast(Cast[Any]):
 @_generic
 def _cast(element: PortableCast, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.visit_cast(element, **kw))  # type: ignore[no-untyped-call]
+
+
+class ExactInteger(sa.ColumnElement[Any]):
+    """An integer computed in SQL (an update's expression or atomic op, stored into an
+    integer column) that must fail rather than change when it leaves the 64-bit range or
+    stops being whole.  Generic: the value itself; the database raises on overflow
+    (PostgreSQL: "bigint out of range").  A database that silently turns such a result
+    into something else renders its own guard."""
+
+    inherit_cache = True
+    _traverse_internals = [("value", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, value: sa.ColumnElement[Any]) -> None:
+        self.value = value
+        self.type = value.type
+
+
+@compiles(ExactInteger)
+@_generic
+def _exact_integer(element: ExactInteger, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.value, **kw))

@@ -42,10 +42,13 @@ def test_update_from_stage_postgres() -> None:
 
 
 def test_update_from_stage_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # an atomic op on an integer column is guarded: SQLite would store a REAL on overflow
     backend = SQLiteBackend(f"sqlite:///{tmp_path}/x.db")
+    op = 'coalesce("t;x"."stock", 0) + "s"."__bf_op_0"'
     assert _sql(_update(backend), backend.dialect) == (
-        'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN coalesce("t;x"."stock", 0) '
-        '+ "s"."__bf_op_0" ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
+        f'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN CASE WHEN (typeof({op}) = ? '
+        f"AND {op} != CAST({op} AS INTEGER)) THEN abs((-9223372036854775807 - 1)) ELSE {op} END "
+        'ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
         'ELSE "t;x"."na""me" END FROM "s" WHERE "t;x"."id" = "s"."id"'
     )
 

@@ -20,7 +20,7 @@ from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import DatabaseError, DataError, NotSupportedError
-from bulkframe.portable_sql import CaseSensitiveLike, Floor, PortableCast
+from bulkframe.portable_sql import CaseSensitiveLike, ExactInteger, Floor, PortableCast
 from bulkframe.types import Column
 
 #: Declared types bulkframe writes: the conventional names other readers know (SQLAlchemy
@@ -154,6 +154,7 @@ _SQLSTATE_BY_MESSAGE = (
     ("database is locked", "55P03"),
     ("database table is locked", "55P03"),
     ("datatype mismatch", "22000"),
+    ("integer overflow", "22003"),
 )
 
 
@@ -420,9 +421,15 @@ class SQLiteBackend(Backend):
         return keys
 
     def begin_write(self, conn: Connection, ref: TableRef) -> None:
-        # A no-op write as the transaction's first statement takes the RESERVED lock now,
-        # waiting (busy_timeout) behind other writers; a read first would make the later
-        # upgrade fail at once with "database is locked".
+        # Take the RESERVED lock before anything is read, waiting (busy_timeout) behind
+        # other writers (of this or another Database); a read first would make the later
+        # upgrade fail at once with "database is locked".  The ADBC driver always holds a
+        # deferred transaction open: on a fresh one (nothing ran yet) swap it for BEGIN
+        # IMMEDIATE, which also works before the table exists.
+        if conn.fresh:
+            conn.run("ROLLBACK")
+            conn.run("BEGIN IMMEDIATE")
+            return
         with contextlib.suppress(DatabaseError):  # missing table: the caller's reflect reports it
             conn.run(f"DELETE FROM {self.qualified(ref)} WHERE 0")
 
@@ -491,6 +498,17 @@ class SQLiteBackend(Backend):
 def _glob(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     # LIKE ignores ASCII case in SQLite; GLOB does not
     return str(compiler.process(element.operand.op("GLOB", is_comparison=True)(element.glob_pattern), **kw))
+
+
+@compiles(ExactInteger, "sqlite")
+def _exact_integer(element: ExactInteger, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite turns an integer result beyond 64 bits into a REAL (and keeps REAL 3.5 in an
+    # INTEGER column): such a value raises SQLite's own "integer overflow" instead
+    # (abs() of the smallest integer), which the backend reports as a DataError
+    value = element.value
+    inexact = sa.and_(sa.func.typeof(value) == "real", value != sa.cast(value, sa.Integer))
+    overflow = sa.func.abs(sa.literal_column("(-9223372036854775807 - 1)"))
+    return str(compiler.process(sa.case((inexact, overflow), else_=value), **kw))
 
 
 @compiles(Floor, "sqlite")

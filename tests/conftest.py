@@ -8,7 +8,6 @@ for the session instead of skipping, so the suite passes on a fresh machine too.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import uuid
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import bulkframe as bf
+from suite_backends import BACKEND_IDS, TEST_BACKENDS, SuiteBackend, independent_query
 
 log = logging.getLogger("bulkframe.tests")
 
@@ -55,12 +55,49 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.cleanup()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The conformance fixture: every test using it runs on SQLite and PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    return str(request.getfixturevalue("pg_url"))
+@pytest.fixture(params=[pytest.param(b, id=b.id, marks=b.marks) for b in TEST_BACKENDS])
+def suite_backend(request: pytest.FixtureRequest) -> SuiteBackend:
+    """The backend a conformance test runs on (every test using ``url`` runs on each)."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def url(suite_backend: SuiteBackend, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The conformance fixture: every test using it runs on every backend of the suite."""
+    return suite_backend.url(request, tmp_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "not_yet(backend, *more, raises, reason): on these backends the test is a strict xfail that must "
+        "raise `raises` (a feature not there yet); it passes elsewhere",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply ``@pytest.mark.not_yet("sqlite", raises=NotSupportedError, reason=…)``: on the
+    named backends the test becomes a strict xfail that must fail with exactly that
+    exception (a pass, or any other error, fails the run)."""
+    for item in items:
+        for mark in item.iter_markers("not_yet"):
+            unknown = set(mark.args) - set(BACKEND_IDS)
+            raises, reason = mark.kwargs.get("raises"), mark.kwargs.get("reason")
+            if not mark.args or unknown or raises is None or not reason:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: not_yet needs backend ids from {BACKEND_IDS} (unknown: {sorted(unknown)}), "
+                    "raises= the expected exception and reason="
+                )
+            callspec = getattr(item, "callspec", None)
+            backend = callspec.params.get("suite_backend") if callspec is not None else None
+            if backend is None:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: not_yet applies to tests that run per backend (url/db)"
+                )
+            if backend.id in mark.args:
+                item.add_marker(
+                    pytest.mark.xfail(raises=raises, strict=True, reason=f"not yet on {backend.id}: {reason}")
+                )
 
 
 @pytest.fixture
@@ -98,25 +135,6 @@ def sql(db: bf.Database):  # type: ignore[no-untyped-def]
             conn.close()
 
     return run
-
-
-def independent_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
-    """Run ``statement`` through a client that is not bulkframe's (psycopg for PostgreSQL,
-    the stdlib ``sqlite3`` for SQLite) and return its rows exactly as that client decodes
-    them.  Round-trip tests read back through this, so bulkframe's own reader cannot hide
-    what was stored.  Placeholders: ``%s`` on PostgreSQL, ``?`` on SQLite."""
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        path = url.split("://", 1)[1]
-        path = path[1:] if path.startswith("/") else path
-        with contextlib.closing(sqlite3.connect(path.split("?", 1)[0])) as conn:
-            return list(conn.execute(statement, params).fetchall())
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(statement, params or None)
-        return list(cur.fetchall()) if cur.description else []
 
 
 @pytest.fixture

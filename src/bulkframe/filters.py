@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.sql.expression import ColumnElement
 
+    from bulkframe.backends.base import Backend
+
 __all__ = [
     "MAX_DEPTH",
     "STAGE_LIST_OVER",
@@ -321,7 +323,7 @@ def to_sql(
     table: sa.FromClause,
     *,
     others: Mapping[str, Any] | None = None,
-    dialect_name: str | None = None,
+    backend: Backend | None = None,
     stage: Callable[[str, list[Any]], Any] | None = None,
 ) -> ColumnElement[bool]:
     """Compile a filter to a SQLAlchemy Core boolean expression (values bound).
@@ -335,9 +337,11 @@ def to_sql(
     others
         Namespaces for ``{"$col": "ns.name"}`` operands: a table, alias or column
         collection per name, e.g. ``{"excluded": insert_stmt.excluded}``.
-    dialect_name
-        When known, unsupported operators fail here instead of at execution
-        (``$regex`` on ``"sqlite"`` raises ``NotSupportedError``).
+    backend
+        The backend the statement runs on, when known: operators its capabilities lack
+        fail here instead of at execution (``$regex`` where ``capabilities.regex`` is
+        false raises ``NotSupportedError``).  The SQL itself is spelled for the dialect
+        when the statement is compiled (see :mod:`bulkframe.portable_sql`).
     stage
         ``stage(column, values)`` puts a long ``$in``/``$nin`` list (more than
         :data:`STAGE_LIST_OVER` values, already converted to the column's type) into a
@@ -360,41 +364,8 @@ def to_sql(
     >>> str(to_sql({"stock": {"$lt": 10}}, t))
     'items.stock < :stock_1'
     """
-    backend = _SqlBackend(table, others or {}, dialect_name, stage)
-    return cast("ColumnElement[bool]", backend.compile(parse(filter)))
-
-
-@functools.cache
-def _case_sensitive_like() -> Callable[[Any, str], Any]:
-    """``col LIKE p ESCAPE '\\'`` everywhere, ``col GLOB g`` on SQLite (LIKE ignores case there)."""
-    import sqlalchemy as sa
-    from sqlalchemy.ext.compiler import compiles
-    from sqlalchemy.sql.visitors import InternalTraversal
-
-    class CaseSensitiveLike(sa.ColumnElement[bool]):
-        inherit_cache = True
-        _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's cache-key protocol)
-            ("like_clause", InternalTraversal.dp_clauseelement),
-            ("glob_clause", InternalTraversal.dp_clauseelement),
-        ]
-        type = sa.Boolean()
-
-        def __init__(self, column: Any, pattern: str) -> None:
-            self.like_clause = column.like(pattern, escape="\\")
-            self.glob_clause = column.op("GLOB", is_comparison=True)(like_to_glob(pattern))
-
-        def self_group(self, against: Any = None) -> Any:
-            return self  # LIKE/GLOB bind tighter than AND/OR/NOT everywhere
-
-    @compiles(CaseSensitiveLike)
-    def _default(element: Any, compiler: Any, **kw: Any) -> str:
-        return str(compiler.process(element.like_clause, **kw))
-
-    @compiles(CaseSensitiveLike, "sqlite")
-    def _sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-        return str(compiler.process(element.glob_clause, **kw))
-
-    return CaseSensitiveLike
+    compiler = _SqlBackend(table, others or {}, backend, stage)
+    return cast("ColumnElement[bool]", compiler.compile(parse(filter)))
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -553,12 +524,12 @@ class _SqlBackend:
         self,
         table: Any,
         others: Mapping[str, Any],
-        dialect_name: str | None,
+        backend: Backend | None,
         stage: Callable[[str, list[Any]], Any] | None = None,
     ):
         import sqlalchemy as sa
 
-        self.sa, self.table, self.others, self.dialect_name = sa, table, others, dialect_name
+        self.sa, self.table, self.others, self.backend = sa, table, others, backend
         self.stage = stage
 
     def column(self, name: str) -> Any:
@@ -626,14 +597,18 @@ class _SqlBackend:
         if op in ("like", "ilike", "regex"):
             if kind not in ("text", "untyped"):
                 raise _error(f"${op} needs a text column; {node.field!r} is {col.type}")
-            if op == "regex" and self.dialect_name == "sqlite":
+            if op == "regex" and self.backend is not None and not self.backend.capabilities.regex:
                 raise NotSupportedError(
-                    f"filter: $regex (on column {node.field!r}) is not supported on sqlite, "
-                    "which has no REGEXP function; use $like instead"
+                    f"filter: $regex (on column {node.field!r}) is not supported on {self.backend.name}, "
+                    "which runs no regular expressions (capability regex); use $like instead"
                 )
             if op == "regex":
                 return col.regexp_match(value)
-            return col.ilike(value, escape="\\") if op == "ilike" else _case_sensitive_like()(col, value)
+            if op == "ilike":
+                return col.ilike(value, escape="\\")
+            from bulkframe.portable_sql import CaseSensitiveLike
+
+            return CaseSensitiveLike(col, value, escape="\\", glob=like_to_glob(value))
         if op in ("in", "nin"):
             return self.membership(node, col, kind)
         if op == "between":

@@ -20,7 +20,7 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import BulkframeError, SchemaError
-from conftest import independent_query
+from suite_backends import independent_query
 
 
 def _write(path: Path, text: str) -> Path:

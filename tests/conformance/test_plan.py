@@ -10,6 +10,7 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import InvalidOptionValueError, NotSupportedError, ValidationError
+from suite_backends import SuiteBackend
 
 N = 20_000
 
@@ -19,13 +20,10 @@ def _data(n: int = N) -> pa.Table:
     return pa.table({"id": ids, "qty": pa.compute.cast(pa.compute.bit_wise_and(ids, 1023), pa.int64())})
 
 
-def _staging_tables(db: bf.Database) -> list[str]:
+def _staging_tables(db: bf.Database, suite_backend: SuiteBackend) -> list[str]:
     conn = db.backend.connect()
     try:
-        if db.backend.dialect.name == "postgresql":
-            rows = conn.fetchall("SELECT relname FROM pg_class WHERE relname LIKE '\\_bf\\_stage\\_%'")
-        else:
-            rows = conn.fetchall("SELECT name FROM sqlite_temp_master WHERE name LIKE '\\_bf\\_stage\\_%' ESCAPE '\\'")
+        rows = conn.fetchall(suite_backend.staging_tables_sql)
         conn.commit()
         return [r[0] for r in rows]
     finally:
@@ -34,7 +32,7 @@ def _staging_tables(db: bf.Database) -> list[str]:
 
 def test_parallel_batches_write_every_row_exactly_once(db, table, sql):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, qty integer CHECK (qty < 1000))')
-    if db.backend.dialect.name == "sqlite":
+    if not db.backend.capabilities.concurrent_writers:
         with pytest.raises(NotSupportedError, match="one writer"):
             db.bulk_create(table, _data(), parallel_batches=4, error_strategy="continue")
         return
@@ -57,14 +55,14 @@ def test_parallel_options_are_checked(db, table):  # type: ignore[no-untyped-def
         db.bulk_create(table, _data(10), checkpoint_file="x.json")
 
 
-def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql):  # type: ignore[no-untyped-def]
+def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql, suite_backend):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, qty integer)')
     db.bulk_create(table, _data(1000), conflict_resolution="update", batch_size=300)
-    assert _staging_tables(db) == []
+    assert _staging_tables(db, suite_backend) == []
     with pytest.raises(ValidationError):
         db.bulk_create(table, _data(1000), conflict_resolution="update", batch_size=300,
                        validation_rules={"qty": {"max": 500}})
-    assert _staging_tables(db) == []
+    assert _staging_tables(db, suite_backend) == []
 
     def interrupt(progress: bf.Progress) -> None:
         if progress.processed >= 600:
@@ -73,7 +71,7 @@ def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql):
     with pytest.raises(KeyboardInterrupt):
         db.bulk_create(table, _data(2000), conflict_resolution="update", batch_size=300,
                        progress_callback=interrupt)
-    assert _staging_tables(db) == []
+    assert _staging_tables(db, suite_backend) == []
     assert db.read(table).height == 1000  # the interrupted call left nothing
 
 

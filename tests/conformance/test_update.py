@@ -14,6 +14,7 @@ from bulkframe.errors import (
     ExpressionError,
     IntegrityError,
     InvalidOptionValueError,
+    NotSupportedError,
     OptionError,
     SchemaError,
     ValidationError,
@@ -340,3 +341,11 @@ def test_update_rows_are_validated_on_the_values_they_set(db, table, sql):  # ty
     assert result.updated == 2
     with pytest.raises(InvalidOptionValueError, match="validation_rules apply to updates given as rows"):
         db.bulk_update(table, {"price": 5.0}, filter={"id": 1}, validation_rules=rules)
+
+
+@pytest.mark.not_yet("sqlite", raises=NotSupportedError, reason="title() has no SQLite SQL spelling")
+def test_filter_update_with_title_case(db, products, peek):  # type: ignore[no-untyped-def]
+    result = db.bulk_update(products, {"status": "upper(name).title()"}, filter={"id": {"$lte": 2}})
+    assert result.updated == result.success_count == 2
+    assert peek(f'SELECT id, status FROM "{products}" ORDER BY id') == [
+        (1, "Product 1"), (2, "Product 2"), *((i, "new") for i in range(3, 11))]  # fmt: skip

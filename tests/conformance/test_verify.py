@@ -35,15 +35,11 @@ def test_verify_migration_after_a_load(db, table):  # type: ignore[no-untyped-de
     assert db.read(table, order_by="id")["price"].head(2).to_list() == [0.5, 1.0]
 
 
-def test_verify_migration_reports_rows_a_trigger_changed(db, table, sql):  # type: ignore[no-untyped-def]
+def test_verify_migration_reports_rows_a_trigger_changed(db, table, sql, suite_backend):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
-    if db.backend.dialect.name == "postgresql":
-        sql(f'CREATE FUNCTION "{table}_f"() RETURNS trigger AS $$ BEGIN NEW.name := upper(NEW.name); '
-            f'RETURN NEW; END $$ LANGUAGE plpgsql')
-        sql(f'CREATE TRIGGER "{table}_t" BEFORE INSERT ON "{table}" FOR EACH ROW EXECUTE FUNCTION "{table}_f"()')
-    else:
-        sql(f'CREATE TRIGGER "{table}_t" AFTER INSERT ON "{table}" BEGIN '
-            f'UPDATE "{table}" SET name = upper(name) WHERE id = NEW.id; END')
+    make_trigger, cleanup = suite_backend.upper_trigger(table)
+    for statement in make_trigger:
+        sql(statement)
     rows = [{"id": i, "name": f"n{i}"} for i in range(20)]
     with pytest.raises(VerificationError, match="20 differ") as info:
         db.bulk_create(table, rows, verify_migration=True)
@@ -55,9 +51,8 @@ def test_verify_migration_reports_rows_a_trigger_changed(db, table, sql):  # typ
     assert db.read(table, order_by="id")["name"][3] == "n3"
     db.bulk_create(table, [{"id": 100, "name": "after"}])  # the trigger is back on
     assert db.read(table, order_by="id")["name"].to_list()[-1] == "AFTER"
-    if db.backend.dialect.name == "postgresql":
-        sql(f'DROP TABLE "{table}"')
-        sql(f'DROP FUNCTION "{table}_f"()')
+    for statement in cleanup:
+        sql(statement)
 
 
 def test_preserve_ids_moves_the_sequence_and_false_drops_ids(db, table):  # type: ignore[no-untyped-def]

@@ -190,6 +190,9 @@ GOLDEN_DDL = {
 }
 
 
+GOLDEN_URL = {"sqlite": "sqlite:////tmp/unused.db", "postgresql": "postgresql://u@h/d"}
+
+
 @pytest.mark.parametrize("dialect", sorted(GOLDEN_DDL))
 def test_create_table_ddl_golden(dialect: str) -> None:
     """Identifiers quoted by the dialect, defaults rendered as escaped literals."""
@@ -197,7 +200,8 @@ def test_create_table_ddl_golden(dialect: str) -> None:
     from bulkframe.backends.ddl import create_table_statements
     from bulkframe.backends.registry import load_backend
 
-    backend = load_backend("sqlite:////tmp/unused.db" if dialect == "sqlite" else "postgresql://u@h/d")
+    backend = load_backend(GOLDEN_URL[dialect])
+    assert backend.name == dialect
     cols = [Column("id", "int64", nullable=False, primary_key=True), Column("name", "text", nullable=False),
             Column("price", "decimal", precision=18, scale=6), Column("on", "bool", nullable=False),
             Column("at", "timestamptz"), Column("meta", "json"), Column("user_id", "int64")]
@@ -206,3 +210,24 @@ def test_create_table_ddl_golden(dialect: str) -> None:
         foreign_keys=[ForeignKey(("user_id",), "users", None, ())],
         defaults={"on": True, "at": ":current_timestamp", "meta": {"a": "it's"}, "name": "O'Neil"})
     assert statements == GOLDEN_DDL[dialect]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "index"),
+    [
+        ("sqlite", 'CREATE INDEX "s"."ix_order_user_id" ON "order" ("user_id")'),
+        ("postgresql", 'CREATE INDEX "ix_order_user_id" ON "s"."order" ("user_id")'),
+    ],
+)
+def test_index_of_a_table_in_a_schema_is_qualified_where_the_backend_says(dialect: str, index: str) -> None:
+    """Capability ``schema_on_index_name``: SQLite puts the schema on the index name."""
+    from bulkframe.backends.base import TableRef
+    from bulkframe.backends.ddl import create_table_statements
+    from bulkframe.backends.registry import load_backend
+
+    backend = load_backend(GOLDEN_URL[dialect])
+    cols = [Column("id", "int64", nullable=False, primary_key=True), Column("user_id", "int64")]
+    statements = create_table_statements(backend, TableRef("order", "s"), cols, indexes=[("user_id",)],
+                                         if_not_exists=False)
+    assert statements[1:] == [index]
+    assert statements[0].startswith('CREATE TABLE "s"."order" (')

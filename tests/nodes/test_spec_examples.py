@@ -23,6 +23,7 @@ import pytest
 from spec_blocks import Block, add_node_call, blocks
 from spec_models import declare_spec_models, product_rows
 
+from bulkframe.backends.capabilities import Capabilities
 from bulkframe.errors import NotSupportedError
 from bulkframe.nodes import DataFlow, LocalRuntime, NodeExecutionError, WorkflowBuilder, register_callback
 from bulkframe.nodes.params import NODE_SUFFIX, NOT_SUPPORTED_VALUES, status
@@ -56,8 +57,14 @@ class Example:
     seed: Callable[[DataFlow, dict[str, type]], None] | None = None
     check: Callable[[DataFlow, dict[str, Any], dict[str, Any]], None] | None = None
     fresh: bool = False  # the block declares its own models: start without the spec's
-    #: backend → parameters the library refuses at run time there (e.g. one SQLite writer)
-    refused_on: dict[str, list[str]] = field(default_factory=dict)
+    #: capability → parameters the library refuses at run time on a backend without it
+    #: (e.g. ``parallel_batches`` where ``concurrent_writers`` is false: one SQLite writer)
+    refused_without: dict[str, list[str]] = field(default_factory=dict)
+
+    def refused(self, capabilities: Capabilities) -> list[str]:
+        """The parameters refused on a backend with these capabilities."""
+        return [name for cap, names in self.refused_without.items() if not getattr(capabilities, cap)
+                for name in names]
 
 
 def rows(flow: DataFlow, table: str = "products") -> list[dict[str, Any]]:
@@ -285,7 +292,7 @@ EXAMPLES: dict[str, Example] = {
     "generated-bulk-nodes": Example(fresh=True, check=check_generated),
     "basic-bulk-insert": Example(check=check_basic),
     "advanced-bulk-insert": Example(ns=lambda: {"products": advanced_products()}, seed=seed_products(10),
-                                    check=check_advanced, refused_on={"sqlite": ["parallel_batches"]}),
+                                    check=check_advanced, refused_without={"concurrent_writers": ["parallel_batches"]}),
     "bulk-insert-with-relationships": Example(check=check_nested),
     "conditional-bulk-updates": Example(seed=seed_products(10), check=check_discount),
     "bulk-update-with-conditions": Example(seed=seed_products(10), check=check_restock),
@@ -300,7 +307,7 @@ EXAMPLES: dict[str, Example] = {
     "memory-optimization": Example(),
     "parallel-processing": Example(ns=lambda: {"products": product_rows(10_000)},
                                    check=check_count("parallel_processing", 10_000),
-                                   refused_on={"sqlite": ["parallel_batches"]}),
+                                   refused_without={"concurrent_writers": ["parallel_batches"]}),
     "error-strategies": Example(),
     "recovery-and-cleanup": Example(ns=lambda: {"products": product_rows(3000)},
                                     check=check_count("recoverable_operation", 3000)),
@@ -337,7 +344,7 @@ def _namespace(flow: DataFlow, example: Example) -> dict[str, Any]:
     return ns
 
 
-def run_block(block: Block, ns: dict[str, Any], backend: str, example: Example) -> dict[str, Any]:
+def run_block(block: Block, ns: dict[str, Any], capabilities: Capabilities, example: Example) -> dict[str, Any]:
     """Run ``block`` statement by statement; return the workflow results ({} if none ran)."""
     tree = ast.parse(block.adapted)
     added = False
@@ -354,7 +361,7 @@ def run_block(block: Block, ns: dict[str, Any], backend: str, example: Example) 
         added = added or add_node_call(stmt) is not None
     if "results" in ns or not added:
         return ns.get("results", {})
-    runtime_refused = example.refused_on.get(backend)
+    runtime_refused = example.refused(capabilities)
     if runtime_refused:
         with pytest.raises(NodeExecutionError) as info:
             LocalRuntime().execute(ns["workflow"].build())
@@ -370,16 +377,16 @@ def run_block(block: Block, ns: dict[str, Any], backend: str, example: Example) 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.slug for b in BLOCKS])
 def test_spec_example(block: Block, flow: DataFlow, url: str, capsys: pytest.CaptureFixture[str]) -> None:
     example = EXAMPLES[block.slug]
-    backend = "sqlite" if url.startswith("sqlite") else "postgres"
+    capabilities = flow.database.backend.capabilities
     models = {} if example.fresh else declare_spec_models(flow)
     if example.seed is not None:
         example.seed(flow, models)
     ns = _namespace(flow, example)
-    results = run_block(block, ns, backend, example)
+    results = run_block(block, ns, capabilities, example)
     for out in results.values():  # counts always add up
         data = out["data"]
         assert data["records_processed"] == data["success_count"] + data["failure_count"]
-    if example.refused_on.get(backend):
+    if example.refused(capabilities):
         return
     if example.check is not None:
         example.check(flow, ns, results)

@@ -10,8 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from bulkframe.backends.postgres import PostgresBackend
+from bulkframe.backends.sqlite import SQLiteBackend
 from bulkframe.errors import ExpressionError, NotSupportedError
 from bulkframe.rules import (
     Expr,
@@ -332,60 +333,60 @@ GOLDEN = [
     (
         "price * 0.9",
         "t.price * ?",
-        "t.price * %(param_1)s",
+        "t.price * $1",
     ),
     (
         "qty / 2",
         "CAST(t.qty AS FLOAT) / ?",
-        "CAST(t.qty AS FLOAT) / %(param_1)s::INTEGER",
+        "CAST(t.qty AS FLOAT) / $1::INTEGER",
     ),
     (
         "qty // 2",
         "CAST(CAST(CAST(t.qty AS FLOAT) / ? AS INTEGER) - CAST(CAST(t.qty AS FLOAT) / ? < "
         "CAST(CAST(t.qty AS FLOAT) / ? AS INTEGER) AS INTEGER) AS INTEGER)",
-        "CAST(floor(CAST(t.qty AS FLOAT) / %(param_1)s::INTEGER) AS INTEGER)",
+        "CAST(floor(CAST(t.qty AS FLOAT) / $1::INTEGER) AS INTEGER)",
     ),
     (
         "price // 2.5",
         "CAST(CAST(t.price AS FLOAT) / ? AS INTEGER) - CAST(CAST(t.price AS FLOAT) / ? < "
         "CAST(CAST(t.price AS FLOAT) / ? AS INTEGER) AS INTEGER)",
-        "floor(CAST(t.price AS FLOAT) / %(param_1)s)",
+        "floor(CAST(t.price AS FLOAT) / $1)",
     ),
     (
         "qty % 3",
         "(t.qty % ? + ?) % ?",
-        "(t.qty %% %(param_1)s::INTEGER + %(param_1)s::INTEGER) %% %(param_1)s::INTEGER",
+        "(t.qty % $1::INTEGER + $1::INTEGER) % $1::INTEGER",
     ),
     (
         "coalesce(name, 'n/a').lower()",
         "lower(coalesce(t.name, ?))",
-        "lower(coalesce(t.name, %(param_1)s::VARCHAR))",
+        "lower(coalesce(t.name, $1::VARCHAR))",
     ),
     (
         "name.startswith('50%_off')",
         "t.name GLOB ?",
-        "t.name LIKE %(param_1)s::VARCHAR ESCAPE '/'",
+        "t.name LIKE $1::VARCHAR ESCAPE '/'",
     ),
     (
         "name.contains('a')",
         "t.name GLOB ?",
-        "t.name LIKE %(param_1)s::VARCHAR ESCAPE '/'",
+        "t.name LIKE $1::VARCHAR ESCAPE '/'",
     ),
     (
         "name.slice(0, 3)",
         "substr(t.name, ?, ?)",
-        "substr(t.name, %(substr_1)s::INTEGER, %(param_1)s::INTEGER)",
+        "substr(t.name, $1::INTEGER, $2::INTEGER)",
     ),
     ("name.title()", None, "initcap(t.name)"),
     ("name.len()", "length(t.name)", "length(t.name)"),
-    ("round(price, 2)", "round(t.price, ?)", "round(CAST(t.price AS NUMERIC), %(param_1)s::INTEGER)"),
+    ("round(price, 2)", "round(t.price, ?)", "round(CAST(t.price AS NUMERIC), $1::INTEGER)"),
     ("cast(name, 'date')", "date(t.name)", "CAST(t.name AS DATE)"),
     ("cast(name, 'datetime')", "datetime(t.name)", "CAST(t.name AS TIMESTAMP WITHOUT TIME ZONE)"),
     ("cast(price, 'decimal')", "CAST(t.price AS NUMERIC(38, 10))", "CAST(t.price AS NUMERIC(38, 10))"),
     (
         "concat(name, '-', qty)",
         "t.name || ? || CAST(t.qty AS VARCHAR)",
-        "t.name || %(param_1)s::VARCHAR || CAST(t.qty AS VARCHAR)",
+        "t.name || $1::VARCHAR || CAST(t.qty AS VARCHAR)",
     ),
     ("qty in (1, 2)", "t.qty IN (__[POSTCOMPILE_qty_1])", "t.qty IN (__[POSTCOMPILE_qty_1])"),
     (
@@ -397,12 +398,12 @@ GOLDEN = [
     (
         "if_else(qty > 0, name, None)",
         "CASE WHEN (t.qty > ?) THEN t.name ELSE NULL END",
-        "CASE WHEN (t.qty > %(param_1)s::INTEGER) THEN t.name ELSE NULL END",
+        "CASE WHEN (t.qty > $1::INTEGER) THEN t.name ELSE NULL END",
     ),
     (
         "is_null(name) or qty != 1",
         "t.name IS NULL OR t.qty != ?",
-        "t.name IS NULL OR t.qty != %(param_1)s::INTEGER",
+        "t.name IS NULL OR t.qty != $1::INTEGER",
     ),
 ]
 
@@ -410,23 +411,41 @@ GOLDEN = [
 @pytest.mark.parametrize(("text", "sqlite_sql", "postgresql_sql"), GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_golden_sql(text: str, sqlite_sql: str | None, postgresql_sql: str) -> None:
     expr = to_sql(text, TABLE.c)
-    assert str(expr.compile(dialect=postgresql.dialect())) == postgresql_sql
+    assert str(expr.compile(dialect=PostgresBackend.dialect)) == postgresql_sql
     if sqlite_sql is None:
         with pytest.raises(NotSupportedError):
-            expr.compile(dialect=sqlite.dialect())
+            expr.compile(dialect=SQLiteBackend.dialect)
     else:
-        assert str(expr.compile(dialect=sqlite.dialect())) == sqlite_sql
+        assert str(expr.compile(dialect=SQLiteBackend.dialect)) == sqlite_sql
 
 
-@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "postgresql"])
-def test_values_are_bound_parameters(dialect: Any) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "like_param"),
+    [(SQLiteBackend.dialect, "50%_off*"), (PostgresBackend.dialect, "50/%/_off%")],
+    ids=["sqlite", "postgresql"],
+)
+def test_values_are_bound_parameters(dialect: Any, like_param: str) -> None:
     hostile = "x'); DROP TABLE t; --"
     expr = to_sql(f"if_else(name == {hostile!r}, price * 0.5, 123456789)", TABLE.c)
     compiled = expr.compile(dialect=dialect)
     assert "DROP" not in str(compiled) and "123456789" not in str(compiled) and "0.5" not in str(compiled)
     assert set(compiled.params.values()) == {hostile, 0.5, 123456789}
     like = to_sql("name.startswith('50%_off')", TABLE.c).compile(dialect=dialect)
-    assert list(like.params.values()) == (["50%_off*"] if dialect.name == "sqlite" else ["50/%/_off%"])
+    assert list(like.params.values()) == [like_param]  # GLOB or LIKE pattern, as the dialect matches
+
+
+def test_statements_that_compile_differently_have_different_cache_keys() -> None:
+    """The dialect-dependent elements (``bulkframe.portable_sql``) are cacheable: whatever
+    changes their SQL is in the statement cache key, so a cached compilation is never
+    reused for a different expression."""
+    seen: dict[Any, tuple[str, str]] = {}
+    for text, sqlite_sql, _ in GOLDEN:
+        expr = sa.select(to_sql(text, TABLE.c))
+        key = expr._generate_cache_key()
+        assert key is not None, text  # cacheable
+        lite = str(expr.compile(dialect=SQLiteBackend.dialect)) if sqlite_sql is not None else ""
+        sql = (lite, str(expr.compile(dialect=PostgresBackend.dialect)))
+        assert seen.setdefault(key.key, sql) == sql, text
 
 
 def test_unknown_sql_column_lists_columns() -> None:

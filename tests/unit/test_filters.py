@@ -6,6 +6,7 @@ SQLite always runs; PostgreSQL comes from ``BULKFRAME_TEST_POSTGRES_URL`` (defau
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import uuid
@@ -18,8 +19,11 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.dialects import postgresql, sqlite
 
+from bulkframe.backends.base import Backend
+from bulkframe.backends.postgres import PostgresBackend
+from bulkframe.backends.registry import load_backend
+from bulkframe.backends.sqlite import SQLiteBackend
 from bulkframe.errors import ExpressionError, FilterError, NotSupportedError
 from bulkframe.filters import (
     MAX_DEPTH,
@@ -31,6 +35,7 @@ from bulkframe.filters import (
     to_polars,
     to_sql,
 )
+from suite_backends import TEST_BACKENDS, SuiteBackend
 
 HOSTILE = "'; DROP TABLE x; --"
 STRINGS = [
@@ -69,8 +74,8 @@ ROWS = _rows()
 FRAME = pl.DataFrame(ROWS, schema=SCHEMA)
 
 
-def _table(metadata: sa.MetaData, name: str, dialect: str) -> sa.Table:
-    text = sa.Text(collation="C") if dialect == "postgresql" else sa.Text()  # code-point order
+def _table(metadata: sa.MetaData, name: str, text: sa.Text | None = None) -> sa.Table:
+    text = text if text is not None else sa.Text()  # SuiteBackend.code_point_text orders by code point
     return sa.Table(
         name, metadata,
         sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer),
@@ -80,18 +85,23 @@ def _table(metadata: sa.MetaData, name: str, dialect: str) -> sa.Table:
     )  # fmt: skip
 
 
-def _postgres_url(request: pytest.FixtureRequest) -> sa.URL:
-    """The suite's PostgreSQL (a local server or the throwaway fallback), through psycopg."""
-    url = str(request.getfixturevalue("pg_url"))
-    return sa.make_url(url).set(drivername="postgresql+psycopg")
+def _sqlite_url(request: pytest.FixtureRequest) -> str:
+    return next(b for b in TEST_BACKENDS if b.id == "sqlite").engine_url(request)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@functools.cache
+def _backend(engine: sa.Engine) -> Backend:
+    """bulkframe's backend for the database ``engine`` reaches (its capabilities)."""
+    return load_backend(engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="module", params=[pytest.param(b, marks=b.marks, id=b.id) for b in TEST_BACKENDS])
 def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, sa.Table]]:
     """The ROWS in a uniquely named table on each database, dropped afterwards."""
-    engine = sa.create_engine("sqlite://" if request.param == "sqlite" else _postgres_url(request))
+    backend: SuiteBackend = request.param
+    engine = sa.create_engine(backend.engine_url(request))
     metadata = sa.MetaData()
-    table = _table(metadata, f"bf_filters_{uuid.uuid4().hex[:10]}", request.param)
+    table = _table(metadata, f"bf_filters_{uuid.uuid4().hex[:10]}", backend.code_point_text)
     metadata.create_all(engine)
     try:
         with engine.begin() as conn:
@@ -103,9 +113,9 @@ def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, sa.Table
 
 
 @pytest.fixture(scope="module")
-def sqlite_loaded() -> Iterator[tuple[sa.Engine, sa.Table]]:
-    engine, metadata = sa.create_engine("sqlite://"), sa.MetaData()
-    table = _table(metadata, "rows", "sqlite")
+def sqlite_loaded(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, sa.Table]]:
+    engine, metadata = sa.create_engine(_sqlite_url(request)), sa.MetaData()
+    table = _table(metadata, "rows")
     metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(table.insert(), ROWS)
@@ -114,7 +124,7 @@ def sqlite_loaded() -> Iterator[tuple[sa.Engine, sa.Table]]:
 
 
 def _sql_ids(engine: sa.Engine, table: sa.Table, filter: Any) -> set[int]:
-    where = to_sql(filter, table, dialect_name=engine.dialect.name)
+    where = to_sql(filter, table, backend=_backend(engine))
     with engine.connect() as conn:
         return set(conn.execute(sa.select(table.c.id).where(where)).scalars())
 
@@ -199,12 +209,10 @@ def test_filters_are_not_trivial() -> None:
 
 
 @pytest.mark.parametrize("filter", REGEX_FILTERS, ids=repr)
-def test_regex_matches_polars_on_postgresql_and_is_refused_on_sqlite(
-    loaded: Any, filter: dict[str, Any]
-) -> None:
+def test_regex_matches_polars_or_is_refused_by_capability(loaded: Any, filter: dict[str, Any]) -> None:
     engine, table = loaded
-    if engine.dialect.name == "sqlite":
-        with pytest.raises(NotSupportedError, match=r"\$regex.*\$like"):
+    if not _backend(engine).capabilities.regex:
+        with pytest.raises(NotSupportedError, match=r"\$regex.*capability regex.*\$like"):
             _sql_ids(engine, table, filter)
     else:
         assert _sql_ids(engine, table, filter) == _polars_ids(filter)
@@ -235,27 +243,25 @@ GOLDEN = [
     (
         {"select": {"$gte": 1, "$ne": 2}, 'we"ird': HOSTILE},
         't."select" >= ? AND t."select" IS NOT ? AND t."we""ird" = ?',
-        't."select" >= %(select_1)s::INTEGER AND t."select" IS DISTINCT FROM %(select_2)s::INTEGER '
-        'AND t."we""ird" = %(we"ird_1)s::VARCHAR',
+        't."select" >= $1::INTEGER AND t."select" IS DISTINCT FROM $2::INTEGER AND t."we""ird" = $3::VARCHAR',
         [1, 2, HOSTILE],
     ),
     (
         {"select": {"$nin": [1, 2]}, 'we"ird': {"$like": "a\\%*_"}},
         '((t."select" NOT IN (?, ?)) OR t."select" IS NULL) AND t."we""ird" GLOB ?',
-        '((t."select" NOT IN (%(select_1_1)s::INTEGER, %(select_1_2)s::INTEGER)) OR t."select" IS NULL) '
-        "AND t.\"we\"\"ird\" LIKE %(we\"ird_1)s::VARCHAR ESCAPE '\\'",
+        '((t."select" NOT IN ($2::INTEGER, $3::INTEGER)) OR t."select" IS NULL) AND t."we""ird" LIKE $1::VARCHAR ESCAPE \'\\\'',
         [1, 2, "a%[*]?"],  # sqlite's GLOB pattern; postgresql binds the LIKE pattern
     ),
     (
         {"$not": {"ts": {"$lt": "2022-01-01T10:00:00+02:00"}}, "d": {"$between": ["2022-01-01", ":current_date"]}},
         "coalesce(t.ts < ?, 0) = 0 AND t.d >= ? AND t.d <= CURRENT_DATE",
-        "NOT coalesce(t.ts < %(ts_1)s::TIMESTAMP WITH TIME ZONE, false) AND t.d >= %(d_1)s::DATE AND t.d <= CURRENT_DATE",
+        'NOT coalesce(t.ts < $1::TIMESTAMP WITH TIME ZONE, false) AND t.d >= $2::DATE AND t.d <= CURRENT_DATE',
         [_UTC8, date(2022, 1, 1)],
     ),
     (
         {"$or": [{"select": None}, {'we"ird': {"$ilike": "x%"}}]},
         't."select" IS NULL OR lower(t."we""ird") LIKE lower(?) ESCAPE \'\\\'',
-        't."select" IS NULL OR t."we""ird" ILIKE %(we"ird_1)s::VARCHAR ESCAPE \'\\\'',
+        't."select" IS NULL OR t."we""ird" ILIKE $1::VARCHAR ESCAPE \'\\\'',
         ["x%"],
     ),
 ]  # fmt: skip
@@ -265,8 +271,8 @@ GOLDEN = [
 def test_golden_sql(filter: Any, sqlite_sql: str, pg_sql: str, params: list[Any]) -> None:
     expr = to_sql(filter, _T)
     kw: dict[str, Any] = {"compile_kwargs": {"render_postcompile": True}}
-    lite = expr.compile(dialect=sqlite.dialect(), **kw)
-    pg = expr.compile(dialect=postgresql.dialect(), **kw)
+    lite = expr.compile(dialect=SQLiteBackend.dialect, **kw)
+    pg = expr.compile(dialect=PostgresBackend.dialect, **kw)
     assert (str(lite), str(pg)) == (sqlite_sql, pg_sql)
     assert [lite.params[k] for k in lite.positiontup or []] == params  # values are bound
     assert len(pg.params) == len(params) and HOSTILE not in str(lite) + str(pg)
@@ -311,23 +317,38 @@ def test_like_patterns_rebind_through_the_statement_cache(
     ],
 )
 def test_errors_name_the_offending_token(filter: Any, match: str) -> None:
-    table = _table(sa.MetaData(), "t", "sqlite")
+    table = _table(sa.MetaData(), "t")
     with pytest.raises(ExpressionError, match=match):
         to_sql(filter, table)
     with pytest.raises(ExpressionError, match=match):
         to_polars(filter, SCHEMA)
 
 
-def test_regex_on_sqlite_raises_not_supported_naming_the_operator() -> None:
-    with pytest.raises(NotSupportedError, match=r"\$regex.*sqlite.*use \$like"):
-        to_sql({"s": {"$regex": "^a"}}, _table(sa.MetaData(), "t", "sqlite"), dialect_name="sqlite")
+def test_regex_without_the_capability_raises_not_supported_naming_the_operator(url: str) -> None:
+    backend = load_backend(url)
+    table = _table(sa.MetaData(), "t")
+    if backend.capabilities.regex:
+        assert "~" in str(
+            to_sql({"s": {"$regex": "^a"}}, table, backend=backend).compile(dialect=backend.dialect)
+        )
+
+        class WithoutRegex(type(backend)):  # type: ignore[misc]
+            capabilities = dataclasses.replace(backend.capabilities, regex=False)
+
+        backend = WithoutRegex(url)
+    with pytest.raises(
+        NotSupportedError,
+        match=rf"\$regex.*'s'.*not supported on {backend.name}.*capability regex.*use \$like",
+    ):
+        to_sql({"s": {"$regex": "^a"}}, table, backend=backend)
+    to_sql({"s": {"$regex": "^a"}}, table)  # no backend given: nothing to check against
 
 
 def test_is_empty_and_referenced_columns() -> None:
     assert is_empty({}) and is_empty(None) and is_empty({"$and": [{}]})
     assert is_empty({"$or": [{}, {"n": 1}]})  # matches everything
     assert not is_empty({"n": 1}) and not is_empty({"$not": {}})
-    assert str(to_sql({}, _T).compile(dialect=postgresql.dialect())) == "true"
+    assert str(to_sql({}, _T).compile(dialect=PostgresBackend.dialect)) == "true"
     f = {
         "n": 1,
         "$or": [{"s": {"$gt": {"$col": "excluded.s"}}}],
@@ -360,7 +381,7 @@ def test_conditional_upsert_with_excluded_namespace(loaded: Any) -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True)),
     )  # fmt: skip
     old, new = datetime(2022, 1, 1, tzinfo=timezone.utc), datetime(2023, 1, 1, tzinfo=timezone.utc)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    insert = _backend(engine).upsert_insert
     condition = {"updated_at": {"$lt": {"$col": "excluded.updated_at"}}}
     md.create_all(engine)
     try:
@@ -383,7 +404,7 @@ def test_conditional_upsert_with_excluded_namespace(loaded: Any) -> None:
 
 def test_unknown_namespace_lists_the_known_ones() -> None:
     with pytest.raises(ExpressionError, match=r"'excluded.n'.*namespaces: incoming"):
-        to_sql({"n": {"$col": "excluded.n"}}, _table(sa.MetaData(), "t", "sqlite"), others={"incoming": _T})
+        to_sql({"n": {"$col": "excluded.n"}}, _table(sa.MetaData(), "t"), others={"incoming": _T})
     with pytest.raises(ExpressionError, match=r"unknown column 'n_new' \(for 'excluded.n'\)"):
         to_polars({"n": {"$col": "excluded.n"}}, SCHEMA, others_suffix={"excluded": "_new"})
 
@@ -456,7 +477,7 @@ def test_random_filters_agree_between_sqlite_and_polars(sqlite_loaded: Any, filt
 )
 def test_mistyped_values_are_refused_by_both_back_ends(filter: Any, match: str) -> None:
     with pytest.raises(FilterError, match=match):
-        to_sql(filter, _table(sa.MetaData(), "t", "sqlite"))
+        to_sql(filter, _table(sa.MetaData(), "t"))
     with pytest.raises(FilterError, match=match.replace(r"\(integer\)", r"\(bigint\)")):
         to_polars(filter, SCHEMA)
 

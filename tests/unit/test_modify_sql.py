@@ -4,7 +4,6 @@ statement per batch, values bound, identifiers quoted."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.postgres import PostgresBackend
@@ -34,7 +33,8 @@ def _update(backend: PostgresBackend | SQLiteBackend) -> sa.Update:
 
 
 def test_update_from_stage_postgres() -> None:
-    assert _sql(_update(PostgresBackend("postgresql://x/y")), postgresql.dialect()) == (
+    backend = PostgresBackend("postgresql://x/y")
+    assert _sql(_update(backend), backend.dialect) == (
         'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN coalesce("t;x"."stock", 0) '
         '+ "s"."__bf_op_0" ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
         'ELSE "t;x"."na""me" END FROM "s" WHERE "t;x"."id" = "s"."id"'
@@ -42,9 +42,13 @@ def test_update_from_stage_postgres() -> None:
 
 
 def test_update_from_stage_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert _sql(_update(SQLiteBackend(f"sqlite:///{tmp_path}/x.db")), sqlite.dialect()) == (
-        'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN coalesce("t;x"."stock", 0) '
-        '+ "s"."__bf_op_0" ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
+    # an atomic op on an integer column is guarded: SQLite would store a REAL on overflow
+    backend = SQLiteBackend(f"sqlite:///{tmp_path}/x.db")
+    op = 'coalesce("t;x"."stock", 0) + "s"."__bf_op_0"'
+    assert _sql(_update(backend), backend.dialect) == (
+        f'UPDATE "t;x" SET "stock"=CASE WHEN ("s"."__bf_op_0" IS NOT NULL) THEN CASE WHEN (typeof({op}) = ? '
+        f"AND {op} != CAST({op} AS INTEGER)) THEN abs((-9223372036854775807 - 1)) ELSE {op} END "
+        'ELSE "t;x"."stock" END, "na""me"=CASE WHEN "s"."__bf_set_0" THEN "s"."na""me" '
         'ELSE "t;x"."na""me" END FROM "s" WHERE "t;x"."id" = "s"."id"'
     )
 
@@ -52,10 +56,11 @@ def test_update_from_stage_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-
 def test_filter_values_are_bound_never_inlined() -> None:
     from bulkframe.filters import to_sql
 
-    target, _ = _tables(PostgresBackend("postgresql://x/y"))
+    backend = PostgresBackend("postgresql://x/y")
+    target, _ = _tables(backend)
     evil = "'; DROP TABLE t; --"
     stmt = sa.delete(target).where(to_sql({'na"me': evil}, target))
-    compiled = stmt.compile(dialect=postgresql.dialect())
+    compiled = stmt.compile(dialect=backend.dialect)
     assert evil not in str(compiled) and evil in compiled.params.values()
 
 

@@ -1,7 +1,13 @@
 """The backend contract.  The base class owns the shared algorithm steps (create, stage,
 merge from stage, translate errors); subclasses supply only database-specific hooks:
-``_connect_raw``, ``reflect``, ``ddl_type``, ``to_ingest``, ``read_cast`` and the SQLSTATE
-table.
+``_connect_raw``, ``reflect``, ``ddl_type``, ``to_ingest``, ``read_cast``, ``upsert_insert``
+and the SQLSTATE table.
+
+Every difference between databases is a declared capability (data, read by shared code:
+:mod:`bulkframe.backends.capabilities`) or a hook here, overridden in the backend's module.
+SQL constructs that databases spell differently (:mod:`bulkframe.portable_sql`) get their
+per-dialect ``@compiles`` renderings in the backend's module too.  No other module names a
+database (``tests/unit/test_boundary.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import abc
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -102,6 +108,12 @@ class Backend(abc.ABC):
     def __init__(self, url: str):
         self.url = url
 
+    @property
+    def name(self) -> str:
+        """The database's name for messages (the SQLAlchemy dialect's name); shared code
+        shows it, never compares it."""
+        return str(self.dialect.name)
+
     # -- hooks ---------------------------------------------------------------------
     @abc.abstractmethod
     def _connect_raw(self) -> Any:  # pragma: no cover - abstract
@@ -171,7 +183,7 @@ class Backend(abc.ABC):
         """Disable/enable the table's user triggers inside the current transaction."""
         from bulkframe.errors import NotSupportedError
 
-        raise NotSupportedError(f"disable_triggers is not supported on {self.dialect.name}")
+        raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
 
     def begin_write(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called first in a transaction that will write ``ref``.  Backends whose writers
@@ -220,6 +232,28 @@ class Backend(abc.ABC):
         )
 
     # -- SQL building ----------------------------------------------------------------
+    #: ``DEFAULT`` spellings of the clock tokens (``:current_timestamp``,
+    #: ``:current_date``) in ``CREATE TABLE``; a backend that stores timestamps as text
+    #: spells them in its own format.
+    sql_default_tokens: ClassVar[Mapping[str, str]] = {
+        ":current_timestamp": "CURRENT_TIMESTAMP",
+        ":current_date": "CURRENT_DATE",
+    }
+
+    def upsert_insert(self, table: sa.Table) -> Any:
+        """An ``INSERT`` construct into ``table`` that offers ``on_conflict_do_update`` /
+        ``on_conflict_do_nothing`` and ``excluded`` (the dialect's own ``insert``); needed
+        when ``capabilities.upsert == "on_conflict"``."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} has no INSERT … ON CONFLICT construct (capability upsert)")
+
+    def upsert_inserted_flag(self) -> sa.ColumnElement[bool] | None:
+        """A ``RETURNING`` expression of an ``INSERT … ON CONFLICT`` that is true for rows it
+        inserted and false for rows it updated, so one statement reports exact counts; ``None``
+        (default) counts the new keys first, inside the same write transaction."""
+        return None
+
     def quote(self, identifier: str) -> str:
         return str(self.dialect.identifier_preparer.quote_identifier(identifier))
 

@@ -2,7 +2,8 @@
 unique constraints, foreign keys and indexes.
 
 Used by :meth:`bulkframe.Database.create_table` (and so by ``@db.model``).  The only
-database-specific pieces are the backend hooks ``ddl_type`` and ``identity_type``;
+database-specific pieces are the backend hooks ``ddl_type``, ``identity_type`` and
+``sql_default_tokens`` and the capability ``schema_on_index_name``;
 identifiers are always quoted by the dialect and default values rendered as literals by
 SQLAlchemy for the dialect (never pasted in by hand).
 """
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from bulkframe.types import Column
 
 #: Default tokens (the same spelling as the update expression language) that render as
-#: the database's current time instead of a literal.
+#: the database's current time instead of a literal (spelled per backend:
+#: ``Backend.sql_default_tokens``).
 SQL_DEFAULT_TOKENS = {":current_timestamp": "CURRENT_TIMESTAMP", ":current_date": "CURRENT_DATE"}
 
 
@@ -102,7 +104,7 @@ def create_table_statements(
     out = [f"CREATE TABLE{exists} {backend.qualified(ref)} ({', '.join(parts)})"]
     for cols in indexes:
         name = index_name(ref.name, cols)
-        schema = f"{backend.quote(ref.schema)}." if ref.schema and backend.dialect.name == "sqlite" else ""
+        schema = f"{backend.quote(ref.schema)}." if ref.schema and backend.capabilities.schema_on_index_name else ""
         out.append(f"CREATE INDEX{exists} {schema}{backend.quote(name)} ON "
                    f"{backend.qualified(ref) if not schema else backend.quote(ref.name)} ({_cols(backend, cols)})")
     return out
@@ -122,8 +124,7 @@ def render_default(backend: Backend, column: Column, value: Any) -> str:
     if isinstance(value, str) and value in SQL_DEFAULT_TOKENS and column.kind in ("timestamp", "timestamptz",
                                                                                  "date"):
         # a backend that stores timestamps as text spells the clock in its own format
-        tokens: Mapping[str, str] = getattr(backend, "sql_default_tokens", SQL_DEFAULT_TOKENS)
-        return tokens[value]
+        return backend.sql_default_tokens[value]
     if value is None:
         return "NULL"
     literal: Any = value

@@ -7,11 +7,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
+from bulkframe.portable_sql import Round, TitleCase
 from bulkframe.types import Column
 
 _KINDS = {
@@ -71,21 +75,20 @@ class PostgresBackend(Backend):
 
     capabilities = Capabilities(
         upsert="on_conflict",
-        merge=True,
-        returning=True,
-        temp_tables=True,
-        max_bind_params=65_535,
-        bulk_path="adbc_ingest",
-        transactional_ddl=True,
         concurrent_writers=True,
-        max_exact_decimal_precision=None,
-        update_from=True,
-        aggregate_filter=True,
-        upsert_counts="returning_xmax",
+        regex=True,
         analyze_stage=True,
         modified_count="execute_update",
     )
     dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+
+    def upsert_insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+    def upsert_inserted_flag(self) -> sa.ColumnElement[bool]:
+        """``xmax = 0``: the row version was not locked by an earlier transaction, so this
+        statement inserted it (an update leaves its own transaction id in ``xmax``)."""
+        return sa.literal_column("(xmax = 0)", sa.Boolean())
 
     def _connect_raw(self) -> Any:
         import adbc_driver_postgresql.dbapi as pg
@@ -197,6 +200,19 @@ class PostgresBackend(Backend):
 
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))
+
+
+# -- SQL spelled the PostgreSQL way (see bulkframe.portable_sql) -------------------------
+@compiles(TitleCase, "postgresql")
+def _initcap(element: TitleCase, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(sa.func.initcap(*element.clauses.clauses), **kw))
+
+
+@compiles(Round, "postgresql")
+def _round_numeric(element: Round, compiler: SQLCompiler, **kw: Any) -> str:
+    # PostgreSQL has round(numeric, int) but no round(double precision, int)
+    x, *digits = element.clauses.clauses
+    return str(compiler.process(sa.func.round(sa.cast(x, sa.Numeric), *digits), **kw))
 
 
 def _wrap(arr: pa.ChunkedArray, ext: pa.ExtensionType) -> pa.ChunkedArray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import decimal
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,11 +13,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import DatabaseError, DataError, NotSupportedError
+from bulkframe.portable_sql import CaseSensitiveLike, ExactInteger, Floor, PortableCast
 from bulkframe.types import Column
 
 #: Declared types bulkframe writes: the conventional names other readers know (SQLAlchemy
@@ -255,21 +259,12 @@ class SQLiteBackend(Backend):
     """SQLite through adbc-driver-sqlite."""
 
     capabilities = Capabilities(
-        integer_overflow_is_error=False,
         upsert="on_conflict",
-        merge=False,
-        returning=True,
-        temp_tables=True,
-        max_bind_params=32_766,
-        bulk_path="adbc_ingest",
-        transactional_ddl=True,
         concurrent_writers=False,
-        max_exact_decimal_precision=MAX_REAL_DECIMAL,
-        update_from=True,
-        aggregate_filter=True,
-        upsert_counts="pre_count",
+        regex=False,  # no REGEXP function unless the client registers one (ADBC does not)
         modified_count="execute_update",
         select_for_update=False,
+        schema_on_index_name=True,
     )
     dialect = sqlite.dialect()
 
@@ -284,10 +279,13 @@ class SQLiteBackend(Backend):
                 "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
             )
 
+    def upsert_insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
+
     #: ``DEFAULT`` clock values in the stored text format (:data:`TIMESTAMP_FORMAT`, UTC):
     #: SQLite's ``CURRENT_TIMESTAMP`` has no fraction, which would not compare as text with
     #: the microseconds every written value has.
-    sql_default_tokens: ClassVar[dict[str, str]] = {
+    sql_default_tokens: ClassVar[Mapping[str, str]] = {
         ":current_timestamp": "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))",
         ":current_date": "CURRENT_DATE",
     }
@@ -493,6 +491,41 @@ class SQLiteBackend(Backend):
         out = pa.table(arrays, names=table.column_names)
         known = {n: columns[n] for n in out.column_names if n in columns}
         return conform(out, known, on_error="raise", table_name="(read)").table
+
+
+# -- SQL spelled the SQLite way (see bulkframe.portable_sql) -----------------------------
+@compiles(CaseSensitiveLike, "sqlite")
+def _glob(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    # LIKE ignores ASCII case in SQLite; GLOB does not
+    return str(compiler.process(element.operand.op("GLOB", is_comparison=True)(element.glob_pattern), **kw))
+
+
+@compiles(ExactInteger, "sqlite")
+def _exact_integer(element: ExactInteger, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite turns an integer result beyond 64 bits into a REAL (and keeps REAL 3.5 in an
+    # INTEGER column): such a value raises SQLite's own "integer overflow" instead
+    # (abs() of the smallest integer), which the backend reports as a DataError
+    value = element.value
+    inexact = sa.and_(sa.func.typeof(value) == "real", value != sa.cast(value, sa.Integer))
+    overflow = sa.func.abs(sa.literal_column("(-9223372036854775807 - 1)"))
+    return str(compiler.process(sa.case((inexact, overflow), else_=value), **kw))
+
+
+@compiles(Floor, "sqlite")
+def _floor(element: Floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # floor() is optional in SQLite builds, and SQLAlchemy's pysqlite stand-in fails on NULL
+    (x,) = element.clauses.clauses
+    whole = sa.cast(x, sa.Integer)
+    return str(compiler.process(whole - sa.cast(x < whole, sa.Integer), **kw))
+
+
+@compiles(PortableCast, "sqlite")
+def _cast(element: PortableCast, compiler: SQLCompiler, **kw: Any) -> str:
+    # CAST(text AS DATE) is a number in SQLite (NUMERIC affinity): date()/datetime() parse it
+    if isinstance(element.type, sa.Date | sa.DateTime):
+        func = sa.func.datetime if isinstance(element.type, sa.DateTime) else sa.func.date
+        return str(compiler.process(func(element.clause), **kw))
+    return str(compiler.visit_cast(element, **kw))  # type: ignore[no-untyped-call]
 
 
 def decimal_to_nearest_double(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import NotSupportedError
@@ -28,15 +27,6 @@ class MergeCounts:
     skipped: int
 
 
-def _insert_construct(conn: Connection) -> Any:
-    name = conn.backend.dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise NotSupportedError(f"no ON CONFLICT insert for dialect {name}")  # pragma: no cover
-
-
 def count_modified(conn: Connection, stmt: Any) -> int:
     """Run an ``INSERT/UPDATE/DELETE`` (without ``RETURNING``) and return how many rows it
     changed, exactly (the DBAPI ``execute`` of ADBC reports no rowcount), as the backend's
@@ -44,9 +34,6 @@ def count_modified(conn: Connection, stmt: Any) -> int:
     how = conn.backend.capabilities.modified_count
     if how == "execute_update":
         return _execute_update(conn, stmt)
-    if how == "changes":
-        conn.run(stmt)
-        return int(conn.scalar(sa.select(sa.func.changes())))
     cte = stmt.returning(sa.literal_column("1")).cte("bf_modified")
     return int(conn.fetchall(sa.select(sa.func.count()).select_from(cte))[0][0])
 
@@ -121,9 +108,9 @@ def merge_from_stage(
     """
     from bulkframe.filters import to_sql as filter_sql
 
-    caps = conn.backend.capabilities
-    if caps.upsert != "on_conflict":  # pragma: no cover - future backends
-        raise NotSupportedError(f"{conn.backend.dialect.name}: upsert flavour {caps.upsert!r}")
+    backend = conn.backend
+    if backend.capabilities.upsert != "on_conflict":  # pragma: no cover - future backends
+        raise NotSupportedError(f"{backend.name}: upsert flavour {backend.capabilities.upsert!r}")
     if staged is None:
         staged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage).where(
             stage_where if stage_where is not None else sa.true())))
@@ -134,15 +121,15 @@ def merge_from_stage(
     select = sa.select(*(stage.c[c] for c in columns)).where(eligible if eligible is not None else sa.true())
     if stage_where is not None:
         select = select.where(stage_where)
-    if caps.concurrent_writers:
+    if backend.capabilities.concurrent_writers:
         # rows are inserted/updated, and so locked, in key order: two writers whose keys
         # overlap queue behind each other instead of deadlocking
         select = select.order_by(*(stage.c[k] for k in keys))
-    insert = _insert_construct(conn)(target).from_select(list(columns), select)
+    insert = backend.upsert_insert(target).from_select(list(columns), select)
     if mode == "skip":
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
     else:
-        incoming = _incoming(insert.excluded, stage, columns, staged_columns or columns, keys, conn.backend.quote,
+        incoming = _incoming(insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote,
                              stage_where)
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
         if not cols:  # nothing to update: behaves like skip but counts as updated
@@ -154,15 +141,16 @@ def merge_from_stage(
         stmt = insert.on_conflict_do_update(
             index_elements=list(keys), set_={c: incoming[c] for c in cols}, where=where,
         )
-    if caps.upsert_counts == "returning_xmax":
+    inserted_flag = backend.upsert_inserted_flag()
+    if inserted_flag is not None:
         # one flag per written row, counted on the client: measured ~5% over the bare
         # statement, against ~13% for counting the same RETURNING in a CTE on the server
-        flags = conn.fetch_arrow(stmt.returning(sa.literal_column("(xmax = 0)").label("ins")))
+        flags = conn.fetch_arrow(stmt.returning(inserted_flag.label("ins")))
         affected = flags.num_rows
         inserted = int(pc.sum(flags.column(0)).as_py() or 0) if affected else 0
         updated = affected - inserted if mode == "update" else 0
         return MergeCounts(inserted, updated, staged - affected)
-    # pre_count: count the new keys inside the same write transaction, then merge and
+    # no flag: count the new keys inside the same write transaction, then merge and
     # read how many rows the statement changed (inserted + updated)
     new_rows_q = sa.select(sa.func.count()).select_from(stage).where(~sa.exists().where(match))
     if insert_where is not None:

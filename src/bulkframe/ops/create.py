@@ -191,7 +191,7 @@ def bulk_create(
         )
     if run.workers > 1 and not backend.capabilities.concurrent_writers:
         raise NotSupportedError(
-            f"parallel_batches/max_workers > 1 is not supported on {backend.dialect.name}: it allows one "
+            f"parallel_batches/max_workers > 1 is not supported on {backend.name}: it allows one "
             "writer at a time. Use parallel_batches=1 (the default)."
         )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())

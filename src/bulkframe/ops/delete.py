@@ -120,7 +120,7 @@ def _delete(
         by_name = {c.name: c for c in columns}
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+        where = filters.to_sql(filter, target, backend=backend,
                                stage=filter_stager(conn, db, by_name, filter_stages))
         if soft_delete:
             _require_column(by_name, deleted_at_field, ref, db)

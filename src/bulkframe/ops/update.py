@@ -49,6 +49,7 @@ from bulkframe.ops._modify import (
 from bulkframe.ops._rows import BATCH, ROUND, RowBatch, all_distinct, row_batches
 from bulkframe.ops.create import RuleOptions
 from bulkframe.ops.validate_rows import validate_rows
+from bulkframe.portable_sql import ExactInteger
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -143,7 +144,7 @@ def _filter_update(
             raise SchemaError(f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}")
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
-        where = filters.to_sql(filter, target, dialect_name=backend.dialect.name,
+        where = filters.to_sql(filter, target, backend=backend,
                                stage=filter_stager(conn, db, by_name, filter_stages))
         keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
         if set(keys) & set(updates):
@@ -154,7 +155,7 @@ def _filter_update(
             kind, parsed = classify_update_value(value, list(by_name))
             if kind == "expr":
                 value = expression_sql(parsed, dict(target.c.items()))
-                values[name] = exact_integer(value, target.c[name], backend.capabilities.integer_overflow_is_error)
+                values[name] = exact_integer(value, target.c[name])
             else:
                 literals[name] = parsed
         stage = None
@@ -257,7 +258,7 @@ def _by_rows(
             target = backend.sa_table(ref, columns)
             filter_stages: list[TableRef] = []
             extra = None if filters.is_empty(filter) else filters.to_sql(
-                filter, target, dialect_name=backend.dialect.name,
+                filter, target, backend=backend,
                 stage=filter_stager(conn, db, by_name, filter_stages))
             window = _Window(keys)
             stage: TableRef | None = None
@@ -341,7 +342,7 @@ def _apply(
                   .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
                   .with_for_update(of=target).subquery())
         conn.fetchall(sa.select(sa.func.count()).select_from(locked))
-    sets = _set_clause(batch, target, stage, conn.backend.capabilities.integer_overflow_is_error)
+    sets = _set_clause(batch, target, stage)
     changed = 0
     passes = window.passes()
     for r in range(max(batch.rounds, passes)):
@@ -388,21 +389,17 @@ def _out_of_range(table: Any, columns: Sequence[str]) -> Iterator[None]:
         ) from None
 
 
-def exact_integer(value: Any, column: sa.Column[Any], overflow_is_error: bool) -> Any:
-    """``value`` for an integer ``column``, made to fail rather than change silently.
-
-    SQLite turns an integer result beyond 64 bits into a REAL (and keeps REAL 3.5 in an
-    INTEGER column); PostgreSQL raises "bigint out of range".  Where the database does not
-    raise, a REAL that is not a whole 64-bit number raises SQLite's own "integer
-    overflow" (``abs()`` of the smallest integer) — reported as a ``DataError``.
-    """
-    if overflow_is_error or not isinstance(column.type, sa.Integer):
+def exact_integer(value: Any, column: sa.Column[Any]) -> Any:
+    """``value`` for an integer ``column``, made to fail rather than change silently: an
+    :class:`~bulkframe.portable_sql.ExactInteger`, which each database spells (PostgreSQL
+    raises "bigint out of range" itself; SQLite, which would store a REAL, gets a guard
+    that raises its own "integer overflow") — reported as a ``DataError``."""
+    if not isinstance(column.type, sa.Integer):
         return value
-    inexact = sa.and_(sa.func.typeof(value) == "real", value != sa.cast(value, sa.Integer))
-    return sa.case((inexact, sa.func.abs(sa.literal_column("(-9223372036854775807 - 1)"))), else_=value)
+    return ExactInteger(value)
 
 
-def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table, overflow_is_error: bool = True) -> dict[str, Any]:
+def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table) -> dict[str, Any]:
     sets: dict[str, Any] = {}
     for name in batch.plain:
         value: Any = stage.c[name]
@@ -421,7 +418,7 @@ def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table, overflow_is_
             expr = sa.case((sa.or_(cur.is_(None), operand < cur), operand), else_=cur)
         else:  # $max
             expr = sa.case((sa.or_(cur.is_(None), operand > cur), operand), else_=cur)
-        whens.setdefault(name, []).append((operand.is_not(None), exact_integer(expr, cur, overflow_is_error)))
+        whens.setdefault(name, []).append((operand.is_not(None), exact_integer(expr, cur)))
     for name, cases in whens.items():
         sets[name] = sa.case(*cases, else_=sets.get(name, target.c[name]))
     return sets

@@ -263,7 +263,7 @@ class _Window:
         if lookup or not filters.is_empty(insert_if):
             analyze_stage(conn, db, self.stage)
         insert_where = None if filters.is_empty(insert_if) else filters.to_sql(
-            insert_if, stage, dialect_name=db.backend.dialect.name)
+            insert_if, stage, backend=db.backend)
         sizes = [t.num_rows for t in self.key_tables]
         keys = [pa.chunked_array([c for t in self.key_tables for c in t.column(k).chunks],
                                  self.key_tables[0].schema.field(k).type) for k in self.keys]

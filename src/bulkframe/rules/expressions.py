@@ -23,10 +23,9 @@ from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
-from bulkframe.errors import ExpressionError, NotSupportedError, quote_names
+from bulkframe import portable_sql as portable
+from bulkframe.errors import ExpressionError, quote_names
 
 # --------------------------------------------------------------------------- the tree
 
@@ -599,48 +598,22 @@ def to_polars(text_or_node: str | Node, columns: Collection[str]) -> pl.Expr:
 # ---------------------------------------------------------------------- SQL back end
 
 
-class _Portable(FunctionElement[Any]):
-    """A function whose SQL depends on the dialect; rendered by :func:`_render_portable`."""
-
-    inherit_cache = False
-
-    def __init__(self, kind: str, *args: Any, type_: Any, param: Any = None) -> None:
-        self.kind, self.param, self.type = kind, param, type_
-        super().__init__(*args)
-
-
-@compiles(_Portable)
-def _render_portable(element: _Portable, compiler: Any, **kw: Any) -> str:
-    dialect, args, kind, param = compiler.dialect.name, element.clauses.clauses, element.kind, element.param
+def _Portable(kind: str, *args: Any, type_: Any, param: Any = None) -> Any:
+    """A function whose SQL depends on the dialect: one element of
+    :mod:`bulkframe.portable_sql` each, spelled per dialect when the statement is compiled
+    (each backend module registers its own spelling)."""
     x: Any = args[0]
-    out: Any
-    if kind in ("startswith", "contains"):
-        if dialect == "sqlite":  # LIKE ignores case there, GLOB does not
-            glob = re.sub(r"([*?\[])", r"[\1]", param) + "*"
-            out = x.op("GLOB", is_comparison=True)(sa.literal("*" + glob if kind == "contains" else glob))
-        else:
-            like = param.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-            out = x.like(sa.literal("%" + like if kind == "contains" else like), escape="/")
-    elif kind == "title":
-        if dialect not in ("postgresql", "oracle"):
-            raise NotSupportedError(
-                f"title() has no SQL equivalent on {dialect}; transform with Polars instead"
-            )
-        out = sa.func.initcap(x)
-    elif kind == "len":
-        out = (sa.func.char_length if dialect in ("mysql", "mariadb") else sa.func.length)(x)
-    elif kind == "round":  # PostgreSQL has round(numeric, int) but no round(double, int)
-        out = sa.func.round(sa.cast(x, sa.Numeric) if dialect == "postgresql" else x, *args[1:])
-    elif kind == "floor" and dialect == "sqlite":  # floor() is optional in SQLite, and
-        whole = sa.cast(x, sa.Integer)  # SQLAlchemy's pysqlite stand-in fails on NULL
-        out = whole - sa.cast(x < whole, sa.Integer)
-    elif kind == "floor":
-        out = sa.func.floor(x)
-    elif dialect == "sqlite" and param in ("date", "datetime"):  # CAST(... AS DATE) gives a number
-        out = getattr(sa.func, param)(x)
-    else:
-        out = sa.cast(x, element.type)
-    return str(compiler.process(out, **kw))
+    if kind in ("startswith", "contains"):  # case-sensitive everywhere
+        like = param.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        glob = re.sub(r"([*?\[])", r"[\1]", param) + "*"
+        if kind == "contains":
+            like, glob = "%" + like, "*" + glob
+        return portable.CaseSensitiveLike(x, sa.literal(like), escape="/", glob=glob)
+    if kind == "cast":
+        return portable.PortableCast(x, type_)
+    element = {"title": portable.TitleCase, "len": portable.CharLength, "round": portable.Round,
+               "floor": portable.Floor}[kind]  # fmt: skip
+    return element(*args)
 
 
 _SQL_TYPES: dict[str, Any] = {"int": sa.Integer(), "float": sa.Float(), "decimal": sa.Numeric(38, 10),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulkframe.errors import InvalidOptionValueError, check_choice
+from bulkframe.options import ProgressFormat
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Reporter:
         fmt: str = "both",
         description: str = "rows",
     ):
-        check_choice("progress_format", fmt, ("percentage", "count", "both"))
+        check_choice("progress_format", fmt, ProgressFormat)
         if interval is not None and (not isinstance(interval, int) or interval <= 0):
             raise InvalidOptionValueError(f"progress_interval must be a positive int, got {interval!r}")
         self.total = total

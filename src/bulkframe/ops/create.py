@@ -25,6 +25,7 @@ from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
+from bulkframe.options import ConflictResolution
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics, MetricsOptions
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from bulkframe.database import Database
 
 log = logging.getLogger("bulkframe")
-
-CONFLICT_MODES = ("error", "skip", "update")
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def bulk_create(
     progress_interval: int | None,
     progress_format: str,
 ) -> BulkResult:
-    check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
+    check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
     backend = db.backend

@@ -51,6 +51,7 @@ from bulkframe.ops._modify import (
 from bulkframe.ops._rows import BATCH, all_distinct
 from bulkframe.ops.create import RuleOptions
 from bulkframe.ops.prepare import Preparer
+from bulkframe.options import Dedupe, UpsertConflictResolution
 from bulkframe.plan.policy import ErrorPolicy
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bulkframe")
 
-CONFLICT_MODES = ("update", "skip")
-DEDUPE_MODES = ("last", "first", "error")
 CONDITIONS = ("update_if", "insert_if")
 
 
@@ -87,8 +86,8 @@ def bulk_upsert(
     policy: ErrorPolicy | None = None,
     progress: Mapping[str, Any] | None = None,
 ) -> BulkResult:
-    check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
-    check_choice("dedupe", dedupe, DEDUPE_MODES)
+    check_choice("conflict_resolution", conflict_resolution, UpsertConflictResolution)
+    check_choice("dedupe", dedupe, Dedupe)
     check_flag("create_unique_index", create_unique_index)
     check_batch_size(batch_size)
     conditions = dict(upsert_conditions or {})

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkframe.errors import InvalidOptionValueError, MissingDependencyError, check_choice
+from bulkframe.options import ReportFormat
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def metrics_options(
     track_batch_performance: bool, performance_report: bool, report_format: str, report_file: str | None,
 ) -> MetricsOptions:
     """Check the monitoring options; refuse what cannot be honoured."""
-    check_choice("report_format", report_format, ("json",))
+    check_choice("report_format", report_format, ReportFormat)
     if metrics_interval is not None and (not isinstance(metrics_interval, int) or metrics_interval < 1):
         raise InvalidOptionValueError(f"metrics_interval must be a positive int, got {metrics_interval!r}")
     if metrics_file and not collect_metrics:

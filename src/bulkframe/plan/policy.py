@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulkframe.errors import InvalidOptionValueError, check_choice
-
-STRATEGIES = ("stop", "continue", "retry_batch")
-BACKOFFS = ("exponential", "linear", "constant")
+from bulkframe.options import ErrorStrategy, LoadBalancing, LogLevelName, RetryBackoff
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,8 @@ class ErrorPolicy:
     error_log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:
-        check_choice("error_strategy", self.strategy, STRATEGIES)
-        check_choice("retry_backoff", self.retry_backoff, BACKOFFS)
+        check_choice("error_strategy", self.strategy, ErrorStrategy)
+        check_choice("retry_backoff", self.retry_backoff, RetryBackoff)
         if self.max_errors is not None and (not isinstance(self.max_errors, int) or self.max_errors < 0):
             raise InvalidOptionValueError(f"max_errors must be a non-negative int or None, got {self.max_errors!r}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
@@ -77,10 +75,8 @@ def log_level(value: str | int | None) -> int:
         return logging.WARNING
     if isinstance(value, int):
         return value
-    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-              "error": logging.ERROR, "critical": logging.CRITICAL}
-    check_choice("error_log_level", str(value).lower(), tuple(levels))
-    return levels[str(value).lower()]
+    check_choice("error_log_level", str(value).lower(), LogLevelName)
+    return int(logging.getLevelName(str(value).upper()))
 
 
 @dataclass(frozen=True)
@@ -135,7 +131,7 @@ def run_options(
             "writers (one connection each); raise it or lower parallel_batches/max_workers"
         )
     if load_balancing is not None:
-        check_choice("load_balancing", load_balancing, ("round_robin",))
+        check_choice("load_balancing", load_balancing, LoadBalancing)
     if not resumable and (checkpoint_file is not None or checkpoint_interval is not None):
         raise InvalidOptionValueError("checkpoint_file and checkpoint_interval need resumable=True")
     if resumable and checkpoint_file is None:

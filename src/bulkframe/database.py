@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,11 +15,17 @@ from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_optio
 from bulkframe.options import (
     ConflictResolution,
     Dedupe,
+    ErrorPolicy,
     ErrorStrategy,
     LoadBalancing,
+    MetricsOptions,
+    MigrationOptions,
     ProgressFormat,
+    ProgressOptions,
     ReportFormat,
     RetryBackoff,
+    RuleOptions,
+    RunOptions,
     UpsertConflictResolution,
 )
 from bulkframe.result import BulkResult
@@ -303,46 +311,20 @@ class Database:
         -------
         BulkResult
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _CREATE_OPTIONS, where="bulk_create")
-        if retry_failed_records:
-            if error_strategy == "stop":
-                raise InvalidOptionValueError(
-                    "retry_failed_records=True needs error_strategy='continue' or 'retry_batch': with "
-                    "'stop' the first failure ends the call")
-            error_strategy = "retry_batch"
+            raise unknown_option(unknown, _option_names("bulk_create"), where="bulk_create")
+        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
+                                   ProgressOptions.from_options(options))
+        run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
+        monitoring = MetricsOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
             self, _table_ref(table, schema), data,
             batch_size=batch_size, conflict_resolution=conflict_resolution,
             conflict_fields=conflict_fields, primary_key=primary_key,
-            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
-                                failed_records_file, failed_records_callback, error_log_level),
-            run=run_options(
-                parallel_batches=parallel_batches, max_workers=max_workers,
-                connection_pool_size=connection_pool_size, load_balancing=load_balancing,
-                resumable=resumable, checkpoint_file=checkpoint_file,
-                checkpoint_interval=checkpoint_interval, auto_cleanup=auto_cleanup,
-                cleanup_on_failure=cleanup_on_failure, cleanup_temp_files=cleanup_temp_files,
-                cleanup_connections=cleanup_connections,
-            ),
-            migration=migration_options(
-                migration_mode=migration_mode, preserve_ids=preserve_ids, verify_migration=verify_migration,
-                verification_sample=verification_sample, verification_fields=verification_fields,
-                disable_triggers=disable_triggers,
-            ),
-            monitoring=monitoring_options(
-                collect_metrics=collect_metrics, metrics_file=metrics_file, metrics_interval=metrics_interval,
-                monitor_memory=monitor_memory, monitor_cpu=monitor_cpu, monitor_disk_io=monitor_disk_io,
-                monitor_network=monitor_network, track_execution_time=track_execution_time,
-                track_memory_usage=track_memory_usage, track_io_operations=track_io_operations,
-                track_batch_performance=track_batch_performance, performance_report=performance_report,
-                report_format=report_format, report_file=report_file,
-            ),
-            progress_callback=progress_callback, progress_interval=progress_interval,
-            progress_format=progress_format,
+            rules=rules, policy=policy, run=run, migration=migration, monitoring=monitoring, progress=progress,
         )
 
     def verify(
@@ -558,15 +540,17 @@ class Database:
         120
         >>> db.bulk_update("products", [{"id": 1, "atomic_ops": {"stock": {"$inc": -5}}}])  # doctest: +SKIP
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _UPDATE_OPTIONS, where="bulk_update")
+            raise unknown_option(unknown, _option_names("bulk_update"), where="bulk_update")
+        rules = RuleOptions.from_options(options)
         from bulkframe.ops.update import bulk_update
 
         return bulk_update(
             self, _table_ref(table, schema), updates, filter=filter, key_fields=key_fields,
             batch_size=batch_size, return_updated=return_updated, ensure_atomic=ensure_atomic,
             all_rows=all_rows,
-            rules=rule_options(validate_data, skip_validation, validation_rules, None),
+            rules=rules,
         )
 
     def bulk_upsert(
@@ -664,8 +648,11 @@ class Database:
             Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows written;
             ``records_processed == success_count + failure_count``.
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _UPSERT_OPTIONS, where="bulk_upsert")
+            raise unknown_option(unknown, _option_names("bulk_upsert"), where="bulk_upsert")
+        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
+                                   ProgressOptions.from_options(options))
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
@@ -673,10 +660,7 @@ class Database:
             update_fields=update_fields, insert_fields=insert_fields,
             conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
             dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
-            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
-                                failed_records_file, failed_records_callback, error_log_level),
-            progress={"callback": progress_callback, "interval": progress_interval, "fmt": progress_format},
+            rules=rules, policy=policy, progress=progress,
         )
 
     def bulk_delete(
@@ -761,7 +745,7 @@ class Database:
             ``result.metrics["cascade"]``.
         """
         if unknown:
-            raise unknown_option(unknown, _DELETE_OPTIONS, where="bulk_delete")
+            raise unknown_option(unknown, _option_names("bulk_delete"), where="bulk_delete")
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(
@@ -774,99 +758,9 @@ class Database:
         )
 
 
-_CREATE_OPTIONS = (
-    "batch_size", "conflict_resolution", "conflict_fields", "primary_key", "schema",
-    "validate_data", "skip_validation", "validation_rules", "transformation_rules",
-    "error_strategy", "max_errors", "retry_failed_records", "max_retries", "retry_delay", "retry_backoff",
-    "failed_records_file", "failed_records_callback", "error_log_level",
-    "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
-    "resumable", "checkpoint_file", "checkpoint_interval",
-    "auto_cleanup", "cleanup_on_failure", "cleanup_temp_files", "cleanup_connections",
-    "migration_mode", "preserve_ids", "disable_triggers", "verify_migration", "verification_sample",
-    "verification_fields",
-    "collect_metrics", "metrics_file", "metrics_interval", "monitor_memory", "monitor_cpu",
-    "monitor_disk_io", "monitor_network", "track_execution_time", "track_memory_usage",
-    "track_io_operations", "track_batch_performance", "performance_report", "report_format", "report_file",
-    "progress_callback", "progress_interval", "progress_format",
-)
 
-
-def migration_options(**options: Any) -> Any:
-    from bulkframe.ops.create import migration_options as check
-
-    return check(**options)
-
-
-def monitoring_options(**options: Any) -> Any:
-    from bulkframe.plan.metrics import metrics_options
-
-    return metrics_options(**options)
-
-
-def run_options(**options: Any) -> Any:
-    from bulkframe.plan.policy import run_options as check
-
-    return check(**options)
-
-
-def rule_options(validate_data: bool, skip_validation: bool, validation_rules: Any,
-                 transformation_rules: Any) -> Any:
-    """Check and bundle the rules stage's options."""
-    from bulkframe.ops.create import RuleOptions
-
-    if validation_rules and (skip_validation or not validate_data):
-        raise InvalidOptionValueError(
-            "validation_rules were given, but skip_validation=True / validate_data=False turns "
-            "validation off; remove one of them"
-        )
-    for name, value in (("validation_rules", validation_rules), ("transformation_rules", transformation_rules)):
-        if value is not None and not isinstance(value, Mapping):
-            raise InvalidOptionValueError(f"{name} must be a dict, got {type(value).__name__}")
-    return RuleOptions(
-        validation_rules=validation_rules,
-        transformation_rules=transformation_rules,
-        validate=bool(validate_data) and not skip_validation,
-    )
-
-
-def error_policy(strategy: str, max_errors: int | None, max_retries: int | None, retry_delay: float | None,
-                 retry_backoff: str | None, failed_records_file: str | None,
-                 failed_records_callback: Any, error_log_level: str | int) -> Any:
-    """Check and bundle the error-handling options."""
-    from bulkframe.plan.policy import ErrorPolicy, log_level
-
-    given = [n for n, v in (("max_retries", max_retries), ("retry_delay", retry_delay),
-                            ("retry_backoff", retry_backoff)) if v is not None]
-    if given and strategy != "retry_batch":
-        raise InvalidOptionValueError(
-            f"{', '.join(given)} only apply to error_strategy='retry_batch' (got {strategy!r}, which "
-            "retries nothing); pass error_strategy='retry_batch' or drop them"
-        )
-    return ErrorPolicy(
-        strategy=strategy, max_errors=max_errors,
-        max_retries=3 if max_retries is None else max_retries,
-        retry_delay=1.0 if retry_delay is None else retry_delay,
-        retry_backoff=retry_backoff or "exponential",
-        failed_records_file=str(failed_records_file) if failed_records_file is not None else None,
-        failed_records_callback=failed_records_callback, error_log_level=log_level(error_log_level),
-    )
-
-_UPDATE_OPTIONS = (
-    "updates", "filter", "key_fields", "batch_size", "return_updated", "ensure_atomic", "all_rows",
-    "validate_data", "skip_validation", "validation_rules",
-    "schema",
-)
-
-_UPSERT_OPTIONS = (
-    "unique_fields", "update_fields", "insert_fields", "conflict_resolution", "upsert_conditions",
-    "dedupe", "create_unique_index", "batch_size", "schema",
-    "validate_data", "skip_validation", "validation_rules", "transformation_rules", "error_strategy",
-    "max_errors", "max_retries", "retry_delay", "retry_backoff", "failed_records_file",
-    "failed_records_callback", "error_log_level", "progress_callback", "progress_interval", "progress_format",
-)
-
-_DELETE_OPTIONS = (
-    "filter", "ids", "key_field", "soft_delete", "hard_delete", "deleted_at_field", "cascade",
-    "dry_run", "max_delete_count", "confirm_delete", "backup_before_delete", "backup_location",
-    "all_rows", "batch_size", "sample_size", "schema",
-)
+@functools.cache
+def _option_names(method: str) -> tuple[str, ...]:
+    """The keyword options ``Database.<method>`` takes (read from its signature)."""
+    params = inspect.signature(getattr(Database, method)).parameters.values()
+    return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self")

@@ -192,7 +192,9 @@ class ErrorPolicy(OptionGroup):
     """
 
     error_strategy: ErrorStrategy = "stop"
-    """``"stop"``, ``"continue"`` or ``"retry_batch"`` (see above)."""
+    """How rejected rows and failed batches are treated.  ``"stop"``: nothing is written;
+    ``"continue"``: batches commit on their own and rejected rows are reported;
+    ``"retry_batch"``: like ``"continue"``, and transient errors are retried."""
     max_errors: int | None = None
     """Stop (``SafetyLimitError``) once more rows than this were rejected."""
     retry_failed_records: bool = False
@@ -351,7 +353,7 @@ class ProgressOptions(OptionGroup):
     progress_interval: int | None = None
     """Rows between reports (default: every batch)."""
     progress_format: ProgressFormat = "both"
-    """What the bar shows: ``"percentage"``, ``"count"`` or ``"both"``."""
+    """What the bar (and ``str(Progress)``) shows."""
 
     def _check(self) -> None:
         interval = self.progress_interval

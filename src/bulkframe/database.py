@@ -42,6 +42,9 @@ def connect(
 ) -> Database:
     """Open a database by URL.
 
+    The returned :class:`Database` may be shared by threads: each call checks a
+    connection out of the pool for its duration.
+
     Parameters
     ----------
     url : str, optional
@@ -56,8 +59,20 @@ def connect(
     pool_timeout : float
         Seconds a call waits for a free connection before ``PoolTimeoutError`` (default 30).
 
-    The returned :class:`Database` may be shared by threads: each call checks a
-    connection out of the pool for its duration.
+    Returns
+    -------
+    Database
+
+    Raises
+    ------
+    OptionError
+        An unknown keyword (with the closest valid name).
+    InvalidOptionValueError
+        A pool option out of range.
+    NotSupportedError
+        A URL whose scheme no backend handles.
+    MissingDependencyError
+        The backend's driver is not installed (the message names the package).
 
     Examples
     --------
@@ -88,6 +103,13 @@ class Database:
     connections are reused between calls.  ``pool_size``, ``max_overflow`` and
     ``pool_timeout`` are set by :func:`connect`.  Use it as a context manager or call
     :meth:`close` when done; a closed ``Database`` refuses further calls.
+
+    Parameters
+    ----------
+    url : str
+        Database URL, as for :func:`connect`.
+    pool_size, max_overflow, pool_timeout
+        The connection pool's bounds, as for :func:`connect`.
     """
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
@@ -99,21 +121,48 @@ class Database:
 
     # -- connections ---------------------------------------------------------------
     def connection(self, retries: int = 0) -> Connection:
-        """Check a connection out of the pool (``retries`` for transient connect errors);
-        give it back with :meth:`release`.  Waits up to ``pool_timeout`` seconds for a free
-        one (then ``PoolTimeoutError``); a pooled connection that died is replaced."""
+        """Check a connection out of the pool; give it back with :meth:`release`.
+
+        Waits up to ``pool_timeout`` seconds for a free one; a pooled connection that died
+        is replaced.
+
+        Parameters
+        ----------
+        retries : int
+            Retries of a transient error while connecting.
+
+        Raises
+        ------
+        PoolTimeoutError
+            No connection became free within ``pool_timeout`` seconds.
+        DatabaseClosedError
+            The Database was closed.
+        """
         return self.pool.checkout(retries=retries)
 
     def release(self, conn: Connection, *, discard: bool = False) -> None:
-        """Give ``conn`` back to the pool (rolled back; staging tables dropped), or close
-        it for good with ``discard=True``."""
+        """Give ``conn`` back to the pool (rolled back; staging tables dropped).
+
+        Parameters
+        ----------
+        conn : Connection
+            A connection from :meth:`connection`.
+        discard : bool
+            Close it for good instead.
+        """
         if discard:
             conn.discard()
         else:
             conn.close()
 
     def adopt(self, conn: Connection) -> None:
-        """Same as :meth:`release` (``conn`` may be a reconnected replacement)."""
+        """Same as :meth:`release`.
+
+        Parameters
+        ----------
+        conn : Connection
+            A connection from :meth:`connection`, or a reconnected replacement of one.
+        """
         self.release(conn)
 
     def pool_status(self) -> dict[str, int]:
@@ -310,6 +359,29 @@ class Database:
         Returns
         -------
         BulkResult
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        NotSupportedError
+            An option this backend cannot honour (``parallel_batches`` or
+            ``disable_triggers`` on SQLite).
+        SchemaError
+            The input does not fit the table (unknown column, value that cannot be cast).
+        ValidationError
+            Rows were rejected under ``error_strategy="stop"``; nothing was written.
+        SafetyLimitError
+            More than ``max_errors`` rows were rejected.
+        IntegrityError
+            A constraint refused a row under ``"stop"`` (nothing was written).
+        TransientError
+            A connection loss, deadlock or lock timeout that retries did not overcome.
+        VerificationError
+            ``verify_migration`` found missing or different rows (the load stays committed).
         """
         options = dict(locals())
         if unknown:
@@ -352,12 +424,23 @@ class Database:
             Columns to compare; default: every input column except the key.
         sample : int, optional
             Compare a uniform random sample of this many rows (default: every row).
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        batch_size : int
+            Input rows read back and compared per round trip.
 
         Returns
         -------
         Verification
             ``checked``, ``matched``, ``missing``, ``mismatched``, ``ok``, and the
             ``differences`` (key, field, expected, actual) and ``missing_keys`` frames.
+
+        Raises
+        ------
+        InvalidOptionValueError
+            ``sample`` is not a positive int.
+        SchemaError
+            The table does not exist, has no key, or the input names unknown columns.
         """
         from bulkframe.ops.verify import verify
 
@@ -368,13 +451,37 @@ class Database:
 
     def read(self, table: Any, /, *, columns: Sequence[str] | None = None, schema: str | None = None,
              order_by: Sequence[str] | str | None = None) -> Any:
-        """Read a table back as a Polars DataFrame with bulkframe's logical types."""
+        """Read a table back as a Polars DataFrame with bulkframe's logical types.
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to read.
+        columns : list of str, optional
+            Columns to read (default: all).
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        order_by : str or list of str, optional
+            Columns to sort by.
+
+        Returns
+        -------
+        polars.DataFrame
+        """
         from bulkframe.ops.read import read_table
 
         return read_table(self, _table_ref(table, schema), columns=columns, order_by=order_by)
 
     def columns(self, table: Any, /, *, schema: str | None = None) -> list[Any]:
-        """The table's columns as bulkframe sees them (``None`` if it does not exist)."""
+        """The table's columns as bulkframe sees them (``None`` if it does not exist).
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to reflect.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        """
         conn = self.connection()
         try:
             cols = self.backend.reflect(conn, _table_ref(table, schema))
@@ -384,7 +491,15 @@ class Database:
             self.release(conn)
 
     def drop_table(self, table: Any, /, *, schema: str | None = None) -> None:
-        """``DROP TABLE IF EXISTS`` (identifier quoted)."""
+        """``DROP TABLE IF EXISTS`` (identifier quoted).
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to drop.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        """
         conn = self.connection()
         try:
             self.backend.drop_table(conn, _table_ref(table, schema))
@@ -437,6 +552,16 @@ class Database:
         -------
         bool
             Whether the table was created (``False``: it existed already).
+
+        Raises
+        ------
+        SchemaError
+            Duplicate column names, an identity column that is not the only (integer)
+            primary-key column, or a constraint or index naming an unknown column.
+        InvalidOptionValueError
+            A default that is neither a literal nor a clock keyword.
+        DatabaseError
+            The database refused a statement (nothing was created).
 
         Examples
         --------
@@ -532,6 +657,22 @@ class Database:
         BulkResult
             ``updated``; ``not_found`` and ``not_found_ids`` for keys that matched no
             row (counted as failures); ``skipped`` for rows ``filter`` excluded.
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        FilterError
+            A malformed filter, or a value that does not fit its column.
+        ExpressionError
+            An update expression that cannot be compiled.
+        SchemaError
+            An unknown column, a missing key, or a value that cannot be cast.
+        ValidationError
+            Rows failed the rules stage; nothing was written.
 
         Examples
         --------
@@ -647,6 +788,25 @@ class Database:
         BulkResult
             Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows written;
             ``records_processed == success_count + failure_count``.
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        SchemaError
+            No unique index on ``unique_fields`` (and ``create_unique_index`` is off), an
+            unknown column, or a value that cannot be cast.
+        ValidationError
+            Rows were rejected under ``error_strategy="stop"``; nothing was written.
+        SafetyLimitError
+            More than ``max_errors`` rows were rejected; nothing was written.
+        IntegrityError
+            A constraint refused a row; the call rolled back.
+        TransientError
+            A connection loss, deadlock or lock timeout that retries did not overcome.
         """
         options = dict(locals())
         if unknown:
@@ -743,6 +903,22 @@ class Database:
         BulkResult
             ``deleted`` (and ``skipped``, ``not_found``); cascaded counts in
             ``result.metrics["cascade"]``.
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        FilterError
+            A malformed filter, or a value that does not fit its column.
+        SafetyLimitError
+            More rows match than ``max_delete_count``; nothing was deleted.
+        SchemaError
+            ``soft_delete`` without its column, an unknown key column or cascade table.
+        IntegrityError
+            A foreign key refused the delete (see ``cascade``); the call rolled back.
         """
         if unknown:
             raise unknown_option(unknown, _option_names("bulk_delete"), where="bulk_delete")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from bulkframe.backends.registry import DEFAULT_URL
+from bulkframe.options import ConflictResolution, choices
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--url", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
     load.add_argument("--table", required=True)
     load.add_argument("--batch-size", type=int, default=10_000)
-    load.add_argument("--conflict", choices=("error", "skip", "update"), default="error")
+    load.add_argument("--conflict", choices=choices(ConflictResolution), default="error",
+                      help="what a row whose key exists does (bulk_create's conflict_resolution)")
     load.add_argument("--key", nargs="+", default=None, metavar="COL",
                       help="conflict key columns (default: the primary key)")
     load.add_argument("--primary-key", nargs="+", default=None, metavar="COL",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -10,6 +12,22 @@ from bulkframe.backends.connection import Connection
 from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
+from bulkframe.options import (
+    ConflictResolution,
+    Dedupe,
+    ErrorPolicy,
+    ErrorStrategy,
+    LoadBalancing,
+    MetricsOptions,
+    MigrationOptions,
+    ProgressFormat,
+    ProgressOptions,
+    ReportFormat,
+    RetryBackoff,
+    RuleOptions,
+    RunOptions,
+    UpsertConflictResolution,
+)
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
@@ -23,6 +41,9 @@ def connect(
     **unknown: Any,
 ) -> Database:
     """Open a database by URL.
+
+    The returned :class:`Database` may be shared by threads: each call checks a
+    connection out of the pool for its duration.
 
     Parameters
     ----------
@@ -38,8 +59,20 @@ def connect(
     pool_timeout : float
         Seconds a call waits for a free connection before ``PoolTimeoutError`` (default 30).
 
-    The returned :class:`Database` may be shared by threads: each call checks a
-    connection out of the pool for its duration.
+    Returns
+    -------
+    Database
+
+    Raises
+    ------
+    OptionError
+        An unknown keyword (with the closest valid name).
+    InvalidOptionValueError
+        A pool option out of range.
+    NotSupportedError
+        A URL whose scheme no backend handles.
+    MissingDependencyError
+        The backend's driver is not installed (the message names the package).
 
     Examples
     --------
@@ -70,6 +103,13 @@ class Database:
     connections are reused between calls.  ``pool_size``, ``max_overflow`` and
     ``pool_timeout`` are set by :func:`connect`.  Use it as a context manager or call
     :meth:`close` when done; a closed ``Database`` refuses further calls.
+
+    Parameters
+    ----------
+    url : str
+        Database URL, as for :func:`connect`.
+    pool_size, max_overflow, pool_timeout
+        The connection pool's bounds, as for :func:`connect`.
     """
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
@@ -81,21 +121,48 @@ class Database:
 
     # -- connections ---------------------------------------------------------------
     def connection(self, retries: int = 0) -> Connection:
-        """Check a connection out of the pool (``retries`` for transient connect errors);
-        give it back with :meth:`release`.  Waits up to ``pool_timeout`` seconds for a free
-        one (then ``PoolTimeoutError``); a pooled connection that died is replaced."""
+        """Check a connection out of the pool; give it back with :meth:`release`.
+
+        Waits up to ``pool_timeout`` seconds for a free one; a pooled connection that died
+        is replaced.
+
+        Parameters
+        ----------
+        retries : int
+            Retries of a transient error while connecting.
+
+        Raises
+        ------
+        PoolTimeoutError
+            No connection became free within ``pool_timeout`` seconds.
+        DatabaseClosedError
+            The Database was closed.
+        """
         return self.pool.checkout(retries=retries)
 
     def release(self, conn: Connection, *, discard: bool = False) -> None:
-        """Give ``conn`` back to the pool (rolled back; staging tables dropped), or close
-        it for good with ``discard=True``."""
+        """Give ``conn`` back to the pool (rolled back; staging tables dropped).
+
+        Parameters
+        ----------
+        conn : Connection
+            A connection from :meth:`connection`.
+        discard : bool
+            Close it for good instead.
+        """
         if discard:
             conn.discard()
         else:
             conn.close()
 
     def adopt(self, conn: Connection) -> None:
-        """Same as :meth:`release` (``conn`` may be a reconnected replacement)."""
+        """Same as :meth:`release`.
+
+        Parameters
+        ----------
+        conn : Connection
+            A connection from :meth:`connection`, or a reconnected replacement of one.
+        """
         self.release(conn)
 
     def pool_status(self) -> dict[str, int]:
@@ -129,7 +196,7 @@ class Database:
         /,
         *,
         batch_size: int = 10_000,
-        conflict_resolution: str = "error",
+        conflict_resolution: ConflictResolution = "error",
         conflict_fields: Sequence[str] | None = None,
         primary_key: Sequence[str] | str | None = None,
         schema: str | None = None,
@@ -137,19 +204,19 @@ class Database:
         skip_validation: bool = False,
         validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
         transformation_rules: Mapping[str, str] | None = None,
-        error_strategy: str = "stop",
+        error_strategy: ErrorStrategy = "stop",
         max_errors: int | None = None,
         retry_failed_records: bool = False,
         max_retries: int | None = None,
         retry_delay: float | None = None,
-        retry_backoff: str | None = None,
+        retry_backoff: RetryBackoff | None = None,
         failed_records_file: str | None = None,
         failed_records_callback: Callable[[Any], Any] | None = None,
         error_log_level: str | int = "warning",
         parallel_batches: int | None = None,
         max_workers: int | None = None,
         connection_pool_size: int | None = None,
-        load_balancing: str | None = None,
+        load_balancing: LoadBalancing | None = None,
         resumable: bool = False,
         checkpoint_file: str | None = None,
         checkpoint_interval: int | None = None,
@@ -175,11 +242,11 @@ class Database:
         track_io_operations: bool = False,
         track_batch_performance: bool = False,
         performance_report: bool = False,
-        report_format: str = "json",
+        report_format: ReportFormat = "json",
         report_file: str | None = None,
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
-        progress_format: str = "both",
+        progress_format: ProgressFormat = "both",
         **unknown: Any,
     ) -> BulkResult:
         """Insert ``data`` into ``table`` at COPY speed.
@@ -292,47 +359,44 @@ class Database:
         Returns
         -------
         BulkResult
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        NotSupportedError
+            An option this backend cannot honour (``parallel_batches`` or
+            ``disable_triggers`` on SQLite).
+        SchemaError
+            The input does not fit the table (unknown column, value that cannot be cast).
+        ValidationError
+            Rows were rejected under ``error_strategy="stop"``; nothing was written.
+        SafetyLimitError
+            More than ``max_errors`` rows were rejected.
+        IntegrityError
+            A constraint refused a row under ``"stop"`` (nothing was written).
+        TransientError
+            A connection loss, deadlock or lock timeout that retries did not overcome.
+        VerificationError
+            ``verify_migration`` found missing or different rows (the load stays committed).
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _CREATE_OPTIONS, where="bulk_create")
-        if retry_failed_records:
-            if error_strategy == "stop":
-                raise InvalidOptionValueError(
-                    "retry_failed_records=True needs error_strategy='continue' or 'retry_batch': with "
-                    "'stop' the first failure ends the call")
-            error_strategy = "retry_batch"
+            raise unknown_option(unknown, _option_names("bulk_create"), where="bulk_create")
+        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
+                                   ProgressOptions.from_options(options))
+        run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
+        monitoring = MetricsOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
             self, _table_ref(table, schema), data,
             batch_size=batch_size, conflict_resolution=conflict_resolution,
             conflict_fields=conflict_fields, primary_key=primary_key,
-            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
-                                failed_records_file, failed_records_callback, error_log_level),
-            run=run_options(
-                parallel_batches=parallel_batches, max_workers=max_workers,
-                connection_pool_size=connection_pool_size, load_balancing=load_balancing,
-                resumable=resumable, checkpoint_file=checkpoint_file,
-                checkpoint_interval=checkpoint_interval, auto_cleanup=auto_cleanup,
-                cleanup_on_failure=cleanup_on_failure, cleanup_temp_files=cleanup_temp_files,
-                cleanup_connections=cleanup_connections,
-            ),
-            migration=migration_options(
-                migration_mode=migration_mode, preserve_ids=preserve_ids, verify_migration=verify_migration,
-                verification_sample=verification_sample, verification_fields=verification_fields,
-                disable_triggers=disable_triggers,
-            ),
-            monitoring=monitoring_options(
-                collect_metrics=collect_metrics, metrics_file=metrics_file, metrics_interval=metrics_interval,
-                monitor_memory=monitor_memory, monitor_cpu=monitor_cpu, monitor_disk_io=monitor_disk_io,
-                monitor_network=monitor_network, track_execution_time=track_execution_time,
-                track_memory_usage=track_memory_usage, track_io_operations=track_io_operations,
-                track_batch_performance=track_batch_performance, performance_report=performance_report,
-                report_format=report_format, report_file=report_file,
-            ),
-            progress_callback=progress_callback, progress_interval=progress_interval,
-            progress_format=progress_format,
+            rules=rules, policy=policy, run=run, migration=migration, monitoring=monitoring, progress=progress,
         )
 
     def verify(
@@ -360,12 +424,23 @@ class Database:
             Columns to compare; default: every input column except the key.
         sample : int, optional
             Compare a uniform random sample of this many rows (default: every row).
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        batch_size : int
+            Input rows read back and compared per round trip.
 
         Returns
         -------
         Verification
             ``checked``, ``matched``, ``missing``, ``mismatched``, ``ok``, and the
             ``differences`` (key, field, expected, actual) and ``missing_keys`` frames.
+
+        Raises
+        ------
+        InvalidOptionValueError
+            ``sample`` is not a positive int.
+        SchemaError
+            The table does not exist, has no key, or the input names unknown columns.
         """
         from bulkframe.ops.verify import verify
 
@@ -376,13 +451,37 @@ class Database:
 
     def read(self, table: Any, /, *, columns: Sequence[str] | None = None, schema: str | None = None,
              order_by: Sequence[str] | str | None = None) -> Any:
-        """Read a table back as a Polars DataFrame with bulkframe's logical types."""
+        """Read a table back as a Polars DataFrame with bulkframe's logical types.
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to read.
+        columns : list of str, optional
+            Columns to read (default: all).
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        order_by : str or list of str, optional
+            Columns to sort by.
+
+        Returns
+        -------
+        polars.DataFrame
+        """
         from bulkframe.ops.read import read_table
 
         return read_table(self, _table_ref(table, schema), columns=columns, order_by=order_by)
 
     def columns(self, table: Any, /, *, schema: str | None = None) -> list[Any]:
-        """The table's columns as bulkframe sees them (``None`` if it does not exist)."""
+        """The table's columns as bulkframe sees them (``None`` if it does not exist).
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to reflect.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        """
         conn = self.connection()
         try:
             cols = self.backend.reflect(conn, _table_ref(table, schema))
@@ -392,7 +491,15 @@ class Database:
             self.release(conn)
 
     def drop_table(self, table: Any, /, *, schema: str | None = None) -> None:
-        """``DROP TABLE IF EXISTS`` (identifier quoted)."""
+        """``DROP TABLE IF EXISTS`` (identifier quoted).
+
+        Parameters
+        ----------
+        table : str or model class
+            Table to drop.
+        schema : str, optional
+            Database schema of the table (PostgreSQL).
+        """
         conn = self.connection()
         try:
             self.backend.drop_table(conn, _table_ref(table, schema))
@@ -445,6 +552,16 @@ class Database:
         -------
         bool
             Whether the table was created (``False``: it existed already).
+
+        Raises
+        ------
+        SchemaError
+            Duplicate column names, an identity column that is not the only (integer)
+            primary-key column, or a constraint or index naming an unknown column.
+        InvalidOptionValueError
+            A default that is neither a literal nor a clock keyword.
+        DatabaseError
+            The database refused a statement (nothing was created).
 
         Examples
         --------
@@ -541,6 +658,22 @@ class Database:
             ``updated``; ``not_found`` and ``not_found_ids`` for keys that matched no
             row (counted as failures); ``skipped`` for rows ``filter`` excluded.
 
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        FilterError
+            A malformed filter, or a value that does not fit its column.
+        ExpressionError
+            An update expression that cannot be compiled.
+        SchemaError
+            An unknown column, a missing key, or a value that cannot be cast.
+        ValidationError
+            Rows failed the rules stage; nothing was written.
+
         Examples
         --------
         >>> db.bulk_update("products", {"price": "price * 0.9"},
@@ -548,15 +681,17 @@ class Database:
         120
         >>> db.bulk_update("products", [{"id": 1, "atomic_ops": {"stock": {"$inc": -5}}}])  # doctest: +SKIP
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _UPDATE_OPTIONS, where="bulk_update")
+            raise unknown_option(unknown, _option_names("bulk_update"), where="bulk_update")
+        rules = RuleOptions.from_options(options)
         from bulkframe.ops.update import bulk_update
 
         return bulk_update(
             self, _table_ref(table, schema), updates, filter=filter, key_fields=key_fields,
             batch_size=batch_size, return_updated=return_updated, ensure_atomic=ensure_atomic,
             all_rows=all_rows,
-            rules=rule_options(validate_data, skip_validation, validation_rules, None),
+            rules=rules,
         )
 
     def bulk_upsert(
@@ -568,9 +703,9 @@ class Database:
         unique_fields: Sequence[str] | str | None = None,
         update_fields: Sequence[str] | None = None,
         insert_fields: Sequence[str] | None = None,
-        conflict_resolution: str = "update",
+        conflict_resolution: UpsertConflictResolution = "update",
         upsert_conditions: Mapping[str, Any] | None = None,
-        dedupe: str = "last",
+        dedupe: Dedupe = "last",
         create_unique_index: bool = False,
         batch_size: int | None = None,
         schema: str | None = None,
@@ -578,17 +713,17 @@ class Database:
         skip_validation: bool = False,
         validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
         transformation_rules: Mapping[str, str] | None = None,
-        error_strategy: str = "stop",
+        error_strategy: ErrorStrategy = "stop",
         max_errors: int | None = None,
         max_retries: int | None = None,
         retry_delay: float | None = None,
-        retry_backoff: str | None = None,
+        retry_backoff: RetryBackoff | None = None,
         failed_records_file: str | None = None,
         failed_records_callback: Callable[[Any], Any] | None = None,
         error_log_level: str | int = "warning",
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
-        progress_format: str = "both",
+        progress_format: ProgressFormat = "both",
         **unknown: Any,
     ) -> BulkResult:
         """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
@@ -653,9 +788,31 @@ class Database:
         BulkResult
             Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows written;
             ``records_processed == success_count + failure_count``.
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        SchemaError
+            No unique index on ``unique_fields`` (and ``create_unique_index`` is off), an
+            unknown column, or a value that cannot be cast.
+        ValidationError
+            Rows were rejected under ``error_strategy="stop"``; nothing was written.
+        SafetyLimitError
+            More than ``max_errors`` rows were rejected; nothing was written.
+        IntegrityError
+            A constraint refused a row; the call rolled back.
+        TransientError
+            A connection loss, deadlock or lock timeout that retries did not overcome.
         """
+        options = dict(locals())
         if unknown:
-            raise unknown_option(unknown, _UPSERT_OPTIONS, where="bulk_upsert")
+            raise unknown_option(unknown, _option_names("bulk_upsert"), where="bulk_upsert")
+        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
+                                   ProgressOptions.from_options(options))
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
@@ -663,10 +820,7 @@ class Database:
             update_fields=update_fields, insert_fields=insert_fields,
             conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
             dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
-            rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
-                                failed_records_file, failed_records_callback, error_log_level),
-            progress={"callback": progress_callback, "interval": progress_interval, "fmt": progress_format},
+            rules=rules, policy=policy, progress=progress,
         )
 
     def bulk_delete(
@@ -749,9 +903,25 @@ class Database:
         BulkResult
             ``deleted`` (and ``skipped``, ``not_found``); cascaded counts in
             ``result.metrics["cascade"]``.
+
+        Raises
+        ------
+        OptionError
+            An unknown keyword option (the message suggests the closest valid name).
+        InvalidOptionValueError
+            An option value outside its allowed set (the message lists the allowed values)
+            or options that contradict each other.
+        FilterError
+            A malformed filter, or a value that does not fit its column.
+        SafetyLimitError
+            More rows match than ``max_delete_count``; nothing was deleted.
+        SchemaError
+            ``soft_delete`` without its column, an unknown key column or cascade table.
+        IntegrityError
+            A foreign key refused the delete (see ``cascade``); the call rolled back.
         """
         if unknown:
-            raise unknown_option(unknown, _DELETE_OPTIONS, where="bulk_delete")
+            raise unknown_option(unknown, _option_names("bulk_delete"), where="bulk_delete")
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(
@@ -764,99 +934,9 @@ class Database:
         )
 
 
-_CREATE_OPTIONS = (
-    "batch_size", "conflict_resolution", "conflict_fields", "primary_key", "schema",
-    "validate_data", "skip_validation", "validation_rules", "transformation_rules",
-    "error_strategy", "max_errors", "retry_failed_records", "max_retries", "retry_delay", "retry_backoff",
-    "failed_records_file", "failed_records_callback", "error_log_level",
-    "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
-    "resumable", "checkpoint_file", "checkpoint_interval",
-    "auto_cleanup", "cleanup_on_failure", "cleanup_temp_files", "cleanup_connections",
-    "migration_mode", "preserve_ids", "disable_triggers", "verify_migration", "verification_sample",
-    "verification_fields",
-    "collect_metrics", "metrics_file", "metrics_interval", "monitor_memory", "monitor_cpu",
-    "monitor_disk_io", "monitor_network", "track_execution_time", "track_memory_usage",
-    "track_io_operations", "track_batch_performance", "performance_report", "report_format", "report_file",
-    "progress_callback", "progress_interval", "progress_format",
-)
 
-
-def migration_options(**options: Any) -> Any:
-    from bulkframe.ops.create import migration_options as check
-
-    return check(**options)
-
-
-def monitoring_options(**options: Any) -> Any:
-    from bulkframe.plan.metrics import metrics_options
-
-    return metrics_options(**options)
-
-
-def run_options(**options: Any) -> Any:
-    from bulkframe.plan.policy import run_options as check
-
-    return check(**options)
-
-
-def rule_options(validate_data: bool, skip_validation: bool, validation_rules: Any,
-                 transformation_rules: Any) -> Any:
-    """Check and bundle the rules stage's options."""
-    from bulkframe.ops.create import RuleOptions
-
-    if validation_rules and (skip_validation or not validate_data):
-        raise InvalidOptionValueError(
-            "validation_rules were given, but skip_validation=True / validate_data=False turns "
-            "validation off; remove one of them"
-        )
-    for name, value in (("validation_rules", validation_rules), ("transformation_rules", transformation_rules)):
-        if value is not None and not isinstance(value, Mapping):
-            raise InvalidOptionValueError(f"{name} must be a dict, got {type(value).__name__}")
-    return RuleOptions(
-        validation_rules=validation_rules,
-        transformation_rules=transformation_rules,
-        validate=bool(validate_data) and not skip_validation,
-    )
-
-
-def error_policy(strategy: str, max_errors: int | None, max_retries: int | None, retry_delay: float | None,
-                 retry_backoff: str | None, failed_records_file: str | None,
-                 failed_records_callback: Any, error_log_level: str | int) -> Any:
-    """Check and bundle the error-handling options."""
-    from bulkframe.plan.policy import ErrorPolicy, log_level
-
-    given = [n for n, v in (("max_retries", max_retries), ("retry_delay", retry_delay),
-                            ("retry_backoff", retry_backoff)) if v is not None]
-    if given and strategy != "retry_batch":
-        raise InvalidOptionValueError(
-            f"{', '.join(given)} only apply to error_strategy='retry_batch' (got {strategy!r}, which "
-            "retries nothing); pass error_strategy='retry_batch' or drop them"
-        )
-    return ErrorPolicy(
-        strategy=strategy, max_errors=max_errors,
-        max_retries=3 if max_retries is None else max_retries,
-        retry_delay=1.0 if retry_delay is None else retry_delay,
-        retry_backoff=retry_backoff or "exponential",
-        failed_records_file=str(failed_records_file) if failed_records_file is not None else None,
-        failed_records_callback=failed_records_callback, error_log_level=log_level(error_log_level),
-    )
-
-_UPDATE_OPTIONS = (
-    "updates", "filter", "key_fields", "batch_size", "return_updated", "ensure_atomic", "all_rows",
-    "validate_data", "skip_validation", "validation_rules",
-    "schema",
-)
-
-_UPSERT_OPTIONS = (
-    "unique_fields", "update_fields", "insert_fields", "conflict_resolution", "upsert_conditions",
-    "dedupe", "create_unique_index", "batch_size", "schema",
-    "validate_data", "skip_validation", "validation_rules", "transformation_rules", "error_strategy",
-    "max_errors", "max_retries", "retry_delay", "retry_backoff", "failed_records_file",
-    "failed_records_callback", "error_log_level", "progress_callback", "progress_interval", "progress_format",
-)
-
-_DELETE_OPTIONS = (
-    "filter", "ids", "key_field", "soft_delete", "hard_delete", "deleted_at_field", "cascade",
-    "dry_run", "max_delete_count", "confirm_delete", "backup_before_delete", "backup_location",
-    "all_rows", "batch_size", "sample_size", "schema",
-)
+@functools.cache
+def _option_names(method: str) -> tuple[str, ...]:
+    """The keyword options ``Database.<method>`` takes (read from its signature)."""
+    params = inspect.signature(getattr(Database, method)).parameters.values()
+    return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -163,9 +164,10 @@ def unknown_option(
     )
 
 
-def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
-    """Raise ``InvalidOptionValueError`` unless ``value`` is one of ``choices``."""
-    choices = tuple(choices)
+def check_choice(option: str, value: Any, choices: Any) -> None:
+    """Raise ``InvalidOptionValueError`` unless ``value`` is one of ``choices`` (a ``Literal``
+    alias of :mod:`bulkframe.options`, or an iterable of values)."""
+    choices = typing.get_args(choices) or tuple(choices)
     if value not in choices:
         raise InvalidOptionValueError(
             f"{option}={value!r} is not valid; choose one of: "

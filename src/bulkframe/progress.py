@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bulkframe.errors import InvalidOptionValueError, check_choice
+from bulkframe.options import ProgressOptions
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ class Reporter:
         fmt: str = "both",
         description: str = "rows",
     ):
-        check_choice("progress_format", fmt, ("percentage", "count", "both"))
-        if interval is not None and (not isinstance(interval, int) or interval <= 0):
-            raise InvalidOptionValueError(f"progress_interval must be a positive int, got {interval!r}")
+        ProgressOptions(callback, interval, fmt)  # type: ignore[arg-type]  # checks them
         self.total = total
         self.interval = interval
         self.fmt = fmt
@@ -65,10 +63,12 @@ class Reporter:
             self.bar = _make_bar(total, fmt, description)
         elif callable(callback):
             self.callback = callback
-        elif callback not in (None, False):
-            raise InvalidOptionValueError(
-                f"progress_callback must be True, False or a callable, got {callback!r}"
-            )
+
+    @classmethod
+    def of(cls, options: ProgressOptions, *, total: int | None, description: str = "rows") -> Reporter:
+        """The reporter an operation's :class:`~bulkframe.options.ProgressOptions` ask for."""
+        return cls(options.progress_callback, total=total, interval=options.progress_interval,
+                   fmt=options.progress_format, description=description)
 
     def advance(self, processed: int, succeeded: int, failed: int) -> None:
         self.processed += processed

@@ -1,8 +1,10 @@
 """Refresh ``docs/spec-parameters.md`` from the code: ``python tests/nodes/regen_spec_parameters.py``.
 
-Statuses and the summary line are recomputed; a hand-written note is kept while its row's
-status is unchanged (otherwise the code's note replaces it); spec parameters missing from
-the table are appended to their node's section.  Review the diff before committing.
+Statuses, notes and the summary line come from the code (:func:`bulkframe.nodes.params.status`,
+which reads the option declarations in ``bulkframe.options``).  A row's note starts with the
+code's note; hand-written text after it is kept while the row's status is unchanged.  Spec
+parameters missing from the table are appended to their node's section.  Review the diff
+before committing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-parameters.md"
 
 def _op(node_type: str) -> str:
     return next(op for op, suffix in NODE_SUFFIX.items() if node_type.endswith(suffix))
+
+
+def _note(note: str, code_note: str) -> str:
+    """The code's note, followed by the hand-written rest of ``note``."""
+    if not code_note or note.startswith(code_note):
+        return note
+    return f"{code_note} — {note}" if note else code_note
 
 
 def main() -> None:
@@ -56,7 +65,7 @@ def main() -> None:
         if row and op is not None:
             name, old, note = row.groups()
             st, code_note = status(op, name)  # type: ignore[arg-type]
-            out.append(f"| `{name}` | {st} | {note if st == old else code_note} |")
+            out.append(f"| `{name}` | {st} | {_note(note, code_note) if st == old else code_note} |")
             seen.add((op, name))
             continue
         if line == "" and op is not None and out and out[-1].startswith("| `"):

@@ -33,7 +33,8 @@ def spec_parameters() -> dict[tuple[str, str], list[Any]]:
     return out
 
 
-def doc_table() -> dict[tuple[str, str], str]:
+def doc_table(column: int = 2) -> dict[tuple[str, str], str]:
+    """``(operation, parameter)`` → the doc's status (``column=2``) or note (``column=3``)."""
     table: dict[tuple[str, str], str] = {}
     op = None
     for line in DOC.read_text().splitlines():
@@ -41,10 +42,10 @@ def doc_table() -> dict[tuple[str, str], str]:
         if heading:
             op = _op(heading.group(1))
             continue
-        row = re.match(r"^\| `([^`]+)` \| ([^|]+?) \|", line)
+        row = re.match(r"^\| `([^`]+)` \| ([^|]+?) \| (.*) \|$", line)
         if row and op is not None:
             assert (op, row.group(1)) not in table, f"listed twice: {row.group(1)}"
-            table[(op, row.group(1))] = row.group(2)
+            table[(op, row.group(1))] = row.group(column)
     return table
 
 
@@ -63,6 +64,38 @@ def test_doc_lists_every_spec_parameter_with_the_codes_status() -> None:
     assert not extra, f"docs/spec-parameters.md lists parameters the spec does not have: {extra}"
     wrong = {k: (table[k], status(*k)[0]) for k in SPEC if table[k] != status(*k)[0]}  # type: ignore[arg-type]
     assert not wrong, f"doc status != code status (doc, code): {wrong}"
+
+
+def test_doc_notes_start_with_the_declared_note() -> None:
+    """A row's note is derived from the code (allowed values and docstring of the option in
+    ``bulkframe.options``, or the node table's note); hand-written text may only follow it.
+    Regenerate with ``python tests/nodes/regen_spec_parameters.py``."""
+    notes = doc_table(column=3)
+    wrong = {k: (notes[k], status(*k)[1]) for k in SPEC
+             if not notes[k].startswith(status(*k)[1])}  # type: ignore[arg-type]
+    assert not wrong, f"doc note does not start with the code's note (doc, code): {wrong}"
+
+
+def test_every_node_table_row_maps_to_something() -> None:
+    """The node layer's own table holds only spec parameters the library does not declare
+    (a row naming a library option would be dead: the option wins), renames point at
+    library options, and refused values are values the option's Literal does not allow."""
+    import typing
+
+    from bulkframe.nodes.params import NODE_PARAMS, _hints, library_params
+
+    for op, rows in NODE_PARAMS.items():
+        lib = library_params(op)
+        for name, entry in rows.items():
+            assert (op, name) in SPEC, f"{op}: {name!r} is not a spec parameter of that node"
+            if entry.kind in ("accept", "not_supported"):
+                assert name not in lib, f"{op}: {name!r} is a library option; remove its row"
+            if entry.kind == "rename":
+                assert entry.target in lib, f"{op}: {name!r} renames to unknown {entry.target!r}"
+    for (op, name), refused in NOT_SUPPORTED_VALUES.items():
+        assert name in library_params(op), (op, name)
+        allowed = typing.get_args(_hints(op)[name])
+        assert not set(refused) & set(allowed), (op, name)
 
 
 def test_doc_summary_counts() -> None:

@@ -108,7 +108,13 @@ class DataFlow:
         return cls
 
     def table_of(self, target: Any) -> TableRef:
-        """A model class, model name or table name → its ``TableRef``."""
+        """A model class, model name or table name → its ``TableRef``.
+
+        Parameters
+        ----------
+        target : model class or str
+            What to look up.
+        """
         if isinstance(target, type):
             info: ModelInfo | None = getattr(target, "__bulkframe_model__", None)
             if info is None:
@@ -121,7 +127,13 @@ class DataFlow:
         raise SchemaError(f"expected a model class, model name or table name, got {target!r}")
 
     def model_of(self, target: Any) -> type:
-        """A model class or the name of one declared on this DataFlow."""
+        """A model class or the name of one declared on this DataFlow.
+
+        Parameters
+        ----------
+        target : model class or str
+            The model, or its name.
+        """
         if isinstance(target, type) and hasattr(target, "__bulkframe_model__"):
             return target
         if isinstance(target, str) and target in self.models:
@@ -133,7 +145,13 @@ class DataFlow:
         return [name + NODE_SUFFIX[op] for name in self.models for op in OPERATIONS]
 
     def node(self, node_type: str) -> BulkNode:
-        """The node implementation for ``node_type`` (one of ``node_types()``)."""
+        """The node implementation for ``node_type``.
+
+        Parameters
+        ----------
+        node_type : str
+            One of ``node_types()``, e.g. ``"ProductBulkCreateNode"``.
+        """
         return resolve_node(node_type, dataflow=self)
 
     def _warn_on_drift(self, info: ModelInfo) -> None:
@@ -166,7 +184,20 @@ def info_of(model: type) -> ModelInfo:
 
 
 def resolve_node(node_type: str, *, dataflow: DataFlow | None = None) -> BulkNode:
-    """Find a generated node type (in ``dataflow`` only, when given)."""
+    """Find a generated node type.
+
+    Parameters
+    ----------
+    node_type : str
+        E.g. ``"ProductBulkCreateNode"``.
+    dataflow : DataFlow, optional
+        Look only among this DataFlow's models.
+
+    Raises
+    ------
+    OptionError
+        No such node type (with the closest valid name).
+    """
     from bulkframe.nodes.node import BulkNode
 
     if dataflow is not None:

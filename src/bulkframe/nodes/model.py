@@ -77,12 +77,28 @@ class Relationship:
 
 
 def has_one(model: Any, foreign_key: str) -> Relationship:
-    """One child per parent: ``__relationships__ = {"profile": has_one("Profile", "user_id")}``."""
+    """One child per parent: ``__relationships__ = {"profile": has_one("Profile", "user_id")}``.
+
+    Parameters
+    ----------
+    model : model class or str
+        The child model, or its name.
+    foreign_key : str
+        The child's column holding the parent's ``id``.
+    """
     return Relationship(model, foreign_key, "one")
 
 
 def has_many(model: Any, foreign_key: str) -> Relationship:
-    """Many children per parent: ``{"reviews": has_many("Review", "product_id")}``."""
+    """Many children per parent: ``{"reviews": has_many("Review", "product_id")}``.
+
+    Parameters
+    ----------
+    model : model class or str
+        The child model, or its name.
+    foreign_key : str
+        The child's column holding the parent's ``id``.
+    """
     return Relationship(model, foreign_key, "many")
 
 

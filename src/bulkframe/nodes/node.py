@@ -43,7 +43,24 @@ class BulkNode:
         return self.model.__name__ + NODE_SUFFIX[self.operation]
 
     def check(self, params: Mapping[str, Any], node_id: str = "") -> None:
-        """Refuse unknown, unsupported or mis-valued parameters now (at ``add_node``)."""
+        """Refuse unknown, unsupported or mis-valued parameters now (at ``add_node``).
+
+        Parameters
+        ----------
+        params : mapping
+            The node's parameters (spec names).
+        node_id : str
+            The node's id, named in error messages.
+
+        Raises
+        ------
+        OptionError
+            An unknown parameter (with the closest valid name).
+        NotSupportedError
+            Parameters or values not built yet, all named in one message.
+        InvalidOptionValueError
+            A value the parameter does not take.
+        """
         translate(self.operation, params, where=self._where(node_id))
         strategy = params.get("relationship_strategy")
         if strategy is not None:
@@ -54,7 +71,20 @@ class BulkNode:
                                         f"supported yet; choose one of {list(STRATEGIES)}")
 
     def run(self, params: Mapping[str, Any], node_id: str = "") -> dict[str, Any]:
-        """Call the library and return the node's outputs."""
+        """Call the library and return the node's outputs.
+
+        Parameters
+        ----------
+        params : mapping
+            The node's parameters (spec names), inputs from connections included.
+        node_id : str
+            The node's id, named in error messages.
+
+        Returns
+        -------
+        dict
+            The outputs ``data``, ``rows``, ``errors`` and ``result``.
+        """
         where = self._where(node_id)
         node, kwargs = translate(self.operation, params, where=where)
         result = getattr(self, f"_{self.operation}")(node, kwargs, where)

@@ -11,20 +11,25 @@ table :data:`NODE_PARAMS`:
   always does (``use_copy=True``); other values are refused;
 * ``not_supported``: a spec parameter not built yet: refused with ``NotSupportedError``.
 
-A library option of the same name always wins over an ``accept``/``not_supported`` entry,
-so the table can only lag behind the library, never contradict it (and
-``tests/nodes/test_spec_parameters.py`` keeps ``docs/spec-parameters.md`` in step).
+The table holds only what the library does not declare: a row naming a library option is
+refused by ``tests/nodes/test_spec_parameters.py``, as is a row for a parameter the spec
+does not have.  A library option's note (its allowed values and the first sentence of its
+docstring) is read from :mod:`bulkframe.options`, and ``docs/spec-parameters.md`` is
+regenerated from :func:`status` (the test keeps it in step).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bulkframe.errors import InvalidOptionValueError, NotSupportedError, unknown_option
+from bulkframe.options import RelationshipStrategy, choices
 
 Operation = Literal["create", "update", "upsert", "delete"]
 OPERATIONS: tuple[Operation, ...] = ("create", "update", "upsert", "delete")
@@ -54,44 +59,36 @@ def _accept(*values: Any, note: str) -> NodeParam:
     return NodeParam("accept", note, values=values)
 
 
-_RELATIONSHIPS = NodeParam("node", "parents and nested children in one transaction; see docs/nodes.md")
-_CLEANUP = "a call always drops its staging tables, also when it fails (the transaction rolls back)"
+_DATA = NodeParam("node", "list of dicts, Polars DataFrame/LazyFrame, pandas DataFrame, Arrow table/batch/reader, "
+                          "Parquet/CSV path")
 
 NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
     "create": {
-        "data": NodeParam("node", "list of dicts, Polars/pandas DataFrame, Arrow table/reader, file path"),
-        "include_relationships": _RELATIONSHIPS,
-        "relationship_strategy": _RELATIONSHIPS,
+        "data": _DATA,
+        "include_relationships": NodeParam(
+            "node", "names in the model's `__relationships__`; parents and children in one transaction, ids "
+                    "reserved in one round trip (`bulkframe.ops.nested`); with it only `batch_size`, "
+                    "`validate_data`, `skip_validation` apply"),
+        "relationship_strategy": NodeParam(
+            "node", ", ".join(f"`{v}`" for v in choices(RelationshipStrategy)) + " (other strategies not supported yet)"),
         "use_copy": _accept(True, note="bulkframe always loads PostgreSQL through binary COPY (ADBC)"),
-        "auto_cleanup": _accept(True, note=_CLEANUP),
-        "cleanup_on_failure": _accept(True, note=_CLEANUP),
-        "cleanup_temp_files": _accept(True, note="bulkframe writes no temporary files"),
         "disable_indexes": _accept(False, note="indexes are kept (dropping them is not built)"),
-        "track_execution_time": _accept(True, note="duration_seconds and rows_per_second are always reported"),
         "transform_data": _accept(True, note="transformation_rules apply whenever they are given"),
         "streaming": _accept(True, note="iterators, LazyFrames, record-batch readers and files always "
                                         "stream in batch_size chunks"),
         **{name: _ns() for name in (
-            "parallel_batches", "max_workers", "connection_pool_size", "load_balancing",
-            "copy_options", "disable_triggers", "use_load_data", "mysql_options", "disable_foreign_keys",
+            "copy_options", "use_load_data", "mysql_options", "disable_foreign_keys",
             "disable_autocommit", "memory_limit", "spill_to_disk", "compression", "gc_interval",
-            "retry_failed_records", "resumable", "checkpoint_interval", "checkpoint_file",
-            "cleanup_connections", "monitor_memory", "monitor_cpu", "monitor_disk_io", "monitor_network",
-            "collect_metrics", "metrics_interval", "metrics_file", "track_memory_usage",
-            "track_io_operations", "track_batch_performance", "benchmark_mode", "benchmark_iterations",
-            "benchmark_warmup", "performance_report", "report_format", "report_file", "migration_mode",
-            "verify_migration", "verification_sample", "verification_fields", "stream_buffer_size",
+            "benchmark_mode", "benchmark_iterations", "benchmark_warmup", "stream_buffer_size",
             "stream_timeout", "process_immediately", "max_latency", "priority", "publish_events",
             "event_topic", "event_format",
         )},
-        "preserve_ids": _ns("ids in the input are inserted as given, but the id sequence is not advanced past them"),
     },
     "update": {
         "data": NodeParam("rename", "rows to update by key (the library's `updates` rows)", target="updates"),
-        "validate_data": _ns("bulk_update applies no validation rules yet"),
     },
     "upsert": {
-        "data": NodeParam("node", "list of dicts, Polars/pandas DataFrame, Arrow table/reader, file path"),
+        "data": _DATA,
         **{name: _ns() for name in (
             "sync_mode", "last_sync_timestamp", "detect_changes", "change_detection_fields", "ignore_fields",
             "audit_sync", "audit_table", "audit_level",
@@ -119,7 +116,20 @@ _CALLBACKS: dict[str, Callable[..., Any]] = {}
 
 def register_callback(name: str, fn: Callable[..., Any] | None = None) -> Any:
     """Register ``fn`` under ``name`` so node parameters can name it as a string
-    (``"failed_records_callback": "handle_failed_records"``).  Usable as a decorator."""
+    (``"failed_records_callback": "handle_failed_records"``).  Usable as a decorator.
+
+    Parameters
+    ----------
+    name : str
+        The name node parameters use.
+    fn : callable, optional
+        The callback; omitted, the decorator form is returned.
+
+    Raises
+    ------
+    InvalidOptionValueError
+        ``fn`` is not callable.
+    """
     def add(f: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(f):
             raise InvalidOptionValueError(f"callback {name!r} must be callable, got {f!r}")
@@ -153,13 +163,47 @@ def status(op: Operation, name: str) -> tuple[str, str]:
         return "works", entry.note or f"library option {entry.target!r}"
     if name in lib:
         refused = NOT_SUPPORTED_VALUES.get((op, name))
-        note = f"value(s) {', '.join(map(repr, refused))} not supported yet" if refused else ""
-        return "works", note
+        notes = [option_note(op, name)]
+        if refused:
+            notes.append(f"value(s) {', '.join(map(repr, refused))} not supported yet")
+        return "works", "; ".join(n for n in notes if n)
     if entry is not None and entry.kind == "accept":
         return f"accepted only with value {' or '.join(map(repr, entry.values))}", entry.note
     if entry is not None:
         return "not supported yet", entry.note
     return "unknown", ""
+
+
+@functools.cache
+def _hints(op: Operation) -> dict[str, Any]:
+    from bulkframe.database import Database
+
+    return typing.get_type_hints(getattr(Database, _LIBRARY_METHOD[op]))
+
+
+def option_note(op: Operation, name: str) -> str:
+    """What the declarations in :mod:`bulkframe.options` say about library option ``name``:
+    its allowed values (its ``Literal``) and the first sentence of its group field's
+    docstring (``""`` for an option declared in neither)."""
+    from bulkframe.options import OPERATION_GROUPS, field_docs
+
+    hint = _hints(op).get(name)
+    literal = [a for a in (hint, *typing.get_args(hint)) if typing.get_origin(a) is Literal]
+    parts = [", ".join(f"`{v}`" for v in typing.get_args(literal[0]))] if literal else []
+    for group in OPERATION_GROUPS[_LIBRARY_METHOD[op]]:
+        doc = field_docs(group).get(name)
+        if doc:
+            parts.append(_first_sentence(doc))
+            break
+    return ": ".join(parts)
+
+
+def _first_sentence(doc: str) -> str:
+    """A docstring's first sentence as one Markdown table cell (rst ````x```` → ```x```)."""
+    text = " ".join(doc.split())
+    end = re.search(r"\.(\s|$)", text)
+    text = text[: end.start()] if end else text
+    return text.replace("``", "`").replace("|", "\\|")
 
 
 def _relationship_gap() -> set[str]:

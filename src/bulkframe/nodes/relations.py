@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bulkframe.errors import InvalidOptionValueError, NotSupportedError
+from bulkframe.options import RelationshipStrategy, choices
 
 if TYPE_CHECKING:
     from bulkframe.nodes.dataflow import DataFlow
     from bulkframe.result import BulkResult
 
-STRATEGIES = ("nested_create",)
+STRATEGIES = choices(RelationshipStrategy)
 #: Create options that also apply to a nested create (others are refused with it).
 _NESTED_OPTIONS = {"batch_size", "validate_data", "skip_validation"}
 

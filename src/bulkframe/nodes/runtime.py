@@ -16,7 +16,19 @@ log = logging.getLogger("bulkframe.nodes")
 class NodeExecutionError(BulkframeError, RuntimeError):
     """A node failed.  ``node_id`` names it, ``results`` holds every node's outputs so far
     (the failed node's ``{"error": {...}, "data": {...partial result...}}``), ``run_id`` the
-    run, and ``__cause__`` the library's error."""
+    run, and ``__cause__`` the library's error.
+
+    Parameters
+    ----------
+    message : str
+        What failed.
+    node_id, node_type : str
+        The failed node.
+    results : dict
+        Every node's outputs so far.
+    run_id : str
+        The run.
+    """
 
     def __init__(self, message: str, *, node_id: str, node_type: str, results: dict[str, Any], run_id: str):
         super().__init__(message)

@@ -43,6 +43,18 @@ class Workflow:
     connections: tuple[Connection, ...] = field(default=())
 
     def node(self, node_id: str) -> NodeEntry:
+        """The node added under ``node_id``.
+
+        Parameters
+        ----------
+        node_id : str
+            The id given to ``add_node``.
+
+        Raises
+        ------
+        OptionError
+            No node has that id.
+        """
         for entry in self.nodes:
             if entry.node_id == node_id:
                 return entry
@@ -71,8 +83,31 @@ class WorkflowBuilder:
         self._connections: list[Connection] = []
 
     def add_node(self, node_type: str, node_id: str, params: Mapping[str, Any] | None = None) -> str:
-        """Add a node; its parameters are checked now (unknown and not-supported names
-        raise here, naming the node).  Returns ``node_id``."""
+        """Add a node; its parameters are checked now, naming the node.
+
+        Parameters
+        ----------
+        node_type : str
+            A generated node type, e.g. ``"ProductBulkCreateNode"``.
+        node_id : str
+            A unique, non-empty id.
+        params : mapping, optional
+            The node's parameters (docs/spec-parameters.md lists them).
+
+        Returns
+        -------
+        str
+            ``node_id``.
+
+        Raises
+        ------
+        OptionError
+            An unknown node type or parameter (with the closest valid name).
+        NotSupportedError
+            Parameters not built yet, all named in one message.
+        InvalidOptionValueError
+            An empty or repeated ``node_id``, or a value a parameter does not take.
+        """
         from bulkframe.nodes.dataflow import resolve_node
 
         if not isinstance(node_id, str) or not node_id:
@@ -86,7 +121,24 @@ class WorkflowBuilder:
         return node_id
 
     def add_connection(self, from_id: str, from_output: str, to_id: str, to_input: str) -> None:
-        """Route ``from_id``'s output ``from_output`` into ``to_id``'s ``to_input``."""
+        """Route one node's output into another node's input.
+
+        Parameters
+        ----------
+        from_id : str
+            The producing node.
+        from_output : str
+            One of its outputs: ``data``, ``rows``, ``errors``, ``result``.
+        to_id : str
+            The consuming node.
+        to_input : str
+            The parameter of ``to_id`` that receives the output.
+
+        Raises
+        ------
+        OptionError
+            An unknown node or output.
+        """
         for nid in (from_id, to_id):
             if nid not in self._nodes:
                 raise OptionError(f"add_connection: no node {nid!r}; add it first (nodes: {list(self._nodes)})")

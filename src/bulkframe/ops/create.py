@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +25,18 @@ from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
+from bulkframe.options import (
+    ConflictResolution,
+    ErrorPolicy,
+    MetricsOptions,
+    MigrationOptions,
+    ProgressOptions,
+    RuleOptions,
+    RunOptions,
+)
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger, fingerprint
-from bulkframe.plan.metrics import Metrics, MetricsOptions
-from bulkframe.plan.policy import ErrorPolicy, RunOptions
+from bulkframe.plan.metrics import Metrics
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
@@ -38,53 +46,6 @@ if TYPE_CHECKING:
     from bulkframe.database import Database
 
 log = logging.getLogger("bulkframe")
-
-CONFLICT_MODES = ("error", "skip", "update")
-
-
-@dataclass(frozen=True)
-class RuleOptions:
-    """The rules stage's options, shared by every row-writing operation."""
-
-    validation_rules: Mapping[str, Mapping[str, Any]] | None = None
-    transformation_rules: Mapping[str, str] | None = None
-    validate: bool = True
-
-
-@dataclass(frozen=True)
-class MigrationOptions:
-    """Data-migration options of ``bulk_create``.
-
-    - ``preserve_ids``: ``None``/``True`` insert ids as given and then move the id
-      sequence past them; ``False`` drops identity key columns from the input so the
-      database assigns new ids.
-    - ``verify``: after the load, compare a uniform sample of ``sample`` written rows
-      (``fields``: default all) with the table; a difference raises ``VerificationError``.
-    - ``disable_triggers``: user triggers are off while bulkframe writes (PostgreSQL).
-    """
-
-    preserve_ids: bool | None = None
-    verify: bool = False
-    sample: int = 1000
-    fields: tuple[str, ...] | None = None
-    disable_triggers: bool = False
-
-
-def migration_options(*, migration_mode: bool, preserve_ids: bool | None, verify_migration: bool | None,
-                      verification_sample: int, verification_fields: Sequence[str] | None,
-                      disable_triggers: bool) -> MigrationOptions:
-    """``migration_mode=True`` means ``preserve_ids=True`` and ``verify_migration=True``
-    unless they are given."""
-    if not isinstance(verification_sample, int) or isinstance(verification_sample, bool) or verification_sample < 1:
-        raise InvalidOptionValueError(f"verification_sample must be a positive int, got {verification_sample!r}")
-    verify = bool(migration_mode) if verify_migration is None else bool(verify_migration)
-    if verification_fields is not None and not verify:
-        raise InvalidOptionValueError("verification_fields needs verify_migration=True (or migration_mode=True)")
-    if migration_mode and preserve_ids is None:
-        preserve_ids = True
-    return MigrationOptions(preserve_ids=preserve_ids, verify=verify, sample=verification_sample,
-                            fields=tuple(verification_fields) if verification_fields is not None else None,
-                            disable_triggers=bool(disable_triggers))
 
 
 @dataclass
@@ -176,11 +137,9 @@ def bulk_create(
     run: RunOptions,
     monitoring: MetricsOptions,
     migration: MigrationOptions,
-    progress_callback: bool | Callable[..., Any] | None,
-    progress_interval: int | None,
-    progress_format: str,
+    progress: ProgressOptions,
 ) -> BulkResult:
-    check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
+    check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
     backend = db.backend
@@ -198,11 +157,10 @@ def bulk_create(
     source = open_source(data)
     result = BulkResult("create", str(ref))
     started = time.perf_counter()
-    reporter = Reporter(progress_callback, total=source.total, interval=progress_interval,
-                        fmt=progress_format, description=f"create {ref}")
-    rejections = Rejections(policy.error_log_level)
+    reporter = Reporter.of(progress, total=source.total, description=f"create {ref}")
+    rejections = Rejections(policy.log_level)
     per_batch = policy.per_batch or run.per_batch_commits
-    retries = policy.max_retries if policy.strategy == "retry_batch" else 0
+    retries = policy.retries if policy.strategy == "retry_batch" else 0
     _check_pool(db, run.workers, run.connections)
     session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
     execution = Execution(policy, result, rejections, reporter, workers=run.workers,

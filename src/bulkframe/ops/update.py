@@ -47,8 +47,8 @@ from bulkframe.ops._modify import (
     write_transaction,
 )
 from bulkframe.ops._rows import BATCH, ROUND, RowBatch, all_distinct, row_batches
-from bulkframe.ops.create import RuleOptions
 from bulkframe.ops.validate_rows import validate_rows
+from bulkframe.options import RuleOptions
 from bulkframe.portable_sql import ExactInteger
 from bulkframe.result import BulkResult
 from bulkframe.types import Column

@@ -49,9 +49,8 @@ from bulkframe.ops._modify import (
     write_transaction,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
-from bulkframe.ops.create import RuleOptions
 from bulkframe.ops.prepare import Preparer
-from bulkframe.plan.policy import ErrorPolicy
+from bulkframe.options import Dedupe, ErrorPolicy, ProgressOptions, RuleOptions, UpsertConflictResolution
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
@@ -65,8 +64,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bulkframe")
 
-CONFLICT_MODES = ("update", "skip")
-DEDUPE_MODES = ("last", "first", "error")
 CONDITIONS = ("update_if", "insert_if")
 
 
@@ -85,10 +82,10 @@ def bulk_upsert(
     batch_size: int | None,
     rules: RuleOptions | None = None,
     policy: ErrorPolicy | None = None,
-    progress: Mapping[str, Any] | None = None,
+    progress: ProgressOptions | None = None,
 ) -> BulkResult:
-    check_choice("conflict_resolution", conflict_resolution, CONFLICT_MODES)
-    check_choice("dedupe", dedupe, DEDUPE_MODES)
+    check_choice("conflict_resolution", conflict_resolution, UpsertConflictResolution)
+    check_choice("dedupe", dedupe, Dedupe)
     check_flag("create_unique_index", create_unique_index)
     check_batch_size(batch_size)
     conditions = dict(upsert_conditions or {})
@@ -108,28 +105,27 @@ def bulk_upsert(
             "table or a file path, or use error_strategy='stop'/'continue'"
         )
     source = open_source(data)
-    progress = dict(progress or {})
+    progress = progress or ProgressOptions()
     attempt = 0
     while True:
         result = BulkResult("upsert", str(ref))
         started = time.perf_counter()
-        rejections = Rejections(policy.error_log_level)
-        reporter = Reporter(progress.get("callback"), total=source.total, interval=progress.get("interval"),
-                            fmt=progress.get("fmt", "both"), description=f"upsert {ref}")
+        rejections = Rejections(policy.log_level)
+        reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
         try:
             _run(db, ref, source, result, rules, policy, rejections, reporter, keys_option=unique_fields,
                  update_fields=update_fields, insert_fields=insert_fields, mode=mode, update_if=update_if,
                  insert_if=insert_if, dedupe=dedupe, create_unique_index=create_unique_index,
                  batch_size=batch_size)
         except TransientError as exc:
-            if policy.strategy == "retry_batch" and attempt < policy.max_retries:
+            if policy.strategy == "retry_batch" and attempt < policy.retries:
                 # the transaction rolled back whole: run the call again from the start, with
                 # fresh counts (nothing of the failed attempt is counted)
                 reporter.close()
                 attempt += 1
                 delay = policy.delay(attempt)
                 log.warning("bulk_upsert into %s: transient error (%s); retry %d/%d of the whole call in %.1fs",
-                            ref, str(exc).splitlines()[0], attempt, policy.max_retries, delay)
+                            ref, str(exc).splitlines()[0], attempt, policy.retries, delay)
                 time.sleep(delay)
                 continue
             _failed(exc, result, reporter, rejections, policy, attempt)

@@ -105,7 +105,7 @@ class Session:
                 return fn(self.conn)
             except TransientError:
                 attempt += 1
-                if policy.strategy != "retry_batch" or attempt > policy.max_retries:
+                if policy.strategy != "retry_batch" or attempt > policy.retries:
                     raise
                 time.sleep(policy.delay(attempt))
                 try:
@@ -373,7 +373,7 @@ class Execution:
             except TransientError as exc:
                 write.reset()
                 attempt += 1
-                retry = self.policy.strategy == "retry_batch" and attempt <= self.policy.max_retries
+                retry = self.policy.strategy == "retry_batch" and attempt <= self.policy.retries
                 try:
                     session.reconnect()
                     landed = self.ledger.landed(session.conn, batch.index, positions) if self.ledger else None
@@ -389,7 +389,7 @@ class Execution:
                 if retry:
                     delay = self.policy.delay(attempt)
                     log.warning("batch at row %d: transient error (%s); retry %d/%d in %.1fs",
-                                batch.offset, str(exc).splitlines()[0], attempt, self.policy.max_retries, delay)
+                                batch.offset, str(exc).splitlines()[0], attempt, self.policy.retries, delay)
                     with self.lock:
                         self.result.metrics["retries"] = self.result.metrics.get("retries", 0) + 1
                         self.retries[batch.offset] = self.retries.get(batch.offset, 0) + 1

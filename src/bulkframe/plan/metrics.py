@@ -7,77 +7,10 @@ import json
 import resource
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkframe.errors import InvalidOptionValueError, MissingDependencyError, check_choice
-
-
-@dataclass(frozen=True)
-class MetricsOptions:
-    """Which measurements to take.
-
-    - ``batches``: one record per batch (rows, seconds, retries, Arrow bytes).
-    - ``memory``: peak resident memory of the process.
-    - ``cpu``: CPU seconds of the process (all threads).
-    - ``disk_io``: bytes the process read and wrote (psutil).
-    - ``network``: bytes the host sent and received (psutil; host-wide counters).
-    - ``interval``: also take a snapshot (rows, elapsed, rows/s, RSS) every N rows.
-    - ``files``: JSON files to write the summary to.
-    """
-
-    batches: bool = False
-    memory: bool = False
-    cpu: bool = False
-    disk_io: bool = False
-    network: bool = False
-    interval: int | None = None
-    files: tuple[str, ...] = ()
-
-    @property
-    def enabled(self) -> bool:
-        return any((self.batches, self.memory, self.cpu, self.disk_io, self.network, self.interval, self.files))
-
-
-def metrics_options(
-    *, collect_metrics: bool, metrics_file: str | None, metrics_interval: int | None,
-    monitor_memory: bool, monitor_cpu: bool, monitor_disk_io: bool, monitor_network: bool,
-    track_execution_time: bool, track_memory_usage: bool, track_io_operations: bool,
-    track_batch_performance: bool, performance_report: bool, report_format: str, report_file: str | None,
-) -> MetricsOptions:
-    """Check the monitoring options; refuse what cannot be honoured."""
-    check_choice("report_format", report_format, ("json",))
-    if metrics_interval is not None and (not isinstance(metrics_interval, int) or metrics_interval < 1):
-        raise InvalidOptionValueError(f"metrics_interval must be a positive int, got {metrics_interval!r}")
-    if metrics_file and not collect_metrics:
-        raise InvalidOptionValueError("metrics_file needs collect_metrics=True")
-    if metrics_interval and not collect_metrics:
-        raise InvalidOptionValueError("metrics_interval needs collect_metrics=True")
-    if report_file and not performance_report:
-        raise InvalidOptionValueError("report_file needs performance_report=True")
-    if performance_report and not report_file:
-        raise InvalidOptionValueError("performance_report=True needs report_file=... (a .json path)")
-    disk = bool(monitor_disk_io or track_io_operations)
-    net = bool(monitor_network or track_io_operations)
-    if disk or net:
-        try:
-            import psutil  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "monitor_disk_io / monitor_network / track_io_operations need psutil. "
-                "Install with: pip install psutil"
-            ) from exc
-    files = tuple(str(f) for f in (metrics_file, report_file) if f)
-    return MetricsOptions(
-        batches=bool(collect_metrics or track_batch_performance or track_execution_time or performance_report),
-        memory=bool(monitor_memory or track_memory_usage),
-        cpu=bool(monitor_cpu),
-        disk_io=disk,
-        network=net,
-        interval=metrics_interval,
-        files=files,
-    )
+from bulkframe.options import MetricsOptions
 
 
 def _peak_rss_bytes() -> int:

@@ -1,0 +1,514 @@
+"""Every option's allowed values, declared once.
+
+Choice options are ``Literal`` aliases; the runtime checks (:func:`check_choice`), the
+CLI's ``choices=`` and the node layer's notes read their values with ``typing.get_args``,
+so adding a value here adds it everywhere.  Importing this module is cheap (stdlib only).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+#: ``bulk_create(conflict_resolution=...)``: what a row whose key exists does.
+ConflictResolution = Literal["error", "skip", "update"]
+#: ``bulk_upsert(conflict_resolution=...)``: what an existing row does.
+UpsertConflictResolution = Literal["update", "skip"]
+#: ``bulk_upsert(dedupe=...)``: which of the input rows sharing a key is kept.
+Dedupe = Literal["last", "first", "error"]
+#: ``error_strategy``: how rejected rows and failed batches are treated.
+ErrorStrategy = Literal["stop", "continue", "retry_batch"]
+#: ``retry_backoff``: how the delay between retries grows.
+RetryBackoff = Literal["exponential", "linear", "constant"]
+#: ``error_log_level`` by name (case-insensitive; a ``logging`` int is accepted too).
+LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
+#: ``load_balancing``: how batches are handed to concurrent writers.
+LoadBalancing = Literal["round_robin"]
+#: ``report_format``: the performance report's file format.
+ReportFormat = Literal["json"]
+#: ``progress_format``: what the progress bar or ``str(Progress)`` shows.
+ProgressFormat = Literal["percentage", "count", "both"]
+#: ``relationship_strategy`` of the node layer.
+RelationshipStrategy = Literal["nested_create"]
+
+
+def choices(alias: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal`` alias (``choices(ErrorStrategy) == ("stop", ...)``)."""
+    values = get_args(alias)
+    if not values:
+        raise TypeError(f"{alias!r} is not a Literal alias")
+    return values
+
+
+# -- option groups ---------------------------------------------------------------------
+#
+# One frozen dataclass per group.  Field names are the keyword options of the
+# ``Database.bulk_*`` methods (tests/unit/test_options.py checks that the signatures use
+# the same names, annotations and defaults); a field's docstring is its documentation
+# (rendered by mkdocstrings, read by the node layer's parameter table).  The constructor
+# validates: choice fields against their ``Literal``, then the group's own rules.
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field name: docstring}`` of a dataclass's fields (the string literal under each)."""
+    return dict(_field_docs(cls))
+
+
+@functools.cache
+def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: list[tuple[str, str]] = []
+    for node, after in itertools.pairwise(body):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)):
+            docs.append((node.target.id, inspect.cleandoc(after.value.value)))
+    return tuple(docs)
+
+
+@functools.cache
+def literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """``{field: allowed values}`` for the fields annotated with a ``Literal`` alias
+    (``None`` is among the values when the field is optional)."""
+    hints = get_type_hints(cls)
+    out: dict[str, tuple[Any, ...]] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        parts = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+        literal = [p for p in parts if get_origin(p) is Literal]
+        if literal:
+            out[f.name] = get_args(literal[0]) + ((None,) if type(None) in parts else ())
+    return out
+
+
+G = TypeVar("G", bound="OptionGroup")
+
+
+class OptionGroup:
+    """Base of the option groups: the constructor checks every choice field against its
+    ``Literal``, then the group's own rules (:meth:`_check`)."""
+
+    def __post_init__(self) -> None:
+        from bulkframe.errors import check_choice
+
+        for name, allowed in literal_fields(type(self)).items():  # type: ignore[arg-type]
+            value = getattr(self, name)
+            if not (value is None and None in allowed):
+                check_choice(name, value, tuple(v for v in allowed if v is not None))
+        self._check()
+
+    def _check(self) -> None:
+        """Refuse values and combinations the group cannot honour."""
+
+    @classmethod
+    def from_options(cls: type[G], options: Mapping[str, Any]) -> G:
+        """The group from an operation's keyword options (other names are ignored; a
+        field the mapping lacks keeps its default)."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in options.items() if k in names})
+
+
+def _invalid(message: str) -> Exception:
+    from bulkframe.errors import InvalidOptionValueError
+
+    return InvalidOptionValueError(message)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise _invalid(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RuleOptions(OptionGroup):
+    """The rules stage: transformation and validation before rows are sent
+    (``bulk_create``, ``bulk_upsert``; ``bulk_update`` with rows)."""
+
+    validate_data: bool = True
+    """Apply ``validation_rules`` and the table's own constraints (NOT NULL,
+    ``varchar(n)``) before sending; ``False`` skips them (type casting always happens)."""
+    skip_validation: bool = False
+    """``True`` skips validation, like ``validate_data=False``."""
+    validation_rules: Mapping[str, Mapping[str, Any]] | None = None
+    """Per-column rules, ``{"price": {"min": 0.01, "max": 10000}, ...}``; see docs/rules.md."""
+    transformation_rules: Mapping[str, str] | None = None
+    """Per-column expressions applied before validation,
+    ``{"price": "price * 1.1", "category": "category.lower()"}``."""
+
+    @property
+    def validate(self) -> bool:
+        """Whether validation runs."""
+        return bool(self.validate_data) and not self.skip_validation
+
+    def _check(self) -> None:
+        if self.validation_rules and not self.validate:
+            raise _invalid(
+                "validation_rules were given, but skip_validation=True / validate_data=False turns "
+                "validation off; remove one of them"
+            )
+        for name in ("validation_rules", "transformation_rules"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise _invalid(f"{name} must be a dict, got {type(value).__name__}")
+
+
+def log_level(value: str | int | None) -> int:
+    """``"warning"`` / ``"INFO"`` / ``logging.DEBUG`` → a logging level."""
+    import logging
+
+    from bulkframe.errors import check_choice
+
+    if value is None:
+        return logging.WARNING
+    if isinstance(value, int):
+        return value
+    check_choice("error_log_level", str(value).lower(), LogLevelName)
+    return int(logging.getLevelName(str(value).upper()))
+
+
+@dataclass(frozen=True)
+class ErrorPolicy(OptionGroup):
+    """How an operation treats rejected rows and failed batches.
+
+    ``error_strategy``:
+
+    - ``"stop"`` (default): one transaction for the call; any rejected row raises
+      ``ValidationError`` with the full report and nothing is written.
+    - ``"continue"``: each batch commits on its own; rejected rows are reported and every
+      other row lands.  A batch the database refuses is split until the offending rows
+      are isolated.
+    - ``"retry_batch"``: like ``"continue"``, and batches failing with a transient error
+      (connection lost, serialization failure, deadlock, lock timeout) are retried
+      ``max_retries`` times, ``retry_delay`` seconds apart, growing by ``retry_backoff``.
+    """
+
+    error_strategy: ErrorStrategy = "stop"
+    """How rejected rows and failed batches are treated.  ``"stop"``: nothing is written;
+    ``"continue"``: batches commit on their own and rejected rows are reported;
+    ``"retry_batch"``: like ``"continue"``, and transient errors are retried."""
+    max_errors: int | None = None
+    """Stop (``SafetyLimitError``) once more rows than this were rejected."""
+    retry_failed_records: bool = False
+    """With ``error_strategy="continue"``: retry batches that fail with a transient error
+    (that is ``"retry_batch"``); data errors are never retried.  Refused with ``"stop"``."""
+    max_retries: int | None = None
+    """Retries of a transient error under ``"retry_batch"`` (default 3)."""
+    retry_delay: float | None = None
+    """Seconds before the first retry (default 1.0)."""
+    retry_backoff: RetryBackoff | None = None
+    """How the delay grows between retries (default ``"exponential"``)."""
+    failed_records_file: str | None = None
+    """Write rejected rows and reasons to ``.jsonl``, ``.json``, ``.csv`` or ``.parquet``."""
+    failed_records_callback: Callable[[Any], Any] | None = None
+    """Called once with the rejected rows (a Polars DataFrame) when there are any."""
+    error_log_level: str | int = "warning"
+    """Level at which rejections are logged (a name or a ``logging`` level)."""
+
+    @property
+    def strategy(self) -> ErrorStrategy:
+        """The effective strategy (``retry_failed_records`` means ``"retry_batch"``)."""
+        return "retry_batch" if self.retry_failed_records else self.error_strategy
+
+    @property
+    def retries(self) -> int:
+        """Retries of a transient error (``max_retries``, default 3)."""
+        return 3 if self.max_retries is None else self.max_retries
+
+    @property
+    def log_level(self) -> int:
+        """``error_log_level`` as a ``logging`` level."""
+        return log_level(self.error_log_level)
+
+    @property
+    def per_batch(self) -> bool:
+        """Batches commit independently."""
+        return self.strategy != "stop"
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        base = 1.0 if self.retry_delay is None else self.retry_delay
+        if self.retry_backoff in (None, "exponential"):
+            return float(base * 2 ** (attempt - 1))
+        if self.retry_backoff == "linear":
+            return float(base * attempt)
+        return float(base)
+
+    def _check(self) -> None:
+        if self.retry_failed_records and self.error_strategy == "stop":
+            raise _invalid(
+                "retry_failed_records=True needs error_strategy='continue' or 'retry_batch': with "
+                "'stop' the first failure ends the call")
+        given = [n for n in ("max_retries", "retry_delay", "retry_backoff") if getattr(self, n) is not None]
+        if given and self.strategy != "retry_batch":
+            raise _invalid(
+                f"{', '.join(given)} only apply to error_strategy='retry_batch' (got {self.strategy!r}, which "
+                "retries nothing); pass error_strategy='retry_batch' or drop them"
+            )
+        if self.max_errors is not None and (not isinstance(self.max_errors, int) or self.max_errors < 0):
+            raise _invalid(f"max_errors must be a non-negative int or None, got {self.max_errors!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise _invalid(f"max_retries must be a non-negative int, got {self.max_retries!r}")
+        if self.retry_delay is not None and (not isinstance(self.retry_delay, (int, float)) or self.retry_delay < 0):
+            raise _invalid(f"retry_delay must be a non-negative number, got {self.retry_delay!r}")
+        if self.failed_records_callback is not None and not callable(self.failed_records_callback):
+            raise _invalid(
+                "failed_records_callback must be a callable receiving a Polars DataFrame, "
+                f"got {self.failed_records_callback!r}"
+            )
+        log_level(self.error_log_level)
+        if self.failed_records_file is not None:
+            from bulkframe.plan.rejections import writer_for
+
+            object.__setattr__(self, "failed_records_file", str(self.failed_records_file))
+            writer_for(self.failed_records_file)  # refuse an unknown extension up front
+
+
+@dataclass(frozen=True)
+class RunOptions(OptionGroup):
+    """Parallelism, resumability and cleanup of one ``bulk_create``."""
+
+    parallel_batches: int | None = None
+    """Write up to this many batches concurrently, each on its own connection (needs a
+    backend with concurrent writers); batches then commit on their own."""
+    max_workers: int | None = None
+    """Most concurrent writers (with ``parallel_batches``: the smaller of the two)."""
+    connection_pool_size: int | None = None
+    """Most pooled connections the call holds at once: at least the writers, at most the
+    Database pool's ``pool_size + max_overflow``."""
+    load_balancing: LoadBalancing | None = None
+    """Batches go to the next free writer in input order."""
+    resumable: bool = False
+    """Record each committed batch in a ledger table (in the batch's own transaction); a
+    rerun of the same call resumes after the last committed batch."""
+    checkpoint_file: str | None = None
+    """File the ledger is mirrored to; it names the run (needed with ``resumable``)."""
+    checkpoint_interval: int | None = None
+    """Rows between mirrors of the ledger to ``checkpoint_file``."""
+    auto_cleanup: bool = True
+    """After success, remove the ledger rows and the checkpoint file."""
+    cleanup_on_failure: bool = True
+    """Always on: staging tables are dropped or rolled back (``False`` is refused)."""
+    cleanup_temp_files: bool = True
+    """Always on: no temporary files are written (``False`` is refused)."""
+    cleanup_connections: bool = False
+    """Close the call's connection afterwards instead of returning it to the pool."""
+
+    @property
+    def workers(self) -> int:
+        """Concurrent writers, from ``parallel_batches`` and ``max_workers``."""
+        if self.max_workers and not self.parallel_batches:
+            return self.max_workers
+        return min(self.parallel_batches or 1, self.max_workers or self.parallel_batches or 1)
+
+    @property
+    def connections(self) -> int | None:
+        """``connection_pool_size``."""
+        return self.connection_pool_size
+
+    @property
+    def per_batch_commits(self) -> bool:
+        return self.workers > 1 or bool(self.resumable)
+
+    def _check(self) -> None:
+        for name in ("parallel_batches", "max_workers", "connection_pool_size", "checkpoint_interval"):
+            _positive_int(name, getattr(self, name))
+        if self.connection_pool_size is not None and self.connection_pool_size < self.workers:
+            raise _invalid(
+                f"connection_pool_size={self.connection_pool_size} is smaller than the {self.workers} "
+                "concurrent writers (one connection each); raise it or lower parallel_batches/max_workers"
+            )
+        if not self.resumable and (self.checkpoint_file is not None or self.checkpoint_interval is not None):
+            raise _invalid("checkpoint_file and checkpoint_interval need resumable=True")
+        if self.resumable and self.checkpoint_file is None:
+            raise _invalid("resumable=True needs checkpoint_file=... (it names the run, so a rerun can find it)")
+        if not self.cleanup_on_failure:
+            raise _invalid(
+                "cleanup_on_failure=False is not supported: staging tables are session-private and "
+                "vanish with the rolled-back transaction; the ledger of a resumable load is always kept "
+                "after a failure so the load can resume"
+            )
+        if not self.cleanup_temp_files:
+            raise _invalid(
+                "cleanup_temp_files=False is not supported: the PostgreSQL and SQLite paths write no "
+                "temporary files, so there is nothing to keep"
+            )
+
+
+@dataclass(frozen=True)
+class ProgressOptions(OptionGroup):
+    """Progress reporting of a row-writing operation (``bulk_create``, ``bulk_upsert``)."""
+
+    progress_callback: bool | Callable[..., Any] | None = None
+    """``True`` shows a progress bar (terminal or notebook); a callable receives a
+    ``Progress``."""
+    progress_interval: int | None = None
+    """Rows between reports (default: every batch)."""
+    progress_format: ProgressFormat = "both"
+    """What the bar (and ``str(Progress)``) shows."""
+
+    def _check(self) -> None:
+        interval = self.progress_interval
+        if interval is not None and (not isinstance(interval, int) or interval <= 0):
+            raise _invalid(f"progress_interval must be a positive int, got {interval!r}")
+        callback = self.progress_callback
+        if not (callback is None or isinstance(callback, bool) or callable(callback)):
+            raise _invalid(f"progress_callback must be True, False or a callable, got {callback!r}")
+
+
+@dataclass(frozen=True)
+class MetricsOptions(OptionGroup):
+    """Performance metrics of one ``bulk_create``, returned in ``result.metrics``."""
+
+    collect_metrics: bool = False
+    """Per-batch metrics (rows, seconds, retries, bytes) and totals in ``result.metrics``."""
+    metrics_file: str | None = None
+    """Also write them as JSON to this file (needs ``collect_metrics``)."""
+    metrics_interval: int | None = None
+    """Take a snapshot (rows, elapsed, rows/s, RSS) every this many rows (needs
+    ``collect_metrics``)."""
+    monitor_memory: bool = False
+    """Add the process's peak resident memory."""
+    monitor_cpu: bool = False
+    """Add the process's CPU seconds."""
+    monitor_disk_io: bool = False
+    """Add the process's disk bytes read and written (needs psutil)."""
+    monitor_network: bool = False
+    """Add the host's network bytes sent and received (needs psutil)."""
+    track_execution_time: bool = False
+    """Alias: per-batch timings."""
+    track_memory_usage: bool = False
+    """Alias of ``monitor_memory``."""
+    track_io_operations: bool = False
+    """Alias of ``monitor_disk_io`` and ``monitor_network``."""
+    track_batch_performance: bool = False
+    """Alias: per-batch records."""
+    performance_report: bool = False
+    """Write the summary to ``report_file``."""
+    report_format: ReportFormat = "json"
+    """Format of ``report_file``."""
+    report_file: str | None = None
+    """Where the performance report goes (needs ``performance_report``)."""
+
+    @property
+    def batches(self) -> bool:
+        """One record per batch (rows, seconds, retries, Arrow bytes)."""
+        return bool(self.collect_metrics or self.track_batch_performance or self.track_execution_time
+                    or self.performance_report)
+
+    @property
+    def memory(self) -> bool:
+        return bool(self.monitor_memory or self.track_memory_usage)
+
+    @property
+    def cpu(self) -> bool:
+        return bool(self.monitor_cpu)
+
+    @property
+    def disk_io(self) -> bool:
+        return bool(self.monitor_disk_io or self.track_io_operations)
+
+    @property
+    def network(self) -> bool:
+        return bool(self.monitor_network or self.track_io_operations)
+
+    @property
+    def interval(self) -> int | None:
+        return self.metrics_interval
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """JSON files the summary is written to."""
+        return tuple(str(f) for f in (self.metrics_file, self.report_file) if f)
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.batches, self.memory, self.cpu, self.disk_io, self.network, self.interval, self.files))
+
+    def _check(self) -> None:
+        interval = self.metrics_interval
+        if interval is not None and (not isinstance(interval, int) or interval < 1):
+            raise _invalid(f"metrics_interval must be a positive int, got {interval!r}")
+        if self.metrics_file and not self.collect_metrics:
+            raise _invalid("metrics_file needs collect_metrics=True")
+        if self.metrics_interval and not self.collect_metrics:
+            raise _invalid("metrics_interval needs collect_metrics=True")
+        if self.report_file and not self.performance_report:
+            raise _invalid("report_file needs performance_report=True")
+        if self.performance_report and not self.report_file:
+            raise _invalid("performance_report=True needs report_file=... (a .json path)")
+        if self.disk_io or self.network:
+            try:
+                import psutil  # noqa: F401
+            except ImportError as exc:
+                from bulkframe.errors import MissingDependencyError
+
+                raise MissingDependencyError(
+                    "monitor_disk_io / monitor_network / track_io_operations need psutil. "
+                    "Install with: pip install psutil"
+                ) from exc
+
+
+@dataclass(frozen=True)
+class MigrationOptions(OptionGroup):
+    """Data-migration options of ``bulk_create``."""
+
+    migration_mode: bool = False
+    """A data migration: ``preserve_ids`` and ``verify_migration`` default to True."""
+    preserve_ids: bool | None = None
+    """``True``/``None``: ids in the input are inserted as given and the identity sequence
+    is moved past them.  ``False``: identity key columns are dropped from the input and the
+    database assigns new ids."""
+    disable_triggers: bool = False
+    """Turn the table's user triggers off while bulkframe writes (PostgreSQL, inside each
+    write transaction; needs ownership)."""
+    verify_migration: bool | None = None
+    """After the load, read back a uniform sample of written rows by key and compare them;
+    a missing or different row raises ``VerificationError``."""
+    verification_sample: int = 1000
+    """Rows in the verification sample."""
+    verification_fields: Sequence[str] | None = None
+    """Columns the verification compares (default: all)."""
+
+    @property
+    def verify(self) -> bool:
+        """Whether the load is verified (``verify_migration``, default ``migration_mode``)."""
+        return bool(self.migration_mode) if self.verify_migration is None else bool(self.verify_migration)
+
+    @property
+    def sample(self) -> int:
+        return self.verification_sample
+
+    @property
+    def fields(self) -> tuple[str, ...] | None:
+        return tuple(self.verification_fields) if self.verification_fields is not None else None
+
+    def _check(self) -> None:
+        sample = self.verification_sample
+        if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
+            raise _invalid(f"verification_sample must be a positive int, got {sample!r}")
+        if self.verification_fields is not None and not self.verify:
+            raise _invalid("verification_fields needs verify_migration=True (or migration_mode=True)")
+
+
+#: The option groups, in the order operations list them.
+GROUPS: tuple[type[OptionGroup], ...] = (
+    RuleOptions, ErrorPolicy, RunOptions, ProgressOptions, MetricsOptions, MigrationOptions,
+)
+
+#: The groups each ``Database`` operation builds from its keyword options (with
+#: ``Group.from_options``) and hands to its ``ops`` function.
+OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
+    "bulk_create": GROUPS,
+    "bulk_upsert": (RuleOptions, ErrorPolicy, ProgressOptions),
+    "bulk_update": (RuleOptions,),
+    "bulk_delete": (),
+}

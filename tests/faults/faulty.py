@@ -28,12 +28,21 @@ from adbc_driver_manager import AdbcStatusCode, dbapi
 
 #: the error an ADBC driver raises for each SQLSTATE the tests inject
 _DRIVER_ERRORS: dict[str, tuple[type[dbapi.Error], AdbcStatusCode, str]] = {
-    "08006": (dbapi.OperationalError, AdbcStatusCode.IO,
-              "IO: [injected] server closed the connection unexpectedly"),
-    "40001": (dbapi.OperationalError, AdbcStatusCode.UNKNOWN,
-              "UNKNOWN: [injected] ERROR:  could not serialize access due to concurrent update"),
-    "23514": (dbapi.IntegrityError, AdbcStatusCode.INTEGRITY,
-              'INTEGRITY: [injected] ERROR:  new row violates check constraint "injected"'),
+    "08006": (
+        dbapi.OperationalError,
+        AdbcStatusCode.IO,
+        "IO: [injected] server closed the connection unexpectedly",
+    ),
+    "40001": (
+        dbapi.OperationalError,
+        AdbcStatusCode.UNKNOWN,
+        "UNKNOWN: [injected] ERROR:  could not serialize access due to concurrent update",
+    ),
+    "23514": (
+        dbapi.IntegrityError,
+        AdbcStatusCode.INTEGRITY,
+        'INTEGRITY: [injected] ERROR:  new row violates check constraint "injected"',
+    ),
 }
 
 
@@ -100,20 +109,45 @@ class Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- arming --------------------------------------------------------------------------
-    def fail_statement(self, *, nth: int = 1, match: str | None = None, when: Callable[[Any], bool] | None = None,
-                       times: int | None = 1, sqlstate: str = "40001", drop: bool = False) -> Fault:
+    def fail_statement(
+        self,
+        *,
+        nth: int = 1,
+        match: str | None = None,
+        when: Callable[[Any], bool] | None = None,
+        times: int | None = 1,
+        sqlstate: str = "40001",
+        drop: bool = False,
+    ) -> Fault:
         """Fail the ``nth`` statement (of those whose SQL matches the regex ``match`` and
         whose bound parameters pass ``when``, if given)."""
         return self._arm(Fault("statement", nth, times, sqlstate, drop, _regex(match), when=when))
 
-    def fail_ingest(self, *, nth: int = 1, after_batches: int = 0, match: str | None = None,
-                    times: int | None = 1, sqlstate: str = "08006", drop: bool = True) -> Fault:
+    def fail_ingest(
+        self,
+        *,
+        nth: int = 1,
+        after_batches: int = 0,
+        match: str | None = None,
+        times: int | None = 1,
+        sqlstate: str = "08006",
+        drop: bool = True,
+    ) -> Fault:
         """Fail the ``nth`` bulk ingest (into a table matching ``match``) after
         ``after_batches`` record batches of it were consumed and sent to the server."""
-        return self._arm(Fault("ingest", nth, times, sqlstate, drop, _regex(match), after_batches=after_batches))
+        return self._arm(
+            Fault("ingest", nth, times, sqlstate, drop, _regex(match), after_batches=after_batches)
+        )
 
-    def fail_commit(self, *, nth: int = 1, landed: bool = False, times: int | None = 1,
-                    sqlstate: str = "08006", drop: bool = True) -> Fault:
+    def fail_commit(
+        self,
+        *,
+        nth: int = 1,
+        landed: bool = False,
+        times: int | None = 1,
+        sqlstate: str = "08006",
+        drop: bool = True,
+    ) -> Fault:
         """Fail the ``nth`` COMMIT of a transaction that ingested rows.  ``landed=True``:
         the server commits, then the connection drops before the client hears of it (the
         "did it land?" case); ``landed=False``: the connection drops before the COMMIT
@@ -270,7 +304,9 @@ class FaultyCursor:
             sent.append(batch)
         rows = sum(b.num_rows for b in sent)
         if sent or failure is None:  # what got through reaches the server, inside the transaction
-            self._raw.adbc_ingest(table_name, pa.RecordBatchReader.from_batches(schema, sent), mode=mode, **kwargs)
+            self._raw.adbc_ingest(
+                table_name, pa.RecordBatchReader.from_batches(schema, sent), mode=mode, **kwargs
+            )
             conn._ingested = True
         with faults.lock:
             faults.ingests.append((table_name, rows))

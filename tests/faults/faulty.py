@@ -9,9 +9,10 @@ share one :class:`Faults` plan and its counters.
 
 A fault either keeps the connection (``drop=False``: a serialization failure, a refused
 statement; the transaction is left as the server left it, and it is bulkframe's job to roll
-back) or loses it (``drop=True``: the raw connection is closed without a commit, so the
-server discards the open transaction, and every later use of this connection fails with the
-same connection error, as a dead libpq/SQLite handle does).
+back) or loses it (``drop=True``: the server discards the open transaction — the wrapper
+rolls the real one back — and every later statement, ingest, COMMIT or ROLLBACK on this
+connection fails with the same connection error, as a dead libpq handle does; opening a
+cursor and closing still work, as they do on a dead handle).
 """
 
 from __future__ import annotations
@@ -199,18 +200,12 @@ class FaultyConnection:
 
     def fail(self, sqlstate: str, *, drop: bool) -> dbapi.Error:
         """The error to raise; with ``drop`` the connection is lost first."""
-        if drop:
+        if drop and self._lost is None:
             self._lost = sqlstate
-            self.close_raw()
+            self._raw.rollback()  # the server ends the session: its open transaction is gone
         return driver_error(sqlstate)
 
-    def close_raw(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._raw.close()  # without COMMIT: the server discards the open transaction
-
     def cursor(self) -> FaultyCursor:
-        self.check()
         return FaultyCursor(self._raw.cursor(), self)
 
     def commit(self) -> None:
@@ -237,7 +232,9 @@ class FaultyConnection:
         self._raw.rollback()
 
     def close(self) -> None:
-        self.close_raw()
+        if not self._closed:
+            self._closed = True
+            self._raw.close()
 
 
 class FaultyCursor:
@@ -318,8 +315,7 @@ class FaultyCursor:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if not self._conn._closed:
-                self._raw.close()
+            self._raw.close()
 
 
 class FaultyStatement:

@@ -104,7 +104,7 @@ class Faults:
     faults: list[Fault] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     connects: int = 0
-    statements: list[str] = field(default_factory=list)
+    statements: list[tuple[str, Any]] = field(default_factory=list)  # (SQL, bound parameters)
     ingests: list[tuple[str, int]] = field(default_factory=list)  # (table, rows that reached the server)
     commits: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -255,7 +255,7 @@ class FaultyCursor:
         self._conn.check()
         faults = self._conn._faults
         with faults.lock:
-            faults.statements.append(sql)
+            faults.statements.append((sql, params))
         fault = faults.take("statement", sql, params)
         if fault is not None:
             self.close()

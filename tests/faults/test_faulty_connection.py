@@ -312,3 +312,21 @@ def test_database_is_usable_after_a_call_lost_its_connection(db, table, stored, 
     result = write(table, _data(5), batch_size=BATCH)  # the next cell of the notebook
     assert result.inserted == 5
     assert stored(table, "id, name", "id") == _rows(range(5))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "a failed retry_batch run without resumable=True keeps its ledger rows in _bulkframe_ledger "
+        "(ledger.finish runs only after success); nothing can resume a run without a checkpoint file, "
+        "so they are never removed"
+    ),
+)
+def test_failed_non_resumable_run_leaves_no_ledger_rows(db, table, peek, faults):  # type: ignore[no-untyped-def]
+    faults.fail_statement(
+        match=LEDGER_INSERT, when=_ledger_row_of(10), times=None, sqlstate="40001", drop=False
+    )
+    with pytest.raises(TransientError):
+        db.bulk_create(table, _data(), batch_size=BATCH, error_strategy="retry_batch", retry_delay=0)
+    assert _ledger_rows_of_run(peek, faults) == 0

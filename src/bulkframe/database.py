@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.connection import Connection
+from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
 
-def connect(url: str | None = None) -> Database:
+def connect(
+    url: str | None = None,
+    *,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = POOL_TIMEOUT,
+    **unknown: Any,
+) -> Database:
     """Open a database by URL.
 
     Parameters
@@ -22,6 +29,17 @@ def connect(url: str | None = None) -> Database:
     url : str, optional
         ``sqlite:///path/file.db`` (the default is ``sqlite:///bulkframe.db`` in the
         current directory) or ``postgresql://user@host:5432/db``.
+    pool_size : int
+        Connections the pool keeps open for reuse (default 5).
+    max_overflow : int
+        Extra connections opened when all ``pool_size`` are in use, closed again when
+        they come back (default 10).  At most ``pool_size + max_overflow`` connections
+        are open at once.
+    pool_timeout : float
+        Seconds a call waits for a free connection before ``PoolTimeoutError`` (default 30).
+
+    The returned :class:`Database` may be shared by threads: each call checks a
+    connection out of the pool for its duration.
 
     Examples
     --------
@@ -30,7 +48,10 @@ def connect(url: str | None = None) -> Database:
     >>> db.bulk_create("products", [{"id": 1, "name": "a"}]).success_count  # doctest: +SKIP
     1
     """
-    return Database(url or DEFAULT_URL)
+    if unknown:
+        raise unknown_option(unknown, ("url", "pool_size", "max_overflow", "pool_timeout"), where="connect")
+    return Database(url or DEFAULT_URL, pool_size=pool_size, max_overflow=max_overflow,
+                    pool_timeout=pool_timeout)
 
 
 def _table_ref(table: Any, schema: str | None) -> TableRef:
@@ -41,45 +62,55 @@ def _table_ref(table: Any, schema: str | None) -> TableRef:
 
 
 class Database:
-    """A database that bulkframe writes to.
+    """A database that bulkframe writes to, with a bounded pool of connections.
 
-    It keeps one connection open between calls (a notebook's cells reuse it); use it as
-    a context manager or call :meth:`close` to release it.  Not shared across threads.
+    Thread-safe: one ``Database`` per process serves every thread (web apps, thread
+    pools, notebooks with background jobs); each call checks a connection out of the pool
+    for its duration and returns it afterwards (rolled back, staging tables dropped), so
+    connections are reused between calls.  ``pool_size``, ``max_overflow`` and
+    ``pool_timeout`` are set by :func:`connect`.  Use it as a context manager or call
+    :meth:`close` when done; a closed ``Database`` refuses further calls.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                 pool_timeout: float = POOL_TIMEOUT):
+        check_pool_options(pool_size, max_overflow, pool_timeout)
         self.url = url
         self.backend: Backend = load_backend(url)
-        self._conn: Connection | None = None
-        self._lock = threading.Lock()
+        self.pool = ConnectionPool(self.backend, size=pool_size, max_overflow=max_overflow, timeout=pool_timeout)
 
     # -- connections ---------------------------------------------------------------
     def connection(self, retries: int = 0) -> Connection:
-        """The cached connection (opened on first use; ``retries`` for transient errors)."""
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this Database is in use by another call; use one Database per thread")
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self.backend.connect(retries=retries)
-            return self._conn
-        except BaseException:
-            self._lock.release()
-            raise
+        """Check a connection out of the pool (``retries`` for transient connect errors);
+        give it back with :meth:`release`.  Waits up to ``pool_timeout`` seconds for a free
+        one (then ``PoolTimeoutError``); a pooled connection that died is replaced."""
+        return self.pool.checkout(retries=retries)
 
-    def release(self, conn: Connection) -> None:
-        self._lock.release()
+    def release(self, conn: Connection, *, discard: bool = False) -> None:
+        """Give ``conn`` back to the pool (rolled back; staging tables dropped), or close
+        it for good with ``discard=True``."""
+        if discard:
+            conn.discard()
+        else:
+            conn.close()
 
     def adopt(self, conn: Connection) -> None:
-        """Release the lock, keeping ``conn`` (which may be a reconnected replacement)."""
-        if conn is not self._conn and self._conn is not None:
-            self._conn.close()
-        self._conn = conn
-        self._lock.release()
+        """Same as :meth:`release` (``conn`` may be a reconnected replacement)."""
+        self.release(conn)
+
+    def pool_status(self) -> dict[str, int]:
+        """The pool's ``size``, ``max_overflow``, ``checked_in`` (idle) and ``checked_out``
+        (in use) connection counts."""
+        return self.pool.status()
+
+    @property
+    def closed(self) -> bool:
+        return self.pool.closed
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the pool: idle connections now, connections in use when their call ends.
+        Later calls raise ``DatabaseClosedError``.  Idempotent."""
+        self.pool.close()
 
     def __enter__(self) -> Database:
         return self
@@ -208,7 +239,9 @@ class Database:
             on its own connection (PostgreSQL; refused on SQLite, which has one writer).
             Batches then commit on their own (see ``error_strategy``).
         connection_pool_size : int, optional
-            Upper bound on connections; must be at least the number of writers.
+            Most connections the call holds at once, all taken from the Database's pool:
+            at least the number of writers, at most the pool's ``pool_size +
+            max_overflow`` (see :func:`connect`); otherwise refused.
         load_balancing : {"round_robin"}, optional
             Batches go to the next free writer in input order.
         resumable, checkpoint_file, checkpoint_interval
@@ -221,7 +254,8 @@ class Database:
         cleanup_on_failure, cleanup_temp_files : bool
             Always on: staging tables are dropped or rolled back; no temp files are written.
         cleanup_connections : bool
-            Close the connection after the call (default: keep it for the next call).
+            Close the call's connection after the call (default: return it to the
+            Database's pool for the next call).
         migration_mode : bool
             A data migration: ``preserve_ids`` and ``verify_migration`` default to True.
         preserve_ids : bool, optional
@@ -546,6 +580,9 @@ class Database:
         transformation_rules: Mapping[str, str] | None = None,
         error_strategy: str = "stop",
         max_errors: int | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: str | None = None,
         failed_records_file: str | None = None,
         failed_records_callback: Callable[[Any], Any] | None = None,
         error_log_level: str | int = "warning",
@@ -591,12 +628,21 @@ class Database:
             Database schema of the table (PostgreSQL).
         validate_data, skip_validation, validation_rules, transformation_rules
             The rules stage, as in ``bulk_create`` (docs/error-handling.md).
-        error_strategy : {"stop", "continue"}
+        error_strategy : {"stop", "continue", "retry_batch"}
             The upsert is one transaction. ``"stop"``: any rejected row raises
             ``ValidationError`` and nothing is written. ``"continue"``: rows that fail
             casting or validation are reported in ``result.errors`` and the others are
-            written; a database error still rolls the call back. (``"retry_batch"`` is
-            refused.)
+            written; a database error still rolls the call back. ``"retry_batch"``: like
+            ``"continue"``, and a transient error (deadlock, serialization failure, lock
+            timeout, lost connection) rolls back and runs the whole call again, up to
+            ``max_retries`` times; the counts are those of the attempt that committed
+            (``result.metrics["retries"]`` says how many retries it took).  The input
+            must be readable twice (a list, DataFrame, Arrow table or file path).
+            Staged rows are applied in key order, so overlapping upserts from several
+            processes serialize instead of deadlocking.
+        max_retries, retry_delay, retry_backoff
+            Retry policy under ``"retry_batch"``, as in ``bulk_create`` (defaults 3,
+            1.0 s, ``"exponential"``); refused with another strategy.
         max_errors, failed_records_file, failed_records_callback, error_log_level
             As in ``bulk_create``; exceeding ``max_errors`` writes nothing.
         progress_callback, progress_interval, progress_format
@@ -618,8 +664,8 @@ class Database:
             conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
             dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
             rules=rule_options(validate_data, skip_validation, validation_rules, transformation_rules),
-            policy=error_policy(error_strategy, max_errors, None, None, None, failed_records_file,
-                                failed_records_callback, error_log_level),
+            policy=error_policy(error_strategy, max_errors, max_retries, retry_delay, retry_backoff,
+                                failed_records_file, failed_records_callback, error_log_level),
             progress={"callback": progress_callback, "interval": progress_interval, "fmt": progress_format},
         )
 
@@ -805,8 +851,8 @@ _UPSERT_OPTIONS = (
     "unique_fields", "update_fields", "insert_fields", "conflict_resolution", "upsert_conditions",
     "dedupe", "create_unique_index", "batch_size", "schema",
     "validate_data", "skip_validation", "validation_rules", "transformation_rules", "error_strategy",
-    "max_errors", "failed_records_file", "failed_records_callback", "error_log_level",
-    "progress_callback", "progress_interval", "progress_format",
+    "max_errors", "max_retries", "retry_delay", "retry_backoff", "failed_records_file",
+    "failed_records_callback", "error_log_level", "progress_callback", "progress_interval", "progress_format",
 )
 
 _DELETE_OPTIONS = (

@@ -95,6 +95,14 @@ class TransientError(DatabaseError):
     transient = True
 
 
+class PoolTimeoutError(TransientError):
+    """Every connection of the Database's pool stayed in use for ``pool_timeout`` seconds."""
+
+
+class DatabaseClosedError(BulkframeError, RuntimeError):
+    """The Database was closed (``db.close()``); open a new one with ``bulkframe.connect``."""
+
+
 class SafetyLimitError(BulkframeError, RuntimeError):
     """A safety check (``max_delete_count``, ``max_errors``, confirmation) stopped the call."""
 

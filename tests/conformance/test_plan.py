@@ -82,9 +82,9 @@ def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql):
 
 def test_cleanup_connections_closes_the_connection(db, table):  # type: ignore[no-untyped-def]
     db.bulk_create(table, _data(10), primary_key="id")
-    assert db._conn is not None and not db._conn.closed
+    assert db.pool_status()["checked_in"] == 1  # kept in the pool for the next call
     db.bulk_create(table, _data(10), conflict_resolution="skip", cleanup_connections=True)
-    assert db._conn is None
+    assert db.pool_status() == {"size": 5, "max_overflow": 10, "checked_in": 0, "checked_out": 0}
 
 
 def _ledger_rows(db: bf.Database) -> int:

@@ -135,11 +135,6 @@ TIES = [
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="client-side rounding (normalize/conform.py) is still half-to-even; the numeric-casts "
-    "branch makes it half away from zero like PostgreSQL — drop this mark when both are merged",
-)
 @pytest.mark.parametrize(("shape", "text"), TIES, ids=[f"{t}->numeric({p},{s})" for (p, s), t in TIES])
 def test_sqlite_decimal_ties_round_half_away_from_zero(sqlite_db, pg_url, shape, text) -> None:  # type: ignore[no-untyped-def]
     db, path = sqlite_db

@@ -233,5 +233,10 @@ def test_upsert_applies_rules_and_reports_rejections(db, table, sql):  # type: i
     assert [p.processed for p in seen] == [3]
     assert db.read(table, order_by="id").to_dicts() == [
         {"id": 1, "name": "new", "price": 2.0}, {"id": 3, "name": "three", "price": 3.0}]
-    with pytest.raises(ValueError, match="retry_batch"):
-        db.bulk_upsert(table, rows, error_strategy="retry_batch")
+    # retry_batch reruns the whole call, so it needs an input it can read twice
+    with pytest.raises(InvalidOptionValueError, match=r"retry_batch.*generator can be read only once"):
+        db.bulk_upsert(table, (r for r in rows), error_strategy="retry_batch")
+    with pytest.raises(InvalidOptionValueError, match="max_retries only apply to error_strategy='retry_batch'"):
+        db.bulk_upsert(table, rows, max_retries=2)
+    assert db.read(table, order_by="id").to_dicts() == [
+        {"id": 1, "name": "new", "price": 2.0}, {"id": 3, "name": "three", "price": 3.0}]

@@ -263,6 +263,7 @@ class Backend(abc.ABC):
         """A session-private staging table with the given columns' types."""
         ref = TableRef(f"_bf_stage_{uuid.uuid4().hex[:12]}")
         conn.run(self.create_table_sql(ref, columns, temporary=True))
+        conn.temp_tables.add(ref)  # dropped when the connection goes back to the pool
         return ref
 
     def drop_table(self, conn: Connection, ref: TableRef) -> None:

@@ -52,3 +52,6 @@ class Capabilities:
     #: statistics, and PostgreSQL then guesses ~200 distinct keys and picks nested loops
     #: for ``EXISTS``/``IN`` semi-joins (measured 2x slower at 500k ids).
     analyze_stage: bool = False
+    #: Integer arithmetic in SQL that overflows 64 bits is an error (PostgreSQL).  SQLite
+    #: instead turns the result into a REAL; writes then guard integer columns themselves.
+    integer_overflow_is_error: bool = True

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 if TYPE_CHECKING:
     from bulkframe.backends.base import Backend, TableRef
+    from bulkframe.backends.pool import ConnectionPool
 
 log = logging.getLogger("bulkframe.sql")
 
@@ -61,13 +62,22 @@ def interrupted(exc: BaseException) -> bool:
 class Connection:
     """A DBAPI (ADBC) connection with bulkframe's conveniences.
 
-    It is not thread-safe: one connection per worker.
+    It is not thread-safe: one connection per worker.  A connection checked out of a
+    :class:`~bulkframe.backends.pool.ConnectionPool` goes back to it on :meth:`close`
+    (rolled back, its staging tables dropped); :meth:`discard` closes it for good.
     """
 
-    def __init__(self, backend: Backend, raw: Any):
+    def __init__(self, backend: Backend, raw: Any, *, pooled: Any = None, pool: ConnectionPool | None = None):
         self.backend = backend
         self.raw = raw
         self.closed = False
+        #: no statement ran since the last commit/rollback (see ``Backend.begin_write``)
+        self.fresh = True
+        #: session-private staging tables created on this checkout (a rolled-back DROP
+        #: may have kept one): dropped again, if they exist, when it goes back to the pool
+        self.temp_tables: set[TableRef] = set()
+        self._pooled = pooled
+        self._pool = pool
 
     def failure(self, exc: BaseException, context: str) -> BaseException:
         """What a driver error becomes: ``KeyboardInterrupt`` if it is a Ctrl-C the
@@ -85,6 +95,7 @@ class Connection:
         sql, bound = compile_sql(stmt, self.backend.dialect)
         bound = tuple(params) or bound
         log.debug("SQL %s | %d params", sql, len(bound))
+        self.fresh = False
         cur = self.raw.cursor()
         try:
             if options:
@@ -136,6 +147,7 @@ class Connection:
         streams through one bulk call (returns -1: the count is the caller's)."""
         if isinstance(data, pa.Table) and data.num_rows == 0:
             return 0
+        self.fresh = False
         cur = self.raw.cursor()
         try:
             kwargs: dict[str, Any] = {"mode": "append"}
@@ -156,17 +168,56 @@ class Connection:
             self.raw.commit()
         except Exception as exc:
             raise self.failure(exc, "COMMIT") from exc
+        finally:
+            self.fresh = True
 
     def rollback(self) -> None:
+        self.fresh = True
         try:
             self.raw.rollback()
         except Exception:  # the connection may be gone; nothing left to undo
             log.debug("rollback failed", exc_info=True)
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        """Give a pooled connection back (rolled back, leftover staging tables dropped);
+        close an unpooled one.  Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._pooled is None:
             try:
                 self.raw.close()
             except Exception:
                 log.debug("close failed", exc_info=True)
+            return
+        if self._pool is not None and self._pool.closed:
+            self._pooled.invalidate()  # the Database was closed meanwhile: close for good
+            return
+        try:
+            self.raw.rollback()
+            if self.temp_tables:
+                for ref in sorted(self.temp_tables, key=str):
+                    self.run(f"DROP TABLE IF EXISTS {self.backend.qualified(ref)}")
+                self.raw.commit()
+                self.temp_tables.clear()
+        except Exception:
+            log.debug("resetting a pooled connection failed; discarding it", exc_info=True)
+            self._pooled.invalidate()
+            return
+        except BaseException:  # Ctrl-C while cleaning up: never hand out a half-reset connection
+            self._pooled.invalidate()
+            raise
+        self._pooled.close()  # back to the pool (which rolls back once more)
+
+    def discard(self) -> None:
+        """Close the connection for good (a pooled one leaves the pool)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._pooled is not None:
+            self._pooled.invalidate()
+            return
+        try:
+            self.raw.close()
+        except Exception:
+            log.debug("close failed", exc_info=True)

@@ -150,6 +150,7 @@ _SQLSTATE_BY_MESSAGE = (
     ("database is locked", "55P03"),
     ("database table is locked", "55P03"),
     ("datatype mismatch", "22000"),
+    ("integer overflow", "22003"),
 )
 
 
@@ -254,6 +255,7 @@ class SQLiteBackend(Backend):
     """SQLite through adbc-driver-sqlite."""
 
     capabilities = Capabilities(
+        integer_overflow_is_error=False,
         upsert="on_conflict",
         merge=False,
         returning=True,
@@ -421,9 +423,15 @@ class SQLiteBackend(Backend):
         return keys
 
     def begin_write(self, conn: Connection, ref: TableRef) -> None:
-        # A no-op write as the transaction's first statement takes the RESERVED lock now,
-        # waiting (busy_timeout) behind other writers; a read first would make the later
-        # upgrade fail at once with "database is locked".
+        # Take the RESERVED lock before anything is read, waiting (busy_timeout) behind
+        # other writers (of this or another Database); a read first would make the later
+        # upgrade fail at once with "database is locked".  The ADBC driver always holds a
+        # deferred transaction open: on a fresh one (nothing ran yet) swap it for BEGIN
+        # IMMEDIATE, which also works before the table exists.
+        if conn.fresh:
+            conn.run("ROLLBACK")
+            conn.run("BEGIN IMMEDIATE")
+            return
         with contextlib.suppress(DatabaseError):  # missing table: the caller's reflect reports it
             conn.run(f"DELETE FROM {self.qualified(ref)} WHERE 0")
 

@@ -86,7 +86,10 @@ def merge_from_stage(
     staged: int | None = None,
     stage_where: sa.ColumnElement[bool] | None = None,
 ) -> MergeCounts:
-    """``INSERT INTO target (cols) SELECT cols FROM stage ON CONFLICT (keys) …``.
+    """``INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY keys] ON CONFLICT (keys) …``.
+
+    On a backend with concurrent writers the staged rows are applied in key order, so
+    overlapping upserts lock rows in the same order and serialize instead of deadlocking.
 
     Parameters
     ----------
@@ -131,6 +134,10 @@ def merge_from_stage(
     select = sa.select(*(stage.c[c] for c in columns)).where(eligible if eligible is not None else sa.true())
     if stage_where is not None:
         select = select.where(stage_where)
+    if caps.concurrent_writers:
+        # rows are inserted/updated, and so locked, in key order: two writers whose keys
+        # overlap queue behind each other instead of deadlocking
+        select = select.order_by(*(stage.c[k] for k in keys))
     insert = _insert_construct(conn)(target).from_select(list(columns), select)
     if mode == "skip":
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys))

@@ -62,7 +62,7 @@ class DataFlow:
         return f"DataFlow({self.url!r}, models={sorted(self.models)})"
 
     def close(self) -> None:
-        """Close the database connection (reopened on next use)."""
+        """Close the database's connection pool; the DataFlow's database refuses later calls."""
         self.database.close()
 
     def __enter__(self) -> DataFlow:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulkframe.errors import SchemaError
+from bulkframe.normalize.numeric import cast_numeric, reason
 from bulkframe.types import Column, kind_of_arrow
 
+_NUMERIC_KINDS = frozenset(("int16", "int32", "int64", "float32", "float64", "decimal"))
 _UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -55,12 +58,16 @@ def conform(
     on_error: str = "raise",
     table_name: str = "",
     where: Callable[[int], str] | None = None,
+    hint: str = "",
+    exact: bool = False,
 ) -> Conformed:
     """Cast every column of ``table`` to its target column's Arrow type.
 
     Columns the target lacks are an error naming them; target columns the input lacks
     are left out (the database fills defaults).  ``where(row)`` (optional) names where an
-    input row sits in its source, e.g. its CSV line, for the error message.
+    input row sits in its source, e.g. its CSV line, for the error message.  ``hint`` is
+    appended to the error.  ``exact=True`` refuses decimals that would need rounding to the
+    column's scale (for a table bulkframe typed from the first rows of a stream).
     """
     unknown = [name for name in table.column_names if name not in columns]
     if unknown:
@@ -79,15 +86,19 @@ def conform(
     for name in table.column_names:
         column = columns[name]
         source = table.column(name)
-        cast, mask = _cast(source, column)
+        cast, mask = _cast(source, column, exact)
         if mask is not None and len(mask) and pc.any(mask.cast(pa.bool_())).as_py():
             if on_error == "raise":
                 row = pc.index(mask, True).as_py()
                 value = source[row].as_py()
+                if isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+                    value = int(value)  # a big Python int travels as a decimal
+                why = reason(value, column)
                 at = f"row {offset + row}" + (f" ({where(offset + row)})" if where is not None else "")
                 raise SchemaError(
                     f"column {name!r}, {at}: value {value!r:.100} cannot be "
-                    f"stored as {describe(column)}{_hint(column, value)}"
+                    f"stored as {describe(column)}" + (f": {why}" if why else _hint(column, value))
+                    + (f". {hint}" if hint else "")
                 )
             bad[name] = mask
         arrays.append(cast)
@@ -139,7 +150,9 @@ def _plain(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return arr
 
 
-def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+def _cast(
+    arr: pa.ChunkedArray, column: Column, exact: bool = False
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     target = column.arrow_type()
     arr = _plain(arr)
     t = arr.type
@@ -152,6 +165,10 @@ def _cast(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, pa.Chu
         return _to_json(arr)
     if kind == "uuid":
         return _to_uuid(arr)
+    if kind in _NUMERIC_KINDS:
+        numeric = cast_numeric(arr, column, exact=exact)
+        if numeric is not None:
+            return numeric
     if kind == "bool" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _parse_bool(arr)
     if kind == "text" and not (

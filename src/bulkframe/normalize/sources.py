@@ -50,6 +50,15 @@ class Source:
     total: int | None
     _chunks: Callable[[int, Collection[str]], Iterator[Chunk]]
     description: str
+    #: For Python records: the column types of a new table, decided from every row of a
+    #: list (or from the first batch of an iterator), see :func:`infer_record_types`.
+    _infer: Callable[[int], dict[str, pa.DataType]] | None = None
+
+    def infer_types(self, batch_size: int) -> dict[str, pa.DataType]:
+        """Column types for a new table decided from the rows themselves (not just the
+        first chunk); columns left out are typed from the first chunk.  Raises
+        :class:`SchemaError` when a column mixes kinds that have no common type."""
+        return self._infer(batch_size) if self._infer is not None else {}
 
     def chunks(self, batch_size: int, hints: Collection[str] | Mapping[str, Any] = ()) -> Iterator[Chunk]:
         """Yield chunks of at most ``batch_size`` rows.
@@ -364,15 +373,30 @@ def _csv_error(path: Path, delimiter: str, header: list[str], message: str, inva
 
 
 def _dict_list_source(rows: list[Any] | tuple[Any, ...]) -> Source:
+    whole: list[pa.Table] = []  # the list converted at once by infer_types (a new table)
+
     def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
+        if whole:
+            for offset in range(0, len(rows), batch_size):
+                yield Chunk(whole[0].slice(offset, batch_size), offset)
+            return
         for offset in range(0, len(rows), batch_size):
             yield Chunk(records_to_table(rows[offset : offset + batch_size], hints, offset), offset)
 
-    return Source(len(rows), chunks, "list of dicts")
+    def infer(_batch_size: int) -> dict[str, pa.DataType]:
+        # a list is in memory: every row decides the column types, not the first batch.
+        # Converting it whole here (typed by those decisions) costs what the chunks would.
+        decided: dict[str, pa.DataType] = {}
+        if rows:
+            whole[:] = [records_to_table(rows, (), 0, decided=decided)]
+        return decided
+
+    return Source(len(rows), chunks, "list of dicts", infer)
 
 
 def _dict_iter_source(it: Iterator[Any]) -> Source:
     used = False
+    head: list[Any] = []  # rows read ahead by infer_types, served first
 
     def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
         nonlocal used
@@ -380,14 +404,149 @@ def _dict_iter_source(it: Iterator[Any]) -> Source:
             raise SchemaError("the iterator of dicts was already consumed")
         used = True
         offset = 0
-        while block := list(itertools.islice(it, batch_size)):
+        rows = itertools.chain(head, it)
+        while block := list(itertools.islice(rows, batch_size)):
             yield Chunk(records_to_table(block, hints, offset), offset)
             offset += len(block)
 
-    return Source(None, chunks, "iterator of dicts")
+    def infer(batch_size: int) -> dict[str, pa.DataType]:
+        if not used and not head:
+            head.extend(itertools.islice(it, batch_size))
+        return infer_record_types(head)
+
+    return Source(None, chunks, "iterator of dicts", infer)
 
 
-def records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int = 0) -> pa.Table:
+#: Python types whose column type :func:`infer_record_types` decides (others: the chunk's).
+_NUMBERS = {int, float, Decimal}
+
+
+def infer_record_types(rows: Any) -> dict[str, pa.DataType]:
+    """Decide the column types of a new table from every value of ``rows`` (dicts).
+
+    * ints → int64; ints beyond 64 bits → ``decimal(38, 0)`` (more than 38 digits is
+      refused: no column bulkframe creates holds them exactly);
+    * ints and floats → float64 (``[1, 1.5]`` is a float column, whatever the batches);
+    * Decimals (with ints, or with floats taken as PostgreSQL's float → numeric does, to
+      15 significant digits) → ``decimal(p, s)`` wide enough for every value: precision
+      15 when it suffices, else 38;
+    * bools → bool, strings → text.  Other kinds (dates, bytes, dicts, …) are left to the
+      chunk conversion.  Kinds with no common type (``[1, "a"]``, ``[True, 2]``) are
+      refused, naming the column and the first row of each kind.
+    """
+    if not isinstance(rows, (list, tuple)) or not rows or not all(type(r) is dict for r in rows):
+        return {}
+    keys = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+    decided: dict[str, pa.DataType] = {}
+    for key in keys:
+        chosen = _decide_type(key, [row.get(key) for row in rows])
+        if chosen is not None:
+            decided[key] = chosen
+    return decided
+
+
+def _decide_type(key: str, values: list[Any]) -> pa.DataType | None:
+    """One column's type by :func:`infer_record_types`'s rules (``None``: not decided)."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if not kinds:
+        return None
+    if kinds <= _NUMBERS:
+        return _number_type(key, values, kinds)
+    if kinds == {bool}:
+        return pa.bool_()
+    if kinds == {str}:
+        return pa.large_string()
+    if len(kinds) > 1 and (kinds & (_NUMBERS | {bool})):  # a number or bool beside other kinds
+        _conflict(key, values, kinds)
+    return None
+
+
+def _conflict(key: str, values: list[Any], kinds: set[type]) -> None:
+    firsts: dict[type, int] = {}
+    for i, v in enumerate(values):
+        if v is not None and type(v) not in firsts:
+            firsts[type(v)] = i
+    shown = ", ".join(f"{t.__name__} (row {i}: {values[i]!r:.40})" for t, i in sorted(firsts.items(), key=lambda x: x[1]))
+    raise SchemaError(
+        f"column {key!r} mixes values of different kinds: {shown}; bulkframe will not guess one column type "
+        "for them. Convert the values to one type, or create the table first with the column type you want"
+    )
+
+
+def _decimal_type_fast(values: list[Any]) -> pa.DataType | None:
+    """The decimal type for Decimal values, if the scale of the first 1,000 covers them all.
+
+    A typed conversion to ``decimal128(38, s)`` is ~10x faster than per-value exponents
+    and raises when any value has more scale (or does not fit); then ``None``.
+    """
+    sample = [v for v in values[:1000] if v is not None]
+    exponents = [v.as_tuple().exponent for v in sample]
+    if not all(isinstance(e, int) for e in exponents):
+        return None
+    scale = max([0, *(-e for e in exponents)])
+    if scale > 38:
+        return None
+    try:
+        arr = pa.array(values, type=pa.decimal128(38, scale))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return None
+    import pyarrow.compute as pc
+
+    top = pc.max(pc.abs(arr)).as_py()
+    whole = 0 if top is None or top < 1 else top.adjusted() + 1
+    if whole + scale > 38:
+        return None
+    return pa.decimal128(15 if whole + scale <= 15 and scale < 15 else 38, scale)
+
+
+def _number_type(key: str, values: list[Any], kinds: set[type]) -> pa.DataType:
+    if kinds == {Decimal}:
+        fast = _decimal_type_fast(values)
+        if fast is not None:
+            return fast
+    if kinds == {int}:
+        low, high = min(v for v in values if v is not None), max(v for v in values if v is not None)
+        if low >= -(2**63) and high < 2**63:
+            return pa.int64()
+        digits = max(len(str(abs(low))), len(str(abs(high))))
+        if digits > 38:
+            big = high if len(str(abs(high))) == digits else low
+            row = values.index(big)
+            raise SchemaError(
+                f"column {key!r}, row {row}: value {big} has {digits} digits; the widest exact column bulkframe "
+                "creates is decimal(38, 0). Create the table first (e.g. numeric on PostgreSQL, or text), "
+                "then load into it"
+            )
+        return pa.decimal128(38 if digits > 15 else 15, 0)
+    if Decimal not in kinds:
+        return pa.float64()  # ints and floats
+    from bulkframe.normalize.numeric import float_to_decimal
+
+    scale = whole = 0
+    for v in values:
+        if v is None:
+            continue
+        d = float_to_decimal(v) if type(v) is float else Decimal(v)
+        if not d.is_finite():
+            raise SchemaError(f"column {key!r}, row {values.index(v)}: value {v!r} has no decimal value")
+        exponent = d.as_tuple().exponent
+        assert isinstance(exponent, int)
+        scale = max(scale, -exponent)
+        whole = max(whole, d.adjusted() + 1)
+    if whole + scale > 38:
+        raise SchemaError(
+            f"column {key!r}: its values need {whole} digits before and {scale} after the decimal point, "
+            "more than the 38 digits of the widest exact column bulkframe creates. Create the table first "
+            "(e.g. numeric on PostgreSQL, or text), or round the values"
+        )
+    return pa.decimal128(15 if whole + scale <= 15 and scale < 15 else 38, scale)
+
+
+def records_to_table(
+    rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int = 0,
+    *, decided: dict[str, pa.DataType] | None = None,
+) -> pa.Table:
     """Build an Arrow table from dict records, one column at a time.
 
     ``hints`` is the target's columns (name → :class:`~bulkframe.types.Column`), or just
@@ -399,17 +558,22 @@ def records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], offs
     records and change the JSON).  Column-wise conversion measured ~2x faster than
     ``pa.Table.from_pylist`` at 1M rows.  The garbage collector is paused meanwhile: the
     conversion allocates millions of objects and no cycles.
+
+    With ``decided`` (a dict to fill), columns without a hint are typed by
+    :func:`infer_record_types`'s rules over these rows and each decision is recorded.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _records_to_table(rows, hints, offset)
+        return _records_to_table(rows, hints, offset, decided)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int) -> pa.Table:
+def _records_to_table(
+    rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int, decided: dict[str, pa.DataType] | None
+) -> pa.Table:
     if not all(type(row) is dict for row in rows):
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping):
@@ -422,7 +586,7 @@ def _records_to_table(rows: Any, hints: Collection[str] | Mapping[str, Any], off
     for key in keys:
         if not isinstance(key, str):
             raise SchemaError(f"column names must be strings; got {key!r}")
-        arrays.append(_column_array(key, [row.get(key) for row in rows], columns, json_names, offset))
+        arrays.append(_column_array(key, [row.get(key) for row in rows], columns, json_names, offset, decided))
     return pa.table(arrays, names=keys)
 
 
@@ -433,23 +597,34 @@ def _hint_columns(hints: Collection[str] | Mapping[str, Any]) -> tuple[Mapping[s
 
 
 def _column_array(key: str, values: list[Any], columns: Mapping[str, Any], json_names: set[str],
-                  offset: int) -> pa.Array:
-    """One column of Python values as Arrow, converted straight to its target type when known."""
+                  offset: int, decided: dict[str, pa.DataType] | None = None) -> pa.Array:
+    """One column of Python values as Arrow, converted straight to its target type when known.
+    Without a target, ``decided`` (when given) collects the type chosen from every value."""
     first = next((v for v in values if v is not None), None)
     if key in json_names or isinstance(first, (dict, list)):
         return _json_array(key, values, offset)
     target = columns.get(key)
     if target is not None and target.kind == "binary" and any(type(v) is str for v in values):
         return _bytea_array(key, values, offset)
-    typed = _typed_array(values, target.arrow_type()) if target is not None else None
+    chosen = target.arrow_type() if target is not None else None
+    if chosen is None and decided is not None:
+        chosen = _decide_type(key, values)
+        if chosen is not None:
+            decided[key] = chosen
+    typed = _typed_array(values, chosen) if chosen is not None else None
     if typed is None and target is not None and target.kind == "text":
         typed = _text_array(key, values, offset)
-    return typed if typed is not None else _python_array(key, values, offset)
+    decimal_target = chosen is not None and pa.types.is_decimal(chosen)
+    return typed if typed is not None else _python_array(key, values, offset, decimal_target)
 
 
 def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
     """Convert straight to the target type; ``None`` when any value does not fit."""
     try:
+        if pa.types.is_integer(arrow_type) or pa.types.is_float32(arrow_type):
+            # pa.array(type=int…) truncates 2.7 and Decimal("1.5") and float32 overflows to
+            # inf: infer instead (int64 for ints, as fast), conform checks every value
+            return pa.array(values)
         return pa.array(values, type=arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
         return None
@@ -494,16 +669,24 @@ def _bytea_array(key: str, values: list[Any], offset: int) -> pa.Array:
     return pa.array(out, pa.large_binary())
 
 
-def _python_array(key: str, values: list[Any], offset: int) -> pa.Array:
+def _python_array(key: str, values: list[Any], offset: int, decimal_target: bool = False) -> pa.Array:
     try:
         return _widen_decimal(pa.array(values))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
         pass
     kinds = {type(v) for v in values if v is not None}
     if kinds <= {int, float, Decimal}:
-        # mixed numbers: exact decimals when any value is a Decimal
+        # mixed numbers: exact decimals when any value is a Decimal; into a decimal column a
+        # float counts as PostgreSQL's float → numeric cast takes it (15 significant digits)
+        from bulkframe.normalize.numeric import float_to_decimal
+
+        def exact(v: Any) -> Decimal:
+            if decimal_target and type(v) is float:
+                return float_to_decimal(v)
+            return Decimal(str(v))
+
         try:
-            return _widen_decimal(pa.array([None if v is None else Decimal(str(v)) for v in values]))
+            return _widen_decimal(pa.array([None if v is None else exact(v) for v in values]))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
     # Mixed kinds (e.g. ints and a stray "broken"): keep every value as text, so the

@@ -32,7 +32,7 @@ from bulkframe.plan.policy import ErrorPolicy, RunOptions
 from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
-from bulkframe.types import Column
+from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
@@ -101,6 +101,7 @@ class CreateWriter:
     _tables: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
+        self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
         if not self.disable_triggers:
             return self._write(conn, table)
         # the ALTERs are transactional and lock the table until this transaction ends
@@ -148,6 +149,7 @@ class CreateWriter:
         return self.backend.to_ingest(table, self.columns)
 
     def _stream(self, conn: Connection, reader: pa.RecordBatchReader) -> None:
+        self.backend.begin_write(conn, self.ref)
         conn.ingest(self.ref, reader)
 
     def reset(self) -> None:
@@ -201,20 +203,29 @@ def bulk_create(
     rejections = Rejections(policy.error_log_level)
     per_batch = policy.per_batch or run.per_batch_commits
     retries = policy.max_retries if policy.strategy == "retry_batch" else 0
-    session = Session(lambda: backend.connect(retries=retries), db.connection(retries=retries))
+    _check_pool(db, run.workers, run.connections)
+    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
     execution = Execution(policy, result, rejections, reporter, workers=run.workers,
                           metrics=Metrics(monitoring) if monitoring.enabled else None)
     ledger: Ledger | None = None
     try:
+        # take the write lock before reading (SQLite: a reader cannot wait for it later)
+        session.call(policy, lambda conn: backend.begin_write(conn, ref))
         columns = session.call(policy, lambda conn: backend.reflect(conn, ref))
         hints: dict[str, Column] = {c.name: c for c in columns or ()}
+        decided: dict[str, pa.DataType] = {}
+        if columns is None:  # a new table: decide types from all the rows the source can show
+            decided = source.infer_types(batch_size)
+            hints.update((n, kind_of_arrow(pa.field(n, t))) for n, t in decided.items())
         chunks = source.chunks(batch_size, hints)
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
             return _finish(result, started, reporter, rejections, policy)
+        inferred = columns is None
         if columns is None:
-            columns = infer_columns(first.table.schema, pk)
+            schema = pa.schema([pa.field(f.name, decided.get(f.name, f.type)) for f in first.table.schema])
+            columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
             hints.update((c.name, c) for c in columns)
@@ -240,6 +251,12 @@ def bulk_create(
             validation_rules=rules.validation_rules if rules.validate else None,
             check_constraints=rules.validate,
             strict_cast=not per_batch and not rules.validation_rules,
+            cast_hint=(
+                f"bulkframe created table {ref} from the first {first.table.num_rows} row(s) of this "
+                f"{source.description}; later rows must fit those column types. Create the table first with "
+                "the types you want, or pass typed data (a DataFrame or Arrow table)"
+            ) if inferred and source.total is None else "",
+            exact_cast=inferred and source.total is None,  # its decimal scales were guessed: never round
         )
         generated = [c.name for c in columns if c.primary_key and c.has_default]
         dropped_ids = generated if migration.preserve_ids is False else []
@@ -258,7 +275,7 @@ def bulk_create(
             return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
 
         def spawn() -> tuple[Session, CreateWriter]:
-            return Session(lambda: backend.connect(retries=retries), backend.connect(retries=retries)), writer()
+            return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if ledger is not None and run.auto_cleanup:
@@ -285,13 +302,27 @@ def bulk_create(
             exc.errors = result.errors
         raise
     finally:
-        db.adopt(session.conn)
-        if run.cleanup_connections:
-            db.close()
+        db.release(session.conn, discard=run.cleanup_connections)
     _settle(result, execution.counts, started)
     result.committed_ranges.sort()
     _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _check_pool(db: Database, workers: int, connections: int | None) -> None:
+    """The call's writers each hold one of the Database's pooled connections at once."""
+    pool = db.pool
+    where = f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, " \
+            f"max_overflow={pool.max_overflow})"
+    if connections is not None and connections > pool.capacity:
+        raise InvalidOptionValueError(
+            f"connection_pool_size={connections} cannot be honoured: {where}; connect with "
+            "bulkframe.connect(url, pool_size=..., max_overflow=...) or lower connection_pool_size")
+    if workers > pool.capacity:
+        raise InvalidOptionValueError(
+            f"{workers} concurrent writers (parallel_batches/max_workers) need {workers} connections, but "
+            f"{where}; connect with bulkframe.connect(url, pool_size=..., max_overflow=...) or write with "
+            "fewer workers")
 
 
 def _report_metrics(execution: Execution, result: BulkResult) -> None:

@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulkframe.errors import SchemaError, quote_name
+from bulkframe.errors import ExpressionError, SchemaError, quote_name
 from bulkframe.normalize import Chunk, conform
 from bulkframe.normalize.conform import describe
 from bulkframe.plan.rejections import entries, plain_record, report_rows
@@ -61,6 +61,8 @@ class Preparer:
         validation_rules: Mapping[str, Mapping[str, Any]] | None = None,
         check_constraints: bool = True,
         strict_cast: bool = True,
+        cast_hint: str = "",
+        exact_cast: bool = False,
     ):
         self.columns = dict(columns)
         self.table_name = table_name
@@ -68,6 +70,8 @@ class Preparer:
         self.validation_rules = dict(validation_rules or {})
         self.check_constraints = check_constraints
         self.strict_cast = strict_cast
+        self.cast_hint = cast_hint
+        self.exact_cast = exact_cast
         for target in self.transformation_rules:
             if target not in self.columns:
                 raise SchemaError(
@@ -98,7 +102,8 @@ class Preparer:
     def __call__(self, chunk: Chunk) -> Prepared:
         raw = chunk.table
         conformed = conform(raw, self.columns, offset=chunk.offset, table_name=self.table_name,
-                            on_error="raise" if self.strict_cast else "mask", where=chunk.where)
+                            on_error="raise" if self.strict_cast else "mask", where=chunk.where,
+                            hint=self.cast_hint, exact=self.exact_cast)
         table = conformed.table
         n = table.num_rows
         long: list[pl.DataFrame] = [self._cast_entries(raw, conformed.bad, "cast")]
@@ -150,7 +155,7 @@ class Preparer:
         transforms, checks = self._compiled(tuple(frame.columns), frame.schema)
         extra: list[pl.DataFrame] = []
         if transforms:
-            frame = apply_transformations(frame, transforms)
+            frame = apply_transformations(frame, transforms, rules=self.transformation_rules, offset=offset)
             # only the transformed columns can have left their column's type
             targets = [t for t in self.transformation_rules if t in frame.columns]
             changed = frame.select(targets).to_arrow()
@@ -166,7 +171,17 @@ class Preparer:
             assert isinstance(cast_back, pl.DataFrame)
             frame = frame.with_columns(cast_back)
         if checks:
-            _, rejected = split(frame, checks, row_column="__bf_row__")
+            try:
+                _, rejected = split(frame, checks, row_column="__bf_row__")
+            except pl.exceptions.PolarsError as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if "i128" in detail:
+                    detail = "integer overflow (a result outside the 64-bit range is an error, as in SQL)"
+                raise ExpressionError(
+                    f"validation rules could not be evaluated on input rows {offset}..{offset + frame.height - 1}: "
+                    f"{detail}. Check that each rule computes values of compatible types and range (convert with "
+                    "cast(x, 'int'), cast(x, 'float'), ...)"
+                ) from None
             if rejected.height:
                 long = rejected.select(
                     pl.col("__bf_row__").alias("row"), pl.lit("validation").alias("stage"),

@@ -15,7 +15,8 @@ Two modes, chosen by the type of ``updates``:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import count_modified
-from bulkframe.errors import InvalidOptionValueError, SchemaError, ValidationError
+from bulkframe.errors import DataError, InvalidOptionValueError, SchemaError, ValidationError
 from bulkframe.normalize import conform
 from bulkframe.normalize.sources import records_to_table
 from bulkframe.ops._modify import (
@@ -152,7 +153,8 @@ def _filter_update(
         for name, value in updates.items():
             kind, parsed = classify_update_value(value, list(by_name))
             if kind == "expr":
-                values[name] = expression_sql(parsed, dict(target.c.items()))
+                value = expression_sql(parsed, dict(target.c.items()))
+                values[name] = exact_integer(value, target.c[name], backend.capabilities.integer_overflow_is_error)
             else:
                 literals[name] = parsed
         stage = None
@@ -166,11 +168,12 @@ def _filter_update(
                 values[name] = sa.select(stage_t.c[name]).scalar_subquery()
         for clause in key_ranges(conn, target, keys, where, batch_size):
             stmt = sa.update(target).where(clause).values(values)
-            if return_updated:
-                returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
-                changed = returned[-1].num_rows
-            else:
-                changed = count_modified(conn, stmt)
+            with _out_of_range(ref, list(values)):
+                if return_updated:
+                    returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
+                    changed = returned[-1].num_rows
+                else:
+                    changed = count_modified(conn, stmt)
             result.batches += 1
             result.records_processed += changed
             result.updated += changed
@@ -327,17 +330,18 @@ def _apply(
     conn: Connection, result: BulkResult, window: _Window, target: sa.Table, stage: sa.Table,
     extra: sa.ColumnElement[bool] | None, returned: list[pa.Table] | None,
 ) -> None:
-    """Merge one staged window: lock (atomic ops), UPDATE per round, then list missing keys."""
+    """Merge one staged window: lock in key order, UPDATE per round, then list missing keys."""
     batch, keys, rows = window.batches[0], window.keys, window.rows
     result.records_processed += rows
     match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
-    if batch.ops and conn.backend.capabilities.select_for_update:
-        # lock the target rows in key order so concurrent runs queue instead of deadlocking
+    if conn.backend.capabilities.select_for_update:
+        # lock the target rows in key order so concurrent runs over the same rows queue instead
+        # of deadlocking (the UPDATE's join visits them in the plan's order, not the key's)
         locked = (sa.select(sa.literal_column("1").label("x")).select_from(target)
                   .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
                   .with_for_update(of=target).subquery())
         conn.fetchall(sa.select(sa.func.count()).select_from(locked))
-    sets = _set_clause(batch, target, stage)
+    sets = _set_clause(batch, target, stage, conn.backend.capabilities.integer_overflow_is_error)
     changed = 0
     passes = window.passes()
     for r in range(max(batch.rounds, passes)):
@@ -347,11 +351,12 @@ def _apply(
         elif passes > 1:
             cond = sa.and_(cond, stage.c[BATCH] == r)
         stmt = sa.update(target).where(cond).values(sets)
-        if returned is not None:
-            returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
-            changed += returned[-1].num_rows
-        else:
-            changed += count_modified(conn, stmt)
+        with _out_of_range(target.name, [name for name, _, _ in batch.ops]):
+            if returned is not None:
+                returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
+                changed += returned[-1].num_rows
+            else:
+                changed += count_modified(conn, stmt)
     missing = 0
     if changed < rows:  # keys are never updated here, so the lookup after the update holds
         absent = conn.fetch_arrow(sa.select(*(stage.c[k] for k in keys)).where(~sa.exists().where(match)))
@@ -367,7 +372,37 @@ def _apply(
     result.skipped += rows - missing - changed  # key found, filter= false
 
 
-def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table) -> dict[str, Any]:
+@contextmanager
+def _out_of_range(table: Any, columns: Sequence[str]) -> Iterator[None]:
+    """The database's "out of range" / "integer overflow" as one readable error."""
+    try:
+        yield
+    except DataError as exc:
+        if exc.sqlstate != "22003":
+            raise
+        raise DataError(
+            f"updating {', '.join(repr(c) for c in columns)} of {table}: a computed value is outside the "
+            "column's range (integer overflow); the statement was rolled back. Check the expressions and atomic_ops "
+            "operands, or widen the column",
+            sqlstate="22003",
+        ) from None
+
+
+def exact_integer(value: Any, column: sa.Column[Any], overflow_is_error: bool) -> Any:
+    """``value`` for an integer ``column``, made to fail rather than change silently.
+
+    SQLite turns an integer result beyond 64 bits into a REAL (and keeps REAL 3.5 in an
+    INTEGER column); PostgreSQL raises "bigint out of range".  Where the database does not
+    raise, a REAL that is not a whole 64-bit number raises SQLite's own "integer
+    overflow" (``abs()`` of the smallest integer) — reported as a ``DataError``.
+    """
+    if overflow_is_error or not isinstance(column.type, sa.Integer):
+        return value
+    inexact = sa.and_(sa.func.typeof(value) == "real", value != sa.cast(value, sa.Integer))
+    return sa.case((inexact, sa.func.abs(sa.literal_column("(-9223372036854775807 - 1)"))), else_=value)
+
+
+def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table, overflow_is_error: bool = True) -> dict[str, Any]:
     sets: dict[str, Any] = {}
     for name in batch.plain:
         value: Any = stage.c[name]
@@ -386,7 +421,7 @@ def _set_clause(batch: RowBatch, target: sa.Table, stage: sa.Table) -> dict[str,
             expr = sa.case((sa.or_(cur.is_(None), operand < cur), operand), else_=cur)
         else:  # $max
             expr = sa.case((sa.or_(cur.is_(None), operand > cur), operand), else_=cur)
-        whens.setdefault(name, []).append((operand.is_not(None), expr))
+        whens.setdefault(name, []).append((operand.is_not(None), exact_integer(expr, cur, overflow_is_error)))
     for name, cases in whens.items():
         sets[name] = sa.case(*cases, else_=sets.get(name, target.c[name]))
     return sets

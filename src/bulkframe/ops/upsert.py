@@ -14,6 +14,8 @@ PostgreSQL's ``MERGE`` by measurement (see ``docs/update-upsert-delete.md``).
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,9 +26,11 @@ from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import merge_from_stage
 from bulkframe.errors import (
+    BulkframeError,
     InvalidOptionValueError,
     SafetyLimitError,
     SchemaError,
+    TransientError,
     ValidationError,
     check_choice,
 )
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
 
     from bulkframe.backends.connection import Connection
     from bulkframe.database import Database
+
+log = logging.getLogger("bulkframe")
 
 CONFLICT_MODES = ("update", "skip")
 DEDUPE_MODES = ("last", "first", "error")
@@ -95,36 +101,73 @@ def bulk_upsert(
     mode = "skip" if update_fields is not None and len(update_fields) == 0 else conflict_resolution
     rules = rules or RuleOptions()
     policy = policy or ErrorPolicy()
-    if policy.strategy == "retry_batch":
+    if policy.strategy == "retry_batch" and not replayable(data):
         raise InvalidOptionValueError(
-            "bulk_upsert runs in one transaction: error_strategy='retry_batch' is not supported; "
-            "use 'stop' (default) or 'continue' (rows that fail casting or validation are reported "
-            "and the others are written; a database error still rolls back the call)"
+            f"error_strategy='retry_batch' retries the whole upsert (it is one transaction), so it reads the "
+            f"input again; a {type(data).__name__} can be read only once. Pass a list, a DataFrame, an Arrow "
+            "table or a file path, or use error_strategy='stop'/'continue'"
         )
     source = open_source(data)
-    result = BulkResult("upsert", str(ref))
-    started = time.perf_counter()
-    rejections = Rejections(policy.error_log_level)
     progress = dict(progress or {})
-    reporter = Reporter(progress.get("callback"), total=source.total, interval=progress.get("interval"),
-                        fmt=progress.get("fmt", "both"), description=f"upsert {ref}")
-    try:
-        _run(db, ref, source, result, rules, policy, rejections, reporter, keys_option=unique_fields,
-             update_fields=update_fields, insert_fields=insert_fields, mode=mode, update_if=update_if,
-             insert_if=insert_if, dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size)
-    except BaseException as exc:
-        reporter.close()
-        result.inserted = result.updated = result.skipped = 0  # rolled back
-        result.success_count, result.failure_count = 0, result.records_processed
-        result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-        if isinstance(exc, ValidationError) and exc.errors is None:
-            exc.errors = result.errors
-        raise
+    attempt = 0
+    while True:
+        result = BulkResult("upsert", str(ref))
+        started = time.perf_counter()
+        rejections = Rejections(policy.error_log_level)
+        reporter = Reporter(progress.get("callback"), total=source.total, interval=progress.get("interval"),
+                            fmt=progress.get("fmt", "both"), description=f"upsert {ref}")
+        try:
+            _run(db, ref, source, result, rules, policy, rejections, reporter, keys_option=unique_fields,
+                 update_fields=update_fields, insert_fields=insert_fields, mode=mode, update_if=update_if,
+                 insert_if=insert_if, dedupe=dedupe, create_unique_index=create_unique_index,
+                 batch_size=batch_size)
+        except TransientError as exc:
+            if policy.strategy == "retry_batch" and attempt < policy.max_retries:
+                # the transaction rolled back whole: run the call again from the start, with
+                # fresh counts (nothing of the failed attempt is counted)
+                reporter.close()
+                attempt += 1
+                delay = policy.delay(attempt)
+                log.warning("bulk_upsert into %s: transient error (%s); retry %d/%d of the whole call in %.1fs",
+                            ref, str(exc).splitlines()[0], attempt, policy.max_retries, delay)
+                time.sleep(delay)
+                continue
+            _failed(exc, result, reporter, rejections, policy, attempt)
+            raise
+        except BaseException as exc:
+            _failed(exc, result, reporter, rejections, policy, attempt)
+            raise
+        break
     reporter.close()
+    if attempt:
+        result.metrics["retries"] = attempt
     result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
     result.failure_count = rejections.count
     result.success_count = result.inserted + result.updated + result.skipped
     return finish(result, started)
+
+
+def replayable(data: Any) -> bool:
+    """Whether ``open_source(data)`` can be read more than once (a retry reads it again)."""
+    if isinstance(data, (str, os.PathLike, list, tuple, pa.Table, pa.RecordBatch)):
+        return True
+    module = type(data).__module__.split(".")[0]
+    return module in ("polars", "pandas") and type(data).__name__ in ("DataFrame", "LazyFrame")
+
+
+def _failed(exc: BaseException, result: BulkResult, reporter: Reporter, rejections: Rejections,
+            policy: ErrorPolicy, attempt: int) -> None:
+    """Book a failed (rolled-back) call on ``result`` before the error propagates."""
+    reporter.close()
+    result.inserted = result.updated = result.skipped = 0  # rolled back
+    result.success_count, result.failure_count = 0, result.records_processed
+    if attempt:
+        result.metrics["retries"] = attempt
+    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
+    if isinstance(exc, ValidationError) and exc.errors is None:
+        exc.errors = result.errors
+    if isinstance(exc, BulkframeError) and exc.result is None:
+        exc.result = result
 
 
 def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: RuleOptions, policy: ErrorPolicy,

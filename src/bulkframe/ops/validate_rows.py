@@ -43,7 +43,15 @@ def validate_rows(batch: RowBatch, columns: Mapping[str, Column],
         return None
     long = []
     for check in compile_rules(spec, frame.schema):
-        violated = frame.select(check.violated).to_series()
+        try:
+            violated = frame.select(check.violated).to_series()
+        except pl.exceptions.PolarsError as exc:
+            raise ExpressionError(
+                f"validation rule {check.rule!r} on {check.field!r} could not be evaluated on input rows "
+                f"{batch.offset}..{batch.offset + frame.height - 1}: {str(exc).strip().splitlines()[0]}. Check "
+                "that the rule compares or computes values of compatible types (convert with cast(x, 'int'), "
+                "cast(x, 'str'), ...)"
+            ) from None
         mask = batch.masks.get(check.field)
         if mask is not None:
             violated = violated & pl.Series(data.column(mask)).cast(pl.Boolean)

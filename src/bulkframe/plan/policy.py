@@ -95,11 +95,14 @@ class RunOptions:
       last committed batch.
     - ``auto_cleanup``: after success, forget the ledger rows and delete the checkpoint
       file (``False`` keeps both for auditing).
-    - ``cleanup_connections``: close the connection after the call instead of keeping it
-      for the next call.
+    - ``connections`` (``connection_pool_size``): most pooled connections the call may
+      hold at once; at least ``workers``, at most the Database pool's capacity.
+    - ``cleanup_connections``: close the call's connection after the call instead of
+      returning it to the Database's pool for the next call.
     """
 
     workers: int = 1
+    connections: int | None = None
     resumable: bool = False
     checkpoint_file: str | None = None
     checkpoint_interval: int | None = None
@@ -150,6 +153,6 @@ def run_options(
             "cleanup_temp_files=False is not supported: the PostgreSQL and SQLite paths write no "
             "temporary files, so there is nothing to keep"
         )
-    return RunOptions(workers=workers, resumable=bool(resumable), checkpoint_file=checkpoint_file,
+    return RunOptions(workers=workers, connections=connection_pool_size, resumable=bool(resumable), checkpoint_file=checkpoint_file,
                       checkpoint_interval=checkpoint_interval, auto_cleanup=bool(auto_cleanup),
                       cleanup_connections=bool(cleanup_connections))

@@ -17,7 +17,7 @@ import difflib
 import functools
 import operator
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -394,6 +394,9 @@ def classify_update_value(value: Any, columns: Collection[str]) -> tuple[str, An
 _PL_TYPES: dict[str, Any] = {"int": pl.Int64, "float": pl.Float64, "decimal": pl.Decimal(38, 10),
                              "str": pl.String, "bool": pl.Boolean, "date": pl.Date,
                              "datetime": pl.Datetime("us")}  # fmt: skip
+_INT64 = (-(2**63), 2**63 - 1)
+#: Operators whose integer results are computed exactly and checked for overflow.
+_INT_ARITHMETIC = ("+", "-", "*", "//", "%")
 _TRUE, _FALSE = ["true", "t", "yes", "y", "on"], ["false", "f", "no", "n", "off"]
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -452,6 +455,27 @@ class _Polars:
             out = [e.cast(dtype, strict=False) if clock else e for e, clock in zip(out, clocks, strict=True)]
         return out
 
+    def dtype_of(self, expr: pl.Expr) -> pl.DataType | None:
+        if not self.schema:
+            return None
+        try:
+            return pl.LazyFrame(schema=self.schema).select(expr.alias("x")).collect_schema()["x"]
+        except pl.exceptions.PolarsError:
+            return None
+
+    def exact_int(self, plain: pl.Expr, op: Callable[..., Any], operands: Sequence[pl.Expr]) -> pl.Expr:
+        """Integer arithmetic as SQL does it: exact, or an error on overflow (never wrapped).
+
+        Computed in 128 bits and cast back to 64 with ``strict=True``, which raises when a
+        result is outside the 64-bit range; ``apply_transformations`` names rule and row.
+        Narrower integers widen to 64 bits (the target column's range is checked later).
+        """
+        types = [self.dtype_of(e) for e in operands]
+        if not types or not all(t is not None and t.is_integer() for t in types):
+            return plain
+        wide = op(*(e.cast(pl.Int128) for e in operands))
+        return cast(pl.Expr, wide).cast(pl.Int64, strict=True)
+
     def boolean(self, node: Node) -> pl.Expr:
         return self.compile(node).cast(pl.Boolean)  # Kleene logic, never bitwise on ints
 
@@ -460,12 +484,25 @@ class _Polars:
         match node:
             case Column(name=name):
                 return pl.col(name)
+            case Const(value=int() as value) if (
+                not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]
+            ):
+                raise ExpressionError(
+                    f"integer literal {value} is outside the 64-bit integer range "
+                    f"({_INT64[0]}..{_INT64[1]}); write it as a float ({value}.0) or split the computation"
+                )
             case Const(value=value):
                 return pl.lit(value)
+            case Unary(op="-", operand=x):
+                operand = c(x)
+                return self.exact_int(-operand, lambda e: pl.lit(0, pl.Int128) - e, (operand,))
             case Unary(op=op, operand=x):
-                return ~self.boolean(x) if op == "not" else -c(x) if op == "-" else c(x)
+                return ~self.boolean(x) if op == "not" else c(x)
             case BinOp(op="**", left=a, right=b):
                 return c(a).cast(pl.Float64) ** c(b)
+            case BinOp(op=op, left=a, right=b) if op in _INT_ARITHMETIC:
+                pair = self.peers((a, b))
+                return self.exact_int(_OPERATORS[op](*pair), _OPERATORS[op], pair)
             case BinOp(op=op, left=a, right=b):
                 return _OPERATORS[op](*self.peers((a, b)))  # type: ignore[no-any-return]
             case BoolOp(op=op, operands=xs):
@@ -498,7 +535,9 @@ class _Polars:
             case "round":
                 return x.round(lit[1] if len(args) == 2 else 0, mode="half_away_from_zero")
             case "abs":
-                return x.abs()
+                return self.exact_int(
+                    x.abs(), lambda e: pl.when(e < 0).then(pl.lit(0, pl.Int128) - e).otherwise(e), (x,)
+                )
             case "cast":
                 return polars_cast(x, lit[1], self.dtype(args[0]))
             case "if_else" | "case":

@@ -55,9 +55,66 @@ def compile_transformations(rules: Mapping[str, str], columns: Collection[str]) 
     return compiled
 
 
-def apply_transformations(df: FrameT, compiled: list[pl.Expr]) -> FrameT:
+def apply_transformations(
+    df: FrameT, compiled: list[pl.Expr], *, rules: Mapping[str, str] | None = None, offset: int = 0
+) -> FrameT:
     """Apply compiled rules in one ``with_columns``; returns the same frame type.
 
-    The input is not modified; a LazyFrame stays lazy.
+    The input is not modified; a LazyFrame stays lazy.  On a DataFrame, a rule that
+    cannot be evaluated (integer overflow, operands of types it cannot combine) raises
+    :class:`ExpressionError` naming the rule and, when the data is at fault, the first
+    failing input row (``offset`` + position) and its values; ``rules`` supplies the
+    rule texts for the message.
     """
-    return df.with_columns(compiled) if compiled else df
+    if not compiled:
+        return df
+    if isinstance(df, pl.LazyFrame):
+        return df.with_columns(compiled)
+    try:
+        return df.with_columns(compiled)
+    except pl.exceptions.PolarsError as exc:
+        raise _explain(df, compiled, rules or {}, offset, exc) from None
+
+
+def _fails(df: pl.DataFrame, expr: pl.Expr) -> bool:
+    try:
+        df.select(expr)
+    except pl.exceptions.PolarsError:
+        return True
+    return False
+
+
+def _explain(
+    df: pl.DataFrame, compiled: list[pl.Expr], rules: Mapping[str, str], offset: int, exc: Exception
+) -> ExpressionError:
+    """Find which rule fails, and on which row (bisection: log2(n) evaluations)."""
+    from bulkframe.rules.expressions import referenced_columns
+
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    failing = next((e for e in compiled if _fails(df, e)), None)
+    if failing is None:
+        return ExpressionError(f"transformation rules could not be evaluated: {detail}")
+    target = failing.meta.output_name()
+    text = rules.get(target)
+    where = f"transformation rule for column {target!r}" + (f" ({text!r})" if text else "")
+    if _fails(df.head(0), failing):  # fails on no rows at all: the types do not fit
+        return ExpressionError(
+            f"{where} does not fit the column types: {detail}. Convert operands with cast(x, 'int'), "
+            "cast(x, 'float') or cast(x, 'str'), or fix the rule"
+        )
+    low, high = 0, df.height
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _fails(df.slice(low, mid - low), failing):
+            high = mid
+        else:
+            low = mid
+    names = sorted(referenced_columns(text)) if text else []
+    shown = ", ".join(f"{n}={df[n][low]!r}" for n in names if n in df.columns)
+    if "i128" in detail and "i64" in detail:
+        detail = (
+            "integer overflow: the result is outside the 64-bit integer range (as in SQL, it is an error)"
+        )
+    return ExpressionError(
+        f"{where} fails at input row {offset + low}" + (f" ({shown})" if shown else "") + f": {detail}"
+    )

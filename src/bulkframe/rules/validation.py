@@ -193,8 +193,13 @@ def _expr_check(field: str, param: Any, schema: Mapping[str, pl.DataType]) -> Ch
     try:
         expr = to_polars(param, schema)
         dtype = pl.LazyFrame(schema=dict(schema)).select(expr.alias("x")).collect_schema()["x"]
-    except (ExpressionError, pl.exceptions.PolarsError) as exc:
+    except ExpressionError as exc:
         raise _fail(field, "expr", str(exc)) from exc
+    except pl.exceptions.PolarsError as exc:  # the first line; not Polars' query plan
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(
+            field, "expr", f"{param!r}: {first}. Convert operands with cast(x, 'int'), cast(x, 'str'), ..."
+        ) from None
     if dtype != pl.Boolean:
         raise _fail(field, "expr", f"{param!r} must give true/false, but gives {dtype}")
     message = f"{quote_name(field, plain=True)}={VALUE} fails {param}" if field in schema else f"{quote_name(field, plain=True)}: {param} is not true"

@@ -3,9 +3,9 @@ test can make the Nth statement, an ingest (mid-stream) or a COMMIT fail the way
 would fail — an ``adbc_driver_manager`` error carrying the SQLSTATE — without mocking the
 database: every statement that is not failed runs on the real server.
 
-Install it on a :class:`bulkframe.Database` with :func:`install`; every connection the
-backend opens afterwards (the first one and every reconnect) is wrapped, and all of them
-share one :class:`Faults` plan and its counters.
+:func:`install` opens a :class:`bulkframe.Database` whose every connection (the first,
+pooled ones and every reconnect) is wrapped; all of them share one :class:`Faults` plan
+and its counters.
 
 A fault either keeps the connection (``drop=False``: a serialization failure, a refused
 statement; the transaction is left as the server left it, and it is bulkframe's job to roll
@@ -338,18 +338,32 @@ class FaultyStatement:
         return int(self._raw.execute_update())
 
 
-def install(db: Any, monkeypatch: Any) -> Faults:
-    """Wrap every connection ``db``'s backend opens from now on; return the shared plan."""
-    db.close()  # a cached connection would bypass the wrapper
-    backend = db.backend
-    real: Callable[[], Any] = backend._connect_raw
+def install(url: str, monkeypatch: Any) -> tuple[Any, Faults]:
+    """A new :class:`bulkframe.Database` for ``url`` whose every connection (the first, the
+    pooled ones and every reconnect) is wrapped, and the plan they share.
+
+    The backend class's ``_connect_raw`` is patched for this test (``monkeypatch``) before
+    the Database exists (its pool takes the connect function when it is made); only this
+    Database's backend instance carries the plan, so other Databases in the test (fixtures,
+    set-up, the independent reads) are untouched.
+    """
+    import bulkframe as bf
+    from bulkframe.backends.registry import load_backend
+
+    cls = type(load_backend(url))
+    real: Callable[[Any], Any] = cls._connect_raw
     faults = Faults()
 
-    def connect_raw() -> FaultyConnection:
-        conn = FaultyConnection(real(), faults)
-        with faults.lock:
-            faults.connects += 1
-        return conn
+    def connect_raw(self: Any) -> Any:
+        raw = real(self)
+        plan: Faults | None = self.__dict__.get("_bf_faults")
+        if plan is None:
+            return raw
+        with plan.lock:
+            plan.connects += 1
+        return FaultyConnection(raw, plan)
 
-    monkeypatch.setattr(backend, "_connect_raw", connect_raw)
-    return faults
+    monkeypatch.setattr(cls, "_connect_raw", connect_raw)
+    db = bf.connect(url)
+    db.backend._bf_faults = faults
+    return db, faults

@@ -3,8 +3,9 @@ connection (see ``faulty.py``) on SQLite and PostgreSQL.
 
 The faults are injected into the real ADBC connection: every statement that is not failed
 runs on the real server, and what was stored is read back through the independent client
-(``stored``, over ``peek``'s client).  These are fast (a few seconds for the module) and run in the default suite;
-``test_faults.py`` keeps the real thing (killed PostgreSQL sessions, a killed loader).
+(``stored`` / ``peek``).  They are fast (well under a second each) and run in the default
+suite; ``test_faults.py`` keeps the real thing (killed PostgreSQL sessions, a killed
+loader).  Each test checks that its fault took effect, so none passes without it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,5 +145,28 @@ def peek(url: str):  # type: ignore[no-untyped-def]
 
     def run(statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
         return independent_query(url, statement, params)
+
+    return run
+
+
+def _missing_table(exc: Exception) -> bool:
+    """Whether an independent client's error says the table does not exist."""
+    return re.search(r"no such table|relation .* does not exist", str(exc)) is not None
+
+
+@pytest.fixture
+def stored(url: str):  # type: ignore[no-untyped-def]
+    """``stored(table, columns="*", order_by="1")`` → the table's rows read through the
+    independent client (see :func:`independent_query`), or ``None`` when the table does not
+    exist: after a refused call, assert ``stored(table) is None`` (nothing was created) or
+    that it equals what was there before."""
+
+    def run(table: str, columns: str = "*", order_by: str = "1") -> list[tuple] | None:  # type: ignore[type-arg]
+        try:
+            return independent_query(url, f'SELECT {columns} FROM "{table}" ORDER BY {order_by}')
+        except Exception as exc:
+            if _missing_table(exc):
+                return None
+            raise
 
     return run

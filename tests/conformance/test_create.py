@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -21,25 +22,23 @@ ROWS = [
 ]
 
 
-def _expected() -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "id": [r["id"] for r in ROWS],
-            "name": [r["name"] for r in ROWS],
-            "price": [str(r["price"]) for r in ROWS],
-            "stock": [r["stock"] for r in ROWS],
-        }
-    )
+def _typed(rows: list[tuple[Any, ...]] | None) -> list[tuple[tuple[Any, str], ...]] | None:
+    """Rows with each value's Python type, so ``1 == 1.0 == True`` cannot pass for each other."""
+    return None if rows is None else [tuple((v, type(v).__name__) for v in row) for row in rows]
 
 
-def _landed(db: bf.Database, table: str) -> pl.DataFrame:
-    frame = db.read(table, order_by="id")
-    return frame.select(
-        pl.col("id").cast(pl.Int64),
-        pl.col("name"),
-        pl.col("price").cast(pl.String),
-        pl.col("stock").cast(pl.Int64),
-    )
+def _expected(peek: Any, numeric: str) -> list[tuple[tuple[Any, str], ...]] | None:
+    """``ROWS`` as the database's own casts store them (``numeric``: the price column's
+    declared type), read by the independent client."""
+    values = ", ".join(f"({r['id']}, '{r['name']}', '{r['price']}', {r['stock']})" for r in ROWS)
+    return _typed(peek(
+        f"SELECT CAST(column1 AS BIGINT), column2, CAST(column3 AS {numeric}), CAST(column4 AS BIGINT) "
+        f"FROM (VALUES {values}) AS v ORDER BY 1"
+    ))
+
+
+def _landed(stored: Any, table: str) -> list[tuple[tuple[Any, str], ...]] | None:
+    return _typed(stored(table, "id, name, price, stock", "id"))
 
 
 def _arrow() -> pa.Table:
@@ -87,7 +86,7 @@ class _CStreamOnly:
 
 
 @pytest.mark.parametrize("kind", INPUT_KINDS)
-def test_every_input_kind_lands_every_row(db, table, sql, tmp_path, kind):  # type: ignore[no-untyped-def]
+def test_every_input_kind_lands_every_row(db, table, sql, peek, stored, tmp_path, kind):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text, price numeric(10,2), stock integer)')
     data = _inputs(tmp_path)[kind]
     if kind == "c_stream":
@@ -97,13 +96,7 @@ def test_every_input_kind_lands_every_row(db, table, sql, tmp_path, kind):  # ty
     assert result.success_count == 100 and result.failure_count == 0
     assert result.inserted == 100
     assert result.batches == 6  # ceil(100 / 17)
-    assert_frame_equal(_landed(db, table), _expected())
-
-
-def assert_frame_equal(left: pl.DataFrame, right: pl.DataFrame) -> None:
-    from polars.testing import assert_frame_equal as eq
-
-    eq(left, right, check_dtypes=False)
+    assert _landed(stored, table) == _expected(peek, "NUMERIC(10,2)")
 
 
 def test_input_is_never_modified(db, table):  # type: ignore[no-untyped-def]
@@ -117,15 +110,17 @@ def test_input_is_never_modified(db, table):  # type: ignore[no-untyped-def]
     assert frame.equals(before)
 
 
-def test_missing_table_is_created_with_typed_columns_and_primary_key(db, table):  # type: ignore[no-untyped-def]
+def test_missing_table_is_created_with_typed_columns_and_primary_key(db, table, peek, stored):  # type: ignore[no-untyped-def]
     result = db.bulk_create(table, ROWS, primary_key="id")
     assert result.inserted == 100
     cols = {c.name: c for c in db.columns(table)}
-    assert cols["id"].primary_key and cols["id"].kind == "int64"
-    assert cols["name"].kind == "text"
-    assert cols["price"].kind == "decimal"
-    assert cols["stock"].kind == "int64"
-    assert_frame_equal(_landed(db, table), _expected())
+    assert [(c.name, c.kind, c.primary_key) for c in cols.values()] == [
+        ("id", "int64", True), ("name", "text", False), ("price", "decimal", False), ("stock", "int64", False),
+    ]
+    price = cols["price"]
+    assert price.precision is not None and price.scale == 2  # the input's scale: cents stay exact
+    # the names alone prove nothing: every value is stored as the database's own cast stores it
+    assert _landed(stored, table) == _expected(peek, f"NUMERIC({price.precision},{price.scale})")
 
 
 def test_keys_absent_from_some_records_become_null(db, table):  # type: ignore[no-untyped-def]
@@ -135,30 +130,31 @@ def test_keys_absent_from_some_records_become_null(db, table):  # type: ignore[n
     assert got == [{"id": 1, "a": "x", "b": None}, {"id": 2, "a": None, "b": 5}, {"id": 3, "a": None, "b": None}]
 
 
-def test_unknown_input_column_is_an_error_naming_it(db, table, sql):  # type: ignore[no-untyped-def]
+def test_unknown_input_column_is_an_error_naming_it(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
     with pytest.raises(SchemaError, match="colour"):
         db.bulk_create(table, [{"id": 1, "name": "a", "colour": "red"}])
-    assert db.read(table).height == 0
+    assert stored(table) == []
 
 
-def test_uncastable_value_names_column_row_and_value(db, table, sql):  # type: ignore[no-untyped-def]
+def test_uncastable_value_names_column_row_and_value(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, stock integer)')
     rows = [{"id": i, "stock": i} for i in range(10)] + [{"id": 10, "stock": "lots"}]
     with pytest.raises(SchemaError) as info:
         db.bulk_create(table, rows, batch_size=4)
     message = str(info.value)
     assert "'stock'" in message and "row 10" in message and "lots" in message
-    assert db.read(table).height == 0  # nothing of the call landed
+    assert stored(table) == []  # nothing of the call landed
 
 
-def test_integer_overflow_is_reported_not_wrapped(db, table, sql):  # type: ignore[no-untyped-def]
+def test_integer_overflow_is_reported_not_wrapped(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, small smallint)')
     with pytest.raises(SchemaError, match=r"'small', row 1: value 70000"):
         db.bulk_create(table, [{"id": 1, "small": 1}, {"id": 2, "small": 70000}])
+    assert stored(table) == []  # not even the valid first row
 
 
-def test_duplicate_key_with_error_mode_leaves_nothing(db, table, sql):  # type: ignore[no-untyped-def]
+def test_duplicate_key_with_error_mode_leaves_nothing(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
     db.bulk_create(table, [{"id": 5, "name": "existing"}])
     rows = [{"id": i, "name": f"n{i}"} for i in range(1, 30)]  # id 5 collides in batch 1
@@ -167,15 +163,15 @@ def test_duplicate_key_with_error_mode_leaves_nothing(db, table, sql):  # type: 
     assert info.value.result is not None
     assert info.value.result.success_count == 0
     assert info.value.result.records_processed == info.value.result.failure_count
-    assert db.read(table).to_dicts() == [{"id": 5, "name": "existing"}]
+    assert stored(table) == [(5, "existing")]
 
 
-def test_failure_in_a_later_batch_rolls_back_earlier_batches(db, table, sql):  # type: ignore[no-untyped-def]
+def test_failure_in_a_later_batch_rolls_back_earlier_batches(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
     rows = [{"id": i, "name": "x"} for i in range(50)] + [{"id": 3, "name": "dup"}]
     with pytest.raises(IntegrityError):
         db.bulk_create(table, rows, batch_size=10)
-    assert db.read(table).height == 0
+    assert stored(table) == []
 
 
 def test_conflict_skip_counts_and_keeps_existing(db, table, sql):  # type: ignore[no-untyped-def]
@@ -220,17 +216,20 @@ def test_conflict_fields_other_than_primary_key(db, table, sql):  # type: ignore
     assert got == [{"id": 2, "name": "a", "category": "c", "price": 2.0}, {"id": 3, "name": "b", "category": "c", "price": 3.0}]
 
 
-def test_skip_without_any_key_is_a_clear_error(db, table, sql):  # type: ignore[no-untyped-def]
+def test_skip_without_any_key_is_a_clear_error(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (name text)')
     with pytest.raises(SchemaError, match="conflict_fields"):
         db.bulk_create(table, [{"name": "a"}], conflict_resolution="skip")
+    assert stored(table) == []
 
 
-def test_unknown_option_is_refused_with_a_suggestion(db, table):  # type: ignore[no-untyped-def]
+def test_unknown_option_is_refused_with_a_suggestion(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(OptionError, match=r"'batchsize' \(did you mean 'batch_size'\?\)"):
         db.bulk_create(table, ROWS, batchsize=10)
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(ValueError, match="conflict_resolution='replace'"):
         db.bulk_create(table, ROWS, conflict_resolution="replace")
+    assert stored(table) is None
 
 
 def test_empty_input_is_a_clean_no_op(db, table):  # type: ignore[no-untyped-def]

@@ -46,13 +46,16 @@ def test_parallel_batches_write_every_row_exactly_once(db, table, sql):  # type:
     assert sorted(db.read(table)["id"].to_list()) == sorted(set(range(N)) - bad)
 
 
-def test_parallel_options_are_checked(db, table):  # type: ignore[no-untyped-def]
+def test_parallel_options_are_checked(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="connection_pool_size=2"):
         db.bulk_create(table, _data(10), parallel_batches=4, connection_pool_size=2)
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="load_balancing='least_loaded'"):
         db.bulk_create(table, _data(10), parallel_batches=2, load_balancing="least_loaded")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="resumable=True"):
         db.bulk_create(table, _data(10), checkpoint_file="x.json")
+    assert stored(table) is None  # refused before anything was created
 
 
 def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql, suite_backend):  # type: ignore[no-untyped-def]
@@ -141,10 +144,13 @@ def test_metrics_per_batch_and_totals_written_as_json(db, table, tmp_path):  # t
     assert json.loads(report_file.read_text())["records_processed"] == 1000
 
 
-def test_metric_options_that_cannot_be_honoured_are_refused(db, table):  # type: ignore[no-untyped-def]
+def test_metric_options_that_cannot_be_honoured_are_refused(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="report_format='csv'"):
         db.bulk_create(table, _data(10), performance_report=True, report_format="csv", report_file="x.csv")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="metrics_file needs collect_metrics"):
         db.bulk_create(table, _data(10), metrics_file="m.json")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(TypeError, match="benchmark_mode"):
         db.bulk_create(table, _data(10), benchmark_mode=True)
+    assert stored(table) is None  # refused before anything was created

@@ -71,6 +71,14 @@ def _same(name: str, got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
+def _assert_integers_stored(peek: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """The integer columns as the independent client reads them: the exact values, as
+    ``int`` (not a float, a bool or text that compares equal)."""
+    got = [tuple((v, type(v).__name__) for v in r) for r in peek(f'SELECT i16, i32, i64 FROM "{table}" ORDER BY id')]
+    want = [tuple((r[n], type(r[n]).__name__) for n in ("i16", "i32", "i64")) for r in rows]
+    assert got == want
+
+
 def _assert_roundtrip(db: Any, table: str, rows: list[dict[str, Any]]) -> None:
     got = db.read(table, order_by="id").to_dicts()
     assert len(got) == len(rows)
@@ -83,7 +91,7 @@ def _assert_roundtrip(db: Any, table: str, rows: list[dict[str, Any]]) -> None:
     assert not mismatches, mismatches[:5]
 
 
-def test_roundtrip_from_dicts_into_new_table(db, table):  # type: ignore[no-untyped-def]
+def test_roundtrip_from_dicts_into_new_table(db, table, peek):  # type: ignore[no-untyped-def]
     rows = _records()
     # the first chunk defines the new table's types: JSON, uuid and decimals included
     db.bulk_create(table, rows, primary_key="id")
@@ -91,10 +99,13 @@ def test_roundtrip_from_dicts_into_new_table(db, table):  # type: ignore[no-unty
     assert cols["doc"].kind == "json" and cols["items"].kind == "json"
     assert cols["uid"].kind == "uuid" and cols["aware"].kind == "timestamptz"
     assert cols["naive"].kind == "timestamp" and cols["blob"].kind == "binary"
+    # Python ints give no width: every integer column is created as int64
+    assert (cols["i16"].kind, cols["i32"].kind, cols["i64"].kind) == ("int64", "int64", "int64")
+    _assert_integers_stored(peek, table, rows)
     _assert_roundtrip(db, table, rows)
 
 
-def test_roundtrip_from_typed_arrow(db, table):  # type: ignore[no-untyped-def]
+def test_roundtrip_from_typed_arrow(db, table, peek):  # type: ignore[no-untyped-def]
     rows = _records()
     arrays = {"id": pa.array([r["id"] for r in rows], pa.int64())}
     for name, arrow_type, _ in COLUMNS:
@@ -109,7 +120,9 @@ def test_roundtrip_from_typed_arrow(db, table):  # type: ignore[no-untyped-def]
     cols = {c.name: c for c in db.columns(table)}
     for s in DECIMAL_SCALES:
         assert (cols[f"dec{s}"].precision, cols[f"dec{s}"].scale) == (20, s)
-    assert cols["i16"].kind == "int16" or cols["i16"].kind == "int64"  # SQLite has one integer type
+    # the Arrow width is kept (SQLite: declared SMALLINT / BIGINT; its INTEGER reads back as int64)
+    assert (cols["i16"].kind, cols["i64"].kind) == ("int16", "int64")
+    _assert_integers_stored(peek, table, rows)
     _assert_roundtrip(db, table, rows)
 
 

@@ -87,13 +87,13 @@ def test_continue_rejects_exactly_the_planted_rows(db, table, sql):  # type: ign
     assert landed == [i for i in range(len(rows)) if i not in PLANTED]
 
 
-def test_stop_raises_with_the_full_report_and_writes_nothing(db, table, sql):  # type: ignore[no-untyped-def]
+def test_stop_raises_with_the_full_report_and_writes_nothing(db, table, sql, stored):  # type: ignore[no-untyped-def]
     _create(sql, table)
     with pytest.raises(ValidationError) as info:
         db.bulk_create(table, _rows(), validation_rules=RULES, batch_size=16)
     assert _reported(info.value.errors) == PLANTED  # rows in later batches are reported too
     assert info.value.result.success_count == 0
-    assert db.read(table).height == 0
+    assert stored(table) == []
 
 
 def test_database_constraint_under_continue_isolates_offending_rows(db, table, sql):  # type: ignore[no-untyped-def]
@@ -175,7 +175,8 @@ def test_transformations_apply_before_validation(db, table, sql):  # type: ignor
     sql(f'CREATE TABLE "{table}" (id bigint primary key, price double precision, category text, created_at timestamptz)')
     t0 = dt.datetime(2020, 5, 5, tzinfo=dt.timezone.utc)
     rows = [{"id": 1, "price": 10.0, "category": "ELECTRONICS", "created_at": t0},
-            {"id": 2, "price": 9000.0, "category": "Books", "created_at": None}]
+            {"id": 2, "price": 9000.0, "category": "Books", "created_at": None},
+            {"id": 3, "price": 20.0, "category": "Books", "created_at": None}]
     before = dt.datetime.now(dt.timezone.utc)
     result = db.bulk_create(
         table, rows, error_strategy="continue",
@@ -183,20 +184,25 @@ def test_transformations_apply_before_validation(db, table, sql):  # type: ignor
                               "created_at": "coalesce(created_at, now())"},
         validation_rules={"price": {"max": 9500}},  # 9000 * 1.1 = 9900 fails after transformation
     )
+    after = dt.datetime.now(dt.timezone.utc)
     assert _reported(result.errors) == {1: {("price", "max")}}
-    got = db.read(table).to_dicts()
-    assert got == [{"id": 1, "price": pytest.approx(11.0), "category": "electronics", "created_at": t0}]
-    assert before.year >= 2020
+    got = db.read(table, order_by="id").to_dicts()
+    stamped = got[1].pop("created_at")
+    assert got == [{"id": 1, "price": pytest.approx(11.0), "category": "electronics", "created_at": t0},
+                   {"id": 3, "price": pytest.approx(22.0), "category": "books"}]
+    # coalesce(created_at, now()): the missing timestamp is the time of the call
+    assert type(stamped) is dt.datetime and stamped.tzinfo is not None
+    assert before <= stamped <= after, (before, stamped, after)
 
 
-def test_hostile_expression_is_refused_before_anything_is_written(db, table, sql):  # type: ignore[no-untyped-def]
+def test_hostile_expression_is_refused_before_anything_is_written(db, table, sql, stored):  # type: ignore[no-untyped-def]
     _create(sql, table)
     with pytest.raises(ExpressionError, match="__import__"):
         db.bulk_create(table, _rows(), transformation_rules={"name": "__import__('os').system('echo pwned')"})
-    assert db.read(table).height == 0
+    assert stored(table) == []
 
 
-def test_skip_validation_skips_rules_but_not_casting(db, table, sql):  # type: ignore[no-untyped-def]
+def test_skip_validation_skips_rules_but_not_casting(db, table, sql, stored):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, qty smallint, code varchar(3))')
     result = db.bulk_create(table, [{"id": 1, "qty": 1, "code": "abc"}], skip_validation=True)
     assert result.inserted == 1
@@ -204,22 +210,28 @@ def test_skip_validation_skips_rules_but_not_casting(db, table, sql):  # type: i
         db.bulk_create(table, [{"id": 2, "qty": 10**6}], skip_validation=True)
     with pytest.raises(InvalidOptionValueError, match="skip_validation"):
         db.bulk_create(table, [{"id": 3, "qty": 1}], skip_validation=True, validation_rules={"qty": {"min": 0}})
+    assert stored(table, "id, qty, code") == [(1, 1, "abc")]  # only the first call's row
 
 
-def test_bad_options_are_refused(db, table):  # type: ignore[no-untyped-def]
+def test_bad_options_are_refused(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="error_strategy='ignore'"):
         db.bulk_create(table, _rows(), error_strategy="ignore")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="unknown extension"):
         db.bulk_create(table, _rows(), failed_records_file="/tmp/x.xlsx")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="callable"):
         db.bulk_create(table, _rows(), failed_records_callback="handle_failed_records")
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(ExpressionError, match="minimum"):
         db.bulk_create(table, _rows(), validation_rules={"price": {"minimum": 1}})
+    assert stored(table) is None  # refused before anything was created
 
 
-def test_retry_options_without_retry_batch_are_refused(db, table):  # type: ignore[no-untyped-def]
+def test_retry_options_without_retry_batch_are_refused(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="max_retries, retry_delay only apply to error_strategy='retry_batch'"):
         db.bulk_create(table, _rows(), error_strategy="continue", max_retries=3, retry_delay=1.0)
+    assert stored(table) is None  # refused before anything was created
 
 
 def test_retry_failed_records_means_retry_batch(db, table, sql):  # type: ignore[no-untyped-def]

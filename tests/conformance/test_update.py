@@ -42,6 +42,16 @@ def products(db, table, sql):  # type: ignore[no-untyped-def]
     return table
 
 
+def _server_today(db: bf.Database) -> dt.date:
+    conn = db.backend.connect()
+    try:
+        value = conn.scalar("SELECT CURRENT_DATE")
+        conn.commit()
+    finally:
+        conn.close()
+    return dt.date.fromisoformat(str(value))
+
+
 def _rows(db: bf.Database, table: str) -> dict[int, dict[str, object]]:
     return {r["id"]: r for r in db.read(table, order_by="id").to_dicts()}
 
@@ -81,8 +91,10 @@ def test_spec_restock_example_returns_updated_rows(db, products):  # type: ignor
     assert set(frame["status"]) == {"restocked"}
     assert sorted(frame["stock"].to_list()) == [i + 100 for i in expected_ids]
     assert frame.schema["restock_date"] == pl.Date
-    today = dt.datetime.now(dt.timezone.utc).date()
-    assert all(abs((d - today).days) <= 1 for d in frame["restock_date"])
+    # :current_date is the server's CURRENT_DATE: today there (or yesterday, if midnight
+    # passed since the update), for every updated row
+    today = _server_today(db)
+    assert frame["restock_date"].to_list() in ([today] * 2, [today - dt.timedelta(days=1)] * 2)
     landed = _rows(db, products)
     assert [landed[i]["stock"] for i in expected_ids] == [i + 100 for i in expected_ids]
 

@@ -69,8 +69,10 @@ def test_preserve_ids_moves_the_sequence_and_false_drops_ids(db, table):  # type
     assert got[1]["id"] > 1000 and got[2]["id"] > got[1]["id"]
 
 
-def test_migration_options_are_checked(db, table):  # type: ignore[no-untyped-def]
+def test_migration_options_are_checked(db, table, stored):  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidOptionValueError, match="verification_fields needs"):
         db.bulk_create(table, ROWS, verification_fields=["name"])
+    assert stored(table) is None  # refused before anything was created
     with pytest.raises(InvalidOptionValueError, match="skip"):
         db.bulk_create(table, ROWS, verify_migration=True, conflict_resolution="skip", conflict_fields=["id"])
+    assert stored(table) is None  # refused before anything was created

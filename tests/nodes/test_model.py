@@ -156,10 +156,14 @@ def test_create_table_library_api(db: bf.Database, table: str) -> None:
         assert db.create_table(table, [Column("id", "int64", nullable=False, primary_key=True),
                                        Column("parent_id", "int64")],
                                identity="id", foreign_keys=[ForeignKey(("parent_id",), parent, None, ())]) is True
+        started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         db.bulk_create(parent, [{"name": "a"}, {"name": "b"}])
+        ended = dt.datetime.now(dt.timezone.utc)
         stored = db.read(parent, order_by="id").to_dicts()
         assert [(r["id"], r["name"], r["n"]) for r in stored] == [(1, "a", 0), (2, "b", 0)]
-        assert all(isinstance(r["at"], dt.datetime) for r in stored)
+        # the :current_timestamp default: the instant of the insert, as an aware timestamp
+        assert [type(r["at"]) for r in stored] == [dt.datetime, dt.datetime]
+        assert all(r["at"].tzinfo is not None and started <= r["at"] <= ended for r in stored), stored
         with pytest.raises(IntegrityError):
             db.bulk_create(parent, [{"name": "a"}])
         with pytest.raises(SchemaError, match="not columns"):

@@ -71,6 +71,17 @@ def rows(flow: DataFlow, table: str = "products") -> list[dict[str, Any]]:
     return flow.database.read(table, order_by="id").to_dicts()
 
 
+def server_today(flow: DataFlow) -> dt.date:
+    """The database's ``CURRENT_DATE``, on a session like the one that wrote."""
+    conn = flow.database.backend.connect()
+    try:
+        value = conn.scalar("SELECT CURRENT_DATE")
+        conn.commit()
+    finally:
+        conn.close()
+    return dt.date.fromisoformat(str(value))
+
+
 def seed_products(n: int = 10, **extra: Any) -> Callable[[DataFlow, dict[str, type]], None]:
     def seed(flow: DataFlow, models: dict[str, type]) -> None:
         flow.database.bulk_create(models["Product"], product_rows(n, **extra))
@@ -134,10 +145,14 @@ def check_restock(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -
            if r["stock"] < 10 and r["active"] and r["category"] in ("electronics", "clothing")]
     assert hit, "the data must exercise the filter"
     after = {r["id"]: r for r in rows(flow)}
+    today = server_today(flow)
     for i, r in after.items():
         if i in hit:
             assert (r["stock"], r["status"]) == (before[i]["stock"] + 100, "restocked")
-            assert isinstance(r["restock_date"], dt.date)
+            # :current_date is the server's CURRENT_DATE (its session time zone): today there,
+            # or yesterday if midnight passed since the update; a date, not a timestamp
+            assert type(r["restock_date"]) is dt.date
+            assert r["restock_date"] in (today - dt.timedelta(days=1), today), (r["restock_date"], today)
         else:
             assert r["stock"] == before[i]["stock"] and r["status"] is None
     out = results["restock_products"]
@@ -279,7 +294,12 @@ def check_types(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> 
     flow.database.bulk_create(ns["Product"], [{"name": "a", "price": Decimal("1.25"), "stock": 1, "active": True,
                                                "created_at": NOW, "metadata": {"k": [1, 2]}}])
     stored = rows(flow)[0]
-    assert stored["price"] == Decimal("1.25") and json.loads(stored["metadata"]) == {"k": [1, 2]}
+    # every declared type holds its value as that type (the names alone prove nothing)
+    assert json.loads(stored.pop("metadata")) == {"k": [1, 2]}
+    assert stored == {"id": 1, "name": "a", "price": Decimal("1.25"), "stock": 1, "active": True, "created_at": NOW}
+    assert {n: type(v) for n, v in stored.items()} == {
+        "id": int, "name": str, "price": Decimal, "stock": int, "active": bool, "created_at": dt.datetime}
+    assert stored["created_at"].tzinfo is not None  # timestamptz: an aware instant
 
 
 def check_unit(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:

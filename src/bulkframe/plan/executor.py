@@ -395,7 +395,7 @@ class Execution:
                         self.retries[batch.offset] = self.retries.get(batch.offset, 0) + 1
                     time.sleep(delay)
                     continue
-                if self.policy.strategy == "retry_batch":
+                if self.policy.strategy != "continue":  # retries used up, or "stop" (resumable/parallel)
                     raise
                 self._reject(batch, idx, exc)
                 return None

@@ -304,15 +304,6 @@ def test_the_wrapper_is_transparent_when_no_fault_is_armed(fdb, table, stored, f
     assert stored(table, "id, name", "id") == _rows(range(ROWS))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "error_strategy='continue' keeps no ledger unless resumable=True, so after a COMMIT whose "
-        "answer was lost it cannot tell that the batch landed: the batch is reported as rejected "
-        "(success_count=40, failure_count=10) while all 50 rows are stored"
-    ),
-)
 def test_continue_commit_that_landed_is_counted_as_written(fdb, table, stored, faults):  # type: ignore[no-untyped-def]
     fault = faults.fail_commit(nth=3, landed=True)
     result = fdb.bulk_create(table, _data(), batch_size=BATCH, error_strategy="continue")
@@ -335,15 +326,6 @@ def test_database_is_usable_after_a_call_lost_its_connection(fdb, table, stored,
     assert stored(table, "id, name", "id") == _rows(range(5))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "a failed retry_batch run without resumable=True keeps its ledger rows in _bulkframe_ledger "
-        "(ledger.finish runs only after success); nothing can resume a run without a checkpoint file, "
-        "so they are never removed"
-    ),
-)
 def test_failed_non_resumable_run_leaves_no_ledger_rows(fdb, table, peek, faults):  # type: ignore[no-untyped-def]
     faults.fail_statement(
         match=LEDGER_INSERT, when=_ledger_row_of(10), times=None, sqlstate="40001", drop=False

@@ -198,7 +198,10 @@ def bulk_create(
         by_name = {c.name: c for c in columns}
         keys = _conflict_keys(conflict_resolution, conflict_fields, columns, ref)
         _check_required_present(by_name, first.table.column_names, ref)
-        if per_batch and (run.resumable or policy.strategy == "retry_batch"):
+        # every run whose batches commit separately keeps a ledger (rows written in the same
+        # transaction as the batch): after a COMMIT whose answer was lost it tells whether the
+        # batch landed, so counts stay true; a run that is not resumable removes it at the end
+        if per_batch:
             ledger = session.call(policy, lambda conn: Ledger.open(
                 backend, conn, target=str(ref), batch_size=batch_size, checkpoint_file=run.checkpoint_file,
                 checkpoint_interval=run.checkpoint_interval, resumable=run.resumable))
@@ -247,7 +250,10 @@ def bulk_create(
         session.conn.rollback()
         reporter.close()
         if ledger is not None:
-            ledger.mirror(force=True)
+            if run.resumable:
+                ledger.mirror(force=True)
+            else:  # nothing can resume a run without a checkpoint: forget its ledger rows
+                _forget(db, session, ledger)
         _settle(result, execution.counts, started)
         _report_metrics(execution, result)
         try:
@@ -308,6 +314,24 @@ def _verify(db: Database, session: Session, ref: TableRef, reservoir: Reservoir,
         raise VerificationError(
             f"verification of {ref} failed: of {found.checked} sampled rows, {found.missing} are missing "
             f"and {found.mismatched} differ (see .verification.differences)", found)
+
+
+def _forget(db: Database, session: Session, ledger: Ledger) -> None:
+    """Best effort, after a failed run that cannot be resumed: delete its ledger rows, on the
+    run's connection or, if that one is gone, a fresh one (a failure here never hides the
+    run's own error)."""
+    candidates: list[Callable[[], Connection]] = [lambda: session.conn, db.connection]
+    for conn_of in candidates:
+        try:
+            conn = conn_of()
+            conn.rollback()
+            ledger.finish(conn)
+            if conn is not session.conn:
+                db.release(conn)
+            return
+        except Exception:
+            log.debug("could not remove the ledger rows of a failed run yet", exc_info=True)
+    log.warning("the ledger rows of failed run %s could not be removed", ledger.run_key)
 
 
 def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,

@@ -141,7 +141,9 @@ def prep_pylist_adbc(ctx: Ctx) -> Prepared:
         dumps = orjson.dumps
         # .decode() at once: orjson's bytes results over-allocate, keeping 1M of them is slow
         encoded = pa.array([dumps(r["metadata"]).decode() for r in rows], pa.string())
-        table = table.append_column(full.field("metadata"), pa.ExtensionArray.from_storage(json_type, encoded))
+        table = table.append_column(
+            full.field("metadata"), pa.ExtensionArray.from_storage(json_type, encoded)
+        )
         table = _rechunk(table, ctx.batch_size)
         with conn.cursor() as cur:
             cur.adbc_ingest(TABLE, table, mode="append")
@@ -163,8 +165,18 @@ def prep_psycopg_copy(ctx: Ctx) -> Prepared:
             copy.set_types(COPY_TYPES)
             write = copy.write_row
             for r in rows:
-                write((r["id"], r["name"], r["price"], r["category"], r["stock"], r["active"],
-                       r["created_at"], r["metadata"]))
+                write(
+                    (
+                        r["id"],
+                        r["name"],
+                        r["price"],
+                        r["category"],
+                        r["stock"],
+                        r["active"],
+                        r["created_at"],
+                        r["metadata"],
+                    )
+                )
         conn.commit()
 
     return Prepared(load, close=conn.close)
@@ -203,8 +215,15 @@ def prep_pandas(ctx: Ctx) -> Prepared:
     dtype = {"price": sa.Numeric(10, 2), "metadata": JSONB()}
 
     def load() -> None:
-        df.to_sql(TABLE, engine, if_exists="append", index=False, chunksize=PANDAS_CHUNKSIZE,
-                  method=None, dtype=dtype)
+        df.to_sql(
+            TABLE,
+            engine,
+            if_exists="append",
+            index=False,
+            chunksize=PANDAS_CHUNKSIZE,
+            method=None,
+            dtype=dtype,
+        )
 
     return Prepared(load, warm=_warm_engine(engine), close=engine.dispose)
 
@@ -216,7 +235,8 @@ def prep_sqlalchemy(ctx: Ctx) -> Prepared:
     rows = common.product_dicts(ctx.rows, ctx.seed)
     engine = _sa_engine(ctx.url)
     table = sa.Table(
-        TABLE, sa.MetaData(),
+        TABLE,
+        sa.MetaData(),
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("name", sa.Text),
         sa.Column("price", sa.Numeric(10, 2)),
@@ -235,35 +255,76 @@ def prep_sqlalchemy(ctx: Ctx) -> Prepared:
 
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender("bf-arrow", "bulkframe (Arrow)", prep_bf_arrow,
-              "db.bulk_create(table, pyarrow.Table) with exact types; metadata = JSON text (string)"),
-    Contender("bf-polars", "bulkframe (Polars)", prep_bf_polars,
-              "db.bulk_create(table, polars.DataFrame); metadata = JSON String column"),
-    Contender("bf-polars-struct", "bulkframe (Polars struct)", prep_bf_polars_struct,
-              "extra: as bf-polars but metadata = Struct{color,size} (bulkframe JSON-encodes it)"),
-    Contender("bf-dicts", "bulkframe (list of dicts)", prep_bf_dicts,
-              "db.bulk_create(table, list_of_dicts): Decimal, tz-aware datetime, dict metadata"),
-    Contender("raw-adbc", "raw adbc_ingest", prep_raw_adbc,
-              "adbc_driver_postgresql dbapi: cur.adbc_ingest(table, arrow_with_json_ext, mode='append') "
-              "+ commit; one call, the table as batch-size record batches (the floor)"),
-    Contender("pylist-adbc", "raw from_pylist + adbc_ingest", prep_pylist_adbc,
-              "pa.Table.from_pylist(dicts, schema) + orjson-encoded metadata column, rechunked, "
-              "+ adbc_ingest (the floor for dict input; conversion timed)"),
-    Contender("psycopg-copy", "psycopg COPY", prep_psycopg_copy,
-              "psycopg 3 COPY ... FROM STDIN (FORMAT BINARY), set_types, write_row per dict "
-              "(default json.dumps for jsonb)"),
-    Contender("polars-adbc", "polars write_database(adbc)", prep_polars_adbc,
-              "df.write_database(table, url, if_table_exists='append', engine='adbc'); "
-              "metadata = JSON String column", may_fail=True),
-    Contender("pandas", "pandas to_sql", prep_pandas,
-              f"DataFrame.to_sql(if_exists='append', method=None (executemany -> SQLAlchemy "
-              f"insertmanyvalues), chunksize={PANDAS_CHUNKSIZE:,}), postgresql+psycopg, "
-              f"dtype price=Numeric(10,2) metadata=JSONB",
-              max_rows=PANDAS_MAX_ROWS),
-    Contender("sqlalchemy", "SQLAlchemy Core executemany", prep_sqlalchemy,
-              "conn.execute(table.insert(), list_of_dicts) in engine.begin(); postgresql+psycopg, "
-              "insertmanyvalues (default page size)",
-              max_rows=SQLALCHEMY_MAX_ROWS),
+    Contender(
+        "bf-arrow",
+        "bulkframe (Arrow)",
+        prep_bf_arrow,
+        "db.bulk_create(table, pyarrow.Table) with exact types; metadata = JSON text (string)",
+    ),
+    Contender(
+        "bf-polars",
+        "bulkframe (Polars)",
+        prep_bf_polars,
+        "db.bulk_create(table, polars.DataFrame); metadata = JSON String column",
+    ),
+    Contender(
+        "bf-polars-struct",
+        "bulkframe (Polars struct)",
+        prep_bf_polars_struct,
+        "extra: as bf-polars but metadata = Struct{color,size} (bulkframe JSON-encodes it)",
+    ),
+    Contender(
+        "bf-dicts",
+        "bulkframe (list of dicts)",
+        prep_bf_dicts,
+        "db.bulk_create(table, list_of_dicts): Decimal, tz-aware datetime, dict metadata",
+    ),
+    Contender(
+        "raw-adbc",
+        "raw adbc_ingest",
+        prep_raw_adbc,
+        "adbc_driver_postgresql dbapi: cur.adbc_ingest(table, arrow_with_json_ext, mode='append') "
+        "+ commit; one call, the table as batch-size record batches (the floor)",
+    ),
+    Contender(
+        "pylist-adbc",
+        "raw from_pylist + adbc_ingest",
+        prep_pylist_adbc,
+        "pa.Table.from_pylist(dicts, schema) + orjson-encoded metadata column, rechunked, "
+        "+ adbc_ingest (the floor for dict input; conversion timed)",
+    ),
+    Contender(
+        "psycopg-copy",
+        "psycopg COPY",
+        prep_psycopg_copy,
+        "psycopg 3 COPY ... FROM STDIN (FORMAT BINARY), set_types, write_row per dict "
+        "(default json.dumps for jsonb)",
+    ),
+    Contender(
+        "polars-adbc",
+        "polars write_database(adbc)",
+        prep_polars_adbc,
+        "df.write_database(table, url, if_table_exists='append', engine='adbc'); "
+        "metadata = JSON String column",
+        may_fail=True,
+    ),
+    Contender(
+        "pandas",
+        "pandas to_sql",
+        prep_pandas,
+        f"DataFrame.to_sql(if_exists='append', method=None (executemany -> SQLAlchemy "
+        f"insertmanyvalues), chunksize={PANDAS_CHUNKSIZE:,}), postgresql+psycopg, "
+        f"dtype price=Numeric(10,2) metadata=JSONB",
+        max_rows=PANDAS_MAX_ROWS,
+    ),
+    Contender(
+        "sqlalchemy",
+        "SQLAlchemy Core executemany",
+        prep_sqlalchemy,
+        "conn.execute(table.insert(), list_of_dicts) in engine.begin(); postgresql+psycopg, "
+        "insertmanyvalues (default page size)",
+        max_rows=SQLALCHEMY_MAX_ROWS,
+    ),
 )
 BY_KEY = {c.key: c for c in CONTENDERS}
 BY_NAME = {c.name.lower(): c for c in CONTENDERS}
@@ -294,8 +355,13 @@ def run_contender(contender: Contender, args: argparse.Namespace) -> dict[str, A
     url = common.postgres_url(args.url)
     rows = min(args.rows, contender.max_rows) if contender.max_rows else args.rows
     ctx = Ctx(url, rows, args.batch_size, args.seed)
-    out: dict[str, Any] = {"key": contender.key, "name": contender.name, "rows": rows,
-                           "note": contender.note, "capped": rows < args.rows}
+    out: dict[str, Any] = {
+        "key": contender.key,
+        "name": contender.name,
+        "rows": rows,
+        "note": contender.note,
+        "capped": rows < args.rows,
+    }
     # the expected fingerprint comes from the parent, so this process holds only its own input
     expected = json.loads(args.expect)[str(rows)] if args.expect else expected_fingerprint(rows, args.seed)
     started = time.perf_counter()
@@ -317,7 +383,9 @@ def run_contender(contender: Contender, args: argparse.Namespace) -> dict[str, A
             out["rss_method"] = mem.method
             count = common.count_rows(url, TABLE)
             if count != rows:
-                raise AssertionError(f"{contender.name}: table has {count:,} rows after the load, expected {rows:,}")
+                raise AssertionError(
+                    f"{contender.name}: table has {count:,} rows after the load, expected {rows:,}"
+                )
             got = [str(v) for v in common.pg_execute(url, common.FINGERPRINT_SQL.format(table=TABLE))[0]]
             if got != expected:
                 raise AssertionError(
@@ -325,15 +393,24 @@ def run_contender(contender: Contender, args: argparse.Namespace) -> dict[str, A
                     f"  fingerprint expected {expected}\n  fingerprint got      {got}"
                 )
             common.drop_table(url, TABLE)
-            print(f"  {contender.name}: run {attempt + 1}/{args.repeat}: {clock['seconds']:.3f} s "
-                  f"({rows / clock['seconds']:,.0f} rows/s), verified", file=sys.stderr, flush=True)
+            print(
+                f"  {contender.name}: run {attempt + 1}/{args.repeat}: {clock['seconds']:.3f} s "
+                f"({rows / clock['seconds']:,.0f} rows/s), verified",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         prepared.close()
         common.drop_table(url, TABLE)
     best = min(times)
-    out.update(seconds=best, median_seconds=sorted(times)[len(times) // 2], all_seconds=times,
-               rows_per_second=rows / best,
-               peak_rss_mb=max(peaks), load_rss_mb=max(peaks) - out["rss_before_mb"])
+    out.update(
+        seconds=best,
+        median_seconds=sorted(times)[len(times) // 2],
+        all_seconds=times,
+        rows_per_second=rows / best,
+        peak_rss_mb=max(peaks),
+        load_rss_mb=max(peaks) - out["rss_before_mb"],
+    )
     return out
 
 
@@ -352,8 +429,13 @@ def child_main(args: argparse.Namespace) -> int:
         message = first[0] if first else type(exc).__name__
         if len(message) > 300:
             message = message[:297] + "..."
-        result = {"key": contender.key, "name": contender.name, "error": message,
-                  "error_detail": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        result = {
+            "key": contender.key,
+            "name": contender.name,
+            "error": message,
+            "error_detail": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
         result_file.write_text(json.dumps(result, default=str))
         if contender.may_fail:
             print(f"  {contender.name}: {message}", file=sys.stderr)
@@ -395,7 +477,9 @@ def judge(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
             lines.append((t.describe(), "-", "-", "SKIP"))
             continue
         ratio = a["rows_per_second"] / b["rows_per_second"]
-        lines.append((t.describe(), f"{ratio:.2f}x", f">= {t.factor:g}x", "PASS" if ratio >= t.factor else "FAIL"))
+        lines.append(
+            (t.describe(), f"{ratio:.2f}x", f">= {t.factor:g}x", "PASS" if ratio >= t.factor else "FAIL")
+        )
     return lines
 
 
@@ -405,18 +489,34 @@ def parent_main(args: argparse.Namespace) -> int:
     env = common.child_env()
     common.ensure_src_on_path()
     info = common.environment_info(url)
-    print(f"bench_create: {args.rows:,} rows -> PostgreSQL {info['postgres']} at {common.redact_url(url)}; "
-          f"bulkframe batch_size={args.batch_size:,}; repeat={args.repeat} (best of); seed={args.seed}",
-          flush=True)
+    print(
+        f"bench_create: {args.rows:,} rows -> PostgreSQL {info['postgres']} at {common.redact_url(url)}; "
+        f"bulkframe batch_size={args.batch_size:,}; repeat={args.repeat} (best of); seed={args.seed}",
+        flush=True,
+    )
     row_counts = {min(args.rows, c.max_rows) if c.max_rows else args.rows for c in chosen}
     expect = json.dumps({str(n): expected_fingerprint(n, args.seed) for n in sorted(row_counts)})
     results: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for contender in chosen:
         print(f"- {contender.name} ...", file=sys.stderr, flush=True)
-        child_args = ["--child", "--only", contender.key, "--rows", str(args.rows), "--url", url,
-                      "--repeat", str(args.repeat), "--batch-size", str(args.batch_size),
-                      "--seed", str(args.seed), "--expect", expect]
+        child_args = [
+            "--child",
+            "--only",
+            contender.key,
+            "--rows",
+            str(args.rows),
+            "--url",
+            url,
+            "--repeat",
+            str(args.repeat),
+            "--batch-size",
+            str(args.batch_size),
+            "--seed",
+            str(args.seed),
+            "--expect",
+            expect,
+        ]
         outcome = common.run_child(SCRIPT, child_args, env=env, timeout=args.timeout)
         result = outcome.result or {"key": contender.key, "name": contender.name}
         if not outcome.ok:
@@ -438,25 +538,43 @@ def parent_main(args: argparse.Namespace) -> int:
             continue
         rps = r["rows_per_second"]
         label = contender.name + (" *" if r.get("capped") else "")
-        rows_out.append([
-            label, common.fmt_int(r["rows"]), f"{r['seconds']:.3f}", common.fmt_int(rps),
-            common.fmt_float(rps / raw if raw else None, 2, "x"),
-            common.fmt_float(bfa / rps if bfa else None, 2, "x"),
-            common.fmt_int(r["peak_rss_mb"]), common.fmt_int(r["load_rss_mb"]),
-        ])
+        rows_out.append(
+            [
+                label,
+                common.fmt_int(r["rows"]),
+                f"{r['seconds']:.3f}",
+                common.fmt_int(rps),
+                common.fmt_float(rps / raw if raw else None, 2, "x"),
+                common.fmt_float(bfa / rps if bfa else None, 2, "x"),
+                common.fmt_int(r["peak_rss_mb"]),
+                common.fmt_int(r["load_rss_mb"]),
+            ]
+        )
     table = common.format_table(
-        ["contender", "rows", "seconds", "rows/s", "vs raw adbc", "bf(Arrow) is", "peak RSS MiB",
-         "load +MiB"],
+        [
+            "contender",
+            "rows",
+            "seconds",
+            "rows/s",
+            "vs raw adbc",
+            "bf(Arrow) is",
+            "peak RSS MiB",
+            "load +MiB",
+        ],
         rows_out,
     )
     print()
     print(table)
     if any(r.get("capped") for r in results.values()):
-        print(f"* capped: pandas to_sql runs on min(rows, {PANDAS_MAX_ROWS:,}), SQLAlchemy on "
-              f"min(rows, {SQLALCHEMY_MAX_ROWS:,}); ratios compare rows/s.")
-    print("vs raw adbc = rows/s / raw adbc_ingest rows/s;  bf(Arrow) is = bulkframe (Arrow) rows/s / "
-          "this row's rows/s;\npeak RSS = process peak during the load (fresh process per contender, "
-          "input already in memory); load +MiB = peak minus RSS before the load.")
+        print(
+            f"* capped: pandas to_sql runs on min(rows, {PANDAS_MAX_ROWS:,}), SQLAlchemy on "
+            f"min(rows, {SQLALCHEMY_MAX_ROWS:,}); ratios compare rows/s."
+        )
+    print(
+        "vs raw adbc = rows/s / raw adbc_ingest rows/s;  bf(Arrow) is = bulkframe (Arrow) rows/s / "
+        "this row's rows/s;\npeak RSS = process peak during the load (fresh process per contender, "
+        "input already in memory); load +MiB = peak minus RSS before the load."
+    )
     if errors:
         print("errors:", *errors, sep="\n")
     verdicts = judge(results)
@@ -465,19 +583,24 @@ def parent_main(args: argparse.Namespace) -> int:
     print()
     for contender in chosen:
         print(f"  {contender.name}: {contender.note}")
-    path = common.write_results("bench_create", {
-        "benchmark": "bench_create",
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "rows": args.rows,
-        "batch_size": args.batch_size,
-        "repeat": args.repeat,
-        "seed": args.seed,
-        "url": common.redact_url(url),
-        "environment": info,
-        "results": list(results.values()),
-        "targets": [dict(zip(("target", "measured", "needed", "result"), v, strict=True)) for v in verdicts],
-        "table": table,
-    })
+    path = common.write_results(
+        "bench_create",
+        {
+            "benchmark": "bench_create",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "rows": args.rows,
+            "batch_size": args.batch_size,
+            "repeat": args.repeat,
+            "seed": args.seed,
+            "url": common.redact_url(url),
+            "environment": info,
+            "results": list(results.values()),
+            "targets": [
+                dict(zip(("target", "measured", "needed", "result"), v, strict=True)) for v in verdicts
+            ],
+            "table": table,
+        },
+    )
     print(f"\nresults written to {path}")
     if failures:
         print("\nFAILED contenders (the benchmark is broken, not just slow):", file=sys.stderr)
@@ -488,13 +611,18 @@ def parent_main(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rows", type=int, default=1_000_000, help="rows to load (default 1,000,000)")
-    p.add_argument("--url", default=None,
-                   help=f"PostgreSQL URL (default ${common.URL_ENV} or {common.DEFAULT_URL})")
-    p.add_argument("--only", default=None,
-                   help="comma-separated contenders: " + ", ".join(BY_KEY) + " (or their display names)")
+    p.add_argument(
+        "--url", default=None, help=f"PostgreSQL URL (default ${common.URL_ENV} or {common.DEFAULT_URL})"
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated contenders: " + ", ".join(BY_KEY) + " (or their display names)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="timed runs per contender; the best is reported")
     p.add_argument("--batch-size", type=int, default=100_000, help="bulkframe batch_size (default 100,000)")
     p.add_argument("--seed", type=int, default=common.DEFAULT_SEED, help="data generator seed")

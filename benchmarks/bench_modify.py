@@ -62,10 +62,16 @@ def update_input(n: int) -> Any:
 
     ids = np.arange(1, n + 1, dtype=np.int64)
     cents = (ids * 7919) % 100_000 + 1
-    text = pc.binary_join_element_wise(pa.array((cents // 100).astype(str)),
-                                       pa.array([f"{c:02d}" for c in (cents % 100).tolist()]), ".")
-    return pa.table({"id": pa.array(ids), "price": text.cast(pa.decimal128(10, 2)),
-                     "stock": pa.array((ids % 1000).astype(np.int32))})
+    text = pc.binary_join_element_wise(
+        pa.array((cents // 100).astype(str)), pa.array([f"{c:02d}" for c in (cents % 100).tolist()]), "."
+    )
+    return pa.table(
+        {
+            "id": pa.array(ids),
+            "price": text.cast(pa.decimal128(10, 2)),
+            "stock": pa.array((ids % 1000).astype(np.int32)),
+        }
+    )
 
 
 def delete_ids(n: int) -> list[int]:
@@ -79,6 +85,7 @@ def with_db(url: str, call: Callable[[Any], Any]) -> Callable[[], Any]:
 
         with bf.connect(url) as db:
             return call(db)
+
     return run
 
 
@@ -98,10 +105,13 @@ def reload(url: str, n: int, data: Any) -> None:
 
 
 def fingerprint(url: str) -> tuple[Any, ...]:
-    rows = common.pg_execute(url, f"""
+    rows = common.pg_execute(
+        url,
+        f"""
         SELECT count(*), sum(id), sum(price), sum(stock), sum(hashtext(name)::bigint),
                sum(hashtext(metadata::text)::bigint), sum(extract(epoch FROM created_at))
-        FROM "{TABLE}" """)
+        FROM "{TABLE}" """,
+    )
     return tuple(rows[0])
 
 
@@ -112,6 +122,7 @@ def floor_stage_and(url: str, data: Any, columns: str, statement: str) -> Callab
             cur.adbc_ingest("s", data, mode="append", temporary=True)
             cur.execute(statement)
             conn.commit()
+
     return run
 
 
@@ -122,14 +133,17 @@ def psycopg_many(url: str, sql: str, rows: list[tuple[Any, ...]]) -> Callable[[]
         with psycopg.connect(url) as conn, conn.cursor() as cur:
             cur.executemany(sql, rows)
             conn.commit()
+
     return run
 
 
 # -- scenarios -------------------------------------------------------------------------------
 COLS = "id, name, price, category, stock, active, created_at, metadata"
 SET_ALL = ", ".join(f"{c} = excluded.{c}" for c in COLS.split(", ")[1:])
-WHERE = ("category IN ('electronics', 'books', 'garden', 'toys', 'grocery', 'clothing') "
-         "AND stock < 5000")  # about a quarter of the rows
+WHERE = (
+    "category IN ('electronics', 'books', 'garden', 'toys', 'grocery', 'clothing') "
+    "AND stock < 5000"
+)  # about a quarter of the rows
 
 
 def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[], Any]]:
@@ -137,25 +151,41 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
         data = upsert_input(n)
         import pyarrow as pa
 
-        staged = data.set_column(7, "metadata", pa.ExtensionArray.from_storage(
-            pa.json_(pa.string()), data.column(7).combine_chunks()))
+        staged = data.set_column(
+            7,
+            "metadata",
+            pa.ExtensionArray.from_storage(pa.json_(pa.string()), data.column(7).combine_chunks()),
+        )
         rows = [tuple(r.values()) for r in data.slice(0, em_rows).to_pylist()]
         return {
             "bulkframe": with_db(url, lambda db: db.bulk_upsert(TABLE, data)),
-            "floor": floor_stage_and(url, staged, COLS, f'INSERT INTO "{TABLE}" SELECT * FROM s WHERE true '
-                                     f"ON CONFLICT (id) DO UPDATE SET {SET_ALL}"),
-            "executemany": psycopg_many(url, f'INSERT INTO "{TABLE}" ({COLS}) VALUES '
-                                        f"(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO UPDATE SET {SET_ALL}",
-                                        rows),
+            "floor": floor_stage_and(
+                url,
+                staged,
+                COLS,
+                f'INSERT INTO "{TABLE}" SELECT * FROM s WHERE true ON CONFLICT (id) DO UPDATE SET {SET_ALL}',
+            ),
+            "executemany": psycopg_many(
+                url,
+                f'INSERT INTO "{TABLE}" ({COLS}) VALUES '
+                f"(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO UPDATE SET {SET_ALL}",
+                rows,
+            ),
         }
     if name == "update-ids":
         data = update_input(n)
         rows = [(r["price"], r["stock"], r["id"]) for r in data.slice(0, em_rows).to_pylist()]
         return {
             "bulkframe": with_db(url, lambda db: db.bulk_update(TABLE, data)),
-            "floor": floor_stage_and(url, data, "id, price, stock", f'UPDATE "{TABLE}" t SET price = s.price, '
-                                     "stock = s.stock FROM s WHERE t.id = s.id"),
-            "executemany": psycopg_many(url, f'UPDATE "{TABLE}" SET price = %s, stock = %s WHERE id = %s', rows),
+            "floor": floor_stage_and(
+                url,
+                data,
+                "id, price, stock",
+                f'UPDATE "{TABLE}" t SET price = s.price, stock = s.stock FROM s WHERE t.id = s.id',
+            ),
+            "executemany": psycopg_many(
+                url, f'UPDATE "{TABLE}" SET price = %s, stock = %s WHERE id = %s', rows
+            ),
         }
     if name == "delete-ids":
         import pyarrow as pa
@@ -163,11 +193,18 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
         ids = delete_ids(n)
         return {
             "bulkframe": with_db(url, lambda db: db.bulk_delete(TABLE, ids=ids)),
-            "floor": floor_stage_and(url, pa.table({"id": pa.array(ids, pa.int64())}), "id",
-                                     f'DELETE FROM "{TABLE}" t USING s WHERE t.id = s.id'),
-            "executemany": psycopg_many(url, f'DELETE FROM "{TABLE}" WHERE id = %s', [(i,) for i in ids[:em_rows]]),
+            "floor": floor_stage_and(
+                url,
+                pa.table({"id": pa.array(ids, pa.int64())}),
+                "id",
+                f'DELETE FROM "{TABLE}" t USING s WHERE t.id = s.id',
+            ),
+            "executemany": psycopg_many(
+                url, f'DELETE FROM "{TABLE}" WHERE id = %s', [(i,) for i in ids[:em_rows]]
+            ),
         }
     if name == "update-where":
+
         def floor() -> None:
             with adbc(url) as conn, conn.cursor() as cur:
                 cur.execute(f'UPDATE "{TABLE}" SET price = price * 0.9, stock = stock + 1 WHERE {WHERE}')
@@ -177,15 +214,22 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
             import psycopg
 
             with psycopg.connect(url) as conn, conn.cursor() as cur:
-                cur.execute(f'SELECT id, price, stock FROM "{TABLE}" WHERE {WHERE} ORDER BY id LIMIT {em_rows}')
+                cur.execute(
+                    f'SELECT id, price, stock FROM "{TABLE}" WHERE {WHERE} ORDER BY id LIMIT {em_rows}'
+                )
                 rows = [(p * 9 / 10, s + 1, i) for i, p, s in cur.fetchall()]
                 cur.executemany(f'UPDATE "{TABLE}" SET price = %s, stock = %s WHERE id = %s', rows)
                 conn.commit()
 
         return {
-            "bulkframe": with_db(url, lambda db: db.bulk_update(
-                TABLE, {"price": "price * 0.9", "stock": "stock + 1"},
-                filter={"category": {"$in": CATEGORIES}, "stock": {"$lt": 5000}})),
+            "bulkframe": with_db(
+                url,
+                lambda db: db.bulk_update(
+                    TABLE,
+                    {"price": "price * 0.9", "stock": "stock + 1"},
+                    filter={"category": {"$in": CATEGORIES}, "stock": {"$lt": 5000}},
+                ),
+            ),
             "floor": floor,
             "executemany": naive,
         }
@@ -198,8 +242,12 @@ SCENARIOS = ("upsert", "update-ids", "delete-ids", "update-where")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--executemany-rows", type=int, default=50_000,
-                   help="rows psycopg executemany runs (time scaled to --rows); default 50,000")
+    p.add_argument(
+        "--executemany-rows",
+        type=int,
+        default=50_000,
+        help="rows psycopg executemany runs (time scaled to --rows); default 50,000",
+    )
     p.add_argument("--url", default=None)
     p.add_argument("--only", default=None, help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     p.add_argument("--repeat", type=int, default=1, help="timed runs per contender (best reported)")
@@ -213,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     table_rows: list[list[Any]] = []
     records: list[dict[str, Any]] = []
     status = 0
-    for name in (args.only.split(",") if args.only else SCENARIOS):
+    for name in args.only.split(",") if args.only else SCENARIOS:
         contenders = scenario(name, n, em_rows, url)
         times: dict[str, float] = {}
         prints: dict[str, Any] = {}
@@ -229,28 +277,65 @@ def main(argv: list[str] | None = None) -> int:
         matched = "yes" if prints["bulkframe"] == prints["floor"] else "NO"
         if matched == "NO":
             status = 2
-            print(f"{name}: bulkframe left {prints['bulkframe']}, floor left {prints['floor']}", file=sys.stderr)
+            print(
+                f"{name}: bulkframe left {prints['bulkframe']}, floor left {prints['floor']}", file=sys.stderr
+            )
         scaled = times["executemany"] * n / em_rows
-        for who, seconds, mark in (("bulkframe", times["bulkframe"], ""), ("floor", times["floor"], ""),
-                                   ("psycopg executemany", scaled, "*" if em_rows < n else "")):
-            table_rows.append([name, who, f"{seconds:,.2f}{mark}", common.fmt_int(n / seconds),
-                               f"{times['floor'] / seconds:.2f}x", matched if who == "bulkframe" else ""])
-            records.append({"scenario": name, "contender": who, "rows": n, "seconds": seconds,
-                            "rows_per_second": n / seconds, "vs_floor": times["floor"] / seconds,
-                            "capped_rows": em_rows if mark else None,
-                            "same_rows_as_floor": (matched == "yes") if who == "bulkframe" else None})
+        for who, seconds, mark in (
+            ("bulkframe", times["bulkframe"], ""),
+            ("floor", times["floor"], ""),
+            ("psycopg executemany", scaled, "*" if em_rows < n else ""),
+        ):
+            table_rows.append(
+                [
+                    name,
+                    who,
+                    f"{seconds:,.2f}{mark}",
+                    common.fmt_int(n / seconds),
+                    f"{times['floor'] / seconds:.2f}x",
+                    matched if who == "bulkframe" else "",
+                ]
+            )
+            records.append(
+                {
+                    "scenario": name,
+                    "contender": who,
+                    "rows": n,
+                    "seconds": seconds,
+                    "rows_per_second": n / seconds,
+                    "vs_floor": times["floor"] / seconds,
+                    "capped_rows": em_rows if mark else None,
+                    "same_rows_as_floor": (matched == "yes") if who == "bulkframe" else None,
+                }
+            )
         if times["floor"] / times["bulkframe"] < 0.9:
             status = max(status, 1)
-    print(common.format_table(["scenario", "contender", "seconds", "rows/s", "vs floor", "same rows"],
-                              table_rows, align="llrrrl"))
+    print(
+        common.format_table(
+            ["scenario", "contender", "seconds", "rows/s", "vs floor", "same rows"],
+            table_rows,
+            align="llrrrl",
+        )
+    )
     if em_rows < n:
         print(f"* executemany ran {em_rows:,} rows; time scaled linearly to {n:,}")
-    verdict = "PASS" if status == 0 else ("FAIL: bulkframe below 0.9x the floor" if status == 1 else "FAIL: wrong data")
+    verdict = (
+        "PASS"
+        if status == 0
+        else ("FAIL: bulkframe below 0.9x the floor" if status == 1 else "FAIL: wrong data")
+    )
     print(verdict)
-    path = common.write_results("bench_modify", {
-        "rows": n, "executemany_rows": em_rows, "repeat": args.repeat, "results": records,
-        "verdict": verdict, "environment": common.environment_info(url),
-    })
+    path = common.write_results(
+        "bench_modify",
+        {
+            "rows": n,
+            "executemany_rows": em_rows,
+            "repeat": args.repeat,
+            "results": records,
+            "verdict": verdict,
+            "environment": common.environment_info(url),
+        },
+    )
     print(f"results written to {path}")
     return status
 

@@ -112,11 +112,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from bulkframe.nodes import DataFlow
 
-    data = (common.product_polars(args.rows, metadata="struct") if args.input == "polars"
-            else common.product_dicts(args.rows))
+    data = (
+        common.product_polars(args.rows, metadata="struct")
+        if args.input == "polars"
+        else common.product_dicts(args.rows)
+    )
     flow = DataFlow(url)
-    print(f"bench_nodes: {args.rows:,} rows ({args.input}) into {common.redact_url(url)}, "
-          f"batch_size={args.batch_size:,}, {args.repeat} alternating runs each")
+    print(
+        f"bench_nodes: {args.rows:,} rows ({args.input}) into {common.redact_url(url)}, "
+        f"batch_size={args.batch_size:,}, {args.repeat} alternating runs each"
+    )
     run_library(flow, data, args.rows, args.batch_size)  # warm-up (imports, caches, connection)
     lib: list[float] = []
     node: list[float] = []
@@ -129,23 +134,49 @@ def main(argv: list[str] | None = None) -> int:
     lib_med, node_med = statistics.median(lib), statistics.median(node)
     overhead = (node_med - lib_med) / lib_med * 100
     adapter_pct = per_call / lib_med * 100
-    print(common.format_table(
-        ["path", "median s", "min s", "max s", "rows/s (median)"],
-        [["library bulk_create", f"{lib_med:.3f}", f"{min(lib):.3f}", f"{max(lib):.3f}",
-          common.fmt_int(args.rows / lib_med)],
-         ["node (WorkflowBuilder + LocalRuntime)", f"{node_med:.3f}", f"{min(node):.3f}", f"{max(node):.3f}",
-          common.fmt_int(args.rows / node_med)]],
-    ))
+    print(
+        common.format_table(
+            ["path", "median s", "min s", "max s", "rows/s (median)"],
+            [
+                [
+                    "library bulk_create",
+                    f"{lib_med:.3f}",
+                    f"{min(lib):.3f}",
+                    f"{max(lib):.3f}",
+                    common.fmt_int(args.rows / lib_med),
+                ],
+                [
+                    "node (WorkflowBuilder + LocalRuntime)",
+                    f"{node_med:.3f}",
+                    f"{min(node):.3f}",
+                    f"{max(node):.3f}",
+                    common.fmt_int(args.rows / node_med),
+                ],
+            ],
+        )
+    )
     print(f"node vs library (difference of medians): {overhead:+.2f}%")
-    print(f"adapter alone (library call stubbed): {per_call * 1e6:.1f} us per node run = "
-          f"{adapter_pct:.4f}% of the library's median")
+    print(
+        f"adapter alone (library call stubbed): {per_call * 1e6:.1f} us per node run = "
+        f"{adapter_pct:.4f}% of the library's median"
+    )
     ok = adapter_pct < 5 and overhead < 5
     print(f"{'PASS' if ok else 'FAIL'}: node layer overhead < 5%")
-    common.write_results("bench_nodes", {
-        "rows": args.rows, "input": args.input, "batch_size": args.batch_size, "library_seconds": lib,
-        "node_seconds": node, "overhead_percent": overhead, "adapter_seconds_per_run": per_call,
-        "environment": common.environment_info(url) if url.startswith("postgresql") else {"url": "sqlite"},
-    })
+    common.write_results(
+        "bench_nodes",
+        {
+            "rows": args.rows,
+            "input": args.input,
+            "batch_size": args.batch_size,
+            "library_seconds": lib,
+            "node_seconds": node,
+            "overhead_percent": overhead,
+            "adapter_seconds_per_run": per_call,
+            "environment": common.environment_info(url)
+            if url.startswith("postgresql")
+            else {"url": "sqlite"},
+        },
+    )
     return 0 if ok else 1
 
 

@@ -73,7 +73,9 @@ def main() -> None:
         "bulkframe parallel_batches=2": {"parallel_batches": 2, "error_strategy": "continue"},
         "bulkframe parallel_batches=4": {"parallel_batches": 4, "error_strategy": "continue"},
     }
-    times: dict[str, list[float]] = {name: [] for name in [*configs, "raw adbc_ingest, 1 writer", "raw adbc_ingest, 2 writers"]}
+    times: dict[str, list[float]] = {
+        name: [] for name in [*configs, "raw adbc_ingest, 1 writer", "raw adbc_ingest, 2 writers"]
+    }
     with bf.connect(url) as db:
         for _ in range(args.repeat):
             for name, options in configs.items():
@@ -86,19 +88,31 @@ def main() -> None:
                 common.recreate_table(url, table, common.product_ddl(table))
                 common.checkpoint(url)
                 times[f"raw adbc_ingest, {writers} writer{'s' if writers > 1 else ''}"].append(
-                    raw_parallel(url, table, ingest, writers, args.batch_size))
+                    raw_parallel(url, table, ingest, writers, args.batch_size)
+                )
                 assert common.count_rows(url, table) == args.rows
     common.drop_table(url, table)
     serial = statistics.median(times["bulkframe serial (one transaction)"])
-    rows = [[name, common.fmt_float(statistics.median(ts), 3), common.fmt_int(args.rows / statistics.median(ts)),
-             common.fmt_float(serial / statistics.median(ts), 2, "x")] for name, ts in times.items()]
-    print(f"{args.rows:,} rows, batch_size {args.batch_size:,}, median of {args.repeat}, "
-          f"PostgreSQL {common.server_version(url)}")
+    rows = [
+        [
+            name,
+            common.fmt_float(statistics.median(ts), 3),
+            common.fmt_int(args.rows / statistics.median(ts)),
+            common.fmt_float(serial / statistics.median(ts), 2, "x"),
+        ]
+        for name, ts in times.items()
+    ]
+    print(
+        f"{args.rows:,} rows, batch_size {args.batch_size:,}, median of {args.repeat}, "
+        f"PostgreSQL {common.server_version(url)}"
+    )
     print(common.format_table(["configuration", "seconds", "rows/s", "vs bulkframe serial"], rows))
     best = max(serial / statistics.median(times[k]) for k in configs if "parallel" in k)
     print(f"\ntarget: parallel ≥ 1.2x bulkframe serial  →  {'PASS' if best >= 1.2 else 'FAIL'} ({best:.2f}x)")
-    common.write_results("bench_parallel", {"rows": args.rows, "times": times, "best_ratio": best,
-                                            "environment": common.environment_info(url)})
+    common.write_results(
+        "bench_parallel",
+        {"rows": args.rows, "times": times, "best_ratio": best, "environment": common.environment_info(url)},
+    )
 
 
 if __name__ == "__main__":

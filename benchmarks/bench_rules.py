@@ -43,7 +43,10 @@ def main() -> None:
     table = "bench_rules"
     configs = {
         "bulk_create, no rules": {},
-        "bulk_create, 6 rules + 2 transformations": {"validation_rules": RULES, "transformation_rules": TRANSFORMS},
+        "bulk_create, 6 rules + 2 transformations": {
+            "validation_rules": RULES,
+            "transformation_rules": TRANSFORMS,
+        },
     }
     times: dict[str, list[float]] = {name: [] for name in configs}
     with bf.connect(url) as db:
@@ -61,18 +64,28 @@ def main() -> None:
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        rows.append([name, common.fmt_float(med, 3), common.fmt_int(args.rows / med),
-                     common.fmt_float((med / base - 1) * 100, 1, "%")])
+        rows.append(
+            [
+                name,
+                common.fmt_float(med, 3),
+                common.fmt_int(args.rows / med),
+                common.fmt_float((med / base - 1) * 100, 1, "%"),
+            ]
+        )
     print(f"{args.rows:,} rows, median of {args.repeat}, PostgreSQL {common.server_version(url)}")
     print(common.format_table(["configuration", "seconds", "rows/s", "added time"], rows))
-    print(f"\nrules stage alone (cast + rules, no database), median of {args.repeat}: "
-          f"without rules {stage['plain']:.3f} s, with rules {stage['rules']:.3f} s "
-          f"= {(stage['rules'] - stage['plain']) / base * 100:.1f}% of the plain load "
-          "(the end-to-end difference above is dominated by the server's run-to-run noise)")
+    print(
+        f"\nrules stage alone (cast + rules, no database), median of {args.repeat}: "
+        f"without rules {stage['plain']:.3f} s, with rules {stage['rules']:.3f} s "
+        f"= {(stage['rules'] - stage['plain']) / base * 100:.1f}% of the plain load "
+        "(the end-to-end difference above is dominated by the server's run-to-run noise)"
+    )
     added = statistics.median(times["bulk_create, 6 rules + 2 transformations"]) / base - 1
     print(f"\ntarget: rules stage adds < 15%  →  {'PASS' if added < 0.15 else 'FAIL'} ({added * 100:.1f}%)")
-    common.write_results("bench_rules", {"rows": args.rows, "times": times, "added": added,
-                                         "environment": common.environment_info(url)})
+    common.write_results(
+        "bench_rules",
+        {"rows": args.rows, "times": times, "added": added, "environment": common.environment_info(url)},
+    )
 
 
 def _stage_only(data: object, batch_size: int, repeat: int) -> dict[str, float]:
@@ -83,13 +96,25 @@ def _stage_only(data: object, batch_size: int, repeat: int) -> dict[str, float]:
     from bulkframe.ops.prepare import Preparer
     from bulkframe.types import Column
 
-    cols = {c.name: c for c in [
-        Column("id", "int64"), Column("name", "text"), Column("price", "decimal", precision=10, scale=2),
-        Column("category", "text"), Column("stock", "int32"), Column("active", "bool"),
-        Column("created_at", "timestamptz"), Column("metadata", "json")]}
+    cols = {
+        c.name: c
+        for c in [
+            Column("id", "int64"),
+            Column("name", "text"),
+            Column("price", "decimal", precision=10, scale=2),
+            Column("category", "text"),
+            Column("stock", "int32"),
+            Column("active", "bool"),
+            Column("created_at", "timestamptz"),
+            Column("metadata", "json"),
+        ]
+    }
     chunks = list(open_source(data).chunks(batch_size))
     out: dict[str, float] = {}
-    for name, options in (("plain", {}), ("rules", {"validation_rules": RULES, "transformation_rules": TRANSFORMS})):
+    for name, options in (
+        ("plain", {}),
+        ("rules", {"validation_rules": RULES, "transformation_rules": TRANSFORMS}),
+    ):
         runs = []
         for _ in range(repeat):
             prepare = Preparer(cols, table_name="bench", **options)  # type: ignore[arg-type]

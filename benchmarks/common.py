@@ -71,8 +71,18 @@ PRODUCT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("metadata", "jsonb"),
 )
 CATEGORIES = (
-    "electronics", "books", "garden", "toys", "grocery", "clothing",
-    "sports", "beauty", "automotive", "music", "office", "pets",
+    "electronics",
+    "books",
+    "garden",
+    "toys",
+    "grocery",
+    "clothing",
+    "sports",
+    "beauty",
+    "automotive",
+    "music",
+    "office",
+    "pets",
 )
 COLORS = ("red", "green", "blue", "black", "white", "yellow", "purple", "orange")
 _EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
@@ -91,16 +101,18 @@ def product_arrow_schema(json_type: Any = None) -> Any:
     unless ``json_type`` is given (e.g. ``pa.json_(pa.string())``)."""
     import pyarrow as pa
 
-    return pa.schema([
-        ("id", pa.int64()),
-        ("name", pa.string()),
-        ("price", pa.decimal128(10, 2)),
-        ("category", pa.string()),
-        ("stock", pa.int32()),
-        ("active", pa.bool_()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("metadata", json_type if json_type is not None else pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("price", pa.decimal128(10, 2)),
+            ("category", pa.string()),
+            ("stock", pa.int32()),
+            ("active", pa.bool_()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("metadata", json_type if json_type is not None else pa.string()),
+        ]
+    )
 
 
 @dataclass
@@ -134,7 +146,9 @@ def _raw(n: int, seed: int) -> _Raw:
 
 
 def _names(raw: _Raw) -> list[str]:
-    return [f"{CATEGORIES[c]} item {i}" for i, c in zip(range(1, raw.n + 1), raw.category.tolist(), strict=True)]
+    return [
+        f"{CATEGORIES[c]} item {i}" for i, c in zip(range(1, raw.n + 1), raw.category.tolist(), strict=True)
+    ]
 
 
 def product_arrow(n: int, seed: int = DEFAULT_SEED, *, json_type: Any = None) -> Any:
@@ -151,13 +165,19 @@ def product_arrow(n: int, seed: int = DEFAULT_SEED, *, json_type: Any = None) ->
     # cents → decimal128(10,2) exactly: integer part and two-digit fraction as text
     price_text = pc.binary_join_element_wise(
         pc.cast(pc.divide(cents, 100), pa.string()),
-        pc.utf8_lpad(pc.cast(pc.subtract(cents, pc.multiply(pc.divide(cents, 100), 100)), pa.string()), 2, "0"),
+        pc.utf8_lpad(
+            pc.cast(pc.subtract(cents, pc.multiply(pc.divide(cents, 100), 100)), pa.string()), 2, "0"
+        ),
         ".",
     )
     colors = np.array(COLORS, dtype=object)[raw.color]
     metadata = pc.binary_join_element_wise(
-        '{"color":"', pa.array(colors, pa.string()), '","size":',
-        pc.cast(pa.array(raw.size), pa.string()), "}", "",
+        '{"color":"',
+        pa.array(colors, pa.string()),
+        '","size":',
+        pc.cast(pa.array(raw.size), pa.string()),
+        "}",
+        "",
     )
     if json_type is not None:
         metadata = pa.ExtensionArray.from_storage(json_type, metadata.cast(json_type.storage_type))
@@ -203,20 +223,31 @@ def product_dicts(n: int, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     delta = dt.timedelta
     rows = []
     for i, (name, cents, cat, stock, active, us, color, size) in enumerate(
-        zip(names, raw.cents.tolist(), raw.category.tolist(), raw.stock.tolist(), raw.active.tolist(),
-            raw.created_us.tolist(), raw.color.tolist(), raw.size.tolist(), strict=True),
+        zip(
+            names,
+            raw.cents.tolist(),
+            raw.category.tolist(),
+            raw.stock.tolist(),
+            raw.active.tolist(),
+            raw.created_us.tolist(),
+            raw.color.tolist(),
+            raw.size.tolist(),
+            strict=True,
+        ),
         start=1,
     ):
-        rows.append({
-            "id": i,
-            "name": name,
-            "price": Decimal(cents).scaleb(-2),
-            "category": CATEGORIES[cat],
-            "stock": stock,
-            "active": active,
-            "created_at": epoch + delta(microseconds=us),
-            "metadata": {"color": COLORS[color], "size": size},
-        })
+        rows.append(
+            {
+                "id": i,
+                "name": name,
+                "price": Decimal(cents).scaleb(-2),
+                "category": CATEGORIES[cat],
+                "stock": stock,
+                "active": active,
+                "created_at": epoch + delta(microseconds=us),
+                "metadata": {"color": COLORS[color], "size": size},
+            }
+        )
     return rows
 
 
@@ -396,8 +427,9 @@ class ChildOutcome:
     seconds: float = 0.0
 
 
-def run_child(script: Path, args: Sequence[str], *, timeout: float = 3600.0,
-              env: dict[str, str] | None = None) -> ChildOutcome:
+def run_child(
+    script: Path, args: Sequence[str], *, timeout: float = 3600.0, env: dict[str, str] | None = None
+) -> ChildOutcome:
     """Run ``python script *args --result-file F`` in a fresh interpreter and read the
     JSON object the child wrote to F.  The child's stderr streams through (progress)."""
     with tempfile.TemporaryDirectory(prefix="bf-bench-") as tmp:
@@ -407,8 +439,9 @@ def run_child(script: Path, args: Sequence[str], *, timeout: float = 3600.0,
         try:
             proc = subprocess.run(cmd, timeout=timeout, env=env, stdout=subprocess.PIPE, text=True)
         except subprocess.TimeoutExpired:
-            return ChildOutcome(False, error=f"timed out after {timeout:.0f} s",
-                                seconds=time.perf_counter() - start)
+            return ChildOutcome(
+                False, error=f"timed out after {timeout:.0f} s", seconds=time.perf_counter() - start
+            )
         seconds = time.perf_counter() - start
         if proc.stdout:
             sys.stderr.write(proc.stdout)
@@ -437,15 +470,16 @@ def fmt_float(x: float | None, digits: int = 2, suffix: str = "") -> str:
     return "-" if x is None else f"{x:,.{digits}f}{suffix}"
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
-                 align: str | None = None) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     """A plain-text table; ``align`` has one ``l``/``r`` per column (default: first left)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     align = align or "l" + "r" * (len(headers) - 1)
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True)).rstrip()
+        return "  ".join(
+            c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True)
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
@@ -459,8 +493,15 @@ def environment_info(url: str) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "postgres": server_version(url),
     }
-    for module in ("bulkframe", "pyarrow", "polars", "adbc_driver_postgresql", "psycopg",
-                   "sqlalchemy", "pandas"):
+    for module in (
+        "bulkframe",
+        "pyarrow",
+        "polars",
+        "adbc_driver_postgresql",
+        "psycopg",
+        "sqlalchemy",
+        "pandas",
+    ):
         try:
             mod = __import__(module)
             info[module] = getattr(mod, "__version__", "?")
@@ -471,8 +512,11 @@ def environment_info(url: str) -> dict[str, Any]:
 
 def machine_info() -> dict[str, Any]:
     """The machine a run happened on: CPU model, cores, memory, OS, load when it ended."""
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                            "processor": platform.processor() or platform.machine()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

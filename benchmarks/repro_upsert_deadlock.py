@@ -26,8 +26,17 @@ def _rows(keys: list[int], rnd: int) -> list[dict[str, int]]:
     return [{"id": k, "v": k * 10 + rnd} for k in keys]
 
 
-def _worker(url: str, table: str, keys: int, batch: int, rnd: int, seed: int, op: str,
-            start: mp.synchronize.Barrier, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _worker(
+    url: str,
+    table: str,
+    keys: int,
+    batch: int,
+    rnd: int,
+    seed: int,
+    op: str,
+    start: mp.synchronize.Barrier,
+    out: mp.Queue,
+) -> None:  # type: ignore[type-arg]
     import bulkframe as bf
 
     order = list(range(keys))
@@ -63,12 +72,19 @@ def main() -> int:
         try:
             for rnd in range(args.rounds):
                 pg.execute(f'TRUNCATE "{table}"')
-                pg.execute(f'INSERT INTO "{table}" SELECT g, -1 FROM generate_series(0, %s, %s) g',
-                           (args.keys - 1, 1 if args.op == "update" else 2))
+                pg.execute(
+                    f'INSERT INTO "{table}" SELECT g, -1 FROM generate_series(0, %s, %s) g',
+                    (args.keys - 1, 1 if args.op == "update" else 2),
+                )
                 start = ctx.Barrier(2)
                 out = ctx.Queue()
-                procs = [ctx.Process(target=_worker, args=(args.url, table, args.keys, args.batch, rnd,
-                                                             rnd * 2 + p, args.op, start, out)) for p in range(2)]
+                procs = [
+                    ctx.Process(
+                        target=_worker,
+                        args=(args.url, table, args.keys, args.batch, rnd, rnd * 2 + p, args.op, start, out),
+                    )
+                    for p in range(2)
+                ]
                 for p in procs:
                     p.start()
                 got = [out.get(timeout=120) for _ in procs]

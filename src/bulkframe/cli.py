@@ -15,7 +15,9 @@ from bulkframe.options import ConflictResolution, choices
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bulkframe", description="Fast, honest bulk loads into SQL databases.")
+    parser = argparse.ArgumentParser(
+        prog="bulkframe", description="Fast, honest bulk loads into SQL databases."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what bulkframe does")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -30,12 +32,22 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--url", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
     load.add_argument("--table", required=True)
     load.add_argument("--batch-size", type=int, default=10_000)
-    load.add_argument("--conflict", choices=choices(ConflictResolution), default="error",
-                      help="what a row whose key exists does (bulk_create's conflict_resolution)")
-    load.add_argument("--key", nargs="+", default=None, metavar="COL",
-                      help="conflict key columns (default: the primary key)")
-    load.add_argument("--primary-key", nargs="+", default=None, metavar="COL",
-                      help="primary key when the table is created")
+    load.add_argument(
+        "--conflict",
+        choices=choices(ConflictResolution),
+        default="error",
+        help="what a row whose key exists does (bulk_create's conflict_resolution)",
+    )
+    load.add_argument(
+        "--key",
+        nargs="+",
+        default=None,
+        metavar="COL",
+        help="conflict key columns (default: the primary key)",
+    )
+    load.add_argument(
+        "--primary-key", nargs="+", default=None, metavar="COL", help="primary key when the table is created"
+    )
     return parser
 
 
@@ -62,12 +74,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "demo":
             data = demo_products(args.rows)
             db.drop_table(args.table)
-            result = db.bulk_create(args.table, data, batch_size=args.batch_size,
-                                    primary_key="id", progress_callback=True)
+            result = db.bulk_create(
+                args.table, data, batch_size=args.batch_size, primary_key="id", progress_callback=True
+            )
         else:
             result = db.bulk_create(
-                args.table, args.file, batch_size=args.batch_size, conflict_resolution=args.conflict,
-                conflict_fields=args.key, primary_key=args.primary_key, progress_callback=True,
+                args.table,
+                args.file,
+                batch_size=args.batch_size,
+                conflict_resolution=args.conflict,
+                conflict_fields=args.key,
+                primary_key=args.primary_key,
+                progress_callback=True,
             )
     out = sys.stdout
     out.write(
@@ -83,8 +101,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from bulkframe.errors import BulkframeError
 
     try:

@@ -83,8 +83,9 @@ def connect(
     """
     if unknown:
         raise unknown_option(unknown, ("url", "pool_size", "max_overflow", "pool_timeout"), where="connect")
-    return Database(url or DEFAULT_URL, pool_size=pool_size, max_overflow=max_overflow,
-                    pool_timeout=pool_timeout)
+    return Database(
+        url or DEFAULT_URL, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+    )
 
 
 def _table_ref(table: Any, schema: str | None) -> TableRef:
@@ -112,12 +113,20 @@ class Database:
         The connection pool's bounds, as for :func:`connect`.
     """
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
-                 pool_timeout: float = POOL_TIMEOUT):
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        max_overflow: int = MAX_OVERFLOW,
+        pool_timeout: float = POOL_TIMEOUT,
+    ):
         check_pool_options(pool_size, max_overflow, pool_timeout)
         self.url = url
         self.backend: Backend = load_backend(url)
-        self.pool = ConnectionPool(self.backend, size=pool_size, max_overflow=max_overflow, timeout=pool_timeout)
+        self.pool = ConnectionPool(
+            self.backend, size=pool_size, max_overflow=max_overflow, timeout=pool_timeout
+        )
 
     # -- connections ---------------------------------------------------------------
     def connection(self, retries: int = 0) -> Connection:
@@ -386,17 +395,29 @@ class Database:
         options = dict(locals())
         if unknown:
             raise unknown_option(unknown, _option_names("bulk_create"), where="bulk_create")
-        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
-                                   ProgressOptions.from_options(options))
+        rules, policy, progress = (
+            RuleOptions.from_options(options),
+            ErrorPolicy.from_options(options),
+            ProgressOptions.from_options(options),
+        )
         run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
         monitoring = MetricsOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
-            self, _table_ref(table, schema), data,
-            batch_size=batch_size, conflict_resolution=conflict_resolution,
-            conflict_fields=conflict_fields, primary_key=primary_key,
-            rules=rules, policy=policy, run=run, migration=migration, monitoring=monitoring, progress=progress,
+            self,
+            _table_ref(table, schema),
+            data,
+            batch_size=batch_size,
+            conflict_resolution=conflict_resolution,
+            conflict_fields=conflict_fields,
+            primary_key=primary_key,
+            rules=rules,
+            policy=policy,
+            run=run,
+            migration=migration,
+            monitoring=monitoring,
+            progress=progress,
         )
 
     def verify(
@@ -446,11 +467,25 @@ class Database:
 
         if sample is not None and (not isinstance(sample, int) or sample < 1):
             raise InvalidOptionValueError(f"sample must be a positive int or None, got {sample!r}")
-        return verify(self, _table_ref(table, schema), data, key=key, fields=fields, sample=sample,
-                      batch_size=batch_size)
+        return verify(
+            self,
+            _table_ref(table, schema),
+            data,
+            key=key,
+            fields=fields,
+            sample=sample,
+            batch_size=batch_size,
+        )
 
-    def read(self, table: Any, /, *, columns: Sequence[str] | None = None, schema: str | None = None,
-             order_by: Sequence[str] | str | None = None) -> Any:
+    def read(
+        self,
+        table: Any,
+        /,
+        *,
+        columns: Sequence[str] | None = None,
+        schema: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+    ) -> Any:
         """Read a table back as a Polars DataFrame with bulkframe's logical types.
 
         Parameters
@@ -575,8 +610,15 @@ class Database:
 
         ref = _table_ref(table, schema)
         statements = create_table_statements(
-            self.backend, ref, columns, identity=identity, unique=unique, foreign_keys=foreign_keys,
-            indexes=indexes, defaults=defaults, if_not_exists=if_not_exists,
+            self.backend,
+            ref,
+            columns,
+            identity=identity,
+            unique=unique,
+            foreign_keys=foreign_keys,
+            indexes=indexes,
+            defaults=defaults,
+            if_not_exists=if_not_exists,
         )
         conn = self.connection()
         try:
@@ -688,8 +730,14 @@ class Database:
         from bulkframe.ops.update import bulk_update
 
         return bulk_update(
-            self, _table_ref(table, schema), updates, filter=filter, key_fields=key_fields,
-            batch_size=batch_size, return_updated=return_updated, ensure_atomic=ensure_atomic,
+            self,
+            _table_ref(table, schema),
+            updates,
+            filter=filter,
+            key_fields=key_fields,
+            batch_size=batch_size,
+            return_updated=return_updated,
+            ensure_atomic=ensure_atomic,
             all_rows=all_rows,
             rules=rules,
         )
@@ -811,16 +859,28 @@ class Database:
         options = dict(locals())
         if unknown:
             raise unknown_option(unknown, _option_names("bulk_upsert"), where="bulk_upsert")
-        rules, policy, progress = (RuleOptions.from_options(options), ErrorPolicy.from_options(options),
-                                   ProgressOptions.from_options(options))
+        rules, policy, progress = (
+            RuleOptions.from_options(options),
+            ErrorPolicy.from_options(options),
+            ProgressOptions.from_options(options),
+        )
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
-            self, _table_ref(table, schema), data, unique_fields=unique_fields,
-            update_fields=update_fields, insert_fields=insert_fields,
-            conflict_resolution=conflict_resolution, upsert_conditions=upsert_conditions,
-            dedupe=dedupe, create_unique_index=create_unique_index, batch_size=batch_size,
-            rules=rules, policy=policy, progress=progress,
+            self,
+            _table_ref(table, schema),
+            data,
+            unique_fields=unique_fields,
+            update_fields=update_fields,
+            insert_fields=insert_fields,
+            conflict_resolution=conflict_resolution,
+            upsert_conditions=upsert_conditions,
+            dedupe=dedupe,
+            create_unique_index=create_unique_index,
+            batch_size=batch_size,
+            rules=rules,
+            policy=policy,
+            progress=progress,
         )
 
     def bulk_delete(
@@ -925,18 +985,30 @@ class Database:
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(
-            self, _table_ref(table, schema), filter=filter, ids=ids, key_field=key_field,
-            soft_delete=soft_delete, hard_delete=hard_delete, deleted_at_field=deleted_at_field,
-            cascade=cascade, dry_run=dry_run, max_delete_count=max_delete_count,
-            confirm_delete=confirm_delete, backup_before_delete=backup_before_delete,
-            backup_location=backup_location, all_rows=all_rows, batch_size=batch_size,
+            self,
+            _table_ref(table, schema),
+            filter=filter,
+            ids=ids,
+            key_field=key_field,
+            soft_delete=soft_delete,
+            hard_delete=hard_delete,
+            deleted_at_field=deleted_at_field,
+            cascade=cascade,
+            dry_run=dry_run,
+            max_delete_count=max_delete_count,
+            confirm_delete=confirm_delete,
+            backup_before_delete=backup_before_delete,
+            backup_location=backup_location,
+            all_rows=all_rows,
+            batch_size=batch_size,
             sample_size=sample_size,
         )
-
 
 
 @functools.cache
 def _option_names(method: str) -> tuple[str, ...]:
     """The keyword options ``Database.<method>`` takes (read from its signature)."""
     params = inspect.signature(getattr(Database, method)).parameters.values()
-    return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self")
+    return tuple(
+        p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    )

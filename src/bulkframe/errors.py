@@ -148,9 +148,7 @@ def quote_names(names: Iterable[Any], *, plain: bool = True) -> str:
     return ", ".join(quote_name(n, plain=plain) for n in names)
 
 
-def unknown_option(
-    names: Iterable[str], supported: Iterable[str], *, where: str
-) -> OptionError:
+def unknown_option(names: Iterable[str], supported: Iterable[str], *, where: str) -> OptionError:
     """Build the error for options nobody understands, with the closest valid names."""
     supported = sorted(supported)
     parts = []
@@ -159,8 +157,7 @@ def unknown_option(
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         parts.append(f"{name!r}{hint}")
     return OptionError(
-        f"{where}: unknown option(s) {', '.join(parts)}. "
-        f"Supported options: {', '.join(supported)}."
+        f"{where}: unknown option(s) {', '.join(parts)}. Supported options: {', '.join(supported)}."
     )
 
 
@@ -170,6 +167,5 @@ def check_choice(option: str, value: Any, choices: Any) -> None:
     choices = typing.get_args(choices) or tuple(choices)
     if value not in choices:
         raise InvalidOptionValueError(
-            f"{option}={value!r} is not valid; choose one of: "
-            + ", ".join(repr(c) for c in choices)
+            f"{option}={value!r} is not valid; choose one of: " + ", ".join(repr(c) for c in choices)
         )

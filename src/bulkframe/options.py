@@ -68,9 +68,13 @@ def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: list[tuple[str, str]] = []
     for node, after in itertools.pairwise(body):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
             docs.append((node.target.id, inspect.cleandoc(after.value.value)))
     return tuple(docs)
 
@@ -246,7 +250,8 @@ class ErrorPolicy(OptionGroup):
         if self.retry_failed_records and self.error_strategy == "stop":
             raise _invalid(
                 "retry_failed_records=True needs error_strategy='continue' or 'retry_batch': with "
-                "'stop' the first failure ends the call")
+                "'stop' the first failure ends the call"
+            )
         given = [n for n in ("max_retries", "retry_delay", "retry_backoff") if getattr(self, n) is not None]
         if given and self.strategy != "retry_batch":
             raise _invalid(
@@ -257,7 +262,9 @@ class ErrorPolicy(OptionGroup):
             raise _invalid(f"max_errors must be a non-negative int or None, got {self.max_errors!r}")
         if not isinstance(self.retries, int) or self.retries < 0:
             raise _invalid(f"max_retries must be a non-negative int, got {self.max_retries!r}")
-        if self.retry_delay is not None and (not isinstance(self.retry_delay, (int, float)) or self.retry_delay < 0):
+        if self.retry_delay is not None and (
+            not isinstance(self.retry_delay, (int, float)) or self.retry_delay < 0
+        ):
             raise _invalid(f"retry_delay must be a non-negative number, got {self.retry_delay!r}")
         if self.failed_records_callback is not None and not callable(self.failed_records_callback):
             raise _invalid(
@@ -329,7 +336,9 @@ class RunOptions(OptionGroup):
         if not self.resumable and (self.checkpoint_file is not None or self.checkpoint_interval is not None):
             raise _invalid("checkpoint_file and checkpoint_interval need resumable=True")
         if self.resumable and self.checkpoint_file is None:
-            raise _invalid("resumable=True needs checkpoint_file=... (it names the run, so a rerun can find it)")
+            raise _invalid(
+                "resumable=True needs checkpoint_file=... (it names the run, so a rerun can find it)"
+            )
         if not self.cleanup_on_failure:
             raise _invalid(
                 "cleanup_on_failure=False is not supported: staging tables are session-private and "
@@ -401,8 +410,12 @@ class MetricsOptions(OptionGroup):
     @property
     def batches(self) -> bool:
         """One record per batch (rows, seconds, retries, Arrow bytes)."""
-        return bool(self.collect_metrics or self.track_batch_performance or self.track_execution_time
-                    or self.performance_report)
+        return bool(
+            self.collect_metrics
+            or self.track_batch_performance
+            or self.track_execution_time
+            or self.performance_report
+        )
 
     @property
     def memory(self) -> bool:
@@ -431,7 +444,9 @@ class MetricsOptions(OptionGroup):
 
     @property
     def enabled(self) -> bool:
-        return any((self.batches, self.memory, self.cpu, self.disk_io, self.network, self.interval, self.files))
+        return any(
+            (self.batches, self.memory, self.cpu, self.disk_io, self.network, self.interval, self.files)
+        )
 
     def _check(self) -> None:
         interval = self.metrics_interval
@@ -501,7 +516,12 @@ class MigrationOptions(OptionGroup):
 
 #: The option groups, in the order operations list them.
 GROUPS: tuple[type[OptionGroup], ...] = (
-    RuleOptions, ErrorPolicy, RunOptions, ProgressOptions, MetricsOptions, MigrationOptions,
+    RuleOptions,
+    ErrorPolicy,
+    RunOptions,
+    ProgressOptions,
+    MetricsOptions,
+    MigrationOptions,
 )
 
 #: The groups each ``Database`` operation builds from its keyword options (with

@@ -67,8 +67,13 @@ class Reporter:
     @classmethod
     def of(cls, options: ProgressOptions, *, total: int | None, description: str = "rows") -> Reporter:
         """The reporter an operation's :class:`~bulkframe.options.ProgressOptions` ask for."""
-        return cls(options.progress_callback, total=total, interval=options.progress_interval,
-                   fmt=options.progress_format, description=description)
+        return cls(
+            options.progress_callback,
+            total=total,
+            interval=options.progress_interval,
+            fmt=options.progress_format,
+            description=description,
+        )
 
     def advance(self, processed: int, succeeded: int, failed: int) -> None:
         self.processed += processed
@@ -85,8 +90,14 @@ class Reporter:
             self.callback(self.snapshot())
 
     def snapshot(self) -> Progress:
-        return Progress(self.processed, self.total, self.succeeded, self.failed,
-                        time.perf_counter() - self.started, self.fmt)
+        return Progress(
+            self.processed,
+            self.total,
+            self.succeeded,
+            self.failed,
+            time.perf_counter() - self.started,
+            self.fmt,
+        )
 
     def close(self) -> None:
         if self.bar is not None:

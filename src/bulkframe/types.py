@@ -150,9 +150,14 @@ def kind_of_arrow(field: pa.Field) -> Column:
         return Column(name, "binary")
     if pa.types.is_binary_view(t):
         return Column(name, "binary")
-    if pa.types.is_struct(t) or pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(
-        t
-    ) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+    if (
+        pa.types.is_struct(t)
+        or pa.types.is_map(t)
+        or pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_fixed_size_list(t)
+    ):
         return Column(name, "json")
     raise SchemaError(
         f"column {name!r}: no SQL column type for Arrow type {field.type}; "

@@ -63,21 +63,26 @@ def test_threads_share_one_database(db, table, sql, peek):  # type: ignore[no-un
             ids = list(range(ROWS))
             if (seed + r) % 2:
                 ids.reverse()  # different orders must queue, not deadlock
-            rows = [{"id": i, "atomic_ops": {"stock": {"$inc": -1}, "views": {"$inc": seed + 1}}} for i in ids]
+            rows = [
+                {"id": i, "atomic_ops": {"stock": {"$inc": -1}, "views": {"$inc": seed + 1}}} for i in ids
+            ]
             result = db.bulk_update(table, rows, ensure_atomic=True)
             assert result.updated == ROWS
-            created = db.bulk_create(tables[seed], [{"id": r * CREATED + i, "who": seed} for i in range(CREATED)],
-                                     primary_key="id")
+            created = db.bulk_create(
+                tables[seed], [{"id": r * CREATED + i, "who": seed} for i in range(CREATED)], primary_key="id"
+            )
             assert created.success_count == CREATED
 
     try:
         errors = _run_threads(THREADS, work)
         assert not errors, errors
         assert peek(f'SELECT id, stock, views FROM "{table}" ORDER BY id') == [
-            (i, 1000 - THREADS * ROUNDS, ROUNDS * sum(s + 1 for s in range(THREADS))) for i in range(ROWS)]
+            (i, 1000 - THREADS * ROUNDS, ROUNDS * sum(s + 1 for s in range(THREADS))) for i in range(ROWS)
+        ]
         for seed, name in enumerate(tables):
             assert peek(f'SELECT count(*), count(DISTINCT id), min(who), max(who) FROM "{name}"') == [
-                (ROUNDS * CREATED, ROUNDS * CREATED, seed, seed)]
+                (ROUNDS * CREATED, ROUNDS * CREATED, seed, seed)
+            ]
         status = db.pool_status()
         assert status["checked_out"] == 0 and 1 <= status["checked_in"] <= status["size"]
     finally:
@@ -101,9 +106,13 @@ def test_pool_is_bounded_and_callers_wait(url, table, sql, peek):  # type: ignor
         watcher = threading.Thread(target=watch)
         watcher.start()
         try:
-            errors = _run_threads(6, lambda seed: [
-                db.bulk_update(table, [{"id": i, "atomic_ops": {"n": {"$inc": 1}}} for i in range(5)])
-                for _ in range(4)])
+            errors = _run_threads(
+                6,
+                lambda seed: [
+                    db.bulk_update(table, [{"id": i, "atomic_ops": {"n": {"$inc": 1}}} for i in range(5)])
+                    for _ in range(4)
+                ],
+            )
         finally:
             done.set()
             watcher.join()
@@ -137,7 +146,9 @@ def test_pool_options_are_checked(url):  # type: ignore[no-untyped-def]
 
 def test_connection_pool_size_must_fit_the_pool(url, table):  # type: ignore[no-untyped-def]
     with bf.connect(url, pool_size=2, max_overflow=1) as db:
-        with pytest.raises(InvalidOptionValueError, match=r"connection_pool_size=4 cannot be honoured.*at most 3"):
+        with pytest.raises(
+            InvalidOptionValueError, match=r"connection_pool_size=4 cannot be honoured.*at most 3"
+        ):
             db.bulk_create(table, [{"id": 1}], connection_pool_size=4)
         assert db.columns(table) is None
 
@@ -150,7 +161,7 @@ def test_checkouts_share_no_transaction_or_staging_table(url, table, peek):  # t
         conn = db.connection()
         stage = db.backend.create_stage(conn, [Column("id", "int64")])
         conn.commit()  # the staging table outlives this transaction
-        conn.run(f'INSERT INTO "{table}" (id, v) VALUES (2, \'uncommitted\')')
+        conn.run(f"INSERT INTO \"{table}\" (id, v) VALUES (2, 'uncommitted')")
         db.release(conn)  # neither the row nor the staging table may reach the next caller
         again = db.connection()
         try:
@@ -180,6 +191,7 @@ def test_closed_database_refuses_calls(url, table):  # type: ignore[no-untyped-d
 
 
 # --------------------------------------------------------------------- PostgreSQL only
+
 
 @pytest.mark.postgres
 def test_dead_pooled_connection_is_replaced(pg_url):  # type: ignore[no-untyped-def]
@@ -252,7 +264,10 @@ def test_upsert_deadlock_surfaces_without_retry_and_writes_nothing(pg_url):  # t
         assert "deadlock detected" in str(error) and error.sqlstate == "40P01"
         assert error.result is not None and error.result.success_count == 0
         with psycopg.connect(pg_url) as check:
-            assert check.execute(f'SELECT id, v FROM "{table}" ORDER BY id').fetchall() == [(1, 100), (2, 200)]
+            assert check.execute(f'SELECT id, v FROM "{table}" ORDER BY id').fetchall() == [
+                (1, 100),
+                (2, 200),
+            ]
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f'DROP TABLE IF EXISTS "{table}"')
@@ -264,8 +279,9 @@ def test_upsert_retry_batch_retries_a_deadlock_with_exact_counts(pg_url):  # typ
 
     table = f"bf_test_{uuid.uuid4().hex[:10]}"
     try:
-        result, error = _deadlock_upsert(pg_url, table, error_strategy="retry_batch", max_retries=2,
-                                         retry_delay=0.05)
+        result, error = _deadlock_upsert(
+            pg_url, table, error_strategy="retry_batch", max_retries=2, retry_delay=0.05
+        )
         assert error is None, error
         assert (result.inserted, result.updated, result.skipped) == (0, 2, 0)  # counted once
         assert result.records_processed == result.success_count == 2 and result.failure_count == 0
@@ -286,8 +302,9 @@ UPDATE_KEYS = 10_000
 UPDATE_ROUNDS = 3
 
 
-def _writer_process(url: str, table: str, op: str, keys: int, rounds: int, seed: int, barrier: Any,
-                    out: Any) -> None:
+def _writer_process(
+    url: str, table: str, op: str, keys: int, rounds: int, seed: int, barrier: Any, out: Any
+) -> None:
     """One process: each round write every key, shuffled by its own seed, in batches."""
     try:
         db = bf.connect(url)
@@ -323,16 +340,20 @@ def _two_writers(pg_url: str, op: str, keys: int, rounds: int) -> None:
     existing = 2 if op == "upsert" else 1  # upsert: every other key exists; update: all do
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f'CREATE TABLE "{table}" (id bigint primary key, v bigint not null)')
-        procs = [ctx.Process(target=_writer_process, args=(pg_url, table, op, keys, rounds, seed, barrier, out))
-                 for seed in (1, 2)]
+        procs = [
+            ctx.Process(target=_writer_process, args=(pg_url, table, op, keys, rounds, seed, barrier, out))
+            for seed in (1, 2)
+        ]
         for p in procs:
             p.start()
         finished = False
         try:
             for rnd in range(rounds):
                 admin.execute(f'TRUNCATE "{table}"')
-                admin.execute(f'INSERT INTO "{table}" SELECT g, -1 FROM generate_series(0, %s, %s) g',
-                              (keys - 1, existing))
+                admin.execute(
+                    f'INSERT INTO "{table}" SELECT g, -1 FROM generate_series(0, %s, %s) g',
+                    (keys - 1, existing),
+                )
                 barrier.wait(timeout=120)
                 got = sorted(out.get(timeout=120) for _ in procs)
                 assert [g[2] for g in got] == ["ok", "ok"], got

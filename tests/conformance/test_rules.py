@@ -44,8 +44,15 @@ PLANTED = {
 
 def _rows(n: int = 40) -> list[dict]:  # type: ignore[type-arg]
     rows = [
-        {"id": i, "sku": f"ABC-{i}", "name": f"Product {i}", "price": 10.0 + i, "cost": 5.0,
-         "stock": i, "category": "electronics" if i % 2 else "books"}
+        {
+            "id": i,
+            "sku": f"ABC-{i}",
+            "name": f"Product {i}",
+            "price": 10.0 + i,
+            "cost": 5.0,
+            "stock": i,
+            "category": "electronics" if i % 2 else "books",
+        }
         for i in range(n)
     ]
     rows[3]["price"], rows[3]["cost"] = 0.0, 0.0
@@ -61,14 +68,15 @@ def _rows(n: int = 40) -> list[dict]:  # type: ignore[type-arg]
 
 
 def _create(sql, table: str) -> None:  # type: ignore[no-untyped-def]
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, sku text, name text, price double precision, '
-        f'cost double precision, stock integer, category text)')
+    sql(
+        f'CREATE TABLE "{table}" (id bigint primary key, sku text, name text, price double precision, '
+        f"cost double precision, stock integer, category text)"
+    )
 
 
 def _reported(errors: pl.DataFrame) -> dict[int, set[tuple[str, str]]]:
     return {
-        r["row"]: {(v["field"], v["rule"]) for v in r["violations"]}
-        for r in errors.iter_rows(named=True)
+        r["row"]: {(v["field"], v["rule"]) for v in r["violations"]} for r in errors.iter_rows(named=True)
     }
 
 
@@ -100,8 +108,8 @@ def test_database_constraint_under_continue_isolates_offending_rows(db, table, s
     sql(f'CREATE TABLE "{table}" (id bigint primary key, sku text UNIQUE, qty integer CHECK (qty < 100))')
     db.bulk_create(table, [{"id": 1000, "sku": "TAKEN", "qty": 1}])
     rows = [{"id": i, "sku": f"S{i}", "qty": i} for i in range(250)]
-    rows[17]["sku"] = "TAKEN"         # unique index hit against the table
-    rows[42]["id"] = 1000             # primary key hit
+    rows[17]["sku"] = "TAKEN"  # unique index hit against the table
+    rows[42]["id"] = 1000  # primary key hit
     # qty >= 100 breaks the CHECK for rows 100..249
     result = db.bulk_create(table, rows, error_strategy="continue", batch_size=64)
     bad = {17, 42, *range(100, 250)}
@@ -114,8 +122,12 @@ def test_database_constraint_under_continue_isolates_offending_rows(db, table, s
 
 def test_uncastable_values_are_rejections_under_continue(db, table, sql):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, qty smallint, day date)')
-    rows = [{"id": 1, "qty": 5, "day": "2024-01-01"}, {"id": 2, "qty": 99999, "day": "2024-01-02"},
-            {"id": 3, "qty": 7, "day": "yesterday"}, {"id": 4, "qty": 8, "day": None}]
+    rows = [
+        {"id": 1, "qty": 5, "day": "2024-01-01"},
+        {"id": 2, "qty": 99999, "day": "2024-01-02"},
+        {"id": 3, "qty": 7, "day": "yesterday"},
+        {"id": 4, "qty": 8, "day": None},
+    ]
     result = db.bulk_create(table, rows, error_strategy="continue")
     assert _reported(result.errors) == {1: {("qty", "type")}, 2: {("day", "type")}}
     assert "yesterday" in result.errors.filter(pl.col("row") == 2)["error"][0]
@@ -135,8 +147,9 @@ def test_max_errors_stops_and_says_what_was_committed(db, table, sql):  # type: 
     _create(sql, table)
     rows = _rows()
     with pytest.raises(SafetyLimitError, match="max_errors=2") as info:
-        db.bulk_create(table, rows, validation_rules=RULES, error_strategy="continue",
-                       max_errors=2, batch_size=10)
+        db.bulk_create(
+            table, rows, validation_rules=RULES, error_strategy="continue", max_errors=2, batch_size=10
+        )
     result = info.value.result
     # batch 0 (rows 0-9) has 2 rejections: fine; batch 1 (10-19) brings 5: stop after it
     assert result.committed_ranges == [(0, 10), (10, 20)]
@@ -152,9 +165,17 @@ def test_failed_records_file_and_callback(db, table, sql, tmp_path, ext):  # typ
     _create(sql, table)
     path = tmp_path / f"failed.{ext}"
     received = []
-    result = db.bulk_create(table, _rows(), validation_rules=RULES, error_strategy="continue",
-                            failed_records_file=str(path), failed_records_callback=received.append)
-    reader = {"jsonl": pl.read_ndjson, "json": pl.read_json, "csv": pl.read_csv, "parquet": pl.read_parquet}[ext]
+    result = db.bulk_create(
+        table,
+        _rows(),
+        validation_rules=RULES,
+        error_strategy="continue",
+        failed_records_file=str(path),
+        failed_records_callback=received.append,
+    )
+    reader = {"jsonl": pl.read_ndjson, "json": pl.read_json, "csv": pl.read_csv, "parquet": pl.read_parquet}[
+        ext
+    ]
     written = reader(path)
     assert sorted(written["row"].to_list()) == sorted(PLANTED)
     assert written.height == result.failure_count
@@ -167,29 +188,42 @@ def test_failed_records_file_and_callback(db, table, sql, tmp_path, ext):  # typ
 def test_rejections_are_logged_at_the_chosen_level(db, table, sql, caplog):  # type: ignore[no-untyped-def]
     _create(sql, table)
     with caplog.at_level(logging.DEBUG, logger="bulkframe"):
-        db.bulk_create(table, _rows(), validation_rules=RULES, error_strategy="continue", error_log_level="error")
+        db.bulk_create(
+            table, _rows(), validation_rules=RULES, error_strategy="continue", error_log_level="error"
+        )
     assert any(r.levelno == logging.ERROR and "rejected" in r.getMessage() for r in caplog.records)
 
 
 def test_transformations_apply_before_validation(db, table, sql):  # type: ignore[no-untyped-def]
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, price double precision, category text, created_at timestamptz)')
+    sql(
+        f'CREATE TABLE "{table}" (id bigint primary key, price double precision, category text, created_at timestamptz)'
+    )
     t0 = dt.datetime(2020, 5, 5, tzinfo=dt.timezone.utc)
-    rows = [{"id": 1, "price": 10.0, "category": "ELECTRONICS", "created_at": t0},
-            {"id": 2, "price": 9000.0, "category": "Books", "created_at": None},
-            {"id": 3, "price": 20.0, "category": "Books", "created_at": None}]
+    rows = [
+        {"id": 1, "price": 10.0, "category": "ELECTRONICS", "created_at": t0},
+        {"id": 2, "price": 9000.0, "category": "Books", "created_at": None},
+        {"id": 3, "price": 20.0, "category": "Books", "created_at": None},
+    ]
     before = dt.datetime.now(dt.timezone.utc)
     result = db.bulk_create(
-        table, rows, error_strategy="continue",
-        transformation_rules={"price": "price * 1.1", "category": "category.lower()",
-                              "created_at": "coalesce(created_at, now())"},
+        table,
+        rows,
+        error_strategy="continue",
+        transformation_rules={
+            "price": "price * 1.1",
+            "category": "category.lower()",
+            "created_at": "coalesce(created_at, now())",
+        },
         validation_rules={"price": {"max": 9500}},  # 9000 * 1.1 = 9900 fails after transformation
     )
     after = dt.datetime.now(dt.timezone.utc)
     assert _reported(result.errors) == {1: {("price", "max")}}
     got = db.read(table, order_by="id").to_dicts()
     stamped = got[1].pop("created_at")
-    assert got == [{"id": 1, "price": pytest.approx(11.0), "category": "electronics", "created_at": t0},
-                   {"id": 3, "price": pytest.approx(22.0), "category": "books"}]
+    assert got == [
+        {"id": 1, "price": pytest.approx(11.0), "category": "electronics", "created_at": t0},
+        {"id": 3, "price": pytest.approx(22.0), "category": "books"},
+    ]
     # coalesce(created_at, now()): the missing timestamp is the time of the call
     assert type(stamped) is dt.datetime and stamped.tzinfo is not None
     assert before <= stamped <= after, (before, stamped, after)
@@ -209,7 +243,9 @@ def test_skip_validation_skips_rules_but_not_casting(db, table, sql, stored):  #
     with pytest.raises(SchemaError, match="qty"):
         db.bulk_create(table, [{"id": 2, "qty": 10**6}], skip_validation=True)
     with pytest.raises(InvalidOptionValueError, match="skip_validation"):
-        db.bulk_create(table, [{"id": 3, "qty": 1}], skip_validation=True, validation_rules={"qty": {"min": 0}})
+        db.bulk_create(
+            table, [{"id": 3, "qty": 1}], skip_validation=True, validation_rules={"qty": {"min": 0}}
+        )
     assert stored(table, "id, qty, code") == [(1, 1, "abc")]  # only the first call's row
 
 
@@ -229,15 +265,24 @@ def test_bad_options_are_refused(db, table, stored):  # type: ignore[no-untyped-
 
 
 def test_retry_options_without_retry_batch_are_refused(db, table, stored):  # type: ignore[no-untyped-def]
-    with pytest.raises(InvalidOptionValueError, match="max_retries, retry_delay only apply to error_strategy='retry_batch'"):
+    with pytest.raises(
+        InvalidOptionValueError, match="max_retries, retry_delay only apply to error_strategy='retry_batch'"
+    ):
         db.bulk_create(table, _rows(), error_strategy="continue", max_retries=3, retry_delay=1.0)
     assert stored(table) is None  # refused before anything was created
 
 
 def test_retry_failed_records_means_retry_batch(db, table, sql):  # type: ignore[no-untyped-def]
     _create(sql, table)
-    result = db.bulk_create(table, _rows(), validation_rules=RULES, error_strategy="continue",
-                            retry_failed_records=True, max_retries=3, retry_delay=0.01)
+    result = db.bulk_create(
+        table,
+        _rows(),
+        validation_rules=RULES,
+        error_strategy="continue",
+        retry_failed_records=True,
+        max_retries=3,
+        retry_delay=0.01,
+    )
     assert result.failure_count == len(PLANTED)  # data errors are never retried
     with pytest.raises(InvalidOptionValueError, match="retry_failed_records=True needs"):
         db.bulk_create(table, _rows(), retry_failed_records=True)

@@ -22,15 +22,23 @@ from bulkframe.errors import (
 from bulkframe.rules import Expr, Literal
 
 DDL = (
-    '(id bigint primary key, name text, category text, price numeric(10,2), stock integer, '
-    'active boolean, status text, restock_date date, updated_at timestamptz, views integer)'
+    "(id bigint primary key, name text, category text, price numeric(10,2), stock integer, "
+    "active boolean, status text, restock_date date, updated_at timestamptz, views integer)"
 )
 
 
 def _products(n: int = 10) -> list[dict[str, object]]:
     return [
-        {"id": i, "name": f"Product {i}", "category": ["electronics", "clothing", "books"][i % 3],
-         "price": Decimal(f"{i}.50"), "stock": i, "active": i % 2 == 0, "status": "new", "views": 0}
+        {
+            "id": i,
+            "name": f"Product {i}",
+            "category": ["electronics", "clothing", "books"][i % 3],
+            "price": Decimal(f"{i}.50"),
+            "stock": i,
+            "active": i % 2 == 0,
+            "status": "new",
+            "views": 0,
+        }
         for i in range(1, n + 1)
     ]
 
@@ -59,8 +67,11 @@ def _rows(db: bf.Database, table: str) -> dict[int, dict[str, object]]:
 # ---------------------------------------------------------------- by filter
 def test_filter_update_with_expressions_and_literals(db, products):  # type: ignore[no-untyped-def]
     before = _rows(db, products)
-    result = db.bulk_update(products, {"price": "price * 0.9", "updated_at": ":current_timestamp",
-                                       "status": "restocked"}, filter={"category": "electronics"})
+    result = db.bulk_update(
+        products,
+        {"price": "price * 0.9", "updated_at": ":current_timestamp", "status": "restocked"},
+        filter={"category": "electronics"},
+    )
     after = _rows(db, products)
     hit = [i for i, r in before.items() if r["category"] == "electronics"]
     assert result.updated == result.records_processed == result.success_count == len(hit) == 3
@@ -70,8 +81,10 @@ def test_filter_update_with_expressions_and_literals(db, products):  # type: ign
             assert row["price"] == (before[i]["price"] * Decimal("0.9")).quantize(Decimal("0.01"))  # type: ignore[operator]
             assert row["status"] == "restocked"
             assert isinstance(row["updated_at"], dt.datetime)
-            assert abs(row["updated_at"].replace(tzinfo=dt.timezone.utc)  # type: ignore[union-attr]
-                       - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
+            assert abs(
+                row["updated_at"].replace(tzinfo=dt.timezone.utc)  # type: ignore[union-attr]
+                - dt.datetime.now(dt.timezone.utc)
+            ) < dt.timedelta(minutes=5)
         else:
             assert row == before[i]
 
@@ -81,7 +94,8 @@ def test_spec_restock_example_returns_updated_rows(db, products):  # type: ignor
         products,
         {"stock": "stock + 100", "restock_date": ":current_date", "status": "restocked"},
         filter={"stock": {"$lt": 10}, "active": True, "category": {"$in": ["electronics", "clothing"]}},
-        batch_size=1000, return_updated=True,
+        batch_size=1000,
+        return_updated=True,
     )
     expected_ids = [i for i in range(1, 10) if i % 2 == 0 and i % 3 in (0, 1)]
     assert result.updated == len(expected_ids) == 2
@@ -100,13 +114,24 @@ def test_spec_restock_example_returns_updated_rows(db, products):  # type: ignor
 
 
 def test_literal_values_of_every_type_land_exactly(db, table, sql):  # type: ignore[no-untyped-def]
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, d numeric(12,4), day date, at timestamptz, '
-        'meta jsonb, flag boolean, note text)')
+    sql(
+        f'CREATE TABLE "{table}" (id bigint primary key, d numeric(12,4), day date, at timestamptz, '
+        "meta jsonb, flag boolean, note text)"
+    )
     db.bulk_create(table, [{"id": 1, "note": "x"}, {"id": 2, "note": "y"}])
     at = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone.utc)
-    result = db.bulk_update(table, {"d": Decimal("12345678.9012"), "day": dt.date(2024, 2, 29), "at": at,
-                                    "meta": {"k": [1, "two"]}, "flag": True, "note": None},
-                            filter={"id": 1})
+    result = db.bulk_update(
+        table,
+        {
+            "d": Decimal("12345678.9012"),
+            "day": dt.date(2024, 2, 29),
+            "at": at,
+            "meta": {"k": [1, "two"]},
+            "flag": True,
+            "note": None,
+        },
+        filter={"id": 1},
+    )
     assert result.updated == 1
     rows = _rows(db, table)
     assert rows[1]["d"] == Decimal("12345678.9012")
@@ -133,8 +158,9 @@ def test_batch_size_walks_key_ranges(db, table, sql):  # type: ignore[no-untyped
     db.bulk_create(table, _products(95))
     result = db.bulk_update(table, {"views": "views + 1"}, filter={"id": {"$gt": 0}}, batch_size=10)
     assert result.updated == 95 and result.batches == 10
-    again = db.bulk_update(table, {"views": "views + 1"}, filter={"stock": {"$lte": 50}}, batch_size=7,
-                           ensure_atomic=False)
+    again = db.bulk_update(
+        table, {"views": "views + 1"}, filter={"stock": {"$lte": 50}}, batch_size=7, ensure_atomic=False
+    )
     assert again.updated == 50 and again.batches == 8 and again.batches_committed == 8
     rows = _rows(db, table)
     assert all(r["views"] == (2 if r["id"] <= 50 else 1) for r in rows.values())  # type: ignore[operator]
@@ -178,13 +204,17 @@ def test_failing_filter_update_changes_nothing(db, products):  # type: ignore[no
 # ------------------------------------------------------------------ by rows
 def test_rows_set_different_columns_and_unknown_ids_are_listed(db, products):  # type: ignore[no-untyped-def]
     before = _rows(db, products)
-    result = db.bulk_update(products, [
-        {"id": 1, "price": Decimal("15.99"), "stock": 200},
-        {"id": 2, "price": Decimal("25.99"), "stock": 150},
-        {"id": 3, "stock": 0},
-        {"id": 404, "stock": 1},
-        {"id": 405, "price": 1},
-    ], batch_size=1000)
+    result = db.bulk_update(
+        products,
+        [
+            {"id": 1, "price": Decimal("15.99"), "stock": 200},
+            {"id": 2, "price": Decimal("25.99"), "stock": 150},
+            {"id": 3, "stock": 0},
+            {"id": 404, "stock": 1},
+            {"id": 405, "price": 1},
+        ],
+        batch_size=1000,
+    )
     assert (result.updated, result.not_found, result.records_processed) == (3, 2, 5)
     assert result.not_found_ids == [404, 405]
     assert (result.success_count, result.failure_count) == (3, 2)
@@ -205,15 +235,19 @@ def test_setting_null_differs_from_not_setting(db, products):  # type: ignore[no
 
 def test_atomic_ops(db, products, sql):  # type: ignore[no-untyped-def]
     sql(f'UPDATE "{products}" SET views = NULL WHERE id = 4')
-    result = db.bulk_update(products, [
-        {"id": 1, "atomic_ops": {"stock": {"$inc": -5}}},
-        {"id": 2, "atomic_ops": {"stock": {"$inc": -3}, "views": {"$inc": 2}}},
-        {"id": 3, "atomic_ops": {"views": {"$inc": 1}}, "status": "viewed"},
-        {"id": 4, "atomic_ops": {"views": {"$inc": 10}, "price": {"$mul": 2}}},
-        {"id": 5, "atomic_ops": {"stock": {"$min": 1}, "views": {"$max": 9}}},
-        {"id": 6, "atomic_ops": {"stock": {"$max": 1}, "views": {"$min": 9}}},
-        {"id": 7, "atomic_ops": {"status": {"$set": "set"}}},
-    ], ensure_atomic=True)
+    result = db.bulk_update(
+        products,
+        [
+            {"id": 1, "atomic_ops": {"stock": {"$inc": -5}}},
+            {"id": 2, "atomic_ops": {"stock": {"$inc": -3}, "views": {"$inc": 2}}},
+            {"id": 3, "atomic_ops": {"views": {"$inc": 1}}, "status": "viewed"},
+            {"id": 4, "atomic_ops": {"views": {"$inc": 10}, "price": {"$mul": 2}}},
+            {"id": 5, "atomic_ops": {"stock": {"$min": 1}, "views": {"$max": 9}}},
+            {"id": 6, "atomic_ops": {"stock": {"$max": 1}, "views": {"$min": 9}}},
+            {"id": 7, "atomic_ops": {"status": {"$set": "set"}}},
+        ],
+        ensure_atomic=True,
+    )
     assert result.updated == 7
     rows = _rows(db, products)
     assert rows[1]["stock"] == -4
@@ -226,13 +260,17 @@ def test_atomic_ops(db, products, sql):  # type: ignore[no-untyped-def]
 
 
 def test_repeated_keys_apply_in_input_order(db, products):  # type: ignore[no-untyped-def]
-    result = db.bulk_update(products, [
-        {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}},
-        {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}},
-        {"id": 2, "status": "first"},
-        {"id": 1, "atomic_ops": {"stock": {"$mul": 10}}},
-        {"id": 2, "status": "last"},
-    ], return_updated=True)
+    result = db.bulk_update(
+        products,
+        [
+            {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}},
+            {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}},
+            {"id": 2, "status": "first"},
+            {"id": 1, "atomic_ops": {"stock": {"$mul": 10}}},
+            {"id": 2, "status": "last"},
+        ],
+        return_updated=True,
+    )
     assert result.updated == 5 and result.records_processed == 5
     rows = _rows(db, products)
     assert rows[1]["stock"] == 30 and rows[2]["status"] == "last"
@@ -271,8 +309,13 @@ def test_not_found_ids_come_in_input_order(db, table, sql):  # type: ignore[no-u
 
 
 def test_keys_repeated_across_batches_apply_in_order(db, products):  # type: ignore[no-untyped-def]
-    rows = [{"id": 1, "stock": 5}, {"id": 2, "stock": 6}, {"id": 1, "stock": 7}, {"id": 3, "stock": 8},
-            {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}}]
+    rows = [
+        {"id": 1, "stock": 5},
+        {"id": 2, "stock": 6},
+        {"id": 1, "stock": 7},
+        {"id": 3, "stock": 8},
+        {"id": 1, "atomic_ops": {"stock": {"$inc": 1}}},
+    ]
     frame = pl.DataFrame(rows[:4])
     result = db.bulk_update(products, frame, batch_size=2)
     assert result.updated == 4 and _rows(db, products)[1]["stock"] == 7
@@ -281,8 +324,9 @@ def test_keys_repeated_across_batches_apply_in_order(db, products):  # type: ign
 
 
 def test_rows_with_filter_skip_rows_it_excludes(db, products):  # type: ignore[no-untyped-def]
-    result = db.bulk_update(products, [{"id": i, "status": "sold"} for i in (1, 2, 3, 4)],
-                            filter={"active": True})
+    result = db.bulk_update(
+        products, [{"id": i, "status": "sold"} for i in (1, 2, 3, 4)], filter={"active": True}
+    )
     assert (result.updated, result.skipped, result.success_count) == (2, 2, 4)
     rows = _rows(db, products)
     assert [rows[i]["status"] for i in (1, 2, 3, 4)] == ["new", "sold", "new", "sold"]
@@ -320,8 +364,9 @@ def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
     evil = "'); DROP TABLE students; --"
     db.drop_table(name)
     try:
-        db.bulk_create(name, [{"id": i, col: i, "ñ 🚀": evil if i == 1 else "ok"} for i in (1, 2, 3)],
-                       primary_key="id")
+        db.bulk_create(
+            name, [{"id": i, col: i, "ñ 🚀": evil if i == 1 else "ok"} for i in (1, 2, 3)], primary_key="id"
+        )
         result = db.bulk_update(name, {col: 0, "ñ 🚀": "x'; --"}, filter={"ñ 🚀": evil})
         assert result.updated == 1
         db.bulk_update(name, [{"id": 2, "ñ 🚀": evil}, {"id": 3, "atomic_ops": {col: {"$inc": 5}}}])
@@ -339,14 +384,19 @@ def test_update_rows_are_validated_on_the_values_they_set(db, table, sql):  # ty
     sql(f'CREATE TABLE "{table}" (id bigint primary key, code varchar(3) NOT NULL, price double precision)')
     db.bulk_create(table, [{"id": i, "code": "a", "price": 1.0} for i in range(1, 6)])
     rules = {"price": {"min": 0}}
-    rows = [{"id": 1, "price": 2.0},            # sets price only: code is not checked
-            {"id": 2, "price": -1.0},           # breaks min
-            {"id": 3, "code": None},            # NULL into NOT NULL
-            {"id": 4, "code": "toolong"},       # longer than varchar(3)
-            {"id": 5, "code": "ok", "price": 3.0}]
+    rows = [
+        {"id": 1, "price": 2.0},  # sets price only: code is not checked
+        {"id": 2, "price": -1.0},  # breaks min
+        {"id": 3, "code": None},  # NULL into NOT NULL
+        {"id": 4, "code": "toolong"},  # longer than varchar(3)
+        {"id": 5, "code": "ok", "price": 3.0},
+    ]
     with pytest.raises(ValidationError) as info:
         db.bulk_update(table, rows, validation_rules=rules, batch_size=2)
-    got = {r["row"]: {(v["field"], v["rule"]) for v in r["violations"]} for r in info.value.errors.iter_rows(named=True)}
+    got = {
+        r["row"]: {(v["field"], v["rule"]) for v in r["violations"]}
+        for r in info.value.errors.iter_rows(named=True)
+    }
     assert got == {1: {("price", "min")}, 2: {("code", "required")}, 3: {("code", "max_length")}}
     assert db.read(table, order_by="id")["price"].to_list() == [1.0] * 5  # nothing written
     result = db.bulk_update(table, [rows[0], rows[4]], validation_rules=rules)

@@ -8,7 +8,9 @@ import pytest
 from bulkframe.errors import InvalidOptionValueError
 from bulkframe.ops.verify import VerificationError
 
-ROWS = [{"id": i, "name": f"n{i}", "price": i / 4, "meta": {"k": i, "tags": ["a", "b"]}} for i in range(1, 501)]
+ROWS = [
+    {"id": i, "name": f"n{i}", "price": i / 4, "meta": {"k": i, "tags": ["a", "b"]}} for i in range(1, 501)
+]
 
 
 def test_verify_finds_missing_and_changed_rows(db, table, sql):  # type: ignore[no-untyped-def]
@@ -21,14 +23,22 @@ def test_verify_finds_missing_and_changed_rows(db, table, sql):  # type: ignore[
     assert not found.ok
     assert (found.checked, found.missing, found.mismatched, found.matched) == (500, 2, 1, 497)
     assert sorted(found.missing_keys["id"].to_list()) == [3, 4]
-    assert found.differences.to_dicts() == [{"id": 10, "field": "name", "expected": "n10", "actual": "changed"}]
+    assert found.differences.to_dicts() == [
+        {"id": 10, "field": "name", "expected": "n10", "actual": "changed"}
+    ]
     sampled = db.verify(table, ROWS, sample=50, fields=["price"])
     assert sampled.checked == 50 and sampled.fields == ["price"]
 
 
 def test_verify_migration_after_a_load(db, table):  # type: ignore[no-untyped-def]
-    result = db.bulk_create(table, ROWS, primary_key="id", migration_mode=True, verification_sample=100,
-                            transformation_rules={"price": "price * 2"})
+    result = db.bulk_create(
+        table,
+        ROWS,
+        primary_key="id",
+        migration_mode=True,
+        verification_sample=100,
+        transformation_rules={"price": "price * 2"},
+    )
     v = result.verification
     assert v.ok and v.checked == 100 and result.metrics["verification"]["ok"]
     # the transformed values are what must have landed
@@ -58,8 +68,11 @@ def test_verify_migration_reports_rows_a_trigger_changed(db, table, sql, suite_b
 def test_preserve_ids_moves_the_sequence_and_false_drops_ids(db, table):  # type: ignore[no-untyped-def]
     from bulkframe.types import Column
 
-    db.create_table(table, [Column("id", "int64", primary_key=True, nullable=False), Column("name", "text")],
-                    identity="id")
+    db.create_table(
+        table,
+        [Column("id", "int64", primary_key=True, nullable=False), Column("name", "text")],
+        identity="id",
+    )
     db.bulk_create(table, [{"id": 1000, "name": "kept"}], preserve_ids=True)
     db.bulk_create(table, [{"name": "next"}])  # the id generator continues after 1000
     db.bulk_create(table, [{"id": 5, "name": "renumbered"}], preserve_ids=False)

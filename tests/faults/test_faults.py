@@ -66,8 +66,11 @@ def test_terminated_backends_are_retried_without_loss_or_duplicates(pg_url, pg_t
     def killer() -> None:
         time.sleep(0.4)
         while not done.is_set() and len(kills) < 5:
-            killed = _scalar(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                     "WHERE application_name = $1", (app,))
+            killed = _scalar(
+                pg_url,
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                (app,),
+            )
             if killed:
                 kills.append(int(killed))  # type: ignore[call-overload]
             time.sleep(0.5)
@@ -76,8 +79,15 @@ def test_terminated_backends_are_retried_without_loss_or_duplicates(pg_url, pg_t
     thread.start()
     try:
         with bf.connect(loader_url) as db:
-            result = db.bulk_create(pg_table, _table(ROWS), batch_size=50_000, error_strategy="retry_batch",
-                                    max_retries=20, retry_delay=0.05, retry_backoff="constant")
+            result = db.bulk_create(
+                pg_table,
+                _table(ROWS),
+                batch_size=50_000,
+                error_strategy="retry_batch",
+                max_retries=20,
+                retry_delay=0.05,
+                retry_backoff="constant",
+            )
     finally:
         done.set()
         thread.join()
@@ -140,14 +150,22 @@ def test_checkpoint_from_different_input_is_refused(pg_url, pg_table, tmp_path):
     checkpoint = tmp_path / "cp.json"
     _scalar(pg_url, f'CREATE TABLE "{pg_table}" (id bigint, payload text)')
     with bf.connect(pg_url) as db:
-        db.bulk_create(pg_table, _table(100), batch_size=10, resumable=True, checkpoint_file=str(checkpoint),
-                       auto_cleanup=False)
+        db.bulk_create(
+            pg_table,
+            _table(100),
+            batch_size=10,
+            resumable=True,
+            checkpoint_file=str(checkpoint),
+            auto_cleanup=False,
+        )
         assert checkpoint.exists()  # kept: auto_cleanup=False
         other = _table(100).set_column(1, "payload", pa.array([f"other {i}" for i in range(100)]))
         with pytest.raises(CheckpointError, match="fingerprint mismatch"):
             db.bulk_create(pg_table, other, batch_size=10, resumable=True, checkpoint_file=str(checkpoint))
         with pytest.raises(CheckpointError, match="batch_size=10"):
-            db.bulk_create(pg_table, _table(100), batch_size=20, resumable=True, checkpoint_file=str(checkpoint))
+            db.bulk_create(
+                pg_table, _table(100), batch_size=20, resumable=True, checkpoint_file=str(checkpoint)
+            )
     assert _scalar(pg_url, f'SELECT count(*) FROM "{pg_table}"') == 100
     run_key = json.loads(checkpoint.read_text())["run_key"]
     _scalar(pg_url, 'DELETE FROM "_bulkframe_ledger" WHERE run_key = $1', (run_key,))

@@ -72,11 +72,13 @@ def main() -> None:
             flush(op)
         out.append(line)
     flush(op)
-    for (section, key) in seen:
+    for section, key in seen:
         st = status(section, key)[0]  # type: ignore[arg-type]
         counts["works" if st == "works" else "accepted" if st.startswith("accepted") else "missing"] += 1
-    summary = (f"Summary: {len(seen)} spec parameters (by node): {counts['works']} work, {counts['accepted']} "
-               f"accepted only with one value, {counts['missing']} not supported yet.")
+    summary = (
+        f"Summary: {len(seen)} spec parameters (by node): {counts['works']} work, {counts['accepted']} "
+        f"accepted only with one value, {counts['missing']} not supported yet."
+    )
     text = re.sub(r"^Summary: .*$", summary, "\n".join(out) + "\n", flags=re.M)
     DOC.write_text(text)
     print(summary)

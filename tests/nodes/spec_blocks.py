@@ -74,7 +74,9 @@ def add_node_call(node: ast.AST) -> AddNode | None:
     if not (isinstance(call.func, ast.Attribute) and call.func.attr == "add_node") or len(call.args) < 3:
         return None
     kind, nid, params = call.args[:3]
-    if not (isinstance(kind, ast.Constant) and isinstance(nid, ast.Constant) and isinstance(params, ast.Dict)):
+    if not (
+        isinstance(kind, ast.Constant) and isinstance(nid, ast.Constant) and isinstance(params, ast.Dict)
+    ):
         return None
     keys: list[str] = []
     values: dict[str, Any] = {}

@@ -70,8 +70,17 @@ def product_rows(n: int = 10, **extra: Any) -> list[dict[str, Any]]:
     """Deterministic products; loaded first into a fresh table they get ids 1..n."""
     cats = ["electronics", "clothing", "books", "discontinued"]
     return [
-        {"name": f"Product {i}", "price": float(i * 10), "category": cats[i % 4], "stock": i % 12,
-         "active": i % 2 == 0, "sku": f"SKU-{i}", "external_id": f"EXT-{i}", "views": 0,
-         "created_at": dt.datetime(2021 if i % 3 == 0 else 2023, 6, 1, tzinfo=dt.timezone.utc), **extra}
+        {
+            "name": f"Product {i}",
+            "price": float(i * 10),
+            "category": cats[i % 4],
+            "stock": i % 12,
+            "active": i % 2 == 0,
+            "sku": f"SKU-{i}",
+            "external_id": f"EXT-{i}",
+            "views": 0,
+            "created_at": dt.datetime(2021 if i % 3 == 0 else 2023, 6, 1, tzinfo=dt.timezone.utc),
+            **extra,
+        }
         for i in range(1, n + 1)
     ]

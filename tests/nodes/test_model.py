@@ -20,10 +20,18 @@ from bulkframe.types import Column
 NOW = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
 
 
-@pytest.mark.parametrize(("cls", "table"), [
-    ("Product", "products"), ("OrderItem", "order_items"), ("Category", "categories"),
-    ("Address", "addresses"), ("Key", "keys"), ("HTTPLog", "http_logs"), ("Box", "boxes"),
-])
+@pytest.mark.parametrize(
+    ("cls", "table"),
+    [
+        ("Product", "products"),
+        ("OrderItem", "order_items"),
+        ("Category", "categories"),
+        ("Address", "addresses"),
+        ("Key", "keys"),
+        ("HTTPLog", "http_logs"),
+        ("Box", "boxes"),
+    ],
+)
 def test_table_names(cls: str, table: str) -> None:
     assert table_name_for(cls) == table
 
@@ -56,10 +64,27 @@ def test_every_annotation_maps_to_a_typed_column_and_round_trips(flow: DataFlow)
         cols = {c.name: c for c in flow.database.columns(Everything)}
         kinds = {n: c.kind for n, c in cols.items()}
         assert kinds == {
-            "id": "int64", "text": "text", "count": "int64", "ratio": "float64", "amount": "decimal",
-            "money": "decimal", "flag": "bool", "at": "timestamptz", "naive": "timestamp", "day": "date",
-            "doc": "json", "items": "json", "key": "uuid", "code": "text", "maybe": "int64",
-            "maybe_too": "text", "stock": "int64", "active": "bool", "label": "text", "meta": "json"}
+            "id": "int64",
+            "text": "text",
+            "count": "int64",
+            "ratio": "float64",
+            "amount": "decimal",
+            "money": "decimal",
+            "flag": "bool",
+            "at": "timestamptz",
+            "naive": "timestamp",
+            "day": "date",
+            "doc": "json",
+            "items": "json",
+            "key": "uuid",
+            "code": "text",
+            "maybe": "int64",
+            "maybe_too": "text",
+            "stock": "int64",
+            "active": "bool",
+            "label": "text",
+            "meta": "json",
+        }
         assert (cols["amount"].precision, cols["amount"].scale) == (18, 6)
         assert (cols["money"].precision, cols["money"].scale) == (12, 2)
         assert cols["code"].length == 8
@@ -67,10 +92,23 @@ def test_every_annotation_maps_to_a_typed_column_and_round_trips(flow: DataFlow)
         assert not cols["text"].nullable and cols["maybe"].nullable and cols["maybe_too"].nullable
         assert cols["stock"].has_default and not cols["stock"].nullable
         key = uuid.uuid4()
-        row = {"text": "é", "count": 2**40, "ratio": 0.25, "amount": Decimal("123456789012.123456"),
-               "money": Decimal("10.25"), "flag": False, "at": NOW, "naive": dt.datetime(2024, 1, 2, 3, 4),
-               "day": dt.date(2024, 2, 29), "doc": {"a": [1, {"b": None}]}, "items": [1, "x"], "key": key,
-               "code": "ABCDEFGH", "maybe": None, "maybe_too": None}
+        row = {
+            "text": "é",
+            "count": 2**40,
+            "ratio": 0.25,
+            "amount": Decimal("123456789012.123456"),
+            "money": Decimal("10.25"),
+            "flag": False,
+            "at": NOW,
+            "naive": dt.datetime(2024, 1, 2, 3, 4),
+            "day": dt.date(2024, 2, 29),
+            "doc": {"a": [1, {"b": None}]},
+            "items": [1, "x"],
+            "key": key,
+            "code": "ABCDEFGH",
+            "maybe": None,
+            "maybe_too": None,
+        }
         result = flow.database.bulk_create(Everything, [row])
         assert result.inserted == 1
         stored = flow.database.read(Everything).to_dicts()[0]
@@ -105,8 +143,12 @@ def test_declared_key_unique_index_and_soft_delete(flow: DataFlow) -> None:
         flow.database.bulk_create(Sku, [{"code": "a", "name": "x", "shelf": 1}])
         with pytest.raises(IntegrityError):
             flow.database.bulk_create(Sku, [{"code": "b", "name": "x", "shelf": 1}])
-        up = flow.database.bulk_upsert(Sku, [{"code": "c", "name": "x", "shelf": 1}], unique_fields=["name", "shelf"],
-                                       update_fields=["code"])
+        up = flow.database.bulk_upsert(
+            Sku,
+            [{"code": "c", "name": "x", "shelf": 1}],
+            unique_fields=["name", "shelf"],
+            update_fields=["code"],
+        )
         assert up.updated == 1
         gone = flow.database.bulk_delete(Sku, {"name": "x"}, soft_delete=True)
         assert gone.deleted == 1
@@ -118,6 +160,7 @@ def test_declared_key_unique_index_and_soft_delete(flow: DataFlow) -> None:
 def test_existing_table_is_used_as_is(flow: DataFlow, caplog: pytest.LogCaptureFixture) -> None:
     flow.database.bulk_create("bf_nodes_legacy", [{"id": 1, "name": "old"}], primary_key="id")
     try:
+
         @flow.model
         class Legacy:
             name: str
@@ -136,10 +179,13 @@ def test_bad_models_are_refused(flow: DataFlow) -> None:
     with pytest.raises(SchemaError, match="no annotated fields"):
         flow.model(type("Empty", (), {}))
     with pytest.raises(SchemaError, match="no column type for annotation"):
+
         @flow.model
         class Odd:
             thing: set  # type: ignore[type-arg]
+
     with pytest.raises(SchemaError, match="only Optional"):
+
         @flow.model
         class Mixed:
             thing: int | str
@@ -147,15 +193,34 @@ def test_bad_models_are_refused(flow: DataFlow) -> None:
 
 def test_create_table_library_api(db: bf.Database, table: str) -> None:
     parent = f"{table}_p"
-    cols = [Column("id", "int64", nullable=False, primary_key=True), Column("name", "text", nullable=False),
-            Column("n", "int64", nullable=False), Column("at", "timestamptz", nullable=False)]
+    cols = [
+        Column("id", "int64", nullable=False, primary_key=True),
+        Column("name", "text", nullable=False),
+        Column("n", "int64", nullable=False),
+        Column("at", "timestamptz", nullable=False),
+    ]
     try:
-        assert db.create_table(parent, cols, identity="id", unique=[("name",)], indexes=[("n",)],
-                               defaults={"n": 0, "at": ":current_timestamp"}) is True
+        assert (
+            db.create_table(
+                parent,
+                cols,
+                identity="id",
+                unique=[("name",)],
+                indexes=[("n",)],
+                defaults={"n": 0, "at": ":current_timestamp"},
+            )
+            is True
+        )
         assert db.create_table(parent, cols) is False  # exists: left alone
-        assert db.create_table(table, [Column("id", "int64", nullable=False, primary_key=True),
-                                       Column("parent_id", "int64")],
-                               identity="id", foreign_keys=[ForeignKey(("parent_id",), parent, None, ())]) is True
+        assert (
+            db.create_table(
+                table,
+                [Column("id", "int64", nullable=False, primary_key=True), Column("parent_id", "int64")],
+                identity="id",
+                foreign_keys=[ForeignKey(("parent_id",), parent, None, ())],
+            )
+            is True
+        )
         started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         db.bulk_create(parent, [{"name": "a"}, {"name": "b"}])
         ended = dt.datetime.now(dt.timezone.utc)
@@ -179,7 +244,7 @@ GOLDEN_DDL = {
     "sqlite": [
         'CREATE TABLE IF NOT EXISTS "order" ("id" INTEGER, "name" TEXT DEFAULT \'O\'\'Neil\' NOT NULL, '
         '"price" TEXT /* bulkframe:decimal(18,6) */, "on" BOOLEAN DEFAULT TRUE NOT NULL, '
-        '"at" TIMESTAMP /* bulkframe:timestamptz */ DEFAULT (strftime(\'%Y-%m-%d %H:%M:%f000\', \'now\')), '
+        "\"at\" TIMESTAMP /* bulkframe:timestamptz */ DEFAULT (strftime('%Y-%m-%d %H:%M:%f000', 'now')), "
         '"meta" TEXT /* bulkframe:json */ DEFAULT \'{"a": "it\'\'s"}\', "user_id" BIGINT, PRIMARY KEY ("id"), '
         'UNIQUE ("name"), FOREIGN KEY ("user_id") REFERENCES "users")',
         'CREATE INDEX IF NOT EXISTS "ix_order_user_id" ON "order" ("user_id")',
@@ -206,13 +271,25 @@ def test_create_table_ddl_golden(dialect: str) -> None:
 
     backend = load_backend(GOLDEN_URL[dialect])
     assert backend.name == dialect
-    cols = [Column("id", "int64", nullable=False, primary_key=True), Column("name", "text", nullable=False),
-            Column("price", "decimal", precision=18, scale=6), Column("on", "bool", nullable=False),
-            Column("at", "timestamptz"), Column("meta", "json"), Column("user_id", "int64")]
+    cols = [
+        Column("id", "int64", nullable=False, primary_key=True),
+        Column("name", "text", nullable=False),
+        Column("price", "decimal", precision=18, scale=6),
+        Column("on", "bool", nullable=False),
+        Column("at", "timestamptz"),
+        Column("meta", "json"),
+        Column("user_id", "int64"),
+    ]
     statements = create_table_statements(
-        backend, TableRef("order"), cols, identity="id", unique=[("name",)], indexes=[("user_id",)],
+        backend,
+        TableRef("order"),
+        cols,
+        identity="id",
+        unique=[("name",)],
+        indexes=[("user_id",)],
         foreign_keys=[ForeignKey(("user_id",), "users", None, ())],
-        defaults={"on": True, "at": ":current_timestamp", "meta": {"a": "it's"}, "name": "O'Neil"})
+        defaults={"on": True, "at": ":current_timestamp", "meta": {"a": "it's"}, "name": "O'Neil"},
+    )
     assert statements == GOLDEN_DDL[dialect]
 
 
@@ -231,7 +308,8 @@ def test_index_of_a_table_in_a_schema_is_qualified_where_the_backend_says(dialec
 
     backend = load_backend(GOLDEN_URL[dialect])
     cols = [Column("id", "int64", nullable=False, primary_key=True), Column("user_id", "int64")]
-    statements = create_table_statements(backend, TableRef("order", "s"), cols, indexes=[("user_id",)],
-                                         if_not_exists=False)
+    statements = create_table_statements(
+        backend, TableRef("order", "s"), cols, indexes=[("user_id",)], if_not_exists=False
+    )
     assert statements[1:] == [index]
     assert statements[0].startswith('CREATE TABLE "s"."order" (')

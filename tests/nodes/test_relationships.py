@@ -49,9 +49,11 @@ def blog(flow: DataFlow):  # type: ignore[no-untyped-def]
 
 def _authors(n: int) -> list[dict[str, object]]:
     return [
-        {"name": f"author {i}",
-         "profile": {"bio": f"bio {i}"} if i % 3 else None,
-         "posts": [{"title": f"post {i}.{j}", "stars": j} for j in range(i % 4)]}
+        {
+            "name": f"author {i}",
+            "profile": {"bio": f"bio {i}"} if i % 3 else None,
+            "posts": [{"title": f"post {i}.{j}", "stars": j} for j in range(i % 4)],
+        }
         for i in range(n)
     ]
 
@@ -67,8 +69,14 @@ def _stored(flow: DataFlow) -> list[tuple[str, str | None, list[str]]]:
 
 
 def _expected(data: list[dict[str, object]]) -> list[tuple[str, str | None, list[str]]]:
-    return [(d["name"], d["profile"]["bio"] if d["profile"] else None,  # type: ignore[index]
-             [p["title"] for p in d["posts"]]) for d in data]  # type: ignore[attr-defined]
+    return [
+        (
+            d["name"],
+            d["profile"]["bio"] if d["profile"] else None,  # type: ignore[index]
+            [p["title"] for p in d["posts"]],
+        )
+        for d in data
+    ]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("as_frame", [False, True])
@@ -76,10 +84,16 @@ def test_node_creates_parents_and_children_linked(flow: DataFlow, blog, as_frame
     flow.database.bulk_create(blog["Author"], [{"name": "already here"}])  # ids do not start at 1
     data = _authors(500)
     wf = WorkflowBuilder()
-    wf.add_node("AuthorBulkCreateNode", "authors", {
-        "data": pl.DataFrame(data) if as_frame else data, "batch_size": 128,
-        "include_relationships": ["profile", "posts"], "relationship_strategy": "nested_create",
-    })
+    wf.add_node(
+        "AuthorBulkCreateNode",
+        "authors",
+        {
+            "data": pl.DataFrame(data) if as_frame else data,
+            "batch_size": 128,
+            "include_relationships": ["profile", "posts"],
+            "relationship_strategy": "nested_create",
+        },
+    )
     results, _ = LocalRuntime().execute(wf.build())
     out = results["authors"]["data"]
     assert (out["inserted"], out["success_count"], out["failure_count"]) == (500, 500, 0)
@@ -97,9 +111,15 @@ def test_a_refused_child_keeps_nothing(flow: DataFlow, blog) -> None:  # type: i
     data = _authors(20)
     data[7]["posts"] = [{"title": None}]  # NOT NULL
     with pytest.raises(ValidationError, match="bf_rel_posts"):
-        bulk_create_nested(flow.database, blog["Author"], data,
-                           nested=[Nested("profile", blog["AuthorProfile"], "author_id"),
-                                   Nested("posts", blog["Post"], "author_id", many=True)])
+        bulk_create_nested(
+            flow.database,
+            blog["Author"],
+            data,
+            nested=[
+                Nested("profile", blog["AuthorProfile"], "author_id"),
+                Nested("posts", blog["Post"], "author_id", many=True),
+            ],
+        )
     assert _stored(flow) == []
     wf = WorkflowBuilder()
     wf.add_node("AuthorBulkCreateNode", "a", {"data": data, "include_relationships": ["posts"]})
@@ -111,8 +131,11 @@ def test_a_refused_child_keeps_nothing(flow: DataFlow, blog) -> None:  # type: i
 def test_relationship_parameters_are_checked(flow: DataFlow, blog) -> None:  # type: ignore[no-untyped-def]
     wf = WorkflowBuilder()
     with pytest.raises(NotSupportedError, match="relationship_strategy='lazy'"):
-        wf.add_node("AuthorBulkCreateNode", "a", {"data": [], "include_relationships": ["posts"],
-                                                  "relationship_strategy": "lazy"})
+        wf.add_node(
+            "AuthorBulkCreateNode",
+            "a",
+            {"data": [], "include_relationships": ["posts"], "relationship_strategy": "lazy"},
+        )
     wf.add_node("AuthorBulkCreateNode", "b", {"data": [{"name": "x"}], "include_relationships": ["comments"]})
     with pytest.raises(NodeExecutionError) as info:
         LocalRuntime().execute(wf.build())
@@ -122,12 +145,21 @@ def test_relationship_parameters_are_checked(flow: DataFlow, blog) -> None:  # t
 
 def test_delete_cascade_follows_relationships(flow: DataFlow, blog) -> None:  # type: ignore[no-untyped-def]
     data = _authors(12)
-    bulk_create_nested(flow.database, blog["Author"], data,
-                       nested=[Nested("profile", blog["AuthorProfile"], "author_id"),
-                               Nested("posts", blog["Post"], "author_id", many=True)])
+    bulk_create_nested(
+        flow.database,
+        blog["Author"],
+        data,
+        nested=[
+            Nested("profile", blog["AuthorProfile"], "author_id"),
+            Nested("posts", blog["Post"], "author_id", many=True),
+        ],
+    )
     wf = WorkflowBuilder()
-    wf.add_node("AuthorBulkDeleteNode", "purge", {"filter": {"name": {"$in": ["author 3", "author 5"]}},
-                                                  "cascade": ["posts", "profile"]})
+    wf.add_node(
+        "AuthorBulkDeleteNode",
+        "purge",
+        {"filter": {"name": {"$in": ["author 3", "author 5"]}}, "cascade": ["posts", "profile"]},
+    )
     results, _ = LocalRuntime().execute(wf.build())
     assert results["purge"]["data"]["deleted"] == 2
     remaining = [d for d in _expected(data) if d[0] not in ("author 3", "author 5")]

@@ -63,8 +63,12 @@ class Example:
 
     def refused(self, capabilities: Capabilities) -> list[str]:
         """The parameters refused on a backend with these capabilities."""
-        return [name for cap, names in self.refused_without.items() if not getattr(capabilities, cap)
-                for name in names]
+        return [
+            name
+            for cap, names in self.refused_without.items()
+            if not getattr(capabilities, cap)
+            for name in names
+        ]
 
 
 def rows(flow: DataFlow, table: str = "products") -> list[dict[str, Any]]:
@@ -85,10 +89,12 @@ def server_today(flow: DataFlow) -> dt.date:
 def seed_products(n: int = 10, **extra: Any) -> Callable[[DataFlow, dict[str, type]], None]:
     def seed(flow: DataFlow, models: dict[str, type]) -> None:
         flow.database.bulk_create(models["Product"], product_rows(n, **extra))
+
     return seed
 
 
 # -- checks ------------------------------------------------------------------------------
+
 
 def check_generated(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     assert sorted(flow.node_types()) == [f"Product{s}" for s in sorted(NODE_SUFFIX.values())]
@@ -98,8 +104,10 @@ def check_generated(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any])
 
 def check_basic(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     assert results["import_products"]["data"]["success_count"] == 2
-    assert [(r["name"], r["price"], r["stock"]) for r in rows(flow)] == [("Product 1", 19.99, 100),
-                                                                        ("Product 2", 29.99, 50)]
+    assert [(r["name"], r["price"], r["stock"]) for r in rows(flow)] == [
+        ("Product 1", 19.99, 100),
+        ("Product 2", 29.99, 50),
+    ]
     again, _ = LocalRuntime().execute(ns["workflow"].build())  # "skip duplicates"
     assert again["import_products"]["data"]["skipped"] == 2
     assert len(rows(flow)) == 2
@@ -114,7 +122,12 @@ def advanced_products() -> list[dict[str, Any]]:
 
 def check_advanced(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     data = results["import_products_advanced"]["data"]
-    assert (data["records_processed"], data["inserted"], data["updated"], data["failure_count"]) == (32, 30, 1, 1)
+    assert (data["records_processed"], data["inserted"], data["updated"], data["failure_count"]) == (
+        32,
+        30,
+        1,
+        1,
+    )
     stored = {(r["name"], r["category"]): r for r in rows(flow)}
     assert stored[("Product 1", "clothing")]["price"] == 11.0 and ("Free", "toys") not in stored
     assert len(stored) == 40
@@ -141,8 +154,11 @@ def product_rows_with_ids(n: int) -> list[dict[str, Any]]:
 
 def check_restock(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     before = {r["id"]: r for r in product_rows_with_ids(10)}
-    hit = [i for i, r in before.items()
-           if r["stock"] < 10 and r["active"] and r["category"] in ("electronics", "clothing")]
+    hit = [
+        i
+        for i, r in before.items()
+        if r["stock"] < 10 and r["active"] and r["category"] in ("electronics", "clothing")
+    ]
     assert hit, "the data must exercise the filter"
     after = {r["id"]: r for r in rows(flow)}
     today = server_today(flow)
@@ -174,10 +190,23 @@ OLD = {"active": False, "created_at": dt.datetime(2021, 1, 1, tzinfo=dt.timezone
 
 def seed_delete(flow: DataFlow, models: dict[str, type]) -> None:
     db = flow.database
-    db.bulk_create(models["Product"], [{k: v for k, v in r.items() if k not in OLD} | OLD if r["name"] in
-                                       ("Product 7", "Product 9") else r for r in product_rows(10)])
-    db.bulk_create(models["Review"], [{"product_id": 7, "body": "ok"}, {"product_id": 9, "body": "meh"},
-                                      {"product_id": 8, "body": "kept"}])
+    db.bulk_create(
+        models["Product"],
+        [
+            {k: v for k, v in r.items() if k not in OLD} | OLD
+            if r["name"] in ("Product 7", "Product 9")
+            else r
+            for r in product_rows(10)
+        ],
+    )
+    db.bulk_create(
+        models["Review"],
+        [
+            {"product_id": 7, "body": "ok"},
+            {"product_id": 9, "body": "meh"},
+            {"product_id": 8, "body": "kept"},
+        ],
+    )
     db.bulk_create(models["Rating"], [{"product_id": 7, "stars": 4}])
 
 
@@ -193,10 +222,14 @@ def check_delete(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) ->
 
 
 def upsert_products() -> list[dict[str, Any]]:
-    changed = [{"name": f"Product {i}", "category": r["category"], "price": 1.0 + i, "stock": 99,
-                "updated_at": NOW} for i, r in enumerate(product_rows(3), start=1)]
-    new = [{"name": f"Fresh {i}", "category": "toys", "price": 3.0, "stock": 1, "updated_at": NOW}
-           for i in range(2)]
+    changed = [
+        {"name": f"Product {i}", "category": r["category"], "price": 1.0 + i, "stock": 99, "updated_at": NOW}
+        for i, r in enumerate(product_rows(3), start=1)
+    ]
+    new = [
+        {"name": f"Fresh {i}", "category": "toys", "price": 3.0, "stock": 1, "updated_at": NOW}
+        for i in range(2)
+    ]
     return changed + new
 
 
@@ -212,12 +245,30 @@ def check_upsert(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) ->
 
 def conditional_products() -> list[dict[str, Any]]:
     return [
-        {"sku": "SKU-1", "name": "Product 1", "category": "clothing", "price": 77.0, "updated_at": NOW,
-         "active": True},
-        {"sku": "SKU-100", "name": "Brand new", "category": "toys", "price": 5.0, "updated_at": NOW,
-         "active": True},
-        {"sku": "SKU-101", "name": "Inactive new", "category": "toys", "price": 5.0, "updated_at": NOW,
-         "active": False},
+        {
+            "sku": "SKU-1",
+            "name": "Product 1",
+            "category": "clothing",
+            "price": 77.0,
+            "updated_at": NOW,
+            "active": True,
+        },
+        {
+            "sku": "SKU-100",
+            "name": "Brand new",
+            "category": "toys",
+            "price": 5.0,
+            "updated_at": NOW,
+            "active": True,
+        },
+        {
+            "sku": "SKU-101",
+            "name": "Inactive new",
+            "category": "toys",
+            "price": 5.0,
+            "updated_at": NOW,
+            "active": False,
+        },
     ]
 
 
@@ -233,7 +284,8 @@ def check_nested(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) ->
     profiles = rows(flow, "profiles")
     assert [(u["name"], u["email"]) for u in users] == [("John Doe", "john@example.com")]
     assert [(p["user_id"], p["bio"], p["location"]) for p in profiles] == [
-        (users[0]["id"], "Software developer", "New York")]
+        (users[0]["id"], "Software developer", "New York")
+    ]
     data = results["create_users"]["data"]
     assert data["inserted"] == 1 and data["metrics"]["nested"]["profile"]["inserted"] == 1
 
@@ -243,13 +295,20 @@ def check_count(node_id: str, n: int) -> Callable[[DataFlow, dict[str, Any], dic
         data = results[node_id]["data"]
         assert (data["success_count"], data["failure_count"]) == (n, 0)
         assert len(rows(flow)) == n
+
     return check
 
 
 def check_optimize(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     """Fast import, then a validated, atomic update of the same rows by id."""
-    assert (results["data_import"]["data"]["inserted"], results["data_import"]["data"]["failure_count"]) == (10, 0)
-    assert (results["realtime_updates"]["data"]["updated"], results["realtime_updates"]["data"]["failure_count"]) == (10, 0)
+    assert (results["data_import"]["data"]["inserted"], results["data_import"]["data"]["failure_count"]) == (
+        10,
+        0,
+    )
+    assert (
+        results["realtime_updates"]["data"]["updated"],
+        results["realtime_updates"]["data"]["failure_count"],
+    ) == (10, 0)
     assert sorted(r["id"] for r in rows(flow)) == list(range(1, 11))
 
 
@@ -288,17 +347,47 @@ def check_safe_import(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any
 def check_types(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
     cols = {c.name: c for c in flow.database.columns("products")}
     assert {n: c.kind for n, c in cols.items()} == {
-        "id": "int64", "name": "text", "price": "decimal", "stock": "int64", "active": "bool",
-        "created_at": "timestamptz", "metadata": "json"}
+        "id": "int64",
+        "name": "text",
+        "price": "decimal",
+        "stock": "int64",
+        "active": "bool",
+        "created_at": "timestamptz",
+        "metadata": "json",
+    }
     assert (cols["price"].precision, cols["price"].scale) == (18, 6)
-    flow.database.bulk_create(ns["Product"], [{"name": "a", "price": Decimal("1.25"), "stock": 1, "active": True,
-                                               "created_at": NOW, "metadata": {"k": [1, 2]}}])
+    flow.database.bulk_create(
+        ns["Product"],
+        [
+            {
+                "name": "a",
+                "price": Decimal("1.25"),
+                "stock": 1,
+                "active": True,
+                "created_at": NOW,
+                "metadata": {"k": [1, 2]},
+            }
+        ],
+    )
     stored = rows(flow)[0]
     # every declared type holds its value as that type (the names alone prove nothing)
     assert json.loads(stored.pop("metadata")) == {"k": [1, 2]}
-    assert stored == {"id": 1, "name": "a", "price": Decimal("1.25"), "stock": 1, "active": True, "created_at": NOW}
+    assert stored == {
+        "id": 1,
+        "name": "a",
+        "price": Decimal("1.25"),
+        "stock": 1,
+        "active": True,
+        "created_at": NOW,
+    }
     assert {n: type(v) for n, v in stored.items()} == {
-        "id": int, "name": str, "price": Decimal, "stock": int, "active": bool, "created_at": dt.datetime}
+        "id": int,
+        "name": str,
+        "price": Decimal,
+        "stock": int,
+        "active": bool,
+        "created_at": dt.datetime,
+    }
     assert stored["created_at"].tzinfo is not None  # timestamptz: an aware instant
 
 
@@ -311,26 +400,37 @@ def check_unit(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> N
 EXAMPLES: dict[str, Example] = {
     "generated-bulk-nodes": Example(fresh=True, check=check_generated),
     "basic-bulk-insert": Example(check=check_basic),
-    "advanced-bulk-insert": Example(ns=lambda: {"products": advanced_products()}, seed=seed_products(10),
-                                    check=check_advanced, refused_without={"concurrent_writers": ["parallel_batches"]}),
+    "advanced-bulk-insert": Example(
+        ns=lambda: {"products": advanced_products()},
+        seed=seed_products(10),
+        check=check_advanced,
+        refused_without={"concurrent_writers": ["parallel_batches"]},
+    ),
     "bulk-insert-with-relationships": Example(check=check_nested),
     "conditional-bulk-updates": Example(seed=seed_products(10), check=check_discount),
     "bulk-update-with-conditions": Example(seed=seed_products(10), check=check_restock),
     "atomic-bulk-updates": Example(seed=seed_products(10), check=check_atomic),
     "conditional-bulk-delete": Example(seed=seed_delete, check=check_delete),
     "safe-bulk-delete": Example(seed=seed_products(10)),
-    "insert-or-update": Example(ns=lambda: {"products": upsert_products()}, seed=seed_products(5),
-                                check=check_upsert),
-    "conditional-upsert": Example(ns=lambda: {"products": conditional_products()},
-                                  seed=seed_products(5, updated_at=PAST), check=check_conditional_upsert),
+    "insert-or-update": Example(
+        ns=lambda: {"products": upsert_products()}, seed=seed_products(5), check=check_upsert
+    ),
+    "conditional-upsert": Example(
+        ns=lambda: {"products": conditional_products()},
+        seed=seed_products(5, updated_at=PAST),
+        check=check_conditional_upsert,
+    ),
     "database-specific-optimizations": Example(),
     "memory-optimization": Example(),
-    "parallel-processing": Example(ns=lambda: {"products": product_rows(10_000)},
-                                   check=check_count("parallel_processing", 10_000),
-                                   refused_without={"concurrent_writers": ["parallel_batches"]}),
+    "parallel-processing": Example(
+        ns=lambda: {"products": product_rows(10_000)},
+        check=check_count("parallel_processing", 10_000),
+        refused_without={"concurrent_writers": ["parallel_batches"]},
+    ),
     "error-strategies": Example(),
-    "recovery-and-cleanup": Example(ns=lambda: {"products": product_rows(3000)},
-                                    check=check_count("recoverable_operation", 3000)),
+    "recovery-and-cleanup": Example(
+        ns=lambda: {"products": product_rows(3000)}, check=check_count("recoverable_operation", 3000)
+    ),
     "progress-tracking": Example(),
     "performance-metrics": Example(),
     "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
@@ -342,8 +442,9 @@ EXAMPLES: dict[str, Example] = {
     "2-use-database-specific-optimizations": Example(check=check_count("postgres_import", 10)),
     "3-monitor-and-handle-errors": Example(ns=lambda: {"products": bad_products()}, check=check_safe_import),
     "4-use-appropriate-data-types": Example(fresh=True, check=check_types),
-    "5-optimize-for-your-use-case": Example(ns=lambda: {"products": product_rows_with_ids(10)},
-                                            check=check_optimize),
+    "5-optimize-for-your-use-case": Example(
+        ns=lambda: {"products": product_rows_with_ids(10)}, check=check_optimize
+    ),
 }
 
 BLOCKS = blocks()
@@ -356,20 +457,29 @@ def test_every_block_has_an_example() -> None:
 def _namespace(flow: DataFlow, example: Example) -> dict[str, Any]:
     register_callback("handle_failed_records", lambda rejected: None)
     ns: dict[str, Any] = {
-        "__name__": "spec_example", "db": flow, "Decimal": Decimal, "datetime": dt.datetime,
-        "WorkflowBuilder": WorkflowBuilder, "LocalRuntime": LocalRuntime,
-        "workflow": WorkflowBuilder(), "products": product_rows(10),
+        "__name__": "spec_example",
+        "db": flow,
+        "Decimal": Decimal,
+        "datetime": dt.datetime,
+        "WorkflowBuilder": WorkflowBuilder,
+        "LocalRuntime": LocalRuntime,
+        "workflow": WorkflowBuilder(),
+        "products": product_rows(10),
     }
     ns.update(example.ns())
     return ns
 
 
-def run_block(block: Block, ns: dict[str, Any], capabilities: Capabilities, example: Example) -> dict[str, Any]:
+def run_block(
+    block: Block, ns: dict[str, Any], capabilities: Capabilities, example: Example
+) -> dict[str, Any]:
     """Run ``block`` statement by statement; return the workflow results ({} if none ran)."""
     tree = ast.parse(block.adapted)
     added = False
     for stmt in tree.body:
-        code = compile(ast.Module([stmt], type_ignores=[]), f"<spec: {block.heading}>", "exec", dont_inherit=True)
+        code = compile(
+            ast.Module([stmt], type_ignores=[]), f"<spec: {block.heading}>", "exec", dont_inherit=True
+        )
         refused = expected_refusals(stmt)
         if refused:
             with pytest.raises(NotSupportedError, match="not supported yet") as info:

@@ -71,8 +71,7 @@ def test_doc_notes_start_with_the_declared_note() -> None:
     ``bulkframe.options``, or the node table's note); hand-written text may only follow it.
     Regenerate with ``python tests/nodes/regen_spec_parameters.py``."""
     notes = doc_table(column=3)
-    wrong = {k: (notes[k], status(*k)[1]) for k in SPEC
-             if not notes[k].startswith(status(*k)[1])}  # type: ignore[arg-type]
+    wrong = {k: (notes[k], status(*k)[1]) for k in SPEC if not notes[k].startswith(status(*k)[1])}  # type: ignore[arg-type]
     assert not wrong, f"doc note does not start with the code's note (doc, code): {wrong}"
 
 
@@ -104,8 +103,10 @@ def test_doc_summary_counts() -> None:
     accepted = sum(s.startswith("accepted only") for s in statuses)
     missing = statuses.count("not supported yet")
     assert works + accepted + missing == len(SPEC)
-    expected = (f"Summary: {len(SPEC)} spec parameters (by node): {works} work, {accepted} accepted only "
-                f"with one value, {missing} not supported yet.")
+    expected = (
+        f"Summary: {len(SPEC)} spec parameters (by node): {works} work, {accepted} accepted only "
+        f"with one value, {missing} not supported yet."
+    )
     assert expected in DOC.read_text()
 
 
@@ -156,8 +157,12 @@ def test_a_new_library_option_is_a_node_parameter_at_once(monkeypatch: pytest.Mo
     sig = inspect.signature(original)
     extra = inspect.Parameter("spill_to_disk", inspect.Parameter.KEYWORD_ONLY, default=False)
     bulk_create.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=[*[p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD], extra,
-                    *[p for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD]])
+        parameters=[
+            *[p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD],
+            extra,
+            *[p for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD],
+        ]
+    )
     monkeypatch.setattr(Database, "bulk_create", bulk_create)
     params.library_params.cache_clear()
     try:

@@ -17,16 +17,10 @@ def _product_model(flow: DataFlow) -> None:
 
 def test_bulk_create():
     """Test bulk product creation."""
-    products = [
-        {"name": f"Product {i}", "price": i * 10.0, "category": "test"}
-        for i in range(1, 101)
-    ]
+    products = [{"name": f"Product {i}", "price": i * 10.0, "category": "test"} for i in range(1, 101)]
 
     workflow = WorkflowBuilder()
-    workflow.add_node("ProductBulkCreateNode", "test_bulk_create", {
-        "data": products,
-        "batch_size": 25
-    })
+    workflow.add_node("ProductBulkCreateNode", "test_bulk_create", {"data": products, "batch_size": 25})
 
     runtime = LocalRuntime()
     results, run_id = runtime.execute(workflow.build())
@@ -46,11 +40,11 @@ def test_bulk_performance():
     ]
 
     workflow = WorkflowBuilder()
-    workflow.add_node("ProductBulkCreateNode", "perf_test", {
-        "data": products,
-        "batch_size": 1000,
-        "track_execution_time": True
-    })
+    workflow.add_node(
+        "ProductBulkCreateNode",
+        "perf_test",
+        {"data": products, "batch_size": 1000, "track_execution_time": True},
+    )
 
     start_time = time.time()
     runtime = LocalRuntime()

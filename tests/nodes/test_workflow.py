@@ -33,11 +33,15 @@ def test_dataframe_from_one_node_is_upserted_by_the_next(flow: DataFlow) -> None
     try:
         flow.database.bulk_create(PriceWatch, [{"id": 1, "name": "stale", "category": "?", "price": 0.0}])
         wf = WorkflowBuilder()
-        wf.add_node("ProductBulkUpdateNode", "discount", {
-            "filter": {"category": {"$in": ["electronics", "clothing"]}},
-            "updates": {"price": "price * 0.5"},
-            "return_updated": True,
-        })
+        wf.add_node(
+            "ProductBulkUpdateNode",
+            "discount",
+            {
+                "filter": {"category": {"$in": ["electronics", "clothing"]}},
+                "updates": {"price": "price * 0.5"},
+                "return_updated": True,
+            },
+        )
         wf.add_node("PriceWatchBulkUpsertNode", "watch", {"unique_fields": ["id"]})
         wf.add_connection("discount", "rows", "watch", "data")
         results, _ = LocalRuntime().execute(wf.build())
@@ -50,7 +54,10 @@ def test_dataframe_from_one_node_is_upserted_by_the_next(flow: DataFlow) -> None
         assert sorted(watched) == sorted(changed["id"].to_list())
         for i, r in watched.items():
             assert (r["name"], r["category"], r["price"]) == (
-                products[i]["name"], products[i]["category"], products[i]["price"])
+                products[i]["name"],
+                products[i]["category"],
+                products[i]["price"],
+            )
     finally:
         flow.database.drop_table("bf_nodes_price_watch")
 
@@ -59,14 +66,20 @@ def test_dataframe_from_one_node_is_upserted_by_the_next(flow: DataFlow) -> None
 def test_nodes_take_any_dataframe(flow: DataFlow, kind: str) -> None:
     declare_spec_models(flow)
     data = [{"name": f"p{i}", "price": i + 0.5, "category": "c", "stock": i} for i in range(50)]
-    frame = {"dicts": data, "polars": pl.DataFrame(data), "pandas": pd.DataFrame(data),
-             "arrow": pa.Table.from_pylist(data), "lazy": pl.DataFrame(data).lazy()}[kind]
+    frame = {
+        "dicts": data,
+        "polars": pl.DataFrame(data),
+        "pandas": pd.DataFrame(data),
+        "arrow": pa.Table.from_pylist(data),
+        "lazy": pl.DataFrame(data).lazy(),
+    }[kind]
     wf = WorkflowBuilder()
     wf.add_node("ProductBulkCreateNode", "load", {"data": frame, "batch_size": 7})
     results, _ = LocalRuntime().execute(wf.build())
     assert results["load"]["data"]["success_count"] == 50
     assert [(r["name"], r["price"], r["stock"]) for r in _rows(flow, "products")] == [
-        (d["name"], d["price"], d["stock"]) for d in data]
+        (d["name"], d["price"], d["stock"]) for d in data
+    ]
 
 
 def test_failed_node_raises_naming_it_and_later_nodes_do_not_run(flow: DataFlow) -> None:
@@ -90,15 +103,17 @@ def test_parameters_at_execute_override_and_connections_pick_paths(flow: DataFlo
     declare_spec_models(flow)
     wf = WorkflowBuilder()
     wf.add_node("ProductBulkCreateNode", "load", {"data": [{"name": "a", "price": 1.0, "category": "x"}]})
-    results, run_id = LocalRuntime().execute(wf.build(), parameters={
-        "load": {"data": [{"name": n, "price": 2.0, "category": "y"} for n in "bcd"]}})
+    results, run_id = LocalRuntime().execute(
+        wf.build(), parameters={"load": {"data": [{"name": n, "price": 2.0, "category": "y"} for n in "bcd"]}}
+    )
     assert results["load"]["data"]["inserted"] == 3 and len(run_id) == 36
     with pytest.raises(OptionError, match="unknown node"):
         LocalRuntime().execute(wf.build(), parameters={"lod": {}})
     wf.add_node("ProductBulkUpdateNode", "mark", {"updates": {"status": "seen"}, "all_rows": True})
     wf.add_connection("load", "data.success_count", "mark", "batch_size")
-    results, _ = LocalRuntime().execute(wf.build(), parameters={
-        "load": {"data": [{"name": "e", "price": 1.0, "category": "z"}]}})
+    results, _ = LocalRuntime().execute(
+        wf.build(), parameters={"load": {"data": [{"name": "e", "price": 1.0, "category": "z"}]}}
+    )
     assert results["mark"]["data"]["updated"] == 4  # b, c, d from the first run, e from this one
 
 
@@ -107,7 +122,9 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
     wf = WorkflowBuilder()
     with pytest.raises(OptionError, match=r"'bach_size' \(did you mean 'batch_size'\?\)"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "bach_size": 10})
-    with pytest.raises(NotSupportedError, match=r"'copy_options'.*'memory_limit'|'memory_limit'.*'copy_options'"):
+    with pytest.raises(
+        NotSupportedError, match=r"'copy_options'.*'memory_limit'|'memory_limit'.*'copy_options'"
+    ):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "copy_options": {}, "memory_limit": "1GB"})
     with pytest.raises(InvalidOptionValueError, match=r"use_copy=False is not supported.*only True"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
@@ -115,7 +132,9 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
         wf.add_node("ProductBulkUpsertNode", "x", {"data": [], "conflict_resolution": "source_wins"})
     with pytest.raises(InvalidOptionValueError, match=r"register_callback\('nobody'"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "failed_records_callback": "nobody"})
-    with pytest.raises(OptionError, match=r"unknown node type 'ProductBulkCreatNode'. Did you mean 'ProductBulkCreateNode'"):
+    with pytest.raises(
+        OptionError, match=r"unknown node type 'ProductBulkCreatNode'. Did you mean 'ProductBulkCreateNode'"
+    ):
         wf.add_node("ProductBulkCreatNode", "x", {})
     with pytest.raises(InvalidOptionValueError, match="either 'data' or 'updates'"):
         wf.add_node("ProductBulkUpdateNode", "x", {"data": [], "updates": []})
@@ -131,11 +150,19 @@ def test_named_callback_receives_rejected_rows(flow: DataFlow) -> None:
     seen: list[int] = []
     register_callback("count_rejects", lambda rejected: seen.append(rejected.height))
     wf = WorkflowBuilder()
-    wf.add_node("ProductBulkCreateNode", "load", {
-        "data": [{"name": "a", "price": 5.0, "category": "x"}, {"name": "b", "price": -1.0, "category": "x"}],
-        "validation_rules": {"price": {"min": 0}}, "error_strategy": "continue",
-        "failed_records_callback": "count_rejects",
-    })
+    wf.add_node(
+        "ProductBulkCreateNode",
+        "load",
+        {
+            "data": [
+                {"name": "a", "price": 5.0, "category": "x"},
+                {"name": "b", "price": -1.0, "category": "x"},
+            ],
+            "validation_rules": {"price": {"min": 0}},
+            "error_strategy": "continue",
+            "failed_records_callback": "count_rejects",
+        },
+    )
     results, _ = LocalRuntime().execute(wf.build())
     assert results["load"]["data"]["failure_count"] == 1 and seen == [1]
     assert results["load"]["errors"].height == 1

@@ -29,8 +29,10 @@ def sections(doc: str) -> dict[str, str]:
     """``{section title: body}`` of a numpy docstring."""
     text = inspect.cleandoc(doc)
     heads = list(_HEADER.finditer(text))
-    return {m.group(1): text[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(text)]
-            for i, m in enumerate(heads)}
+    return {
+        m.group(1): text[m.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        for i, m in enumerate(heads)
+    }
 
 
 def documented_parameters(doc: str) -> list[str]:
@@ -50,8 +52,11 @@ def signature_parameters(obj: Any) -> list[str]:
         sig = inspect.signature(target)
     except (TypeError, ValueError):  # pragma: no cover - builtins
         return []
-    return [p.name for p in sig.parameters.values()
-            if p.name not in ("self", "cls") and p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL]
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in ("self", "cls") and p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
+    ]
 
 
 def _doc(obj: Any) -> str:
@@ -78,9 +83,15 @@ def test_documented_parameters_match_the_signature(path: str, obj: Any) -> None:
     assert len(documented) == len(set(documented)), f"{path} documents a parameter twice"
 
 
-RAISING = ["bulkframe.connect", "bulkframe.Database.bulk_create", "bulkframe.Database.bulk_update",
-           "bulkframe.Database.bulk_upsert", "bulkframe.Database.bulk_delete", "bulkframe.Database.verify",
-           "bulkframe.Database.create_table"]
+RAISING = [
+    "bulkframe.connect",
+    "bulkframe.Database.bulk_create",
+    "bulkframe.Database.bulk_update",
+    "bulkframe.Database.bulk_upsert",
+    "bulkframe.Database.bulk_delete",
+    "bulkframe.Database.verify",
+    "bulkframe.Database.create_table",
+]
 
 
 @pytest.mark.parametrize("path", RAISING)
@@ -97,7 +108,9 @@ def test_operations_list_what_they_raise(path: str) -> None:
 
     for name in names:
         cls = getattr(errors, name, None) or getattr(verify, name, None)
-        assert isinstance(cls, type) and issubclass(cls, errors.BulkframeError), f"{path}: {name} is not a bulkframe error"
+        assert isinstance(cls, type) and issubclass(cls, errors.BulkframeError), (
+            f"{path}: {name} is not a bulkframe error"
+        )
     assert "OptionError" in names or path.endswith(("verify", "create_table")), path
 
 

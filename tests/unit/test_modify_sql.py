@@ -20,15 +20,25 @@ def _sql(stmt: sa.ClauseElement, dialect: sa.Dialect) -> str:
 
 
 def _tables(backend: PostgresBackend | SQLiteBackend) -> tuple[sa.Table, sa.Table]:
-    stage_cols = [Column("id", "int64"), Column('na"me', "text"), Column("__bf_set_0", "bool"),
-                  Column("__bf_op_0", "int32")]
+    stage_cols = [
+        Column("id", "int64"),
+        Column('na"me', "text"),
+        Column("__bf_set_0", "bool"),
+        Column("__bf_op_0", "int32"),
+    ]
     return backend.sa_table(TableRef("t;x"), COLUMNS), backend.sa_table(TableRef("s"), stage_cols)
 
 
 def _update(backend: PostgresBackend | SQLiteBackend) -> sa.Update:
     target, stage = _tables(backend)
-    batch = RowBatch(data=None, offset=0, columns=[], plain=['na"me'], masks={'na"me': "__bf_set_0"},  # type: ignore[arg-type]
-                     ops=[("stock", "$inc", "__bf_op_0")])
+    batch = RowBatch(
+        data=None,
+        offset=0,
+        columns=[],
+        plain=['na"me'],
+        masks={'na"me': "__bf_set_0"},  # type: ignore[arg-type]
+        ops=[("stock", "$inc", "__bf_op_0")],
+    )
     return sa.update(target).where(target.c.id == stage.c.id).values(_set_clause(batch, target, stage))
 
 
@@ -71,8 +81,15 @@ def test_in_input_order_sorts_found_keys_by_first_input_position() -> None:
 
     from bulkframe.ops._modify import in_input_order
 
-    inputs = [pa.table({"k": [5, 3, 9], "j": ["a", "b", "c"]}), pa.table({"k": [3, 1, 7], "j": ["b", "z", "y"]})]
+    inputs = [
+        pa.table({"k": [5, 3, 9], "j": ["a", "b", "c"]}),
+        pa.table({"k": [3, 1, 7], "j": ["b", "z", "y"]}),
+    ]
     found = pa.table({"k": [7, 1, 5, 3], "j": ["y", "z", "a", "b"]})
     assert in_input_order(found, inputs, ["k"]).column("k").to_pylist() == [5, 3, 1, 7]
     assert in_input_order(found, inputs, ["k", "j"]).to_pylist() == [
-        {"k": 5, "j": "a"}, {"k": 3, "j": "b"}, {"k": 1, "j": "z"}, {"k": 7, "j": "y"}]
+        {"k": 5, "j": "a"},
+        {"k": 3, "j": "b"},
+        {"k": 1, "j": "z"},
+        {"k": 7, "j": "y"},
+    ]

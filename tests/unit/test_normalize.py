@@ -39,7 +39,11 @@ def test_mixed_python_types_become_text_and_the_bad_value_is_named_by_conform() 
     with pytest.raises(SchemaError, match=r"column 'a', row 2: value 'x' cannot be stored as int64"):
         conform(chunk.table, _cols(Column("a", "int64")))
     assert conform(chunk.table, _cols(Column("a", "int64")), on_error="mask").bad["a"].to_pylist() == [
-        False, False, True, False]
+        False,
+        False,
+        True,
+        False,
+    ]
 
 
 def test_unsupported_input_type_lists_accepted_kinds() -> None:
@@ -66,19 +70,26 @@ def test_lazyframe_streams_in_batches() -> None:
 
 def test_conform_casts_to_target_types() -> None:
     cols = _cols(
-        Column("i", "int32"), Column("p", "decimal", precision=10, scale=2), Column("t", "timestamptz"),
-        Column("d", "date"), Column("u", "uuid"), Column("j", "json"), Column("b", "bool"),
+        Column("i", "int32"),
+        Column("p", "decimal", precision=10, scale=2),
+        Column("t", "timestamptz"),
+        Column("d", "date"),
+        Column("u", "uuid"),
+        Column("j", "json"),
+        Column("b", "bool"),
     )
     u = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    table = pa.table({
-        "i": pa.array([1, None], pa.int64()),
-        "p": pa.array([19.99, 0.1]),
-        "t": pa.array(["2024-01-01T02:00:00+02:00", "2024-01-01 00:00:00"]),
-        "d": pa.array(["2024-02-29", None]),
-        "u": pa.array([u.hex.upper(), str(u)]),
-        "j": pa.array([{"a": 1}, None]),
-        "b": pa.array([1, 0], pa.int8()),
-    })
+    table = pa.table(
+        {
+            "i": pa.array([1, None], pa.int64()),
+            "p": pa.array([19.99, 0.1]),
+            "t": pa.array(["2024-01-01T02:00:00+02:00", "2024-01-01 00:00:00"]),
+            "d": pa.array(["2024-02-29", None]),
+            "u": pa.array([u.hex.upper(), str(u)]),
+            "j": pa.array([{"a": 1}, None]),
+            "b": pa.array([1, 0], pa.int8()),
+        }
+    )
     out = conform(table, cols).table
     assert out.schema.field("i").type == pa.int32()
     assert out.column("p").to_pylist() == [Decimal("19.99"), Decimal("0.10")]
@@ -113,16 +124,30 @@ def test_unknown_column_is_named() -> None:
 
 
 def test_infer_columns_maps_arrow_types() -> None:
-    schema = pa.schema([
-        ("a", pa.int8()), ("b", pa.uint32()), ("c", pa.float32()), ("d", pa.string_view()),
-        ("e", pa.dictionary(pa.int32(), pa.string())), ("f", pa.struct([("x", pa.int64())])),
-        ("g", pa.timestamp("ns", tz="Europe/Paris")), ("h", pa.null()), ("i", pa.decimal128(12, 3)),
-    ])
+    schema = pa.schema(
+        [
+            ("a", pa.int8()),
+            ("b", pa.uint32()),
+            ("c", pa.float32()),
+            ("d", pa.string_view()),
+            ("e", pa.dictionary(pa.int32(), pa.string())),
+            ("f", pa.struct([("x", pa.int64())])),
+            ("g", pa.timestamp("ns", tz="Europe/Paris")),
+            ("h", pa.null()),
+            ("i", pa.decimal128(12, 3)),
+        ]
+    )
     kinds = {c.name: (c.kind, c.precision, c.scale) for c in infer_columns(schema, ["a"])}
     assert kinds == {
-        "a": ("int16", None, None), "b": ("int64", None, None), "c": ("float32", None, None),
-        "d": ("text", None, None), "e": ("text", None, None), "f": ("json", None, None),
-        "g": ("timestamptz", None, None), "h": ("text", None, None), "i": ("decimal", 12, 3),
+        "a": ("int16", None, None),
+        "b": ("int64", None, None),
+        "c": ("float32", None, None),
+        "d": ("text", None, None),
+        "e": ("text", None, None),
+        "f": ("json", None, None),
+        "g": ("timestamptz", None, None),
+        "h": ("text", None, None),
+        "i": ("decimal", 12, 3),
     }
     with pytest.raises(SchemaError, match="primary_key"):
         infer_columns(schema, ["zz"])

@@ -37,10 +37,12 @@ def _table_absent(peek: Any, table: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("method", "option", "alias"), CHOICE_OPTIONS,
-                         ids=[f"{m}-{o}" for m, o, _ in CHOICE_OPTIONS])
+@pytest.mark.parametrize(
+    ("method", "option", "alias"), CHOICE_OPTIONS, ids=[f"{m}-{o}" for m, o, _ in CHOICE_OPTIONS]
+)
 def test_a_wrong_choice_names_the_option_and_every_allowed_value(
-        db: bf.Database, table: str, peek: Any, method: str, option: str, alias: Any) -> None:
+    db: bf.Database, table: str, peek: Any, method: str, option: str, alias: Any
+) -> None:
     with pytest.raises(InvalidOptionValueError) as info:
         getattr(db, method)(table, [{"id": 1, "name": "a"}], **{option: "bogus"})
     message = str(info.value)
@@ -50,17 +52,23 @@ def test_a_wrong_choice_names_the_option_and_every_allowed_value(
 
 
 def test_error_retry_backoff_choices_come_from_the_literal(db: bf.Database, table: str, peek: Any) -> None:
-    with pytest.raises(InvalidOptionValueError, match="retry_backoff='x' is not valid; choose one of: "
-                       "'exponential', 'linear', 'constant'"):
+    with pytest.raises(
+        InvalidOptionValueError,
+        match="retry_backoff='x' is not valid; choose one of: 'exponential', 'linear', 'constant'",
+    ):
         db.bulk_create(table, [{"id": 1}], error_strategy="retry_batch", retry_backoff="x")  # type: ignore[arg-type]
-    with pytest.raises(InvalidOptionValueError, match="error_log_level='loud' is not valid; choose one of: "
-                       "'debug', 'info', 'warning', 'error', 'critical'"):
+    with pytest.raises(
+        InvalidOptionValueError,
+        match="error_log_level='loud' is not valid; choose one of: "
+        "'debug', 'info', 'warning', 'error', 'critical'",
+    ):
         db.bulk_create(table, [{"id": 1}], error_log_level="loud")
     assert _table_absent(peek, table)
 
 
-@pytest.mark.parametrize(("method", "option", "alias"), CHOICE_OPTIONS,
-                         ids=[f"{m}-{o}" for m, o, _ in CHOICE_OPTIONS])
+@pytest.mark.parametrize(
+    ("method", "option", "alias"), CHOICE_OPTIONS, ids=[f"{m}-{o}" for m, o, _ in CHOICE_OPTIONS]
+)
 def test_signatures_annotate_choice_options_with_their_alias(method: str, option: str, alias: Any) -> None:
     hints = typing.get_type_hints(getattr(bf.Database, method))
     assert alias in (hints[option], *typing.get_args(hints[option]))
@@ -119,39 +127,83 @@ def test_operation_signatures_agree_with_the_groups_they_build(method: str) -> N
             assert param.default == f.default, f.name
             assert hints[f.name] == group_hints[f.name], f.name
     # no group field is offered by an operation that does not build that group
-    other = {f.name for g in options.GROUPS if g not in options.OPERATION_GROUPS[method]
-             for f in dataclasses.fields(g)} - taken
+    other = {
+        f.name
+        for g in options.GROUPS
+        if g not in options.OPERATION_GROUPS[method]
+        for f in dataclasses.fields(g)
+    } - taken
     assert not other & set(signature.parameters), method
 
 
-@pytest.mark.parametrize(("group", "kwargs", "message"), [
-    (options.ErrorPolicy, {"error_strategy": "later"}, "error_strategy='later' is not valid; choose one of: "
-                                                       "'stop', 'continue', 'retry_batch'"),
-    (options.ErrorPolicy, {"max_retries": 2}, "max_retries only apply to error_strategy='retry_batch'"),
-    (options.ErrorPolicy, {"retry_failed_records": True}, "retry_failed_records=True needs error_strategy="),
-    (options.ErrorPolicy, {"failed_records_callback": 3}, "failed_records_callback must be a callable"),
-    (options.RuleOptions, {"validation_rules": {"a": {}}, "skip_validation": True}, "validation_rules were given"),
-    (options.RunOptions, {"parallel_batches": 0}, "parallel_batches must be a positive int, got 0"),
-    (options.RunOptions, {"load_balancing": "random"}, "load_balancing='random' is not valid; choose one of: "
-                                                       "'round_robin'"),
-    (options.RunOptions, {"resumable": True}, "resumable=True needs checkpoint_file"),
-    (options.ProgressOptions, {"progress_interval": -1}, "progress_interval must be a positive int, got -1"),
-    (options.ProgressOptions, {"progress_callback": "yes"}, "progress_callback must be True, False or a callable"),
-    (options.ProgressOptions, {"progress_format": "bar"}, "progress_format='bar' is not valid"),
-    (options.MetricsOptions, {"metrics_file": "m.json"}, "metrics_file needs collect_metrics=True"),
-    (options.MetricsOptions, {"report_format": "xml", "performance_report": True, "report_file": "r"},
-     "report_format='xml' is not valid; choose one of: 'json'"),
-    (options.MigrationOptions, {"verification_sample": 0}, "verification_sample must be a positive int, got 0"),
-    (options.MigrationOptions, {"verification_fields": ["a"]}, "verification_fields needs verify_migration=True"),
-])
-def test_one_constructor_validates_and_names_the_option(group: Any, kwargs: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("group", "kwargs", "message"),
+    [
+        (
+            options.ErrorPolicy,
+            {"error_strategy": "later"},
+            "error_strategy='later' is not valid; choose one of: 'stop', 'continue', 'retry_batch'",
+        ),
+        (options.ErrorPolicy, {"max_retries": 2}, "max_retries only apply to error_strategy='retry_batch'"),
+        (
+            options.ErrorPolicy,
+            {"retry_failed_records": True},
+            "retry_failed_records=True needs error_strategy=",
+        ),
+        (options.ErrorPolicy, {"failed_records_callback": 3}, "failed_records_callback must be a callable"),
+        (
+            options.RuleOptions,
+            {"validation_rules": {"a": {}}, "skip_validation": True},
+            "validation_rules were given",
+        ),
+        (options.RunOptions, {"parallel_batches": 0}, "parallel_batches must be a positive int, got 0"),
+        (
+            options.RunOptions,
+            {"load_balancing": "random"},
+            "load_balancing='random' is not valid; choose one of: 'round_robin'",
+        ),
+        (options.RunOptions, {"resumable": True}, "resumable=True needs checkpoint_file"),
+        (
+            options.ProgressOptions,
+            {"progress_interval": -1},
+            "progress_interval must be a positive int, got -1",
+        ),
+        (
+            options.ProgressOptions,
+            {"progress_callback": "yes"},
+            "progress_callback must be True, False or a callable",
+        ),
+        (options.ProgressOptions, {"progress_format": "bar"}, "progress_format='bar' is not valid"),
+        (options.MetricsOptions, {"metrics_file": "m.json"}, "metrics_file needs collect_metrics=True"),
+        (
+            options.MetricsOptions,
+            {"report_format": "xml", "performance_report": True, "report_file": "r"},
+            "report_format='xml' is not valid; choose one of: 'json'",
+        ),
+        (
+            options.MigrationOptions,
+            {"verification_sample": 0},
+            "verification_sample must be a positive int, got 0",
+        ),
+        (
+            options.MigrationOptions,
+            {"verification_fields": ["a"]},
+            "verification_fields needs verify_migration=True",
+        ),
+    ],
+)
+def test_one_constructor_validates_and_names_the_option(
+    group: Any, kwargs: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidOptionValueError) as info:
         group(**kwargs)
     assert message in str(info.value)
 
 
 def test_from_options_takes_the_groups_names_only() -> None:
-    policy = options.ErrorPolicy.from_options({"error_strategy": "retry_batch", "max_retries": 5, "batch_size": 9})
+    policy = options.ErrorPolicy.from_options(
+        {"error_strategy": "retry_batch", "max_retries": 5, "batch_size": 9}
+    )
     assert (policy.strategy, policy.retries, policy.delay(2), policy.log_level) == ("retry_batch", 5, 2.0, 30)
     run = options.RunOptions.from_options({"max_workers": 4})
     assert (run.workers, run.connections, run.per_batch_commits) == (4, None, True)
@@ -162,10 +214,23 @@ def test_from_options_takes_the_groups_names_only() -> None:
 def test_upsert_takes_progress_options_as_create_does(db: bf.Database, table: str, peek: Any) -> None:
     """Same keywords, same checks, same reports on both operations."""
     seen: dict[str, list[Any]] = {"create": [], "upsert": []}
-    db.bulk_create(table, [{"id": i, "v": i} for i in range(1, 4)], primary_key="id", batch_size=1,
-                   progress_callback=seen["create"].append, progress_interval=2, progress_format="count")
-    db.bulk_upsert(table, [{"id": i, "v": -i} for i in range(1, 4)], batch_size=1,
-                   progress_callback=seen["upsert"].append, progress_interval=2, progress_format="count")
+    db.bulk_create(
+        table,
+        [{"id": i, "v": i} for i in range(1, 4)],
+        primary_key="id",
+        batch_size=1,
+        progress_callback=seen["create"].append,
+        progress_interval=2,
+        progress_format="count",
+    )
+    db.bulk_upsert(
+        table,
+        [{"id": i, "v": -i} for i in range(1, 4)],
+        batch_size=1,
+        progress_callback=seen["upsert"].append,
+        progress_interval=2,
+        progress_format="count",
+    )
     assert [p.processed for p in seen["create"]] == [p.processed for p in seen["upsert"]] == [2]
     assert {p.format for p in seen["create"] + seen["upsert"]} == {"count"}
     assert peek(f'SELECT id, v FROM "{table}" ORDER BY id') == [(1, -1), (2, -2), (3, -3)]

@@ -70,7 +70,10 @@ def test_cli_failure_is_one_line_and_nonzero(tmp_path: Path, capsys: pytest.Capt
 def test_cli_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bulkframe.cli", "demo", "--rows", "100"],
-        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "bulkframe.db").exists()  # the embedded default
@@ -100,8 +103,13 @@ def test_quickstart_notebook_executes(tmp_path: Path) -> None:
     path = ROOT / "notebooks" / "01-quickstart.ipynb"
     saved = nbformat.read(path, as_version=4)
     nb = copy.deepcopy(saved)
-    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert (tmp_path / "bulkframe.db").exists()

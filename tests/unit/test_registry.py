@@ -27,17 +27,21 @@ def test_unknown_scheme_lists_the_registered_ones() -> None:
 def test_a_third_party_package_adds_a_backend(tmp_path: Path) -> None:
     """An installed distribution that declares the entry point is picked up by URL scheme,
     with no change to bulkframe (a subprocess, so the entry-point cache starts empty)."""
-    (tmp_path / "bf_thirdparty.py").write_text(textwrap.dedent("""
+    (tmp_path / "bf_thirdparty.py").write_text(
+        textwrap.dedent("""
         from bulkframe.backends.sqlite import SQLiteBackend
 
         class ThirdPartyBackend(SQLiteBackend):
             def __init__(self, url):
                 super().__init__("sqlite:///" + url.split("://", 1)[1])
-    """))
+    """)
+    )
     dist = tmp_path / "bf_thirdparty-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bf-thirdparty\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[bulkframe.backends]\nthirdparty = bf_thirdparty:ThirdPartyBackend\n")
+    (dist / "entry_points.txt").write_text(
+        "[bulkframe.backends]\nthirdparty = bf_thirdparty:ThirdPartyBackend\n"
+    )
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(tmp_path)!r})
         import bulkframe as bf
@@ -56,7 +60,9 @@ def test_a_backend_missing_a_hook_fails_when_defined() -> None:
     from bulkframe.backends.base import Backend
     from bulkframe.backends.sqlite import SQLiteBackend
 
-    with pytest.raises(TypeError, match=r"backend Half does not define .*ddl_type.*reflect.*capabilities, dialect"):
+    with pytest.raises(
+        TypeError, match=r"backend Half does not define .*ddl_type.*reflect.*capabilities, dialect"
+    ):
 
         class Half(Backend):
             def _connect_raw(self) -> None: ...

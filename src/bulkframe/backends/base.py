@@ -103,7 +103,9 @@ class Backend(abc.ABC):
         )
         missing += [attr for attr in ("capabilities", "dialect") if not hasattr(cls, attr)]
         if missing:
-            raise TypeError(f"backend {cls.__name__} does not define {', '.join(missing)} (required by Backend)")
+            raise TypeError(
+                f"backend {cls.__name__} does not define {', '.join(missing)} (required by Backend)"
+            )
 
     def __init__(self, url: str):
         self.url = url
@@ -227,8 +229,14 @@ class Backend(abc.ABC):
         text = str(exc).lower()
         return any(
             s in text
-            for s in ("server closed the connection", "connection refused", "terminating connection",
-                      "no connection to the server", "database is locked", "could not connect")
+            for s in (
+                "server closed the connection",
+                "connection refused",
+                "terminating connection",
+                "no connection to the server",
+                "database is locked",
+                "could not connect",
+            )
         )
 
     # -- SQL building ----------------------------------------------------------------
@@ -267,8 +275,16 @@ class Backend(abc.ABC):
         return sa.Table(
             ref.name,
             meta,
-            *(sa.Column(c.name, self.sa_type(c), primary_key=c.primary_key, quote=True,
-                        info={"bulkframe_kind": c.kind}) for c in columns),  # filters check values by kind
+            *(
+                sa.Column(
+                    c.name,
+                    self.sa_type(c),
+                    primary_key=c.primary_key,
+                    quote=True,
+                    info={"bulkframe_kind": c.kind},
+                )
+                for c in columns
+            ),  # filters check values by kind
             schema=ref.schema,
             quote=True,
         )

@@ -89,8 +89,9 @@ class Connection:
         return self.backend.translate_error(exc, context)
 
     # -- statements ------------------------------------------------------------
-    def execute(self, stmt: sa.Executable | str, params: Sequence[Any] = (), *,
-                options: dict[str, str] | None = None) -> Any:
+    def execute(
+        self, stmt: sa.Executable | str, params: Sequence[Any] = (), *, options: dict[str, str] | None = None
+    ) -> Any:
         """Run one statement; return the open cursor (caller fetches, then closes)."""
         sql, bound = compile_sql(stmt, self.backend.dialect)
         bound = tuple(params) or bound

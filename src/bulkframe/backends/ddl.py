@@ -104,9 +104,15 @@ def create_table_statements(
     out = [f"CREATE TABLE{exists} {backend.qualified(ref)} ({', '.join(parts)})"]
     for cols in indexes:
         name = index_name(ref.name, cols)
-        schema = f"{backend.quote(ref.schema)}." if ref.schema and backend.capabilities.schema_on_index_name else ""
-        out.append(f"CREATE INDEX{exists} {schema}{backend.quote(name)} ON "
-                   f"{backend.qualified(ref) if not schema else backend.quote(ref.name)} ({_cols(backend, cols)})")
+        schema = (
+            f"{backend.quote(ref.schema)}."
+            if ref.schema and backend.capabilities.schema_on_index_name
+            else ""
+        )
+        out.append(
+            f"CREATE INDEX{exists} {schema}{backend.quote(name)} ON "
+            f"{backend.qualified(ref) if not schema else backend.quote(ref.name)} ({_cols(backend, cols)})"
+        )
     return out
 
 
@@ -121,8 +127,11 @@ def index_name(table: str, columns: Sequence[str]) -> str:
 
 def render_default(backend: Backend, column: Column, value: Any) -> str:
     """A ``DEFAULT`` literal for ``value`` in ``column``'s type, compiled for the dialect."""
-    if isinstance(value, str) and value in SQL_DEFAULT_TOKENS and column.kind in ("timestamp", "timestamptz",
-                                                                                 "date"):
+    if (
+        isinstance(value, str)
+        and value in SQL_DEFAULT_TOKENS
+        and column.kind in ("timestamp", "timestamptz", "date")
+    ):
         # a backend that stores timestamps as text spells the clock in its own format
         return backend.sql_default_tokens[value]
     if value is None:
@@ -133,8 +142,11 @@ def render_default(backend: Backend, column: Column, value: Any) -> str:
     elif isinstance(value, uuid.UUID):
         literal = str(value)
     elif isinstance(value, dt.datetime | dt.date | dt.time):
-        if isinstance(value, dt.datetime) and value.tzinfo is not None and column.kind in ("timestamp",
-                                                                                          "timestamptz"):
+        if (
+            isinstance(value, dt.datetime)
+            and value.tzinfo is not None
+            and column.kind in ("timestamp", "timestamptz")
+        ):
             value = value.astimezone(dt.timezone.utc)  # the same instant; a timestamp keeps its UTC wall time
             value = value.replace(tzinfo=None) if column.kind == "timestamp" else value
         if column.kind in ("timestamp", "timestamptz", "date", "time"):

@@ -19,17 +19,43 @@ from bulkframe.portable_sql import Round, TitleCase
 from bulkframe.types import Column
 
 _KINDS = {
-    "int2": "int16", "int4": "int32", "int8": "int64", "float4": "float32", "float8": "float64",
-    "numeric": "decimal", "bool": "bool", "text": "text", "varchar": "text", "bpchar": "text",
-    "name": "text", "citext": "text", "date": "date", "time": "time", "timestamp": "timestamp",
-    "timestamptz": "timestamptz", "json": "json", "jsonb": "json", "uuid": "uuid", "bytea": "binary",
+    "int2": "int16",
+    "int4": "int32",
+    "int8": "int64",
+    "float4": "float32",
+    "float8": "float64",
+    "numeric": "decimal",
+    "bool": "bool",
+    "text": "text",
+    "varchar": "text",
+    "bpchar": "text",
+    "name": "text",
+    "citext": "text",
+    "date": "date",
+    "time": "time",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "json": "json",
+    "jsonb": "json",
+    "uuid": "uuid",
+    "bytea": "binary",
 }
 
 _DDL = {
-    "int16": "smallint", "int32": "integer", "int64": "bigint", "float32": "real",
-    "float64": "double precision", "bool": "boolean", "text": "text", "date": "date",
-    "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb",
-    "uuid": "uuid", "binary": "bytea",
+    "int16": "smallint",
+    "int32": "integer",
+    "int64": "bigint",
+    "float32": "real",
+    "float64": "double precision",
+    "bool": "boolean",
+    "text": "text",
+    "date": "date",
+    "time": "time",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "json": "jsonb",
+    "uuid": "uuid",
+    "binary": "bytea",
 }
 
 _REFLECT = """
@@ -113,9 +139,19 @@ class PostgresBackend(Backend):
                 precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
             if typname in ("varchar", "bpchar") and typmod >= 4:
                 length = typmod - 4
-            columns.append(Column(name, kind, nullable=not notnull, primary_key=bool(pk),
-                                  precision=precision, scale=scale, length=length,
-                                  has_default=bool(has_default), unsupported=unsupported))
+            columns.append(
+                Column(
+                    name,
+                    kind,
+                    nullable=not notnull,
+                    primary_key=bool(pk),
+                    precision=precision,
+                    scale=scale,
+                    length=length,
+                    has_default=bool(has_default),
+                    unsupported=unsupported,
+                )
+            )
         return columns
 
     def ddl_type(self, column: Column) -> str:
@@ -164,8 +200,10 @@ class PostgresBackend(Backend):
         import json
 
         rows = conn.fetchall(_FOREIGN_KEYS, (self.qualified(ref),))
-        return [ForeignKey(tuple(json.loads(cols)), table, schema, tuple(json.loads(refs)))
-                for _name, schema, table, cols, refs in rows]
+        return [
+            ForeignKey(tuple(json.loads(cols)), table, schema, tuple(json.loads(refs)))
+            for _name, schema, table, cols, refs in rows
+        ]
 
     def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:
         import json

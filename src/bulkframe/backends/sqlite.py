@@ -29,14 +29,22 @@ from bulkframe.types import Column
 #: text, wide decimals), a marker comment follows it; SQLite keeps the ``CREATE TABLE`` text
 #: verbatim, comments included, and :func:`column_markers` reads it back.
 _DDL = {
-    "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "float32": "REAL",
-    "float64": "DOUBLE", "bool": "BOOLEAN", "text": "TEXT", "date": "DATE",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float32": "REAL",
+    "float64": "DOUBLE",
+    "bool": "BOOLEAN",
+    "text": "TEXT",
+    "date": "DATE",
     # TIME has NUMERIC affinity and DuckDB reads it as TIMESTAMP (then fails on "12:34:56");
     # TIME_CHAR has TEXT affinity, SQLAlchemy reflects it as TIME, DuckDB as VARCHAR.
     "time": "TIME_CHAR",
-    "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP /* bulkframe:timestamptz */",
+    "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP /* bulkframe:timestamptz */",
     # TEXT affinity: a JSON document such as 1.50 must not become the REAL 1.5
-    "json": "TEXT /* bulkframe:json */", "uuid": "TEXT /* bulkframe:uuid */",
+    "json": "TEXT /* bulkframe:json */",
+    "uuid": "TEXT /* bulkframe:uuid */",
     "binary": "BLOB",
 }
 
@@ -64,13 +72,34 @@ def kind_of_declared(declared: str) -> tuple[str, int | None, int | None]:
     if base in ("DECIMAL_TEXT", "NUMERIC", "DECIMAL"):
         return "decimal", p, s if s is not None else (0 if p else None)
     table = {
-        "SMALLINT": "int16", "INT2": "int16", "TINYINT": "int16", "INTEGER": "int64", "INT": "int64",
-        "BIGINT": "int64", "INT8": "int64", "MEDIUMINT": "int32", "REAL": "float64",
-        "FLOAT": "float64", "DOUBLE": "float64", "DOUBLE PRECISION": "float64",
-        "BOOLEAN": "bool", "BOOL": "bool", "DATE": "date", "DATE_CHAR": "date", "TIME": "time",
-        "TIME_CHAR": "time", "DATETIME": "timestamp", "DATETIME_CHAR": "timestamp",
-        "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "JSON": "json", "JSONB": "json",
-        "UUID_TEXT": "uuid", "UUID": "uuid", "BLOB": "binary", "BYTEA": "binary",
+        "SMALLINT": "int16",
+        "INT2": "int16",
+        "TINYINT": "int16",
+        "INTEGER": "int64",
+        "INT": "int64",
+        "BIGINT": "int64",
+        "INT8": "int64",
+        "MEDIUMINT": "int32",
+        "REAL": "float64",
+        "FLOAT": "float64",
+        "DOUBLE": "float64",
+        "DOUBLE PRECISION": "float64",
+        "BOOLEAN": "bool",
+        "BOOL": "bool",
+        "DATE": "date",
+        "DATE_CHAR": "date",
+        "TIME": "time",
+        "TIME_CHAR": "time",
+        "DATETIME": "timestamp",
+        "DATETIME_CHAR": "timestamp",
+        "TIMESTAMP": "timestamp",
+        "TIMESTAMPTZ": "timestamptz",
+        "JSON": "json",
+        "JSONB": "json",
+        "UUID_TEXT": "uuid",
+        "UUID": "uuid",
+        "BLOB": "binary",
+        "BYTEA": "binary",
     }
     if base in table:
         return table[base], None, None
@@ -102,7 +131,11 @@ def column_markers(create_sql: str) -> dict[str, tuple[str, int | None, int | No
                     break
                 end += 1
             if depth == 1 and first and ch != "'":
-                name = create_sql[i + 1:end].replace(close * 2, close) if close != "]" else create_sql[i + 1:end]
+                name = (
+                    create_sql[i + 1 : end].replace(close * 2, close)
+                    if close != "]"
+                    else create_sql[i + 1 : end]
+                )
                 first = False
             i = end + 1
         elif create_sql.startswith("/*", i):
@@ -110,8 +143,11 @@ def column_markers(create_sql: str) -> dict[str, tuple[str, int | None, int | No
             end = n if end < 0 else end + 2
             m = _MARKER.fullmatch(create_sql, i, end)
             if m and depth == 1 and name is not None:
-                out[name] = (m.group(1), int(m.group(2)) if m.group(2) else None,
-                             int(m.group(3)) if m.group(3) else None)
+                out[name] = (
+                    m.group(1),
+                    int(m.group(2)) if m.group(2) else None,
+                    int(m.group(3)) if m.group(3) else None,
+                )
             i = end
         elif create_sql.startswith("--", i):
             end = create_sql.find("\n", i)
@@ -131,7 +167,9 @@ def column_markers(create_sql: str) -> dict[str, tuple[str, int | None, int | No
             i += 1
         else:
             end = i
-            while end < n and (create_sql[end].isalnum() or create_sql[end] in "_$" or ord(create_sql[end]) > 127):
+            while end < n and (
+                create_sql[end].isalnum() or create_sql[end] in "_$" or ord(create_sql[end]) > 127
+            ):
                 end += 1
             end = max(end, i + 1)
             if depth == 1 and first:
@@ -228,12 +266,18 @@ class TextDecimal(sa.types.TypeDecorator[Any]):
             rev = (col > lit if strict else col >= lit) if less else (col < lit if strict else col <= lit)
             same_len = length == blen
             if not bound.startswith("-"):  # bound ≥ 0: magnitudes of non-negative texts
-                mag = sa.or_(length < blen, sa.and_(same_len, cmp)) if less else sa.or_(
-                    length > blen, sa.and_(same_len, cmp))
+                mag = (
+                    sa.or_(length < blen, sa.and_(same_len, cmp))
+                    if less
+                    else sa.or_(length > blen, sa.and_(same_len, cmp))
+                )
                 text_cmp = sa.or_(neg, mag) if less else sa.and_(sa.not_(neg), mag)
             else:  # bound < 0: among negative texts a larger magnitude is a smaller number
-                mag = sa.or_(length > blen, sa.and_(same_len, rev)) if less else sa.or_(
-                    length < blen, sa.and_(same_len, rev))
+                mag = (
+                    sa.or_(length > blen, sa.and_(same_len, rev))
+                    if less
+                    else sa.or_(length < blen, sa.and_(same_len, rev))
+                )
                 text_cmp = sa.and_(neg, mag) if less else sa.or_(sa.not_(neg), mag)
             numeric = {"<": col < lit, "<=": col <= lit, ">": col > lit, ">=": col >= lit}[op]
             return sa.case((sa.func.typeof(col) == "text", text_cmp), else_=numeric)
@@ -313,8 +357,9 @@ class SQLiteBackend(Backend):
         saved: dict[str, list[str]] = conn.__dict__.setdefault("_bf_triggers", {})
         key = str(ref)
         if not enabled:
-            rows = conn.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
-                                 (ref.name,))
+            rows = conn.fetchall(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (ref.name,)
+            )
             saved[key] = [sql for _, sql in rows]
             for name, _ in rows:
                 conn.run(f"DROP TRIGGER {self.quote(name)}")
@@ -350,17 +395,23 @@ class SQLiteBackend(Backend):
 
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
         if ref.schema is not None:
-            rows = conn.fetchall("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, ?)",
-                                 (ref.name, ref.schema))
+            rows = conn.fetchall(
+                'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?, ?)',
+                (ref.name, ref.schema),
+            )
         else:
-            rows = conn.fetchall("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)",
-                                 (ref.name,))
+            rows = conn.fetchall(
+                'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', (ref.name,)
+            )
         if not rows:
             return None
         # the CREATE TABLE text, for the /* bulkframe:kind */ markers (a temp table shadows a
         # main one of the same name, as in name resolution)
-        masters = [f"{self.quote(ref.schema)}.sqlite_master"] if ref.schema is not None else [
-            "sqlite_temp_master", "sqlite_master"]
+        masters = (
+            [f"{self.quote(ref.schema)}.sqlite_master"]
+            if ref.schema is not None
+            else ["sqlite_temp_master", "sqlite_master"]
+        )
         create = None
         for master in masters:
             create = conn.scalar(f"SELECT sql FROM {master} WHERE type = 'table' AND name = ?", (ref.name,))
@@ -372,14 +423,19 @@ class SQLiteBackend(Backend):
         for name, declared, notnull, default, pk in rows:
             kind, p, s = markers.get(name) or kind_of_declared(declared or "")
             rowid_alias = bool(pk) and int_pk and (declared or "").upper() == "INTEGER"
-            columns.append(Column(
-                # NULL into a rowid alias means "assign the next id"
-                name, kind, nullable=(not notnull and not pk) or rowid_alias, primary_key=bool(pk),
-                precision=p if kind == "decimal" else None,
-                scale=s if kind == "decimal" else None,
-                length=p if kind == "text" else None,
-                has_default=default is not None or rowid_alias,
-            ))
+            columns.append(
+                Column(
+                    # NULL into a rowid alias means "assign the next id"
+                    name,
+                    kind,
+                    nullable=(not notnull and not pk) or rowid_alias,
+                    primary_key=bool(pk),
+                    precision=p if kind == "decimal" else None,
+                    scale=s if kind == "decimal" else None,
+                    length=p if kind == "text" else None,
+                    has_default=default is not None or rowid_alias,
+                )
+            )
         return columns
 
     def _pragma(self, name: str, ref: TableRef, columns: str) -> str:
@@ -391,8 +447,9 @@ class SQLiteBackend(Backend):
         return (first, ref.schema) if ref.schema else (first,)
 
     def foreign_keys(self, conn: Connection, ref: TableRef) -> list[ForeignKey]:
-        rows = conn.fetchall(self._pragma("foreign_key_list", ref, 'id, seq, "table", "from", "to"'),
-                             self._args(ref))
+        rows = conn.fetchall(
+            self._pragma("foreign_key_list", ref, 'id, seq, "table", "from", "to"'), self._args(ref)
+        )
         grouped: dict[int, list[tuple[int, str, str, str | None]]] = {}
         for fk_id, seq, table, col, to in rows:
             grouped.setdefault(fk_id, []).append((seq, table, col, to))
@@ -400,8 +457,14 @@ class SQLiteBackend(Backend):
         for parts in grouped.values():
             parts.sort()
             refs = tuple(p[3] for p in parts if p[3] is not None)
-            out.append(ForeignKey(tuple(p[2] for p in parts), parts[0][1], ref.schema,
-                                  refs if len(refs) == len(parts) else ()))
+            out.append(
+                ForeignKey(
+                    tuple(p[2] for p in parts),
+                    parts[0][1],
+                    ref.schema,
+                    refs if len(refs) == len(parts) else (),
+                )
+            )
         return out
 
     def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:
@@ -544,7 +607,9 @@ def decimal_to_nearest_double(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArra
         t = chunk.type
         assert pa.types.is_decimal128(t) and t.precision <= MAX_REAL_DECIMAL, t
         words = np.frombuffer(chunk.buffers()[1], dtype=np.int64)  # little-endian 128-bit: low, high
-        low = words[2 * chunk.offset:2 * (chunk.offset + len(chunk)):2]  # |unscaled| < 2**63: low word is it
+        low = words[
+            2 * chunk.offset : 2 * (chunk.offset + len(chunk)) : 2
+        ]  # |unscaled| < 2**63: low word is it
         values = low.astype(np.float64) / np.float64(10**t.scale)
         mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
         out.append(pa.array(values, type=pa.float64(), mask=mask))
@@ -577,7 +642,9 @@ def _time_from_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     import polars as pl
 
     text = pl.Series(arr.cast(pa.string()))
-    parsed = text.str.to_time("%H:%M:%S%.f", strict=False).fill_null(text.str.to_time("%H:%M:%S", strict=False))
+    parsed = text.str.to_time("%H:%M:%S%.f", strict=False).fill_null(
+        text.str.to_time("%H:%M:%S", strict=False)
+    )
     bad = parsed.is_null() & text.is_not_null()
     if bad.any():
         row = int(bad.arg_true()[0])

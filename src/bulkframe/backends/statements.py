@@ -112,8 +112,13 @@ def merge_from_stage(
     if backend.capabilities.upsert != "on_conflict":  # pragma: no cover - future backends
         raise NotSupportedError(f"{backend.name}: upsert flavour {backend.capabilities.upsert!r}")
     if staged is None:
-        staged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage).where(
-            stage_where if stage_where is not None else sa.true())))
+        staged = int(
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(stage)
+                .where(stage_where if stage_where is not None else sa.true())
+            )
+        )
     match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
     eligible = insert_where
     if insert_where is not None and mode == "update":
@@ -129,8 +134,9 @@ def merge_from_stage(
     if mode == "skip":
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
     else:
-        incoming = _incoming(insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote,
-                             stage_where)
+        incoming = _incoming(
+            insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where
+        )
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
         if not cols:  # nothing to update: behaves like skip but counts as updated
             cols = [keys[0]]
@@ -139,7 +145,9 @@ def merge_from_stage(
             cond = filter_sql(update_if, target, others={"excluded": incoming})
             where = cond if where is None else sa.and_(where, cond)
         stmt = insert.on_conflict_do_update(
-            index_elements=list(keys), set_={c: incoming[c] for c in cols}, where=where,
+            index_elements=list(keys),
+            set_={c: incoming[c] for c in cols},
+            where=where,
         )
     inserted_flag = backend.upsert_inserted_flag()
     if inserted_flag is not None:
@@ -165,16 +173,23 @@ def merge_from_stage(
 
 
 def _incoming(
-    excluded: Any, stage: sa.Table, inserted: Sequence[str], staged: Sequence[str], keys: Sequence[str],
-    quote: Callable[[str], str], stage_where: sa.ColumnElement[bool] | None = None,
+    excluded: Any,
+    stage: sa.Table,
+    inserted: Sequence[str],
+    staged: Sequence[str],
+    keys: Sequence[str],
+    quote: Callable[[str], str],
+    stage_where: sa.ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """The incoming row's value per column: ``excluded.c`` for inserted columns, a keyed
     lookup into the stage for columns that are updated but not inserted."""
     out: dict[str, Any] = {c: excluded[c] for c in inserted}
     # SQLAlchemy does not correlate ``excluded`` into a subquery; name it literally
     # (identifiers quoted by the dialect, no values involved)
-    hit = sa.and_(*(stage.c[k] == sa.literal_column(f"excluded.{quote(k)}") for k in keys),
-                  stage_where if stage_where is not None else sa.true())
+    hit = sa.and_(
+        *(stage.c[k] == sa.literal_column(f"excluded.{quote(k)}") for k in keys),
+        stage_where if stage_where is not None else sa.true(),
+    )
     for c in staged:
         if c not in out:
             out[c] = sa.select(stage.c[c]).where(hit).scalar_subquery()

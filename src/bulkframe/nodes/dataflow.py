@@ -87,8 +87,13 @@ class DataFlow:
         caller = sys._getframe(1)  # string annotations of a class declared in a function
         info = read_model(cls, foreign_table=self.table_of, localns=caller.f_locals)
         self.database.create_table(
-            info.table.name, info.columns, identity=info.identity, unique=info.unique,
-            foreign_keys=info.foreign_keys, indexes=info.indexes, defaults=info.defaults,
+            info.table.name,
+            info.columns,
+            identity=info.identity,
+            unique=info.unique,
+            foreign_keys=info.foreign_keys,
+            indexes=info.indexes,
+            defaults=info.defaults,
             schema=info.table.schema,
         )
         self._warn_on_drift(info)
@@ -160,8 +165,13 @@ class DataFlow:
         names = {c.name for c in existing or ()}
         missing = [c.name for c in info.columns if c.name not in names]
         if missing:
-            log.warning("table %s exists without column(s) %s declared by model %s; bulkframe does not alter "
-                        "existing tables", info.table, missing, info.name)
+            log.warning(
+                "table %s exists without column(s) %s declared by model %s; bulkframe does not alter "
+                "existing tables",
+                info.table,
+                missing,
+                info.name,
+            )
         if info.unique:
             conn = self.database.connection()
             try:
@@ -171,9 +181,14 @@ class DataFlow:
                 self.database.release(conn)
             lacking = [u for u in info.unique if frozenset(u) not in keys]
             if lacking:
-                log.warning("table %s exists without the unique constraint(s) %s declared by model %s (upserts "
-                            "and skip/update creates on them will fail); bulkframe does not alter existing "
-                            "tables", info.table, lacking, info.name)
+                log.warning(
+                    "table %s exists without the unique constraint(s) %s declared by model %s (upserts "
+                    "and skip/update creates on them will fail); bulkframe does not alter existing "
+                    "tables",
+                    info.table,
+                    lacking,
+                    info.name,
+                )
 
 
 def info_of(model: type) -> ModelInfo:

@@ -123,8 +123,17 @@ class ModelInfo:
 
 
 _SCALARS: dict[Any, str] = {
-    str: "text", int: "int64", float: "float64", bool: "bool", dt.datetime: "timestamptz",
-    dt.date: "date", dt.time: "time", dict: "json", list: "json", uuid.UUID: "uuid", bytes: "binary",
+    str: "text",
+    int: "int64",
+    float: "float64",
+    bool: "bool",
+    dt.datetime: "timestamptz",
+    dt.date: "date",
+    dt.time: "time",
+    dict: "json",
+    list: "json",
+    uuid.UUID: "uuid",
+    bytes: "binary",
 }
 
 
@@ -150,7 +159,9 @@ def column_for(name: str, annotation: Any, *, has_default: bool, default: Any) -
     if origin is typing.Union or origin is types.UnionType:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) != len(typing.get_args(annotation)) - 1 or len(args) != 1:
-            raise SchemaError(f"field {name!r}: only Optional[X] / X | None unions are supported, got {annotation}")
+            raise SchemaError(
+                f"field {name!r}: only Optional[X] / X | None unions are supported, got {annotation}"
+            )
         nullable = True
         annotation = args[0]
         if typing.get_origin(annotation) is typing.Annotated:
@@ -176,7 +187,9 @@ def column_for(name: str, annotation: Any, *, has_default: bool, default: Any) -
     return Column(name, kind, nullable=nullable, length=length, has_default=has_default)
 
 
-def read_model(cls: type, *, foreign_table: Any = None, localns: Mapping[str, Any] | None = None) -> ModelInfo:
+def read_model(
+    cls: type, *, foreign_table: Any = None, localns: Mapping[str, Any] | None = None
+) -> ModelInfo:
     """Read ``cls``'s annotations and ``__dunder__`` options into a :class:`ModelInfo`.
 
     ``foreign_table`` resolves a ``__foreign_keys__`` target (a model class or name) to a
@@ -190,16 +203,24 @@ def read_model(cls: type, *, foreign_table: Any = None, localns: Mapping[str, An
         # the class's own (already evaluated) annotations have the objects
         hints = {}
         for base in reversed(cls.__mro__[:-1]):
-            hints.update(getattr(base, "__annotations__", {}) if base is cls else vars(base).get("__annotations__", {}))
+            hints.update(
+                getattr(base, "__annotations__", {}) if base is cls else vars(base).get("__annotations__", {})
+            )
         if any(isinstance(v, str) for v in hints.values()):
-            raise SchemaError(f"model {cls.__name__}: cannot resolve an annotation ({exc}); import the type "
-                              "at module level") from exc
-    hints = {k: v for k, v in hints.items() if not k.startswith("_") and typing.get_origin(v) is not typing.ClassVar}
+            raise SchemaError(
+                f"model {cls.__name__}: cannot resolve an annotation ({exc}); import the type at module level"
+            ) from exc
+    hints = {
+        k: v
+        for k, v in hints.items()
+        if not k.startswith("_") and typing.get_origin(v) is not typing.ClassVar
+    }
     if not hints:
         raise SchemaError(f"model {cls.__name__} has no annotated fields")
     # the class's own name only: a subclass of a model must not write to its parent's table
-    table = TableRef(vars(cls).get("__tablename__") or table_name_for(cls.__name__),
-                     getattr(cls, "__schema__", None))
+    table = TableRef(
+        vars(cls).get("__tablename__") or table_name_for(cls.__name__), getattr(cls, "__schema__", None)
+    )
     pk = _names(getattr(cls, "__primary_key__", None) or (["id"] if "id" in hints else []))
     columns: list[Column] = []
     defaults: dict[str, Any] = {}
@@ -212,11 +233,21 @@ def read_model(cls: type, *, foreign_table: Any = None, localns: Mapping[str, An
         has_default = name in vars(cls) or any(name in vars(b) for b in cls.__mro__[1:-1])
         default = getattr(cls, name, None)
         if isinstance(default, Relationship):
-            raise SchemaError(f"model {cls.__name__}: declare relationships in __relationships__, not as {name!r}")
+            raise SchemaError(
+                f"model {cls.__name__}: declare relationships in __relationships__, not as {name!r}"
+            )
         col = column_for(name, annotation, has_default=has_default, default=default)
         if name in pk:
-            col = Column(col.name, col.kind, nullable=False, primary_key=True, precision=col.precision,
-                         scale=col.scale, length=col.length, has_default=col.has_default)
+            col = Column(
+                col.name,
+                col.kind,
+                nullable=False,
+                primary_key=True,
+                precision=col.precision,
+                scale=col.scale,
+                length=col.length,
+                has_default=col.has_default,
+            )
             if pk == [name] and col.kind == "int64" and not has_default and name == "id":
                 identity = name
                 col = Column(name, "int64", nullable=False, primary_key=True, has_default=True)
@@ -236,13 +267,21 @@ def read_model(cls: type, *, foreign_table: Any = None, localns: Mapping[str, An
     relationships = dict(getattr(cls, "__relationships__", {}) or {})
     for rel_name, rel in relationships.items():
         if not isinstance(rel, Relationship):
-            raise SchemaError(f"model {cls.__name__}: relationship {rel_name!r} must be has_one(...) or "
-                              f"has_many(...), got {rel!r}")
+            raise SchemaError(
+                f"model {cls.__name__}: relationship {rel_name!r} must be has_one(...) or "
+                f"has_many(...), got {rel!r}"
+            )
     return ModelInfo(
-        name=cls.__name__, table=table, columns=columns, identity=identity, defaults=defaults,
+        name=cls.__name__,
+        table=table,
+        columns=columns,
+        identity=identity,
+        defaults=defaults,
         unique=[tuple(_names(u)) for u in getattr(cls, "__unique__", []) or []],
         indexes=[tuple(_names(i)) for i in getattr(cls, "__indexes__", []) or []],
-        foreign_keys=fks, relationships=relationships, soft_delete=soft_delete,
+        foreign_keys=fks,
+        relationships=relationships,
+        soft_delete=soft_delete,
     )
 
 

@@ -67,8 +67,10 @@ class BulkNode:
             from bulkframe.nodes.relations import STRATEGIES
 
             if strategy not in STRATEGIES:
-                raise NotSupportedError(f"{self._where(node_id)}: relationship_strategy={strategy!r} is not "
-                                        f"supported yet; choose one of {list(STRATEGIES)}")
+                raise NotSupportedError(
+                    f"{self._where(node_id)}: relationship_strategy={strategy!r} is not "
+                    f"supported yet; choose one of {list(STRATEGIES)}"
+                )
 
     def run(self, params: Mapping[str, Any], node_id: str = "") -> dict[str, Any]:
         """Call the library and return the node's outputs.
@@ -106,7 +108,11 @@ class BulkNode:
             raise InvalidOptionValueError(f"{where}: relationship_strategy needs include_relationships")
         info = info_of(self.model)
         mode = kwargs.get("conflict_resolution", "error")
-        if mode != "error" and not kwargs.get("conflict_fields") and "conflict_fields" in library_params("create"):
+        if (
+            mode != "error"
+            and not kwargs.get("conflict_fields")
+            and "conflict_fields" in library_params("create")
+        ):
             if info.unique:
                 kwargs["conflict_fields"] = list(info.unique[0])
             elif info.identity is not None and info.identity not in (_input_columns(data) or {info.identity}):

@@ -34,7 +34,9 @@ from bulkframe.options import RelationshipStrategy, choices
 Operation = Literal["create", "update", "upsert", "delete"]
 OPERATIONS: tuple[Operation, ...] = ("create", "update", "upsert", "delete")
 NODE_SUFFIX: dict[Operation, str] = {
-    "create": "BulkCreateNode", "update": "BulkUpdateNode", "upsert": "BulkUpsertNode",
+    "create": "BulkCreateNode",
+    "update": "BulkUpdateNode",
+    "upsert": "BulkUpsertNode",
     "delete": "BulkDeleteNode",
 }
 #: Library parameters the node fills itself (the model is the table, and knows its schema).
@@ -59,40 +61,76 @@ def _accept(*values: Any, note: str) -> NodeParam:
     return NodeParam("accept", note, values=values)
 
 
-_DATA = NodeParam("node", "list of dicts, Polars DataFrame/LazyFrame, pandas DataFrame, Arrow table/batch/reader, "
-                          "Parquet/CSV path")
+_DATA = NodeParam(
+    "node",
+    "list of dicts, Polars DataFrame/LazyFrame, pandas DataFrame, Arrow table/batch/reader, Parquet/CSV path",
+)
 
 NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
     "create": {
         "data": _DATA,
         "include_relationships": NodeParam(
-            "node", "names in the model's `__relationships__`; parents and children in one transaction, ids "
-                    "reserved in one round trip (`bulkframe.ops.nested`); with it only `batch_size`, "
-                    "`validate_data`, `skip_validation` apply"),
+            "node",
+            "names in the model's `__relationships__`; parents and children in one transaction, ids "
+            "reserved in one round trip (`bulkframe.ops.nested`); with it only `batch_size`, "
+            "`validate_data`, `skip_validation` apply",
+        ),
         "relationship_strategy": NodeParam(
-            "node", ", ".join(f"`{v}`" for v in choices(RelationshipStrategy)) + " (other strategies not supported yet)"),
+            "node",
+            ", ".join(f"`{v}`" for v in choices(RelationshipStrategy))
+            + " (other strategies not supported yet)",
+        ),
         "use_copy": _accept(True, note="bulkframe always loads PostgreSQL through binary COPY (ADBC)"),
         "disable_indexes": _accept(False, note="indexes are kept (dropping them is not built)"),
         "transform_data": _accept(True, note="transformation_rules apply whenever they are given"),
-        "streaming": _accept(True, note="iterators, LazyFrames, record-batch readers and files always "
-                                        "stream in batch_size chunks"),
-        **{name: _ns() for name in (
-            "copy_options", "use_load_data", "mysql_options", "disable_foreign_keys",
-            "disable_autocommit", "memory_limit", "spill_to_disk", "compression", "gc_interval",
-            "benchmark_mode", "benchmark_iterations", "benchmark_warmup", "stream_buffer_size",
-            "stream_timeout", "process_immediately", "max_latency", "priority", "publish_events",
-            "event_topic", "event_format",
-        )},
+        "streaming": _accept(
+            True,
+            note="iterators, LazyFrames, record-batch readers and files always stream in batch_size chunks",
+        ),
+        **{
+            name: _ns()
+            for name in (
+                "copy_options",
+                "use_load_data",
+                "mysql_options",
+                "disable_foreign_keys",
+                "disable_autocommit",
+                "memory_limit",
+                "spill_to_disk",
+                "compression",
+                "gc_interval",
+                "benchmark_mode",
+                "benchmark_iterations",
+                "benchmark_warmup",
+                "stream_buffer_size",
+                "stream_timeout",
+                "process_immediately",
+                "max_latency",
+                "priority",
+                "publish_events",
+                "event_topic",
+                "event_format",
+            )
+        },
     },
     "update": {
         "data": NodeParam("rename", "rows to update by key (the library's `updates` rows)", target="updates"),
     },
     "upsert": {
         "data": _DATA,
-        **{name: _ns() for name in (
-            "sync_mode", "last_sync_timestamp", "detect_changes", "change_detection_fields", "ignore_fields",
-            "audit_sync", "audit_table", "audit_level",
-        )},
+        **{
+            name: _ns()
+            for name in (
+                "sync_mode",
+                "last_sync_timestamp",
+                "detect_changes",
+                "change_detection_fields",
+                "ignore_fields",
+                "audit_sync",
+                "audit_table",
+                "audit_level",
+            )
+        },
     },
     "delete": {
         "cleanup_related": _ns("use cascade to delete related rows"),
@@ -106,8 +144,12 @@ NOT_SUPPORTED_VALUES: dict[tuple[Operation, str], dict[Any, str]] = {
     ("create", "conflict_resolution"): {"source_wins": "use 'update' (the incoming row wins)"},
 }
 
-_LIBRARY_METHOD = {"create": "bulk_create", "update": "bulk_update", "upsert": "bulk_upsert",
-                   "delete": "bulk_delete"}
+_LIBRARY_METHOD = {
+    "create": "bulk_create",
+    "update": "bulk_update",
+    "upsert": "bulk_upsert",
+    "delete": "bulk_delete",
+}
 
 # -- named callbacks ------------------------------------------------------------------
 
@@ -130,15 +172,18 @@ def register_callback(name: str, fn: Callable[..., Any] | None = None) -> Any:
     InvalidOptionValueError
         ``fn`` is not callable.
     """
+
     def add(f: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(f):
             raise InvalidOptionValueError(f"callback {name!r} must be callable, got {f!r}")
         _CALLBACKS[name] = f
         return f
+
     return add(fn) if fn is not None else add
 
 
 # -- library signatures ----------------------------------------------------------------
+
 
 @functools.cache
 def library_params(op: Operation) -> dict[str, inspect.Parameter]:
@@ -147,7 +192,8 @@ def library_params(op: Operation) -> dict[str, inspect.Parameter]:
 
     sig = inspect.signature(getattr(Database, _LIBRARY_METHOD[op]))
     return {
-        name: p for name, p in sig.parameters.items()
+        name: p
+        for name, p in sig.parameters.items()
         if name not in _NOT_NODE_PARAMS and p.kind is not inspect.Parameter.VAR_KEYWORD
     }
 
@@ -219,7 +265,9 @@ def known_names(op: Operation) -> set[str]:
     return set(library_params(op)) | set(NODE_PARAMS[op])
 
 
-def translate(op: Operation, params: Mapping[str, Any], *, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def translate(
+    op: Operation, params: Mapping[str, Any], *, where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check ``params`` and split them into ``(node_params, library_kwargs)``.
 
     Raises
@@ -264,8 +312,9 @@ def translate(op: Operation, params: Mapping[str, Any], *, where: str) -> tuple[
     return node, kwargs
 
 
-def _value(op: Operation, name: str, value: Any, param: inspect.Parameter, where: str,
-           missing: list[str]) -> Any:
+def _value(
+    op: Operation, name: str, value: Any, param: inspect.Parameter, where: str, missing: list[str]
+) -> Any:
     refused = NOT_SUPPORTED_VALUES.get((op, name), {})
     try:
         if value in refused:

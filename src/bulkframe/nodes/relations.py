@@ -18,16 +18,19 @@ STRATEGIES = choices(RelationshipStrategy)
 _NESTED_OPTIONS = {"batch_size", "validate_data", "skip_validation"}
 
 
-def create_nested(dataflow: DataFlow, model: type, data: Any, node: Mapping[str, Any],
-                  kwargs: dict[str, Any], where: str) -> BulkResult:
+def create_nested(
+    dataflow: DataFlow, model: type, data: Any, node: Mapping[str, Any], kwargs: dict[str, Any], where: str
+) -> BulkResult:
     """Run a create node whose ``include_relationships`` names relationships of ``model``."""
     from bulkframe.nodes.dataflow import info_of
     from bulkframe.ops.nested import Nested, bulk_create_nested
 
     strategy = node.get("relationship_strategy", "nested_create")
     if strategy not in STRATEGIES:
-        raise NotSupportedError(f"{where}: relationship_strategy={strategy!r} is not supported yet; "
-                                f"choose one of {list(STRATEGIES)}")
+        raise NotSupportedError(
+            f"{where}: relationship_strategy={strategy!r} is not supported yet; "
+            f"choose one of {list(STRATEGIES)}"
+        )
     names = node["include_relationships"]
     names = [names] if isinstance(names, str) else list(names)
     rels = info_of(model).relationships
@@ -46,5 +49,11 @@ def create_nested(dataflow: DataFlow, model: type, data: Any, node: Mapping[str,
         child = rel.model if isinstance(rel.model, type) else dataflow.model_of(rel.model)
         nested.append(Nested(name, child, rel.foreign_key, many=rel.kind == "many"))
     validate = bool(kwargs.get("validate_data", True)) and not kwargs.get("skip_validation", False)
-    return bulk_create_nested(dataflow.database, model, data, nested=nested,
-                              batch_size=kwargs.get("batch_size", 10_000), validate=validate)
+    return bulk_create_nested(
+        dataflow.database,
+        model,
+        data,
+        nested=nested,
+        batch_size=kwargs.get("batch_size", 10_000),
+        validate=validate,
+    )

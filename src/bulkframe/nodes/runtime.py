@@ -74,11 +74,15 @@ class LocalRuntime:
             not run.
         """
         if not isinstance(workflow, Workflow):
-            raise OptionError(f"execute() takes the result of WorkflowBuilder.build(), got {type(workflow).__name__}")
+            raise OptionError(
+                f"execute() takes the result of WorkflowBuilder.build(), got {type(workflow).__name__}"
+            )
         overrides = dict(parameters or {})
         unknown = [n for n in overrides if n not in {e.node_id for e in workflow.nodes}]
         if unknown:
-            raise OptionError(f"parameters name unknown node(s) {unknown}; nodes: {[e.node_id for e in workflow.nodes]}")
+            raise OptionError(
+                f"parameters name unknown node(s) {unknown}; nodes: {[e.node_id for e in workflow.nodes]}"
+            )
         run_id = str(uuid.uuid4())
         results: dict[str, dict[str, Any]] = {}
         for entry in workflow.nodes:
@@ -93,12 +97,17 @@ class LocalRuntime:
                 results[entry.node_id] = {
                     "error": {"type": type(exc).__name__, "message": str(exc)},
                     "data": partial.to_dict() if partial is not None else None,
-                    "rows": None, "errors": getattr(partial, "errors", None), "result": partial,
+                    "rows": None,
+                    "errors": getattr(partial, "errors", None),
+                    "result": partial,
                 }
                 log.error("run %s: node %r (%s) failed: %s", run_id, entry.node_id, entry.node.type_name, exc)
                 raise NodeExecutionError(
                     f"node {entry.node_id!r} ({entry.node.type_name}) failed: {type(exc).__name__}: {exc}",
-                    node_id=entry.node_id, node_type=entry.node.type_name, results=results, run_id=run_id,
+                    node_id=entry.node_id,
+                    node_type=entry.node.type_name,
+                    results=results,
+                    run_id=run_id,
                 ) from exc
         return results, run_id
 

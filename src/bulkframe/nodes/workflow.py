@@ -141,7 +141,9 @@ class WorkflowBuilder:
         """
         for nid in (from_id, to_id):
             if nid not in self._nodes:
-                raise OptionError(f"add_connection: no node {nid!r}; add it first (nodes: {list(self._nodes)})")
+                raise OptionError(
+                    f"add_connection: no node {nid!r}; add it first (nodes: {list(self._nodes)})"
+                )
         from bulkframe.nodes.node import OUTPUTS
 
         if from_output.split(".", 1)[0] not in OUTPUTS:

@@ -39,13 +39,16 @@ def infer_columns(schema: pa.Schema, primary_key: Sequence[str] = ()) -> list[Co
     """Columns for a new table, from the input's Arrow schema."""
     missing = [k for k in primary_key if k not in schema.names]
     if missing:
-        raise SchemaError(f"primary_key names {missing}, which the data does not have; columns: {schema.names}")
+        raise SchemaError(
+            f"primary_key names {missing}, which the data does not have; columns: {schema.names}"
+        )
     columns = []
     for field in schema:
         col = kind_of_arrow(field)
         if field.name in primary_key:
-            col = Column(col.name, col.kind, nullable=False, primary_key=True,
-                         precision=col.precision, scale=col.scale)
+            col = Column(
+                col.name, col.kind, nullable=False, primary_key=True, precision=col.precision, scale=col.scale
+            )
         columns.append(col)
     return columns
 
@@ -77,7 +80,9 @@ def conform(
         )
     duplicated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
     if duplicated:
-        raise SchemaError(f"the input has duplicate column name(s) {duplicated}; rename or drop the duplicates")
+        raise SchemaError(
+            f"the input has duplicate column name(s) {duplicated}; rename or drop the duplicates"
+        )
     unsupported = [columns[n] for n in table.column_names if columns[n].unsupported]
     if unsupported:
         raise SchemaError(unsupported_message(unsupported, table_name))
@@ -97,7 +102,8 @@ def conform(
                 at = f"row {offset + row}" + (f" ({where(offset + row)})" if where is not None else "")
                 raise SchemaError(
                     f"column {name!r}, {at}: value {value!r:.100} cannot be "
-                    f"stored as {describe(column)}" + (f": {why}" if why else _hint(column, value))
+                    f"stored as {describe(column)}"
+                    + (f": {why}" if why else _hint(column, value))
                     + (f". {hint}" if hint else "")
                 )
             bad[name] = mask
@@ -171,13 +177,22 @@ def _cast(
             return numeric
     if kind == "bool" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return _parse_bool(arr)
-    if kind == "text" and not (
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t)
-    ) and not (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
+    if (
+        kind == "text"
+        and not (
+            pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+            or pa.types.is_integer(t)
+            or pa.types.is_boolean(t)
+        )
+        and not (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t))
+    ):
         # floats, decimals, dates, bytes … have no one text spelling: refuse, naming the first value
         mask = pc.is_valid(arr)
         return pa.chunked_array([pa.nulls(len(arr), target)]), mask
-    if kind in ("timestamp", "timestamptz", "date") and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+    if kind in ("timestamp", "timestamptz", "date") and (
+        pa.types.is_string(t) or pa.types.is_large_string(t)
+    ):
         return _parse_temporal(arr, column)
     if pa.types.is_timestamp(t) and kind in ("timestamp", "timestamptz"):
         # tz-aware values keep their instant (stored as UTC); naive values are taken as UTC
@@ -227,8 +242,11 @@ def _parse_temporal(arr: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArr
     import polars as pl
 
     text = (
-        pl.Series(arr).cast(pl.String).str.strip_chars()
-        .str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
+        pl.Series(arr)
+        .cast(pl.String)
+        .str.strip_chars()
+        .str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
     )
     parsed = pl.Series([None] * len(text), dtype=pl.Datetime("us", "UTC"))
     for fmt in _AWARE_FORMATS:
@@ -358,8 +376,13 @@ def _uuid_bytes_to_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
         pl.DataFrame({"h": pl.Series(arr.cast(pa.large_binary())).bin.encode("hex")})
         .select(
             pl.concat_str(
-                [hexed.str.slice(0, 8), hexed.str.slice(8, 4), hexed.str.slice(12, 4),
-                 hexed.str.slice(16, 4), hexed.str.slice(20, 12)],
+                [
+                    hexed.str.slice(0, 8),
+                    hexed.str.slice(8, 4),
+                    hexed.str.slice(12, 4),
+                    hexed.str.slice(16, 4),
+                    hexed.str.slice(20, 12),
+                ],
                 separator="-",
             )
         )

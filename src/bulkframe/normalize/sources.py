@@ -178,7 +178,9 @@ def _pandas_to_arrow(df: Any, hints: Collection[str] | Mapping[str, Any]) -> pa.
     if not objects:
         return pa.Table.from_pandas(df, preserve_index=False)
     typed_positions = [i for i in range(len(names)) if i not in objects]
-    typed = pa.Table.from_pandas(df.iloc[:, typed_positions], preserve_index=False) if typed_positions else None
+    typed = (
+        pa.Table.from_pandas(df.iloc[:, typed_positions], preserve_index=False) if typed_positions else None
+    )
     columns, json_names = _hint_columns(hints)
     arrays = []
     for i, name in enumerate(names):
@@ -268,9 +270,13 @@ def _csv_source(path: Path, default: str) -> Source:
             return "error"
 
         # quoted fields may span lines, as in PostgreSQL's CSV (no measurable cost single-threaded)
-        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row)
+        parse = pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
+        )
         convert = pacsv.ConvertOptions(
-            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
             column_types={h: pa.large_string() for h in header} if columns else None,
         )
         read = pacsv.ReadOptions(use_threads=False)
@@ -325,7 +331,9 @@ def _csv_header(path: Path, delimiter: str) -> list[str] | None:
     return None
 
 
-def _csv_line_of(path: Path, delimiter: str, match: Callable[[int, list[str]], bool]) -> tuple[int, list[str]] | None:
+def _csv_line_of(
+    path: Path, delimiter: str, match: Callable[[int, list[str]], bool]
+) -> tuple[int, list[str]] | None:
     """The first line of the first data record (0-based, after the header) ``match`` accepts."""
     import csv
 
@@ -343,7 +351,9 @@ def _csv_line_of(path: Path, delimiter: str, match: Callable[[int, list[str]], b
     return None
 
 
-def _csv_error(path: Path, delimiter: str, header: list[str], message: str, invalid: list[Any]) -> SchemaError:
+def _csv_error(
+    path: Path, delimiter: str, header: list[str], message: str, invalid: list[Any]
+) -> SchemaError:
     """pyarrow's CSV error as one line naming the CSV line (and column and value)."""
     import re
 
@@ -355,8 +365,11 @@ def _csv_error(path: Path, delimiter: str, header: list[str], message: str, inva
             f"CSV file {path}, {at}: expected {bad.expected_columns} fields (delimiter {delimiter!r}), "
             f"got {bad.actual_columns}: {bad.text!r:.100}"
         )
-    conversion = re.match(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\S+): invalid value '(.*)'$",
-                          message, re.S)
+    conversion = re.match(
+        r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\S+): invalid value '(.*)'$",
+        message,
+        re.S,
+    )
     if conversion:
         index, arrow_type, value = int(conversion.group(1)), conversion.group(2), conversion.group(3)
         name = header[index] if index < len(header) else f"#{index}"
@@ -467,7 +480,9 @@ def _conflict(key: str, values: list[Any], kinds: set[type]) -> None:
     for i, v in enumerate(values):
         if v is not None and type(v) not in firsts:
             firsts[type(v)] = i
-    shown = ", ".join(f"{t.__name__} (row {i}: {values[i]!r:.40})" for t, i in sorted(firsts.items(), key=lambda x: x[1]))
+    shown = ", ".join(
+        f"{t.__name__} (row {i}: {values[i]!r:.40})" for t, i in sorted(firsts.items(), key=lambda x: x[1])
+    )
     raise SchemaError(
         f"column {key!r} mixes values of different kinds: {shown}; bulkframe will not guess one column type "
         "for them. Convert the values to one type, or create the table first with the column type you want"
@@ -544,8 +559,11 @@ def _number_type(key: str, values: list[Any], kinds: set[type]) -> pa.DataType:
 
 
 def records_to_table(
-    rows: Any, hints: Collection[str] | Mapping[str, Any], offset: int = 0,
-    *, decided: dict[str, pa.DataType] | None = None,
+    rows: Any,
+    hints: Collection[str] | Mapping[str, Any],
+    offset: int = 0,
+    *,
+    decided: dict[str, pa.DataType] | None = None,
 ) -> pa.Table:
     """Build an Arrow table from dict records, one column at a time.
 
@@ -577,7 +595,9 @@ def _records_to_table(
     if not all(type(row) is dict for row in rows):
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping):
-                raise SchemaError(f"row {offset + i}: expected a dict, got {type(row).__name__} ({row!r:.80})")
+                raise SchemaError(
+                    f"row {offset + i}: expected a dict, got {type(row).__name__} ({row!r:.80})"
+                )
     keys: list[str] = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
     if not keys:
         raise SchemaError(f"rows {offset}..{offset + len(rows) - 1} have no keys; nothing to store")
@@ -586,18 +606,28 @@ def _records_to_table(
     for key in keys:
         if not isinstance(key, str):
             raise SchemaError(f"column names must be strings; got {key!r}")
-        arrays.append(_column_array(key, [row.get(key) for row in rows], columns, json_names, offset, decided))
+        arrays.append(
+            _column_array(key, [row.get(key) for row in rows], columns, json_names, offset, decided)
+        )
     return pa.table(arrays, names=keys)
 
 
 def _hint_columns(hints: Collection[str] | Mapping[str, Any]) -> tuple[Mapping[str, Any], set[str]]:
     columns = hints if isinstance(hints, Mapping) else {}
-    json_names = {n for n, c in columns.items() if getattr(c, "kind", None) == "json"} if columns else set(hints)
+    json_names = (
+        {n for n, c in columns.items() if getattr(c, "kind", None) == "json"} if columns else set(hints)
+    )
     return columns, json_names
 
 
-def _column_array(key: str, values: list[Any], columns: Mapping[str, Any], json_names: set[str],
-                  offset: int, decided: dict[str, pa.DataType] | None = None) -> pa.Array:
+def _column_array(
+    key: str,
+    values: list[Any],
+    columns: Mapping[str, Any],
+    json_names: set[str],
+    offset: int,
+    decided: dict[str, pa.DataType] | None = None,
+) -> pa.Array:
     """One column of Python values as Arrow, converted straight to its target type when known.
     Without a target, ``decided`` (when given) collects the type chosen from every value."""
     first = next((v for v in values if v is not None), None)
@@ -626,7 +656,14 @@ def _typed_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
             # inf: infer instead (int64 for ints, as fast), conform checks every value
             return pa.array(values)
         return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        OverflowError,
+        TypeError,
+        ValueError,
+    ):
         return None
 
 
@@ -659,9 +696,13 @@ def _bytea_array(key: str, values: list[Any], offset: int) -> pa.Array:
     out: list[bytes | None] = []
     for i, v in enumerate(values):
         decoded = (
-            v if v is None or isinstance(v, bytes)
-            else bytes(v) if isinstance(v, (bytearray, memoryview))
-            else _bytea_in(v) if isinstance(v, str) else None
+            v
+            if v is None or isinstance(v, bytes)
+            else bytes(v)
+            if isinstance(v, (bytearray, memoryview))
+            else _bytea_in(v)
+            if isinstance(v, str)
+            else None
         )
         if v is not None and decoded is None:
             raise SchemaError(f"column {key!r}, row {offset + i}: value {v!r:.80} cannot be stored as binary")
@@ -764,7 +805,11 @@ def _json_array(key: str, values: list[Any], offset: int) -> pa.Array:
     try:
         # .decode() at once: orjson's bytes over-allocate, and a million of them are slow to keep
         encoded = [
-            None if v is None else v if type(v) is str else dumps(v, default=_json_default, option=opts).decode()
+            None
+            if v is None
+            else v
+            if type(v) is str
+            else dumps(v, default=_json_default, option=opts).decode()
             for v in values
         ]
     except (TypeError, orjson.JSONEncodeError):

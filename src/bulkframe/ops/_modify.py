@@ -38,8 +38,9 @@ def check_batch_size(value: Any, *, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidOptionValueError(f"batch_size must be a positive int{' or None' if allow_none else ''}, "
-                                      f"got {value!r}")
+        raise InvalidOptionValueError(
+            f"batch_size must be a positive int{' or None' if allow_none else ''}, got {value!r}"
+        )
 
 
 def check_flag(name: str, value: Any) -> None:
@@ -74,25 +75,31 @@ def reflect_existing(db: Database, conn: Connection, ref: TableRef) -> list[Colu
     return columns
 
 
-def table_keys(columns: Sequence[Column], given: Sequence[str] | str | None, *, option: str,
-               ref: TableRef) -> list[str]:
+def table_keys(
+    columns: Sequence[Column], given: Sequence[str] | str | None, *, option: str, ref: TableRef
+) -> list[str]:
     """``given`` key columns (checked) or the table's primary key."""
     by_name = {c.name for c in columns}
     if isinstance(given, str):
         given = [given]
     keys = list(given) if given else [c.name for c in columns if c.primary_key]
     if not keys:
-        raise SchemaError(f"table {plain_name(ref)} has no primary key; pass {option}=[...] naming the key "
-                          "column(s)")
+        raise SchemaError(
+            f"table {plain_name(ref)} has no primary key; pass {option}=[...] naming the key column(s)"
+        )
     missing = [k for k in keys if k not in by_name]
     if missing:
-        raise SchemaError(f"{option} {missing} are not columns of {plain_name(ref)}; "
-                          f"columns: {sorted(by_name)}")
+        raise SchemaError(
+            f"{option} {missing} are not columns of {plain_name(ref)}; columns: {sorted(by_name)}"
+        )
     return keys
 
 
 def key_ranges(
-    conn: Connection, target: sa.Table, keys: Sequence[str], where: sa.ColumnElement[bool],
+    conn: Connection,
+    target: sa.Table,
+    keys: Sequence[str],
+    where: sa.ColumnElement[bool],
     batch_size: int | None,
 ) -> Iterator[sa.ColumnElement[bool]]:
     """Split ``where`` into clauses that each select at most ``batch_size`` rows.
@@ -128,8 +135,15 @@ def create_stage(conn: Connection, db: Database, columns: Sequence[Column]) -> t
     return stage, db.backend.sa_table(stage, columns)
 
 
-def fill_stage(conn: Connection, db: Database, stage: TableRef, data: pa.Table,
-               columns: dict[str, Column], *, first: bool) -> None:
+def fill_stage(
+    conn: Connection,
+    db: Database,
+    stage: TableRef,
+    data: pa.Table,
+    columns: dict[str, Column],
+    *,
+    first: bool,
+) -> None:
     """Replace the stage's rows with ``data`` (already conformed to ``columns``)."""
     if not first:
         conn.run(f"DELETE FROM {db.backend.qualified(stage)}")
@@ -191,7 +205,9 @@ def in_input_order(found: pa.Table, inputs: Sequence[pa.Table], keys: Sequence[s
 
     if found.num_rows <= 1:
         return found
-    given = pl.DataFrame(pa.concat_tables([t.select(list(keys)) for t in inputs], promote_options="permissive"))
+    given = pl.DataFrame(
+        pa.concat_tables([t.select(list(keys)) for t in inputs], promote_options="permissive")
+    )
     positions = given.with_row_index("__bf_pos").unique(subset=list(keys), keep="first", maintain_order=True)
     frame = pl.DataFrame(found.select(list(keys)))
     ordered = frame.join(positions, on=list(keys), how="left", nulls_equal=True).sort("__bf_pos")

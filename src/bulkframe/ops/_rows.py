@@ -47,7 +47,11 @@ class RowBatch:
 
 
 def row_batches(
-    data: Any, by_name: Mapping[str, Column], keys: Sequence[str], batch_size: int, table_name: str,
+    data: Any,
+    by_name: Mapping[str, Column],
+    keys: Sequence[str],
+    batch_size: int,
+    table_name: str,
 ) -> Iterator[RowBatch]:
     """Yield :class:`RowBatch` es of at most ``batch_size`` input rows."""
     json_cols = {c.name for c in by_name.values() if c.kind == "json"}
@@ -58,7 +62,7 @@ def row_batches(
         data = list(data)  # dict iterators are read once; flattening needs them in memory
     if isinstance(data, (list, tuple)):
         for offset in range(0, len(data), batch_size):
-            rows = data[offset: offset + batch_size]
+            rows = data[offset : offset + batch_size]
             yield _prepare(*_flatten(rows, by_name, json_cols, offset), by_name, keys, offset, table_name)
         return
     for chunk in open_source(data).chunks(batch_size, by_name):  # typed: CSV reads as the table
@@ -66,7 +70,10 @@ def row_batches(
 
 
 def _flatten(
-    rows: Sequence[Any], by_name: Mapping[str, Column], json_cols: set[str], offset: int,
+    rows: Sequence[Any],
+    by_name: Mapping[str, Column],
+    json_cols: set[str],
+    offset: int,
 ) -> tuple[pa.Table, dict[str, list[bool]], dict[tuple[str, str], pa.Table]]:
     plain_rows: list[Mapping[str, Any]] = []
     operands: dict[tuple[str, str], list[Any]] = {}
@@ -80,19 +87,27 @@ def _flatten(
             continue
         plain = {k: v for k, v in row.items() if k != "atomic_ops"}
         if not isinstance(ops, Mapping):
-            raise SchemaError(f"row {offset + i}: atomic_ops must be a dict like {{'stock': {{'$inc': -5}}}}, "
-                              f"got {ops!r:.80}")
+            raise SchemaError(
+                f"row {offset + i}: atomic_ops must be a dict like {{'stock': {{'$inc': -5}}}}, "
+                f"got {ops!r:.80}"
+            )
         for col, spec in ops.items():
             if not isinstance(spec, Mapping) or len(spec) != 1:
-                raise SchemaError(f"row {offset + i}: atomic_ops[{col!r}] must hold exactly one operator "
-                                  f"such as {{'$inc': 1}}; got {spec!r:.80}")
+                raise SchemaError(
+                    f"row {offset + i}: atomic_ops[{col!r}] must hold exactly one operator "
+                    f"such as {{'$inc': 1}}; got {spec!r:.80}"
+                )
             ((op, value),) = spec.items()
             if op not in ATOMIC_OPS:
-                raise SchemaError(f"row {offset + i}: unknown atomic operator {op!r} on {col!r}; "
-                                  f"valid: {', '.join(ATOMIC_OPS)}")
+                raise SchemaError(
+                    f"row {offset + i}: unknown atomic operator {op!r} on {col!r}; "
+                    f"valid: {', '.join(ATOMIC_OPS)}"
+                )
             if col not in by_name:
-                raise SchemaError(f"row {offset + i}: atomic_ops names {col!r}, which is not a column; "
-                                  f"columns: {list(by_name)}")
+                raise SchemaError(
+                    f"row {offset + i}: atomic_ops names {col!r}, which is not a column; "
+                    f"columns: {list(by_name)}"
+                )
             if col in plain:
                 raise SchemaError(f"row {offset + i}: column {col!r} is set both directly and by atomic_ops")
             if op == "$set":
@@ -116,13 +131,20 @@ def _flatten(
 
 
 def _prepare(
-    table: pa.Table, masks: dict[str, list[bool]], op_tables: dict[tuple[str, str], pa.Table],
-    by_name: Mapping[str, Column], keys: Sequence[str], offset: int, table_name: str,
+    table: pa.Table,
+    masks: dict[str, list[bool]],
+    op_tables: dict[tuple[str, str], pa.Table],
+    by_name: Mapping[str, Column],
+    keys: Sequence[str],
+    offset: int,
+    table_name: str,
 ) -> RowBatch:
     missing = [k for k in keys if k not in table.column_names]
     if missing:
-        raise SchemaError(f"rows {offset}..: key column(s) {missing} are missing from the input; "
-                          "every row must name the row it updates")
+        raise SchemaError(
+            f"rows {offset}..: key column(s) {missing} are missing from the input; "
+            "every row must name the row it updates"
+        )
     shaped = conform(table, by_name, offset=offset, table_name=table_name).table
     plain = [c for c in shaped.column_names if c not in keys]
     if not plain and not op_tables:

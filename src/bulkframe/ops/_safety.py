@@ -29,12 +29,16 @@ YES, NO = ("y", "yes"), ("n", "no")
 
 def check_backup_location(location: Any) -> Path:
     if not isinstance(location, (str, os.PathLike)) or not str(location):
-        raise InvalidOptionValueError("backup_before_delete=True needs backup_location='…/rows.parquet' "
-                                      f"(one of {', '.join(BACKUP_FORMATS)})")
+        raise InvalidOptionValueError(
+            "backup_before_delete=True needs backup_location='…/rows.parquet' "
+            f"(one of {', '.join(BACKUP_FORMATS)})"
+        )
     path = Path(location)
     if path.suffix.lower() not in BACKUP_FORMATS:
-        raise InvalidOptionValueError(f"backup_location {str(path)!r}: unknown format {path.suffix!r}; "
-                                      f"use one of {', '.join(BACKUP_FORMATS)}")
+        raise InvalidOptionValueError(
+            f"backup_location {str(path)!r}: unknown format {path.suffix!r}; "
+            f"use one of {', '.join(BACKUP_FORMATS)}"
+        )
     return path
 
 

@@ -92,11 +92,21 @@ class CreateWriter:
         else:
             conn.run(f"DELETE FROM {self.backend.qualified(self.stage)}")
         self.backend.ingest_stage(conn, self.stage, self.backend.to_ingest(table, self.columns))
-        merged = merge_from_stage(conn, self._tables["target"], self._tables["stage"], table.column_names,
-                                  self.keys, mode=self.conflict)
+        merged = merge_from_stage(
+            conn,
+            self._tables["target"],
+            self._tables["stage"],
+            table.column_names,
+            self.keys,
+            mode=self.conflict,
+        )
         if self.conflict == "update":
-            return Counts(inserted=merged.inserted, updated=merged.updated + dropped, skipped=merged.skipped,
-                          deduplicated=dropped)
+            return Counts(
+                inserted=merged.inserted,
+                updated=merged.updated + dropped,
+                skipped=merged.skipped,
+                deduplicated=dropped,
+            )
         return Counts(inserted=merged.inserted, skipped=merged.skipped + dropped, deduplicated=dropped)
 
     @property
@@ -163,8 +173,14 @@ def bulk_create(
     retries = policy.retries if policy.strategy == "retry_batch" else 0
     _check_pool(db, run.workers, run.connections)
     session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
-    execution = Execution(policy, result, rejections, reporter, workers=run.workers,
-                          metrics=Metrics(monitoring) if monitoring.enabled else None)
+    execution = Execution(
+        policy,
+        result,
+        rejections,
+        reporter,
+        workers=run.workers,
+        metrics=Metrics(monitoring) if monitoring.enabled else None,
+    )
     ledger: Ledger | None = None
     try:
         # take the write lock before reading (SQLite: a reader cannot wait for it later)
@@ -202,12 +218,22 @@ def bulk_create(
         # transaction as the batch): after a COMMIT whose answer was lost it tells whether the
         # batch landed, so counts stay true; a run that is not resumable removes it at the end
         if per_batch:
-            ledger = session.call(policy, lambda conn: Ledger.open(
-                backend, conn, target=str(ref), batch_size=batch_size, checkpoint_file=run.checkpoint_file,
-                checkpoint_interval=run.checkpoint_interval, resumable=run.resumable))
+            ledger = session.call(
+                policy,
+                lambda conn: Ledger.open(
+                    backend,
+                    conn,
+                    target=str(ref),
+                    batch_size=batch_size,
+                    checkpoint_file=run.checkpoint_file,
+                    checkpoint_interval=run.checkpoint_interval,
+                    resumable=run.resumable,
+                ),
+            )
             execution.ledger = ledger
         prepare = Preparer(
-            by_name, table_name=str(ref),
+            by_name,
+            table_name=str(ref),
             transformation_rules=rules.transformation_rules,
             validation_rules=rules.validation_rules if rules.validate else None,
             check_constraints=rules.validate,
@@ -216,7 +242,9 @@ def bulk_create(
                 f"bulkframe created table {ref} from the first {first.table.num_rows} row(s) of this "
                 f"{source.description}; later rows must fit those column types. Create the table first with "
                 "the types you want, or pass typed data (a DataFrame or Arrow table)"
-            ) if inferred and source.total is None else "",
+            )
+            if inferred and source.total is None
+            else "",
             exact_cast=inferred and source.total is None,  # its decimal scales were guessed: never round
         )
         generated = [c.name for c in columns if c.primary_key and c.has_default]
@@ -224,12 +252,16 @@ def bulk_create(
         given_ids = [c for c in generated if c in first.table.column_names and c not in dropped_ids]
         verify_key = keys or [c.name for c in columns if c.primary_key]
         if migration.verify and not verify_key:
-            raise SchemaError(f"verify_migration needs a primary key or conflict_fields; table {ref} has neither")
+            raise SchemaError(
+                f"verify_migration needs a primary key or conflict_fields; table {ref} has neither"
+            )
         reservoir = Reservoir(migration.sample, seed=0) if migration.verify else None
         source_chunks: Iterator[Chunk] = itertools.chain([first], chunks)
         if dropped_ids:
-            source_chunks = (replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
-                             for c in source_chunks)
+            source_chunks = (
+                replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
+                for c in source_chunks
+            )
         prepared = _prepared(source_chunks, prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
@@ -276,17 +308,21 @@ def bulk_create(
 def _check_pool(db: Database, workers: int, connections: int | None) -> None:
     """The call's writers each hold one of the Database's pooled connections at once."""
     pool = db.pool
-    where = f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, " \
-            f"max_overflow={pool.max_overflow})"
+    where = (
+        f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, "
+        f"max_overflow={pool.max_overflow})"
+    )
     if connections is not None and connections > pool.capacity:
         raise InvalidOptionValueError(
             f"connection_pool_size={connections} cannot be honoured: {where}; connect with "
-            "bulkframe.connect(url, pool_size=..., max_overflow=...) or lower connection_pool_size")
+            "bulkframe.connect(url, pool_size=..., max_overflow=...) or lower connection_pool_size"
+        )
     if workers > pool.capacity:
         raise InvalidOptionValueError(
             f"{workers} concurrent writers (parallel_batches/max_workers) need {workers} connections, but "
             f"{where}; connect with bulkframe.connect(url, pool_size=..., max_overflow=...) or write with "
-            "fewer workers")
+            "fewer workers"
+        )
 
 
 def _report_metrics(execution: Execution, result: BulkResult) -> None:
@@ -296,13 +332,25 @@ def _report_metrics(execution: Execution, result: BulkResult) -> None:
         execution.metrics.write({**summary, **{k: v for k, v in result.metrics.items() if k not in summary}})
 
 
-def _verify(db: Database, session: Session, ref: TableRef, reservoir: Reservoir, columns: dict[str, Column],
-            key: list[str], migration: MigrationOptions, result: BulkResult) -> None:
+def _verify(
+    db: Database,
+    session: Session,
+    ref: TableRef,
+    reservoir: Reservoir,
+    columns: dict[str, Column],
+    key: list[str],
+    migration: MigrationOptions,
+    result: BulkResult,
+) -> None:
     """Compare the sampled written rows with the table; raise when they differ."""
     expected = reservoir.rows()
     if expected is None:
         return
-    fields = list(migration.fields) if migration.fields is not None else [c for c in expected.columns if c not in key]
+    fields = (
+        list(migration.fields)
+        if migration.fields is not None
+        else [c for c in expected.columns if c not in key]
+    )
     unknown = [f for f in fields if f not in expected.columns]
     if unknown:
         raise SchemaError(f"verification_fields {unknown} are not columns of the written data")
@@ -313,7 +361,9 @@ def _verify(db: Database, session: Session, ref: TableRef, reservoir: Reservoir,
     if not found.ok:
         raise VerificationError(
             f"verification of {ref} failed: of {found.checked} sampled rows, {found.missing} are missing "
-            f"and {found.mismatched} differ (see .verification.differences)", found)
+            f"and {found.mismatched} differ (see .verification.differences)",
+            found,
+        )
 
 
 def _forget(db: Database, session: Session, ledger: Ledger) -> None:
@@ -334,8 +384,14 @@ def _forget(db: Database, session: Session, ledger: Ledger) -> None:
     log.warning("the ledger rows of failed run %s could not be removed", ledger.run_key)
 
 
-def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,
-              result: BulkResult, reservoir: Reservoir | None = None) -> Iterator[Prepared]:
+def _prepared(
+    chunks: Iterator[Chunk],
+    prepare: Preparer,
+    ledger: Ledger | None,
+    batch_size: int,
+    result: BulkResult,
+    reservoir: Reservoir | None = None,
+) -> Iterator[Prepared]:
     """Prepare each chunk; with a ledger, skip or trim what an earlier run committed."""
     for prepared in _prepare_all(chunks, prepare, ledger, batch_size, result):
         if reservoir is not None:
@@ -343,8 +399,9 @@ def _prepared(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None,
         yield prepared
 
 
-def _prepare_all(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int,
-                 result: BulkResult) -> Iterator[Prepared]:
+def _prepare_all(
+    chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int, result: BulkResult
+) -> Iterator[Prepared]:
     for chunk in chunks:
         index = chunk.offset // batch_size
         if ledger is None:
@@ -359,7 +416,9 @@ def _prepare_all(chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | No
         yield replace(prepare(chunk), index=index, fingerprint=fp, exclude=ranges)
 
 
-def _conflict_keys(mode: str, fields: Sequence[str] | None, columns: list[Column], ref: TableRef) -> list[str]:
+def _conflict_keys(
+    mode: str, fields: Sequence[str] | None, columns: list[Column], ref: TableRef
+) -> list[str]:
     if mode == "error":
         if fields:
             raise InvalidOptionValueError(
@@ -380,7 +439,9 @@ def _conflict_keys(mode: str, fields: Sequence[str] | None, columns: list[Column
 
 def _check_required_present(columns: dict[str, Column], present: Sequence[str], ref: TableRef) -> None:
     """A NOT NULL column without a default that the input lacks fails every row: say so once."""
-    absent = [c.name for c in columns.values() if not c.nullable and not c.has_default and c.name not in present]
+    absent = [
+        c.name for c in columns.values() if not c.nullable and not c.has_default and c.name not in present
+    ]
     if absent:
         raise SchemaError(
             f"table {ref} requires column(s) {absent} (NOT NULL, no default), but the input does not have them"
@@ -396,12 +457,12 @@ def _settle(result: BulkResult, counts: Counts, started: float) -> None:
     result.duration_seconds = time.perf_counter() - started
 
 
-def _finish(result: BulkResult, started: float, reporter: Reporter, rejections: Rejections,
-            policy: ErrorPolicy) -> BulkResult:
+def _finish(
+    result: BulkResult, started: float, reporter: Reporter, rejections: Rejections, policy: ErrorPolicy
+) -> BulkResult:
     reporter.close()
     result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
     result.duration_seconds = time.perf_counter() - started
     result.check()
     log.info("%r", result)
     return result
-

@@ -58,25 +58,50 @@ IN_LIST_LIMIT = 1000
 
 
 def bulk_delete(
-    db: Database, ref: TableRef, *, filter: filters.Filter, ids: Sequence[Any] | None,
-    key_field: Sequence[str] | str | None, soft_delete: bool, hard_delete: bool, deleted_at_field: str,
-    cascade: Sequence[str] | Mapping[str, str] | None, dry_run: bool, max_delete_count: int | None,
-    confirm_delete: bool | Callable[[int, Any], Any], backup_before_delete: bool,
-    backup_location: str | None, all_rows: bool, batch_size: int | None, sample_size: int,
+    db: Database,
+    ref: TableRef,
+    *,
+    filter: filters.Filter,
+    ids: Sequence[Any] | None,
+    key_field: Sequence[str] | str | None,
+    soft_delete: bool,
+    hard_delete: bool,
+    deleted_at_field: str,
+    cascade: Sequence[str] | Mapping[str, str] | None,
+    dry_run: bool,
+    max_delete_count: int | None,
+    confirm_delete: bool | Callable[[int, Any], Any],
+    backup_before_delete: bool,
+    backup_location: str | None,
+    all_rows: bool,
+    batch_size: int | None,
+    sample_size: int,
 ) -> BulkResult:
-    for name, flag in (("soft_delete", soft_delete), ("hard_delete", hard_delete), ("dry_run", dry_run),
-                       ("backup_before_delete", backup_before_delete), ("all_rows", all_rows)):
+    for name, flag in (
+        ("soft_delete", soft_delete),
+        ("hard_delete", hard_delete),
+        ("dry_run", dry_run),
+        ("backup_before_delete", backup_before_delete),
+        ("all_rows", all_rows),
+    ):
         check_flag(name, flag)
     check_batch_size(batch_size)
     if soft_delete and hard_delete:
-        raise InvalidOptionValueError("soft_delete=True and hard_delete=True contradict each other; choose one")
-    if max_delete_count is not None and (not isinstance(max_delete_count, int) or isinstance(max_delete_count, bool)
-                                         or max_delete_count < 0):
-        raise InvalidOptionValueError(f"max_delete_count must be a non-negative int, got {max_delete_count!r}")
+        raise InvalidOptionValueError(
+            "soft_delete=True and hard_delete=True contradict each other; choose one"
+        )
+    if max_delete_count is not None and (
+        not isinstance(max_delete_count, int) or isinstance(max_delete_count, bool) or max_delete_count < 0
+    ):
+        raise InvalidOptionValueError(
+            f"max_delete_count must be a non-negative int, got {max_delete_count!r}"
+        )
     if not isinstance(sample_size, int) or isinstance(sample_size, bool) or sample_size < 0:
         raise InvalidOptionValueError(f"sample_size must be a non-negative int, got {sample_size!r}")
     if not (isinstance(confirm_delete, bool) or callable(confirm_delete)):
-        raise InvalidOptionValueError("confirm_delete must be True/False or a callable confirm(count, sample) -> bool")
+        raise InvalidOptionValueError(
+            "confirm_delete must be True/False or a callable confirm(count, sample) -> bool"
+        )
     backup = check_backup_location(backup_location) if backup_before_delete else None
     if backup_location is not None and not backup_before_delete:
         raise InvalidOptionValueError("backup_location is only used with backup_before_delete=True")
@@ -88,18 +113,34 @@ def bulk_delete(
             "pass all_rows=True if that is meant"
         )
     if key_field is not None and ids is None and batch_size is None:
-        raise InvalidOptionValueError("key_field names the column ids= (or batch_size= ranges) refer to; "
-                                      "without either it has no effect")
+        raise InvalidOptionValueError(
+            "key_field names the column ids= (or batch_size= ranges) refer to; "
+            "without either it has no effect"
+        )
     children = _cascade_spec(cascade)
     if backup is not None:
         refuse_existing([backup, *(sibling(backup, name) for name in children)])
     result = BulkResult("delete", str(ref), dry_run=dry_run)
     started = time.perf_counter()
     try:
-        return _delete(db, ref, result, started, filter=filter, ids=ids, key_field=key_field,
-                       soft_delete=soft_delete, deleted_at_field=deleted_at_field, children=children,
-                       dry_run=dry_run, max_delete_count=max_delete_count, confirm_delete=confirm_delete,
-                       backup=backup, batch_size=batch_size, sample_size=sample_size)
+        return _delete(
+            db,
+            ref,
+            result,
+            started,
+            filter=filter,
+            ids=ids,
+            key_field=key_field,
+            soft_delete=soft_delete,
+            deleted_at_field=deleted_at_field,
+            children=children,
+            dry_run=dry_run,
+            max_delete_count=max_delete_count,
+            confirm_delete=confirm_delete,
+            backup=backup,
+            batch_size=batch_size,
+            sample_size=sample_size,
+        )
     except BaseException:  # rolled back: every row processed failed, none was deleted
         result.deleted = result.skipped = result.success_count = 0
         result.failure_count = result.records_processed
@@ -108,10 +149,22 @@ def bulk_delete(
 
 
 def _delete(
-    db: Database, ref: TableRef, result: BulkResult, started: float, *, filter: filters.Filter,
-    ids: Sequence[Any] | None, key_field: Sequence[str] | str | None, soft_delete: bool, deleted_at_field: str,
-    children: dict[str, str | None], dry_run: bool, max_delete_count: int | None,
-    confirm_delete: bool | Callable[[int, Any], Any], backup: Path | None, batch_size: int | None,
+    db: Database,
+    ref: TableRef,
+    result: BulkResult,
+    started: float,
+    *,
+    filter: filters.Filter,
+    ids: Sequence[Any] | None,
+    key_field: Sequence[str] | str | None,
+    soft_delete: bool,
+    deleted_at_field: str,
+    children: dict[str, str | None],
+    dry_run: bool,
+    max_delete_count: int | None,
+    confirm_delete: bool | Callable[[int, Any], Any],
+    backup: Path | None,
+    batch_size: int | None,
     sample_size: int,
 ) -> BulkResult:
     backend = db.backend
@@ -120,41 +173,61 @@ def _delete(
         by_name = {c.name: c for c in columns}
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
-        where = filters.to_sql(filter, target, backend=backend,
-                               stage=filter_stager(conn, db, by_name, filter_stages))
+        where = filters.to_sql(
+            filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+        )
         if soft_delete:
             _require_column(by_name, deleted_at_field, ref, db)
             where = sa.and_(where, target.c[deleted_at_field].is_(None))
-        keys = table_keys(columns, key_field, option="key_field", ref=ref) if ids is not None or batch_size else []
+        keys = (
+            table_keys(columns, key_field, option="key_field", ref=ref)
+            if ids is not None or batch_size
+            else []
+        )
         stage = stage_t = None
         # a plain delete of a long id list: delete first inside a savepoint; only when fewer
         # rows went than ids were given, roll back to it, list the missing ids, delete again
         checked = dry_run or max_delete_count is not None or confirm_delete is not False
-        fast = (not soft_delete and not checked and batch_size is None and backup is None
-                and filters.is_empty(filter))
+        fast = (
+            not soft_delete
+            and not checked
+            and batch_size is None
+            and backup is None
+            and filters.is_empty(filter)
+        )
         if ids is not None:
             clause, stage, stage_t = _select_ids(conn, db, result, target, keys, by_name, ids, defer=fast)
             where = sa.and_(where, clause)
-        plans = [_child_plan(conn, db, ref, target, where, child, fk, soft_delete, deleted_at_field)
-                 for child, fk in children.items()]
-        count = int(conn.scalar(sa.select(sa.func.count()).select_from(target).where(where))) if checked else 0
+        plans = [
+            _child_plan(conn, db, ref, target, where, child, fk, soft_delete, deleted_at_field)
+            for child, fk in children.items()
+        ]
+        count = (
+            int(conn.scalar(sa.select(sa.func.count()).select_from(target).where(where))) if checked else 0
+        )
         if ids is None:
             result.records_processed = count
         # ids found but outside the selection (filter false, or already soft deleted)
         result.skipped = max(0, result.records_processed - result.not_found - count)
         if max_delete_count is not None and count > max_delete_count:
-            raise SafetyLimitError(f"{count} rows of {plain_name(ref)} match, more than "
-                                   f"max_delete_count={max_delete_count}; "
-                                   "nothing was deleted")
+            raise SafetyLimitError(
+                f"{count} rows of {plain_name(ref)} match, more than "
+                f"max_delete_count={max_delete_count}; "
+                "nothing was deleted"
+            )
         needs_sample = dry_run or confirm_delete is not False
-        sample = read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))],
-                           columns) if needs_sample else None
+        sample = (
+            read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))], columns)
+            if needs_sample
+            else None
+        )
         if dry_run:
             result.deleted = count
             result.data = sample
             result.metrics["cascade"] = {
-                name: int(conn.scalar(sa.select(sa.func.count()).select_from(p[0]).where(p[1]))) for name, p in
-                zip(children, plans, strict=True)}
+                name: int(conn.scalar(sa.select(sa.func.count()).select_from(p[0]).where(p[1])))
+                for name, p in zip(children, plans, strict=True)
+            }
             conn.rollback()
             result.success_count = result.deleted + result.skipped
             result.failure_count = result.not_found
@@ -182,21 +255,27 @@ def _delete(
             else:
                 conn.run("ROLLBACK TO SAVEPOINT bf_delete")
                 absent = sa.select(*(stage_t.c[k] for k in keys)).where(
-                    ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys))))
+                    ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
+                )
                 result.not_found_ids = key_values(conn.fetch_arrow(absent), keys)
                 result.not_found = len(result.not_found_ids)
                 deleted = count_modified(conn, sa.delete(target).where(where))
             result.batches += 1
-        for clause in [] if fast and stage_t is not None else key_ranges(conn, target, keys, where, batch_size):
+        for clause in (
+            [] if fast and stage_t is not None else key_ranges(conn, target, keys, where, batch_size)
+        ):
             stmt = _modify(target, clause, soft_delete, deleted_at_field)
             deleted += _run(conn, stmt, target, backups.setdefault(backup, []) if backup else None)
             result.batches += 1
-        if (max_delete_count is not None and deleted > max_delete_count) or (confirm_delete is not False
-                                                                             and deleted != count):
-            raise SafetyLimitError(f"{deleted} rows of {plain_name(ref)} matched when deleting, "
-                                   f"but {count} were counted "
-                                   f"(max_delete_count={max_delete_count}); rows changed concurrently, "
-                                   "nothing was deleted")
+        if (max_delete_count is not None and deleted > max_delete_count) or (
+            confirm_delete is not False and deleted != count
+        ):
+            raise SafetyLimitError(
+                f"{deleted} rows of {plain_name(ref)} matched when deleting, "
+                f"but {count} were counted "
+                f"(max_delete_count={max_delete_count}); rows changed concurrently, "
+                "nothing was deleted"
+            )
         result.deleted = deleted
         if ids is None:
             result.records_processed = deleted
@@ -221,10 +300,14 @@ def _cascade_spec(cascade: Sequence[str] | Mapping[str, str] | None) -> dict[str
     if isinstance(cascade, Mapping):
         bad = [k for k, v in cascade.items() if not isinstance(k, str) or not isinstance(v, str)]
         if bad:
-            raise InvalidOptionValueError(f"cascade mapping must be {{table: foreign_key_column}}; bad entries {bad}")
+            raise InvalidOptionValueError(
+                f"cascade mapping must be {{table: foreign_key_column}}; bad entries {bad}"
+            )
         return dict(cascade)
     if isinstance(cascade, str) or not all(isinstance(c, str) for c in cascade):
-        raise InvalidOptionValueError(f"cascade must be a list of table names or {{table: fk_column}}, got {cascade!r}")
+        raise InvalidOptionValueError(
+            f"cascade must be a list of table names or {{table: fk_column}}, got {cascade!r}"
+        )
     return dict.fromkeys(cascade)
 
 
@@ -239,8 +322,15 @@ def _require_column(by_name: Mapping[str, Column], name: str, ref: TableRef, db:
 
 
 def _select_ids(
-    conn: Connection, db: Database, result: BulkResult, target: sa.Table, keys: Sequence[str],
-    by_name: Mapping[str, Column], ids: Sequence[Any], *, defer: bool,
+    conn: Connection,
+    db: Database,
+    result: BulkResult,
+    target: sa.Table,
+    keys: Sequence[str],
+    by_name: Mapping[str, Column],
+    ids: Sequence[Any],
+    *,
+    defer: bool,
 ) -> tuple[sa.ColumnElement[bool], TableRef | None, sa.Table | None]:
     """The clause selecting ``ids`` (and the stage it joins, if any); counts the ids and
     lists those that match no row (a staged list: unless ``defer``, the caller's job)."""
@@ -264,8 +354,9 @@ def _select_ids(
         missing = [v for v in values if v not in found]
         stage = stage_t = None
     else:
-        stage_cols = [Column(k, by_name[k].kind, precision=by_name[k].precision, scale=by_name[k].scale)
-                      for k in keys]
+        stage_cols = [
+            Column(k, by_name[k].kind, precision=by_name[k].precision, scale=by_name[k].scale) for k in keys
+        ]
         stage, stage_t = create_stage(conn, db, stage_cols)
         fill_stage(conn, db, stage, table, {c.name: c for c in stage_cols}, first=True)
         analyze_stage(conn, db, stage)
@@ -273,7 +364,8 @@ def _select_ids(
         if defer:
             return clause, stage, stage_t
         absent = sa.select(*(stage_t.c[k] for k in keys)).where(
-            ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys))))
+            ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
+        )
         missing = key_values(in_input_order(conn.fetch_arrow(absent), [table], keys), keys)
     result.not_found = len(missing)
     result.not_found_ids = missing
@@ -295,8 +387,15 @@ def _ids_table(ids: Sequence[Any], keys: Sequence[str]) -> pa.Table:
 
 
 def _child_plan(
-    conn: Connection, db: Database, parent: TableRef, parent_t: sa.Table, where: sa.ColumnElement[bool],
-    child: str, fk_column: str | None, soft: bool, deleted_at_field: str,
+    conn: Connection,
+    db: Database,
+    parent: TableRef,
+    parent_t: sa.Table,
+    where: sa.ColumnElement[bool],
+    child: str,
+    fk_column: str | None,
+    soft: bool,
+    deleted_at_field: str,
 ) -> tuple[sa.Table, sa.ColumnElement[bool], list[Column]]:
     """The child table and the clause selecting its rows that reference deleted parents."""
     ref = TableRef(child, parent.schema)
@@ -307,19 +406,27 @@ def _child_plan(
     parent_pk = [c.name for c in parent_t.columns if c.primary_key]
     if fk_column is not None:
         if fk_column not in by_name:
-            raise SchemaError(f"cascade: {fk_column!r} is not a column of {plain_name(ref)}; "
-                              f"columns: {list(by_name)}")
+            raise SchemaError(
+                f"cascade: {fk_column!r} is not a column of {plain_name(ref)}; columns: {list(by_name)}"
+            )
         if len(parent_pk) != 1:
-            raise SchemaError(f"cascade={{{child!r}: {fk_column!r}}} needs {plain_name(parent)} to have "
-                              "a one-column primary key")
+            raise SchemaError(
+                f"cascade={{{child!r}: {fk_column!r}}} needs {plain_name(parent)} to have "
+                "a one-column primary key"
+            )
         pairs = [([fk_column], parent_pk)]
     else:
-        pairs = [(list(fk.columns), list(fk.referred_columns) or parent_pk)
-                 for fk in db.backend.foreign_keys(conn, ref) if fk.refers_to(parent)]
+        pairs = [
+            (list(fk.columns), list(fk.referred_columns) or parent_pk)
+            for fk in db.backend.foreign_keys(conn, ref)
+            if fk.refers_to(parent)
+        ]
         if not pairs:
-            raise SchemaError(f"cascade: {plain_name(ref)} has no foreign key to {plain_name(parent)}; "
-                              "name the column with "
-                              f"cascade={{{child!r}: 'parent_id_column'}}")
+            raise SchemaError(
+                f"cascade: {plain_name(ref)} has no foreign key to {plain_name(parent)}; "
+                "name the column with "
+                f"cascade={{{child!r}: 'parent_id_column'}}"
+            )
     if soft:
         _require_column(by_name, deleted_at_field, ref, db)
     child_t = db.backend.sa_table(ref, columns)
@@ -348,8 +455,13 @@ def _run(conn: Connection, stmt: Any, table: sa.Table, keep: list[pa.Table] | No
 
 
 def _write_backups(
-    db: Database, conn: Connection, backups: dict[Path, list[pa.Table]], main: Path, columns: list[Column],
-    plans: list[tuple[sa.Table, sa.ColumnElement[bool], list[Column]]], children: Mapping[str, Any],
+    db: Database,
+    conn: Connection,
+    backups: dict[Path, list[pa.Table]],
+    main: Path,
+    columns: list[Column],
+    plans: list[tuple[sa.Table, sa.ColumnElement[bool], list[Column]]],
+    children: Mapping[str, Any],
 ) -> None:
     cols_for = {main: columns} | {sibling(main, name): p[2] for name, p in zip(children, plans, strict=True)}
     for path, tables in backups.items():
@@ -360,5 +472,7 @@ def _write_backups(
         except BaseException as exc:  # Polars reports some writer gaps as a Rust panic (BaseException)
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
-            raise SafetyLimitError(f"backup_before_delete: writing {path} failed ({type(exc).__name__}: {exc}); "
-                                   "nothing was deleted") from exc
+            raise SafetyLimitError(
+                f"backup_before_delete: writing {path} failed ({type(exc).__name__}: {exc}); "
+                "nothing was deleted"
+            ) from exc

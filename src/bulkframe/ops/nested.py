@@ -133,8 +133,10 @@ def bulk_create_nested(
                 child = child.explode(spec.field)
             child = child.filter(pl.col(spec.field).is_not_null())
             if not isinstance(child.schema[spec.field], pl.Struct):
-                raise SchemaError(f"nested field {spec.field!r} must hold {'lists of ' if spec.many else ''}"
-                                  f"dicts, got {child.schema[spec.field]}")
+                raise SchemaError(
+                    f"nested field {spec.field!r} must hold {'lists of ' if spec.many else ''}"
+                    f"dicts, got {child.schema[spec.field]}"
+                )
             child = child.unnest(spec.field)
             written = _write(conn, db, child_ref, _columns(conn, db, child_ref), child, batch_size, validate)
             counts[spec.field] = {"table": str(child_ref), "inserted": written}
@@ -172,16 +174,25 @@ def _columns(conn: Connection, db: Database, ref: TableRef) -> dict[str, Column]
     return {c.name: c for c in cols}
 
 
-def _write(conn: Connection, db: Database, ref: TableRef, columns: dict[str, Column], frame: pl.DataFrame,
-           batch_size: int, validate: bool) -> int:
+def _write(
+    conn: Connection,
+    db: Database,
+    ref: TableRef,
+    columns: dict[str, Column],
+    frame: pl.DataFrame,
+    batch_size: int,
+    validate: bool,
+) -> int:
     prepare = Preparer(columns, table_name=str(ref), check_constraints=validate, strict_cast=True)
     json_columns = {c.name for c in columns.values() if c.kind == "json"}
     written = 0
     for chunk in open_source(frame).chunks(batch_size, json_columns):
         prepared = prepare(chunk)
         if prepared.rejected is not None:
-            raise ValidationError(f"{prepared.rejected_count} row(s) for {ref} were rejected; nothing was kept",
-                                  errors=prepared.rejected)
+            raise ValidationError(
+                f"{prepared.rejected_count} row(s) for {ref} were rejected; nothing was kept",
+                errors=prepared.rejected,
+            )
         conn.ingest(ref, db.backend.to_ingest(prepared.table, columns))
         written += prepared.table.num_rows
     return written

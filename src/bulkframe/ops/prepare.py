@@ -81,16 +81,23 @@ class Preparer:
         self._cache: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
 
     # -- compile ---------------------------------------------------------------------
-    def _compiled(self, names: tuple[str, ...], schema: Mapping[str, pl.DataType]) -> tuple[list[Any], list[Any]]:
+    def _compiled(
+        self, names: tuple[str, ...], schema: Mapping[str, pl.DataType]
+    ) -> tuple[list[Any], list[Any]]:
         if names not in self._cache:
             from bulkframe.rules import compile_rules, compile_transformations, constraint_rules
 
-            transforms = compile_transformations(self.transformation_rules, schema) if self.transformation_rules else []
+            transforms = (
+                compile_transformations(self.transformation_rules, schema)
+                if self.transformation_rules
+                else []
+            )
             rules: dict[str, dict[str, Any]] = {}
             if self.check_constraints:
                 present = [self.columns[n] for n in names if n in self.columns]
-                meta = [(c.name, c.nullable, c.length if c.kind == "text" else None,
-                         None, None) for c in present]
+                meta = [
+                    (c.name, c.nullable, c.length if c.kind == "text" else None, None, None) for c in present
+                ]
                 rules = {k: dict(v) for k, v in constraint_rules(meta).items()}
             for field, spec in self.validation_rules.items():
                 rules.setdefault(field, {}).update(spec)
@@ -101,9 +108,16 @@ class Preparer:
     # -- prepare ---------------------------------------------------------------------
     def __call__(self, chunk: Chunk) -> Prepared:
         raw = chunk.table
-        conformed = conform(raw, self.columns, offset=chunk.offset, table_name=self.table_name,
-                            on_error="raise" if self.strict_cast else "mask", where=chunk.where,
-                            hint=self.cast_hint, exact=self.exact_cast)
+        conformed = conform(
+            raw,
+            self.columns,
+            offset=chunk.offset,
+            table_name=self.table_name,
+            on_error="raise" if self.strict_cast else "mask",
+            where=chunk.where,
+            hint=self.cast_hint,
+            exact=self.exact_cast,
+        )
         table = conformed.table
         n = table.num_rows
         long: list[pl.DataFrame] = [self._cast_entries(raw, conformed.bad, "cast")]
@@ -116,7 +130,9 @@ class Preparer:
             return Prepared(chunk.offset, n, table, arange(n, chunk.offset), raw, arange(n), None)
         all_entries = pl.concat(long, how="vertical_relaxed")
         report = report_rows(all_entries, raw, chunk.offset)
-        keep = pc.invert(pc.is_in(arange(n), value_set=all_entries["row"].unique().to_arrow().cast(pa.int64())))
+        keep = pc.invert(
+            pc.is_in(arange(n), value_set=all_entries["row"].unique().to_arrow().cast(pa.int64()))
+        )
         index = pc.filter(arange(n), keep)
         return Prepared(chunk.offset, n, table.filter(keep), pc.add(index, chunk.offset), raw, index, report)
 
@@ -133,11 +149,18 @@ class Preparer:
         frames = []
         for name, mask in bad.items():
             rows = pl.Series(pc.indices_nonzero(mask.combine_chunks())).cast(pl.Int64)
-            values = plain_record(raw.select([name]).take(rows.to_arrow()))[name].cast(pl.String, strict=False)
+            values = plain_record(raw.select([name]).take(rows.to_arrow()))[name].cast(
+                pl.String, strict=False
+            )
             kind = describe(self.columns[name])
             message = pl.select(
-                pl.concat_str([pl.lit(f"{quote_name(name, plain=True)}="), pl.lit(values).fill_null("?"),
-                               pl.lit(f" cannot be stored as {kind}")])
+                pl.concat_str(
+                    [
+                        pl.lit(f"{quote_name(name, plain=True)}="),
+                        pl.lit(values).fill_null("?"),
+                        pl.lit(f" cannot be stored as {kind}"),
+                    ]
+                )
             ).to_series()
             frames.append(entries(rows, stage, name, "type", message, values))
         return pl.concat(frames) if frames else pl.DataFrame()
@@ -159,7 +182,9 @@ class Preparer:
             # only the transformed columns can have left their column's type
             targets = [t for t in self.transformation_rules if t in frame.columns]
             changed = frame.select(targets).to_arrow()
-            recast = conform(changed, self.columns, offset=offset, table_name=self.table_name, on_error="mask")
+            recast = conform(
+                changed, self.columns, offset=offset, table_name=self.table_name, on_error="mask"
+            )
             extra.append(self._cast_entries(changed, recast.bad, "transform"))
             for name in targets:
                 array = recast.table.column(name)
@@ -184,7 +209,8 @@ class Preparer:
                 ) from None
             if rejected.height:
                 long = rejected.select(
-                    pl.col("__bf_row__").alias("row"), pl.lit("validation").alias("stage"),
+                    pl.col("__bf_row__").alias("row"),
+                    pl.lit("validation").alias("stage"),
                     pl.col("__violations__").alias("violation"),
                 ).explode("violation")
                 extra.append(long)

@@ -73,8 +73,11 @@ def bulk_update(
 ) -> BulkResult:
     check_batch_size(batch_size)
     rules = rules or RuleOptions()
-    for name, flag in (("return_updated", return_updated), ("ensure_atomic", ensure_atomic),
-                       ("all_rows", all_rows)):
+    for name, flag in (
+        ("return_updated", return_updated),
+        ("ensure_atomic", ensure_atomic),
+        ("all_rows", all_rows),
+    ):
         check_flag(name, flag)
     if updates is None:
         raise InvalidOptionValueError(
@@ -85,27 +88,54 @@ def bulk_update(
         if rules.validation_rules:
             raise InvalidOptionValueError(
                 "validation_rules apply to updates given as rows (each naming its key); an update by "
-                "filter sets the same values on every row it selects")
-        return _by_filter(db, ref, updates, filter=filter, key_fields=key_fields, batch_size=batch_size,
-                          return_updated=return_updated, ensure_atomic=ensure_atomic, all_rows=all_rows)
+                "filter sets the same values on every row it selects"
+            )
+        return _by_filter(
+            db,
+            ref,
+            updates,
+            filter=filter,
+            key_fields=key_fields,
+            batch_size=batch_size,
+            return_updated=return_updated,
+            ensure_atomic=ensure_atomic,
+            all_rows=all_rows,
+        )
     if all_rows:
         raise InvalidOptionValueError("all_rows=True only applies to updates by filter (updates={...})")
-    return _by_rows(db, ref, updates, filter=filter, key_fields=key_fields,
-                    batch_size=batch_size or DEFAULT_ROW_BATCH, return_updated=return_updated,
-                    ensure_atomic=ensure_atomic, rules=rules)
+    return _by_rows(
+        db,
+        ref,
+        updates,
+        filter=filter,
+        key_fields=key_fields,
+        batch_size=batch_size or DEFAULT_ROW_BATCH,
+        return_updated=return_updated,
+        ensure_atomic=ensure_atomic,
+        rules=rules,
+    )
 
 
 # ------------------------------------------------------------------------ by filter
 def _by_filter(
-    db: Database, ref: TableRef, updates: Mapping[str, Any], *, filter: filters.Filter,
-    key_fields: Sequence[str] | str | None, batch_size: int | None, return_updated: bool,
-    ensure_atomic: bool, all_rows: bool,
+    db: Database,
+    ref: TableRef,
+    updates: Mapping[str, Any],
+    *,
+    filter: filters.Filter,
+    key_fields: Sequence[str] | str | None,
+    batch_size: int | None,
+    return_updated: bool,
+    ensure_atomic: bool,
+    all_rows: bool,
 ) -> BulkResult:
     if not updates:
         raise InvalidOptionValueError("updates={} sets nothing; name at least one column")
     if key_fields is not None and batch_size is None:
-        raise InvalidOptionValueError("key_fields applies to updates by rows, or with batch_size= (the key "
-                                      "walked in ranges); a filter update without batch_size does not use it")
+        raise InvalidOptionValueError(
+            "key_fields applies to updates by rows, or with batch_size= (the key "
+            "walked in ranges); a filter update without batch_size does not use it"
+        )
     if filters.is_empty(filter) and not all_rows:
         raise InvalidOptionValueError(
             f"an empty filter would update every row of {ref}; pass all_rows=True if that is meant"
@@ -114,9 +144,18 @@ def _by_filter(
     started = time.perf_counter()
     returned: list[pa.Table] = []
     try:
-        columns = _filter_update(db, ref, updates, result, returned, filter=filter, key_fields=key_fields,
-                                 batch_size=batch_size, return_updated=return_updated,
-                                 ensure_atomic=ensure_atomic)
+        columns = _filter_update(
+            db,
+            ref,
+            updates,
+            result,
+            returned,
+            filter=filter,
+            key_fields=key_fields,
+            batch_size=batch_size,
+            return_updated=return_updated,
+            ensure_atomic=ensure_atomic,
+        )
     except BaseException:  # what remains is what committed (ensure_atomic=False batches)
         committed = result.updated if not ensure_atomic and result.batches_committed else 0
         result.records_processed = result.updated = result.success_count = committed
@@ -128,9 +167,17 @@ def _by_filter(
 
 
 def _filter_update(
-    db: Database, ref: TableRef, updates: Mapping[str, Any], result: BulkResult, returned: list[pa.Table], *,
-    filter: filters.Filter, key_fields: Sequence[str] | str | None, batch_size: int | None,
-    return_updated: bool, ensure_atomic: bool,
+    db: Database,
+    ref: TableRef,
+    updates: Mapping[str, Any],
+    result: BulkResult,
+    returned: list[pa.Table],
+    *,
+    filter: filters.Filter,
+    key_fields: Sequence[str] | str | None,
+    batch_size: int | None,
+    return_updated: bool,
+    ensure_atomic: bool,
 ) -> list[Column]:
     from bulkframe.rules.expressions import classify_update_value
     from bulkframe.rules.expressions import to_sql as expression_sql
@@ -141,14 +188,19 @@ def _filter_update(
         by_name = {c.name: c for c in columns}
         unknown = [c for c in updates if c not in by_name]
         if unknown:
-            raise SchemaError(f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}")
+            raise SchemaError(
+                f"updates name {unknown}, which are not columns of {ref}; columns: {list(by_name)}"
+            )
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
-        where = filters.to_sql(filter, target, backend=backend,
-                               stage=filter_stager(conn, db, by_name, filter_stages))
+        where = filters.to_sql(
+            filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+        )
         keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
         if set(keys) & set(updates):
-            raise InvalidOptionValueError(f"batch_size walks the key {keys}; it cannot be updated in the same call")
+            raise InvalidOptionValueError(
+                f"batch_size walks the key {keys}; it cannot be updated in the same call"
+            )
         values: dict[str, Any] = {}
         literals: dict[str, Any] = {}
         for name, value in updates.items():
@@ -234,14 +286,26 @@ class _Window:
         batches (then one per batch)."""
         if len(self.batches) == 1:
             return 1
-        keys = [pa.chunked_array([c for b in self.batches for c in b.data.column(k).chunks],
-                                 self.batches[0].data.schema.field(k).type) for k in self.keys]
+        keys = [
+            pa.chunked_array(
+                [c for b in self.batches for c in b.data.column(k).chunks],
+                self.batches[0].data.schema.field(k).type,
+            )
+            for k in self.keys
+        ]
         return 1 if all_distinct(keys) else len(self.batches)
 
 
 def _by_rows(
-    db: Database, ref: TableRef, updates: Any, *, filter: filters.Filter,
-    key_fields: Sequence[str] | str | None, batch_size: int, return_updated: bool, ensure_atomic: bool,
+    db: Database,
+    ref: TableRef,
+    updates: Any,
+    *,
+    filter: filters.Filter,
+    key_fields: Sequence[str] | str | None,
+    batch_size: int,
+    return_updated: bool,
+    ensure_atomic: bool,
     rules: RuleOptions,
 ) -> BulkResult:
     result = BulkResult("update", str(ref))
@@ -257,9 +321,13 @@ def _by_rows(
             keys = table_keys(columns, key_fields, option="key_fields", ref=ref)
             target = backend.sa_table(ref, columns)
             filter_stages: list[TableRef] = []
-            extra = None if filters.is_empty(filter) else filters.to_sql(
-                filter, target, backend=backend,
-                stage=filter_stager(conn, db, by_name, filter_stages))
+            extra = (
+                None
+                if filters.is_empty(filter)
+                else filters.to_sql(
+                    filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+                )
+            )
             window = _Window(keys)
             stage: TableRef | None = None
 
@@ -299,7 +367,9 @@ def _by_rows(
                 result.errors = errors
                 raise ValidationError(
                     f"{errors.height} row(s) rejected; nothing was written. See .errors for every row and "
-                    "reason.", errors=errors)
+                    "reason.",
+                    errors=errors,
+                )
             if window.batches:
                 flush()
             for made in filter_stages:
@@ -328,8 +398,13 @@ def _copy_counts(src: BulkResult, dst: BulkResult, *, keep_processed: bool = Fal
 
 
 def _apply(
-    conn: Connection, result: BulkResult, window: _Window, target: sa.Table, stage: sa.Table,
-    extra: sa.ColumnElement[bool] | None, returned: list[pa.Table] | None,
+    conn: Connection,
+    result: BulkResult,
+    window: _Window,
+    target: sa.Table,
+    stage: sa.Table,
+    extra: sa.ColumnElement[bool] | None,
+    returned: list[pa.Table] | None,
 ) -> None:
     """Merge one staged window: lock in key order, UPDATE per round, then list missing keys."""
     batch, keys, rows = window.batches[0], window.keys, window.rows
@@ -338,9 +413,14 @@ def _apply(
     if conn.backend.capabilities.select_for_update:
         # lock the target rows in key order so concurrent runs over the same rows queue instead
         # of deadlocking (the UPDATE's join visits them in the plan's order, not the key's)
-        locked = (sa.select(sa.literal_column("1").label("x")).select_from(target)
-                  .where(sa.exists().where(match)).order_by(*(target.c[k] for k in keys))
-                  .with_for_update(of=target).subquery())
+        locked = (
+            sa.select(sa.literal_column("1").label("x"))
+            .select_from(target)
+            .where(sa.exists().where(match))
+            .order_by(*(target.c[k] for k in keys))
+            .with_for_update(of=target)
+            .subquery()
+        )
         conn.fetchall(sa.select(sa.func.count()).select_from(locked))
     sets = _set_clause(batch, target, stage)
     changed = 0

@@ -91,7 +91,9 @@ def bulk_upsert(
     conditions = dict(upsert_conditions or {})
     wrong = [k for k in conditions if k not in CONDITIONS]
     if wrong:
-        raise InvalidOptionValueError(f"upsert_conditions: unknown key(s) {wrong}; valid: {', '.join(CONDITIONS)}")
+        raise InvalidOptionValueError(
+            f"upsert_conditions: unknown key(s) {wrong}; valid: {', '.join(CONDITIONS)}"
+        )
     update_if, insert_if = conditions.get("update_if"), conditions.get("insert_if")
     if conflict_resolution == "skip" and not filters.is_empty(update_if):
         raise InvalidOptionValueError("upsert_conditions['update_if'] needs conflict_resolution='update'")
@@ -113,10 +115,25 @@ def bulk_upsert(
         rejections = Rejections(policy.log_level)
         reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
         try:
-            _run(db, ref, source, result, rules, policy, rejections, reporter, keys_option=unique_fields,
-                 update_fields=update_fields, insert_fields=insert_fields, mode=mode, update_if=update_if,
-                 insert_if=insert_if, dedupe=dedupe, create_unique_index=create_unique_index,
-                 batch_size=batch_size)
+            _run(
+                db,
+                ref,
+                source,
+                result,
+                rules,
+                policy,
+                rejections,
+                reporter,
+                keys_option=unique_fields,
+                update_fields=update_fields,
+                insert_fields=insert_fields,
+                mode=mode,
+                update_if=update_if,
+                insert_if=insert_if,
+                dedupe=dedupe,
+                create_unique_index=create_unique_index,
+                batch_size=batch_size,
+            )
         except TransientError as exc:
             if policy.strategy == "retry_batch" and attempt < policy.retries:
                 # the transaction rolled back whole: run the call again from the start, with
@@ -124,8 +141,14 @@ def bulk_upsert(
                 reporter.close()
                 attempt += 1
                 delay = policy.delay(attempt)
-                log.warning("bulk_upsert into %s: transient error (%s); retry %d/%d of the whole call in %.1fs",
-                            ref, str(exc).splitlines()[0], attempt, policy.retries, delay)
+                log.warning(
+                    "bulk_upsert into %s: transient error (%s); retry %d/%d of the whole call in %.1fs",
+                    ref,
+                    str(exc).splitlines()[0],
+                    attempt,
+                    policy.retries,
+                    delay,
+                )
                 time.sleep(delay)
                 continue
             _failed(exc, result, reporter, rejections, policy, attempt)
@@ -151,8 +174,14 @@ def replayable(data: Any) -> bool:
     return module in ("polars", "pandas") and type(data).__name__ in ("DataFrame", "LazyFrame")
 
 
-def _failed(exc: BaseException, result: BulkResult, reporter: Reporter, rejections: Rejections,
-            policy: ErrorPolicy, attempt: int) -> None:
+def _failed(
+    exc: BaseException,
+    result: BulkResult,
+    reporter: Reporter,
+    rejections: Rejections,
+    policy: ErrorPolicy,
+    attempt: int,
+) -> None:
     """Book a failed (rolled-back) call on ``result`` before the error propagates."""
     reporter.close()
     result.inserted = result.updated = result.skipped = 0  # rolled back
@@ -166,10 +195,26 @@ def _failed(exc: BaseException, result: BulkResult, reporter: Reporter, rejectio
         exc.result = result
 
 
-def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: RuleOptions, policy: ErrorPolicy,
-         rejections: Rejections, reporter: Reporter, *, keys_option: Sequence[str] | str | None,
-         update_fields: Sequence[str] | None, insert_fields: Sequence[str] | None, mode: str, update_if: Any,
-         insert_if: Any, dedupe: str, create_unique_index: bool, batch_size: int | None) -> None:
+def _run(
+    db: Database,
+    ref: TableRef,
+    source: Any,
+    result: BulkResult,
+    rules: RuleOptions,
+    policy: ErrorPolicy,
+    rejections: Rejections,
+    reporter: Reporter,
+    *,
+    keys_option: Sequence[str] | str | None,
+    update_fields: Sequence[str] | None,
+    insert_fields: Sequence[str] | None,
+    mode: str,
+    update_if: Any,
+    insert_if: Any,
+    dedupe: str,
+    create_unique_index: bool,
+    batch_size: int | None,
+) -> None:
     backend = db.backend
     unique_fields = keys_option
     failed = False
@@ -182,7 +227,9 @@ def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: Ru
         seen: pl.DataFrame | None = None
         window = _Window(keys)
         prepare = Preparer(
-            by_name, table_name=str(ref), transformation_rules=rules.transformation_rules,
+            by_name,
+            table_name=str(ref),
+            transformation_rules=rules.transformation_rules,
             validation_rules=rules.validation_rules if rules.validate else None,
             check_constraints=rules.validate,
             strict_cast=policy.strategy == "stop" and not rules.validation_rules,
@@ -197,7 +244,8 @@ def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: Ru
                 if policy.max_errors is not None and rejections.count > policy.max_errors:
                     raise SafetyLimitError(
                         f"max_errors={policy.max_errors} exceeded: {rejections.count} rows rejected; "
-                        "nothing was written (bulk_upsert is one transaction)")
+                        "nothing was written (bulk_upsert is one transaction)"
+                    )
             reporter.advance(prepared.rows, prepared.rows - prepared.rejected_count, prepared.rejected_count)
             if failed:
                 continue  # check the rest for the full report; write nothing
@@ -207,16 +255,35 @@ def _run(db: Database, ref: TableRef, source: Any, result: BulkResult, rules: Ru
             result.deduplicated += dropped
             result.skipped += dropped
             if window.names and shaped.column_names != window.names:
-                window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
-                             update_fields=update_fields, update_if=update_if, insert_if=insert_if)
+                window.flush(
+                    conn,
+                    db,
+                    result,
+                    target,
+                    mode=mode,
+                    insert_fields=insert_fields,
+                    update_fields=update_fields,
+                    update_if=update_if,
+                    insert_if=insert_if,
+                )
             window.add(conn, db, shaped, by_name)
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
-                "See .errors, or use error_strategy='continue' to write the valid rows.")
+                "See .errors, or use error_strategy='continue' to write the valid rows."
+            )
         if window.names:
-            window.flush(conn, db, result, target, mode=mode, insert_fields=insert_fields,
-                         update_fields=update_fields, update_if=update_if, insert_if=insert_if)
+            window.flush(
+                conn,
+                db,
+                result,
+                target,
+                mode=mode,
+                insert_fields=insert_fields,
+                update_fields=update_fields,
+                update_if=update_if,
+                insert_if=insert_if,
+            )
         conn.commit()
         result.batches_committed = result.batches
 
@@ -247,8 +314,17 @@ class _Window:
         self.key_tables.append(shaped.select(self.keys))
 
     def flush(
-        self, conn: Connection, db: Database, result: BulkResult, target: Any, *, mode: str,
-        insert_fields: Sequence[str] | None, update_fields: Sequence[str] | None, update_if: Any, insert_if: Any,
+        self,
+        conn: Connection,
+        db: Database,
+        result: BulkResult,
+        target: Any,
+        *,
+        mode: str,
+        insert_fields: Sequence[str] | None,
+        update_fields: Sequence[str] | None,
+        update_if: Any,
+        insert_if: Any,
     ) -> None:
         assert self.stage is not None
         stage = self.stage_t
@@ -258,17 +334,33 @@ class _Window:
             _index_stage(conn, db, self.stage, self.keys)
         if lookup or not filters.is_empty(insert_if):
             analyze_stage(conn, db, self.stage)
-        insert_where = None if filters.is_empty(insert_if) else filters.to_sql(
-            insert_if, stage, backend=db.backend)
+        insert_where = (
+            None if filters.is_empty(insert_if) else filters.to_sql(insert_if, stage, backend=db.backend)
+        )
         sizes = [t.num_rows for t in self.key_tables]
-        keys = [pa.chunked_array([c for t in self.key_tables for c in t.column(k).chunks],
-                                 self.key_tables[0].schema.field(k).type) for k in self.keys]
-        passes: list[int | None] = [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
+        keys = [
+            pa.chunked_array(
+                [c for t in self.key_tables for c in t.column(k).chunks],
+                self.key_tables[0].schema.field(k).type,
+            )
+            for k in self.keys
+        ]
+        passes: list[int | None] = (
+            [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
+        )
         for i in passes:
             counts = merge_from_stage(
-                conn, target, stage, inserted_cols, self.keys, mode=mode, update_columns=updated_cols,
-                insert_where=insert_where, update_if=None if filters.is_empty(update_if) else update_if,
-                staged_columns=self.names, staged=sum(sizes) if i is None else sizes[i],
+                conn,
+                target,
+                stage,
+                inserted_cols,
+                self.keys,
+                mode=mode,
+                update_columns=updated_cols,
+                insert_where=insert_where,
+                update_if=None if filters.is_empty(update_if) else update_if,
+                staged_columns=self.names,
+                staged=sum(sizes) if i is None else sizes[i],
                 stage_where=None if i is None else stage.c[BATCH] == i,
             )
             result.inserted += counts.inserted
@@ -279,7 +371,9 @@ class _Window:
 
 
 def _fields(
-    names: Sequence[str], keys: Sequence[str], insert_fields: Sequence[str] | None,
+    names: Sequence[str],
+    keys: Sequence[str],
+    insert_fields: Sequence[str] | None,
     update_fields: Sequence[str] | None,
 ) -> tuple[list[str], list[str]]:
     """Columns to insert and to update, checked against the input's columns."""
@@ -295,20 +389,28 @@ def _fields(
     if [k for k in keys if k not in inserted]:
         raise SchemaError(f"insert_fields must include the unique_fields {list(keys)}")
     if set(updated) & set(keys):
-        raise SchemaError(f"update_fields cannot include the unique_fields {sorted(set(updated) & set(keys))}")
+        raise SchemaError(
+            f"update_fields cannot include the unique_fields {sorted(set(updated) & set(keys))}"
+        )
     return inserted, updated
 
 
 def _dedupe(
-    table: pa.Table, keys: Sequence[str], dedupe: str, seen: pl.DataFrame | None, offset: int,
+    table: pa.Table,
+    keys: Sequence[str],
+    dedupe: str,
+    seen: pl.DataFrame | None,
+    offset: int,
 ) -> tuple[pa.Table, int, pl.DataFrame | None]:
     """One row per key in the batch, and (``first``/``error``) none seen in earlier ones."""
     import polars as pl
 
     out, dropped = dedupe_keys(table, keys, keep="last" if dedupe == "last" else "first")
     if dedupe == "error" and dropped:
-        raise SchemaError(f"rows {offset}..{offset + table.num_rows - 1}: duplicate keys {_examples(table, keys)} "
-                          f"in unique_fields {list(keys)} (dedupe='error'); use dedupe='last' or 'first'")
+        raise SchemaError(
+            f"rows {offset}..{offset + table.num_rows - 1}: duplicate keys {_examples(table, keys)} "
+            f"in unique_fields {list(keys)} (dedupe='error'); use dedupe='last' or 'first'"
+        )
     if dedupe == "last":
         return out, dropped, None
     frame = pl.from_arrow(out.select(list(keys)))
@@ -317,8 +419,10 @@ def _dedupe(
         hit = frame.with_row_index("__bf_i").join(seen, on=list(keys), how="semi")["__bf_i"]
         if hit.len():
             if dedupe == "error":
-                raise SchemaError(f"duplicate keys in unique_fields {list(keys)} across batches, e.g. "
-                                  f"{frame[int(hit[0])].row(0)} (dedupe='error')")
+                raise SchemaError(
+                    f"duplicate keys in unique_fields {list(keys)} across batches, e.g. "
+                    f"{frame[int(hit[0])].row(0)} (dedupe='error')"
+                )
             mask = ~pl.int_range(out.num_rows, eager=True).is_in(hit.implode())
             out = out.filter(mask.to_arrow())
             frame = frame.filter(mask)
@@ -354,6 +458,7 @@ def _ensure_unique(conn: Connection, db: Database, ref: TableRef, keys: Sequence
 
 def _index_stage(conn: Connection, db: Database, stage: TableRef, keys: Sequence[str]) -> None:
     q = db.backend.quote
-    conn.run(f"CREATE INDEX {q(stage.name + '_k')} ON {db.backend.qualified(stage)} "
-             f"({', '.join(q(k) for k in keys)})")
-
+    conn.run(
+        f"CREATE INDEX {q(stage.name + '_k')} ON {db.backend.qualified(stage)} "
+        f"({', '.join(q(k) for k in keys)})"
+    )

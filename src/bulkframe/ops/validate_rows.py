@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from bulkframe.types import Column
 
 
-def validate_rows(batch: RowBatch, columns: Mapping[str, Column],
-                  rules: Mapping[str, Mapping[str, Any]] | None) -> pl.DataFrame | None:
+def validate_rows(
+    batch: RowBatch, columns: Mapping[str, Column], rules: Mapping[str, Mapping[str, Any]] | None
+) -> pl.DataFrame | None:
     """The report of rejected rows of ``batch`` (``None`` when every row passes)."""
     from bulkframe.errors import ExpressionError
     from bulkframe.rules import compile_rules, constraint_rules
@@ -30,14 +31,18 @@ def validate_rows(batch: RowBatch, columns: Mapping[str, Column],
     names = [n for n in data.column_names if not n.startswith("__bf_")]
     frame = pl.from_arrow(data.select(names))
     assert isinstance(frame, pl.DataFrame)
-    meta = [(c.name, c.nullable, c.length if c.kind == "text" else None, None, None)
-            for c in (columns[n] for n in names if n in columns)]
+    meta = [
+        (c.name, c.nullable, c.length if c.kind == "text" else None, None, None)
+        for c in (columns[n] for n in names if n in columns)
+    ]
     spec: dict[str, dict[str, Any]] = {k: dict(v) for k, v in constraint_rules(meta).items()}
     for field, rule in (rules or {}).items():
         if field in columns and field not in names:
             continue  # this batch does not set the column
         if field not in columns and "expr" not in rule:
-            raise ExpressionError(f"validation rule on {field!r}: not a column of the table; columns: {list(columns)}")
+            raise ExpressionError(
+                f"validation rule on {field!r}: not a column of the table; columns: {list(columns)}"
+            )
         spec.setdefault(field, {}).update(rule)
     if not spec:
         return None
@@ -58,10 +63,16 @@ def validate_rows(batch: RowBatch, columns: Mapping[str, Column],
         rows = violated.arg_true()
         if rows.len() == 0:
             continue
-        values = frame[check.field].gather(rows).cast(pl.String, strict=False) if check.field in names else None
-        text = [check.message.replace("{value}", "null" if v is None else str(v))
-                for v in (values.to_list() if values is not None else [None] * rows.len())]
-        long.append(entries(rows, "validation", check.field, check.rule, pl.Series(text, dtype=pl.String), values))
+        values = (
+            frame[check.field].gather(rows).cast(pl.String, strict=False) if check.field in names else None
+        )
+        text = [
+            check.message.replace("{value}", "null" if v is None else str(v))
+            for v in (values.to_list() if values is not None else [None] * rows.len())
+        ]
+        long.append(
+            entries(rows, "validation", check.field, check.rule, pl.Series(text, dtype=pl.String), values)
+        )
     if not long:
         return None
     return report_rows(pl.concat(long, how="vertical_relaxed"), data.select(names), batch.offset)

@@ -61,8 +61,14 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "table": self.table, "key": self.key, "fields": self.fields, "checked": self.checked,
-            "matched": self.matched, "missing": self.missing, "mismatched": self.mismatched, "ok": self.ok,
+            "table": self.table,
+            "key": self.key,
+            "fields": self.fields,
+            "checked": self.checked,
+            "matched": self.matched,
+            "missing": self.missing,
+            "mismatched": self.mismatched,
+            "ok": self.ok,
             "differences": [] if self.differences is None else self.differences.head(100).to_dicts(),
             "missing_keys": [] if self.missing_keys is None else self.missing_keys.head(100).to_dicts(),
         }
@@ -86,15 +92,21 @@ class Verification:
         if diffs:
             header = [*self.key, "field", "expected", "actual"]
             parts.append(
-                _html.table(header, ([d.get(h) for h in header] for d in diffs),
-                            caption=f"differences (first {len(diffs):,} of {total:,})")
+                _html.table(
+                    header,
+                    ([d.get(h) for h in header] for d in diffs),
+                    caption=f"differences (first {len(diffs):,} of {total:,})",
+                )
             )
             parts.append(_html.more(len(diffs), total, ".differences"))
         keys, total = _html.first_rows(self.missing_keys)
         if keys:
             parts.append(
-                _html.table(self.key, ([k.get(c) for c in self.key] for k in keys),
-                            caption=f"missing keys (first {len(keys):,} of {total:,})")
+                _html.table(
+                    self.key,
+                    ([k.get(c) for c in self.key] for k in keys),
+                    caption=f"missing keys (first {len(keys):,} of {total:,})",
+                )
             )
             parts.append(_html.more(len(keys), total, ".missing_keys"))
         if self.notes:
@@ -130,8 +142,15 @@ class Reservoir:
         return self.frame.drop(RAND, strict=False)
 
 
-def verify_rows(db: Database, conn: Connection, ref: TableRef, expected: pl.DataFrame,
-                columns: dict[str, Column], key: Sequence[str], fields: Sequence[str]) -> Verification:
+def verify_rows(
+    db: Database,
+    conn: Connection,
+    ref: TableRef,
+    expected: pl.DataFrame,
+    columns: dict[str, Column],
+    key: Sequence[str],
+    fields: Sequence[str],
+) -> Verification:
     """Compare ``expected`` (logical types) with the table, joining on ``key``."""
     backend = db.backend
     result = Verification(str(ref), list(key), list(fields))
@@ -155,7 +174,9 @@ def verify_rows(db: Database, conn: Connection, ref: TableRef, expected: pl.Data
     actual = pl.from_arrow(actual_arrow)
     assert isinstance(actual, pl.DataFrame)
     expected = expected.select(wanted)
-    result.missing_keys = expected.join(actual.select(key), on=list(key), how="anti", nulls_equal=True).select(key)
+    result.missing_keys = expected.join(
+        actual.select(key), on=list(key), how="anti", nulls_equal=True
+    ).select(key)
     result.missing = result.missing_keys.height
     both = expected.join(actual, on=list(key), how="inner", suffix="__actual", nulls_equal=True)
     diffs = []
@@ -164,11 +185,15 @@ def verify_rows(db: Database, conn: Connection, ref: TableRef, expected: pl.Data
         right = _comparable(both[f"{name}__actual"], columns[name])
         differs = ~left.eq_missing(right)
         if differs.any():
-            diffs.append(both.filter(differs).select(key).with_columns(
-                field=pl.lit(name),
-                expected=left.filter(differs).cast(pl.String),
-                actual=right.filter(differs).cast(pl.String),
-            ))
+            diffs.append(
+                both.filter(differs)
+                .select(key)
+                .with_columns(
+                    field=pl.lit(name),
+                    expected=left.filter(differs).cast(pl.String),
+                    actual=right.filter(differs).cast(pl.String),
+                )
+            )
     if diffs:
         result.differences = pl.concat(diffs, how="vertical_relaxed")
         result.mismatched = result.differences.select(key).unique().height
@@ -182,13 +207,24 @@ def _comparable(series: pl.Series, column: Column) -> pl.Series:
         return series
     import orjson
 
-    canon = [None if v is None else orjson.dumps(orjson.loads(v), option=orjson.OPT_SORT_KEYS).decode()
-             for v in series.to_list()]
+    canon = [
+        None if v is None else orjson.dumps(orjson.loads(v), option=orjson.OPT_SORT_KEYS).decode()
+        for v in series.to_list()
+    ]
     return pl.Series(series.name, canon, dtype=pl.String)
 
 
-def verify(db: Database, ref: TableRef, data: Any, *, key: Sequence[str] | None, fields: Sequence[str] | None,
-           sample: int | None, batch_size: int = 100_000, seed: int = 0) -> Verification:
+def verify(
+    db: Database,
+    ref: TableRef,
+    data: Any,
+    *,
+    key: Sequence[str] | None,
+    fields: Sequence[str] | None,
+    sample: int | None,
+    batch_size: int = 100_000,
+    seed: int = 0,
+) -> Verification:
     """Verify that ``data`` is in ``ref`` (see module docstring)."""
     conn = db.connection()
     try:
@@ -213,8 +249,13 @@ def verify(db: Database, ref: TableRef, data: Any, *, key: Sequence[str] | None,
         if unknown:
             raise SchemaError(f"verification_fields {unknown} are not columns of both the data and {ref}")
         expected = reservoir.rows()
-        out = verify_rows(db, conn, ref, expected if expected is not None else pl.DataFrame(),
-                          by_name, keys, wanted) if expected is not None else Verification(str(ref), keys, wanted)
+        out = (
+            verify_rows(
+                db, conn, ref, expected if expected is not None else pl.DataFrame(), by_name, keys, wanted
+            )
+            if expected is not None
+            else Verification(str(ref), keys, wanted)
+        )
         conn.commit()
         return out
     except BaseException:

@@ -129,8 +129,15 @@ class Execution:
     metrics: Metrics | None = None
     retries: dict[int, int] = field(default_factory=dict)
 
-    def run(self, session: Session, batches: Iterable[Prepared], write: Writer, *,
-            per_batch: bool, spawn: Callable[[], tuple[Session, Writer]] | None = None) -> None:
+    def run(
+        self,
+        session: Session,
+        batches: Iterable[Prepared],
+        write: Writer,
+        *,
+        per_batch: bool,
+        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+    ) -> None:
         """``per_batch``: batches commit on their own (``continue``/``retry_batch``, and also
         ``stop`` when the load is resumable or parallel: it then stops at the first failure)."""
         if per_batch:
@@ -180,8 +187,13 @@ class Execution:
         result.committed_ranges = [(0, result.records_processed)] if result.records_processed else []
         result.failure_count = 0
 
-    def _stream(self, session: Session, batches: Iterator[Prepared], write: Writer,
-                stream: Callable[[Connection, pa.RecordBatchReader], None]) -> bool:
+    def _stream(
+        self,
+        session: Session,
+        batches: Iterator[Prepared],
+        write: Writer,
+        stream: Callable[[Connection, pa.RecordBatchReader], None],
+    ) -> bool:
         """Send the batches through ONE bulk call per run of equal schemas (one COPY instead
         of one per batch: measured ~20% faster, and input conversion overlaps the server's
         work).  Returns True when a batch had rejected rows (writing stopped there)."""
@@ -200,8 +212,12 @@ class Execution:
             first = write.ingest_form(head.table)  # type: ignore[attr-defined]
             state: dict[str, Any] = {"next": None, "error": None, "rows": 0}
 
-            def feed(batch: Prepared, table: pa.Table, state: dict[str, Any] = state,
-                     schema: pa.Schema = first.schema) -> Iterator[pa.RecordBatch]:
+            def feed(
+                batch: Prepared,
+                table: pa.Table,
+                state: dict[str, Any] = state,
+                schema: pa.Schema = first.schema,
+            ) -> Iterator[pa.RecordBatch]:
                 try:
                     while True:
                         self._seen(batch)
@@ -237,8 +253,13 @@ class Execution:
         return False
 
     # -- continue / retry_batch: a transaction per batch ---------------------------------------
-    def _per_batch(self, session: Session, batches: Iterable[Prepared], write: Writer,
-                   spawn: Callable[[], tuple[Session, Writer]] | None = None) -> None:
+    def _per_batch(
+        self,
+        session: Session,
+        batches: Iterable[Prepared],
+        write: Writer,
+        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+    ) -> None:
         workers = [(session, write)]
         if self.workers > 1 and spawn is not None:
             workers += [spawn() for _ in range(self.workers - 1)]
@@ -328,29 +349,47 @@ class Execution:
             if error is not None:
                 self._bisect(session, write, batch, idx, error)
                 if self.ledger is not None:
-                    self.ledger.record(session.conn, batch.index, pa.array([], pa.int64()),
-                                       batch.fingerprint, Counts(), complete=True)
+                    self.ledger.record(
+                        session.conn,
+                        batch.index,
+                        pa.array([], pa.int64()),
+                        batch.fingerprint,
+                        Counts(),
+                        complete=True,
+                    )
                     session.conn.commit()
         elif self.ledger is not None:
-            self.ledger.record(session.conn, batch.index, pa.array([], pa.int64()), batch.fingerprint,
-                               Counts(), complete=True)
+            self.ledger.record(
+                session.conn,
+                batch.index,
+                pa.array([], pa.int64()),
+                batch.fingerprint,
+                Counts(),
+                complete=True,
+            )
             session.conn.commit()
         self._measure(batch, began)
-        return (batch.rejected_count + self._rejected_in(batch) - before)
+        return batch.rejected_count + self._rejected_in(batch) - before
 
     def _measure(self, batch: Prepared, began: float) -> None:
         if self.metrics is not None:
             with self.lock:
                 retries = self.retries.get(batch.offset, 0)
-            self.metrics.batch(offset=batch.offset, rows=batch.rows, seconds=time.perf_counter() - began,
-                               retries=retries, nbytes=batch.table.nbytes)
+            self.metrics.batch(
+                offset=batch.offset,
+                rows=batch.rows,
+                seconds=time.perf_counter() - began,
+                retries=retries,
+                nbytes=batch.table.nbytes,
+            )
 
     def _rejected_in(self, batch: Prepared) -> int:
         with self.lock:
             return self.db_rejected.get(batch.offset, 0)
 
-    def _unit(self, session: Session, write: Writer, batch: Prepared, idx: pa.Array,
-              *, complete: bool) -> DatabaseError | None:
+    def _unit(
+        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, *, complete: bool
+    ) -> DatabaseError | None:
         """Write rows ``idx`` of a batch and commit; a data error is returned, not raised."""
         part = batch.table if len(idx) == batch.table.num_rows else batch.table.take(idx)
         positions = batch.positions.take(idx)
@@ -359,8 +398,9 @@ class Execution:
             try:
                 counts = write(session.conn, part)
                 if self.ledger is not None:
-                    self.ledger.record(session.conn, batch.index, positions, batch.fingerprint, counts,
-                                       complete=complete)
+                    self.ledger.record(
+                        session.conn, batch.index, positions, batch.fingerprint, counts, complete=complete
+                    )
                 session.conn.commit()
                 self._committed(batch, positions, counts, complete)
                 return None
@@ -388,8 +428,14 @@ class Execution:
                     return None
                 if retry:
                     delay = self.policy.delay(attempt)
-                    log.warning("batch at row %d: transient error (%s); retry %d/%d in %.1fs",
-                                batch.offset, str(exc).splitlines()[0], attempt, self.policy.retries, delay)
+                    log.warning(
+                        "batch at row %d: transient error (%s); retry %d/%d in %.1fs",
+                        batch.offset,
+                        str(exc).splitlines()[0],
+                        attempt,
+                        self.policy.retries,
+                        delay,
+                    )
                     with self.lock:
                         self.result.metrics["retries"] = self.result.metrics.get("retries", 0) + 1
                         self.retries[batch.offset] = self.retries.get(batch.offset, 0) + 1
@@ -408,10 +454,13 @@ class Execution:
         with self.lock:
             self.counts.add(counts)
             if self.ledger is not None:
-                self.ledger.note_committed(batch.index, positions, batch.fingerprint, len(positions),
-                                           complete=complete)
+                self.ledger.note_committed(
+                    batch.index, positions, batch.fingerprint, len(positions), complete=complete
+                )
 
-    def _bisect(self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError) -> None:
+    def _bisect(
+        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError
+    ) -> None:
         """Split ``idx`` (rows of ``batch.table``) until the refused rows are isolated."""
         if len(idx) == 1:
             self._reject(batch, idx, exc)
@@ -452,4 +501,3 @@ def attach(exc: BaseException, result: BulkResult) -> None:
     rollback), the operation's (partial) result as ``.result``."""
     if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
         setattr(exc, "result", result)  # noqa: B010 (KeyboardInterrupt declares no such attribute)
-

@@ -52,7 +52,10 @@ def fingerprint(raw: pa.Table) -> str:
     if frame.width == 0:
         return f"empty:{raw.num_rows}"
     hashed = frame.hash_rows(seed=0)
-    mixed = (hashed.cast(pl.UInt64) ^ pl.int_range(0, hashed.len(), eager=True).cast(pl.UInt64) * 0x9E3779B97F4A7C15)
+    mixed = (
+        hashed.cast(pl.UInt64)
+        ^ pl.int_range(0, hashed.len(), eager=True).cast(pl.UInt64) * 0x9E3779B97F4A7C15
+    )
     return f"{raw.num_rows}:{int(mixed.sum()) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
@@ -70,8 +73,17 @@ class Ledger:
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, backend: Backend, conn: Connection, *, target: str, batch_size: int,
-             checkpoint_file: str | None, checkpoint_interval: int | None, resumable: bool) -> Ledger:
+    def open(
+        cls,
+        backend: Backend,
+        conn: Connection,
+        *,
+        target: str,
+        batch_size: int,
+        checkpoint_file: str | None,
+        checkpoint_interval: int | None,
+        resumable: bool,
+    ) -> Ledger:
         path = Path(checkpoint_file) if checkpoint_file else None
         run_key = uuid.uuid4().hex
         if resumable and path is not None and path.exists():
@@ -96,11 +108,16 @@ class Ledger:
 
     def _table(self) -> sa.Table:
         return sa.Table(
-            LEDGER.name, sa.MetaData(),
-            sa.Column("run_key", sa.Text), sa.Column("batch_index", sa.BigInteger),
-            sa.Column("first_row", sa.BigInteger), sa.Column("last_row", sa.BigInteger),
-            sa.Column("rows", sa.BigInteger), sa.Column("fingerprint", sa.Text),
-            sa.Column("inserted", sa.BigInteger), sa.Column("updated", sa.BigInteger),
+            LEDGER.name,
+            sa.MetaData(),
+            sa.Column("run_key", sa.Text),
+            sa.Column("batch_index", sa.BigInteger),
+            sa.Column("first_row", sa.BigInteger),
+            sa.Column("last_row", sa.BigInteger),
+            sa.Column("rows", sa.BigInteger),
+            sa.Column("fingerprint", sa.Text),
+            sa.Column("inserted", sa.BigInteger),
+            sa.Column("updated", sa.BigInteger),
             sa.Column("skipped", sa.BigInteger),
         )
 
@@ -119,7 +136,8 @@ class Ledger:
         t = self._table()
         rows = conn.fetchall(
             sa.select(t.c.batch_index, t.c.first_row, t.c.last_row, t.c.fingerprint)
-            .where(t.c.run_key == self.run_key).order_by(t.c.batch_index, t.c.first_row)
+            .where(t.c.run_key == self.run_key)
+            .order_by(t.c.batch_index, t.c.first_row)
         )
         conn.commit()
         out: dict[int, list[tuple[int, int, str]]] = {}
@@ -141,19 +159,40 @@ class Ledger:
         complete = any(first == COMPLETE for first, _, _ in parts)
         return complete, [(first, last) for first, last, _ in parts if first >= 0]
 
-    def record(self, conn: Connection, batch_index: int, positions: pa.Array, fp: str,
-               counts: Any, *, complete: bool) -> None:
+    def record(
+        self, conn: Connection, batch_index: int, positions: pa.Array, fp: str, counts: Any, *, complete: bool
+    ) -> None:
         """Insert ledger rows for committed positions, inside the caller's transaction."""
         t = self._table()
         rows = []
         if len(positions):
-            rows.append(dict(run_key=self.run_key, batch_index=batch_index,
-                             first_row=int(positions[0].as_py()), last_row=int(positions[-1].as_py()),
-                             rows=len(positions), fingerprint=fp, inserted=counts.inserted,
-                             updated=counts.updated, skipped=counts.skipped))
+            rows.append(
+                dict(
+                    run_key=self.run_key,
+                    batch_index=batch_index,
+                    first_row=int(positions[0].as_py()),
+                    last_row=int(positions[-1].as_py()),
+                    rows=len(positions),
+                    fingerprint=fp,
+                    inserted=counts.inserted,
+                    updated=counts.updated,
+                    skipped=counts.skipped,
+                )
+            )
         if complete:
-            rows.append(dict(run_key=self.run_key, batch_index=batch_index, first_row=COMPLETE, last_row=COMPLETE,
-                             rows=0, fingerprint=fp, inserted=0, updated=0, skipped=0))
+            rows.append(
+                dict(
+                    run_key=self.run_key,
+                    batch_index=batch_index,
+                    first_row=COMPLETE,
+                    last_row=COMPLETE,
+                    rows=0,
+                    fingerprint=fp,
+                    inserted=0,
+                    updated=0,
+                    skipped=0,
+                )
+            )
         for values in rows:
             conn.run(sa.insert(t).values(**values))
 
@@ -164,15 +203,17 @@ class Ledger:
         t = self._table()
         rows = conn.fetchall(
             sa.select(t.c.inserted, t.c.updated, t.c.skipped).where(
-                t.c.run_key == self.run_key, t.c.batch_index == batch_index,
+                t.c.run_key == self.run_key,
+                t.c.batch_index == batch_index,
                 t.c.first_row == int(positions[0].as_py()),
             )
         )
         conn.commit()
         return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
-    def note_committed(self, batch_index: int, positions: pa.Array, fp: str, rows: int,
-                       *, complete: bool) -> None:
+    def note_committed(
+        self, batch_index: int, positions: pa.Array, fp: str, rows: int, *, complete: bool
+    ) -> None:
         parts = self.committed.setdefault(batch_index, [])
         if len(positions):
             parts.append((int(positions[0].as_py()), int(positions[-1].as_py()), fp))
@@ -189,8 +230,11 @@ class Ledger:
             return
         self.rows_since_mirror = 0
         state: dict[str, Any] = {
-            "run_key": self.run_key, "table": self.target, "batch_size": self.batch_size,
-            "committed_batches": sorted(self.committed), "updated_at": time.time(),
+            "run_key": self.run_key,
+            "table": self.target,
+            "batch_size": self.batch_size,
+            "committed_batches": sorted(self.committed),
+            "updated_at": time.time(),
             "ledger_table": LEDGER.name,
         }
         tmp = self.checkpoint_file.with_suffix(self.checkpoint_file.suffix + ".tmp")

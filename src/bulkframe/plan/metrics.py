@@ -50,22 +50,37 @@ class Metrics:
         with self.lock:
             self.rows += rows
             if self.options.batches:
-                self.batch_records.append({"offset": offset, "rows": rows, "seconds": round(seconds, 6),
-                                           "retries": retries, "bytes": nbytes})
+                self.batch_records.append(
+                    {
+                        "offset": offset,
+                        "rows": rows,
+                        "seconds": round(seconds, 6),
+                        "retries": retries,
+                        "bytes": nbytes,
+                    }
+                )
             if self.options.interval and self.rows >= self._next_snapshot:
                 elapsed = time.perf_counter() - self.started
-                self.snapshots.append({"rows": self.rows, "elapsed_seconds": round(elapsed, 6),
-                                       "rows_per_second": self.rows / elapsed if elapsed else 0.0,
-                                       "peak_rss_bytes": _peak_rss_bytes()})
+                self.snapshots.append(
+                    {
+                        "rows": self.rows,
+                        "elapsed_seconds": round(elapsed, 6),
+                        "rows_per_second": self.rows / elapsed if elapsed else 0.0,
+                        "peak_rss_bytes": _peak_rss_bytes(),
+                    }
+                )
                 while self._next_snapshot <= self.rows:
                     self._next_snapshot += self.options.interval
 
     def summary(self, result: Any) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.started
         out: dict[str, Any] = {
-            "operation": result.operation, "table": result.table,
-            "records_processed": result.records_processed, "success_count": result.success_count,
-            "failure_count": result.failure_count, "batches": result.batches,
+            "operation": result.operation,
+            "table": result.table,
+            "records_processed": result.records_processed,
+            "success_count": result.success_count,
+            "failure_count": result.failure_count,
+            "batches": result.batches,
             "duration_seconds": round(elapsed, 6),
             "rows_per_second": result.records_processed / elapsed if elapsed else 0.0,
         }

@@ -55,8 +55,14 @@ def report_rows(long: pl.DataFrame, raw: pa.Table, offset: int) -> pl.DataFrame:
     return out.with_columns(record=record.to_struct()) if record.width else out
 
 
-def entries(rows: pl.Series, stage: str, field: str | None, rule: str,
-            message: pl.Series | str, value: pl.Series | None = None) -> pl.DataFrame:
+def entries(
+    rows: pl.Series,
+    stage: str,
+    field: str | None,
+    rule: str,
+    message: pl.Series | str,
+    value: pl.Series | None = None,
+) -> pl.DataFrame:
     """Per-violation entries for :func:`report_rows` (vectorised; no row loop)."""
     n = rows.len()
     msg = message if isinstance(message, pl.Series) else pl.Series([message] * n, dtype=pl.String)
@@ -82,15 +88,23 @@ class Rejections:
         self.frames.append(frame)
         self.count += frame.height
         first = frame.row(0, named=True)
-        log.log(self.level, "%d row(s) rejected at %s stage; first: row %s: %s",
-                frame.height, first["stage"], first["row"], first["error"])
+        log.log(
+            self.level,
+            "%d row(s) rejected at %s stage; first: row %s: %s",
+            frame.height,
+            first["stage"],
+            first["row"],
+            first["error"],
+        )
 
     def frame(self) -> pl.DataFrame | None:
         if not self.frames:
             return None
         return pl.concat(self.frames, how="diagonal_relaxed").sort("row")
 
-    def deliver(self, path: str | None, callback: Callable[[pl.DataFrame], Any] | None) -> pl.DataFrame | None:
+    def deliver(
+        self, path: str | None, callback: Callable[[pl.DataFrame], Any] | None
+    ) -> pl.DataFrame | None:
         """Write the report file and call the callback (only when rows were rejected)."""
         frame = self.frame()
         if frame is None:

@@ -88,7 +88,10 @@ def _bound(op: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]:
             bound = bound.dt.convert_time_zone(dtype.time_zone)
         col = pl.col(field)
         broken = col < bound if op == "min" else col > bound
-        return broken, f"{quote_name(field, plain=True)}={VALUE} is {'below' if op == 'min' else 'above'} {op} {param}"
+        return (
+            broken,
+            f"{quote_name(field, plain=True)}={VALUE} is {'below' if op == 'min' else 'above'} {op} {param}",
+        )
 
     return build
 
@@ -109,7 +112,10 @@ def _unique(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str] |
     if not _flag(field, param, "unique"):
         return None
     col = pl.col(field)
-    return col.is_duplicated() & col.is_not_null(), f"{quote_name(field, plain=True)}={VALUE} appears more than once in the input"
+    return (
+        col.is_duplicated() & col.is_not_null(),
+        f"{quote_name(field, plain=True)}={VALUE} appears more than once in the input",
+    )
 
 
 def _pattern(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
@@ -120,7 +126,9 @@ def _pattern(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str]:
         pl.select(pl.lit("").str.contains(full))
     except pl.exceptions.PolarsError as exc:
         raise _fail(field, "pattern", f"invalid regular expression {param!r}: {exc}") from None
-    return ~pl.col(field).str.contains(full), f"{quote_name(field, plain=True)}={VALUE} does not match pattern {param}"
+    return ~pl.col(field).str.contains(
+        full
+    ), f"{quote_name(field, plain=True)}={VALUE} does not match pattern {param}"
 
 
 def _members(rule: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]:
@@ -155,7 +163,10 @@ def _length(rule: str) -> Callable[[str, Any, pl.DataType], tuple[pl.Expr, str]]
         else:
             raise _fail(field, rule, f"needs a string or list column, not {dtype}")
         if rule == "min_length":
-            return length < param, f"{quote_name(field, plain=True)}={VALUE} is shorter than {param} characters"
+            return (
+                length < param,
+                f"{quote_name(field, plain=True)}={VALUE} is shorter than {param} characters",
+            )
         return length > param, f"{quote_name(field, plain=True)}={VALUE} is longer than {param} characters"
 
     return build
@@ -176,7 +187,9 @@ def _precision(field: str, param: Any, dtype: pl.DataType) -> tuple[pl.Expr, str
     if not dtype.is_numeric():
         raise _fail(field, "precision", f"needs a numeric column, not {dtype}")
     limit = 10 ** (precision - scale)
-    return pl.col(field).abs() >= limit, f"{quote_name(field, plain=True)}={VALUE} does not fit NUMERIC({precision}, {scale})"
+    return pl.col(
+        field
+    ).abs() >= limit, f"{quote_name(field, plain=True)}={VALUE} does not fit NUMERIC({precision}, {scale})"
 
 
 _BUILDERS: dict[str, Callable[[str, Any, pl.DataType], tuple[pl.Expr, str] | None]] = {
@@ -202,7 +215,11 @@ def _expr_check(field: str, param: Any, schema: Mapping[str, pl.DataType]) -> Ch
         ) from None
     if dtype != pl.Boolean:
         raise _fail(field, "expr", f"{param!r} must give true/false, but gives {dtype}")
-    message = f"{quote_name(field, plain=True)}={VALUE} fails {param}" if field in schema else f"{quote_name(field, plain=True)}: {param} is not true"
+    message = (
+        f"{quote_name(field, plain=True)}={VALUE} fails {param}"
+        if field in schema
+        else f"{quote_name(field, plain=True)}: {param} is not true"
+    )
     return Check(field, "expr", param, ~expr.fill_null(False), message)
 
 

@@ -226,6 +226,20 @@ def _run(
         target = backend.sa_table(ref, columns)
         seen: pl.DataFrame | None = None
         window = _Window(keys)
+
+        def flush() -> None:
+            window.flush(
+                conn,
+                db,
+                result,
+                target,
+                mode=mode,
+                insert_fields=insert_fields,
+                update_fields=update_fields,
+                update_if=update_if,
+                insert_if=insert_if,
+            )
+
         prepare = Preparer(
             by_name,
             table_name=str(ref),
@@ -255,17 +269,7 @@ def _run(
             result.deduplicated += dropped
             result.skipped += dropped
             if window.names and shaped.column_names != window.names:
-                window.flush(
-                    conn,
-                    db,
-                    result,
-                    target,
-                    mode=mode,
-                    insert_fields=insert_fields,
-                    update_fields=update_fields,
-                    update_if=update_if,
-                    insert_if=insert_if,
-                )
+                flush()
             window.add(conn, db, shaped, by_name)
         if failed:
             raise ValidationError(
@@ -273,17 +277,7 @@ def _run(
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
         if window.names:
-            window.flush(
-                conn,
-                db,
-                result,
-                target,
-                mode=mode,
-                insert_fields=insert_fields,
-                update_fields=update_fields,
-                update_if=update_if,
-                insert_if=insert_if,
-            )
+            flush()
         conn.commit()
         result.batches_committed = result.batches
 

@@ -348,26 +348,9 @@ class Execution:
             error = self._unit(session, write, batch, idx, complete=True)
             if error is not None:
                 self._bisect(session, write, batch, idx, error)
-                if self.ledger is not None:
-                    self.ledger.record(
-                        session.conn,
-                        batch.index,
-                        pa.array([], pa.int64()),
-                        batch.fingerprint,
-                        Counts(),
-                        complete=True,
-                    )
-                    session.conn.commit()
-        elif self.ledger is not None:
-            self.ledger.record(
-                session.conn,
-                batch.index,
-                pa.array([], pa.int64()),
-                batch.fingerprint,
-                Counts(),
-                complete=True,
-            )
-            session.conn.commit()
+                self._mark_complete(session, batch)
+        else:
+            self._mark_complete(session, batch)
         self._measure(batch, began)
         return batch.rejected_count + self._rejected_in(batch) - before
 
@@ -457,6 +440,20 @@ class Execution:
                 self.ledger.note_committed(
                     batch.index, positions, batch.fingerprint, len(positions), complete=complete
                 )
+
+    def _mark_complete(self, session: Session, batch: Prepared) -> None:
+        """Record in the ledger (if any) that ``batch`` needs no more work: its rows landed
+        piecewise or were all rejected."""
+        if self.ledger is not None:
+            self.ledger.record(
+                session.conn,
+                batch.index,
+                pa.array([], pa.int64()),
+                batch.fingerprint,
+                Counts(),
+                complete=True,
+            )
+            session.conn.commit()
 
     def _bisect(
         self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError

@@ -61,7 +61,7 @@ _RUST_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
 
 # The tree: Compare is `field <op> value` (op without "$"), Logical is $and/$or, Not is the
-# complement (the rows its child does not select; a null result counts as false), Const is every
+# complement (the rows its child does not select; a null result counts as false), Always is every
 # row / no row.  A value is a plain scalar, a ColumnRef ({"$col": "price"}, "excluded.price") or
 # Now (":current_timestamp" / ":current_date").
 @dataclass(frozen=True)
@@ -84,20 +84,20 @@ class Compare:
 @dataclass(frozen=True)
 class Logical:
     op: Literal["and", "or"]
-    children: tuple[Node, ...]
+    children: tuple[FilterNode, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    child: Node
+    child: FilterNode
 
 
 @dataclass(frozen=True)
-class Const:
+class Always:
     value: bool
 
 
-Node = Compare | Logical | Not | Const
+FilterNode = Compare | Logical | Not | Always
 _TOKENS = {":current_timestamp": Now("timestamp"), ":current_date": Now("date")}
 
 
@@ -114,15 +114,15 @@ def _unknown(what: str, name: str, valid: Iterable[str], where: str = "") -> Fil
 
 
 # ----------------------------------------------------------------------------- parser
-def parse(filter: Filter, _depth: int = 0) -> Node:
+def parse(filter: Filter, _depth: int = 0) -> FilterNode:
     """Parse and validate a filter document into its tree (raises ``FilterError``, an
     ``ExpressionError``).  Documents nested deeper than :data:`MAX_DEPTH` are refused."""
     if filter is None:
-        return Const(True)
+        return Always(True)
     if not isinstance(filter, Mapping):
         raise _error(f"expected a mapping like {{'price': {{'$lt': 10}}}}, got {_show(filter)}")
     _check_depth(_depth)
-    parts: list[Node] = []
+    parts: list[FilterNode] = []
     for key, value in filter.items():
         if not isinstance(key, str) or not key:
             raise _error(f"keys must be column names or operators, got {_show(key)}")
@@ -146,15 +146,15 @@ def _show(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
 
 
-def _combine(op: Literal["and", "or"], parts: list[Node]) -> Node:
-    unit, absorbing = Const(op == "and"), Const(op != "and")
+def _combine(op: Literal["and", "or"], parts: list[FilterNode]) -> FilterNode:
+    unit, absorbing = Always(op == "and"), Always(op != "and")
     if absorbing in parts:
         return absorbing
     kept = tuple(p for p in parts if p != unit)
     return unit if not kept else kept[0] if len(kept) == 1 else Logical(op, kept)
 
 
-def _parse_logical(key: str, value: Any, depth: int) -> Node:
+def _parse_logical(key: str, value: Any, depth: int) -> FilterNode:
     if key == "$not":
         return _negate(parse(value, depth + 1))
     if key not in LOGICAL_OPERATORS:
@@ -164,11 +164,11 @@ def _parse_logical(key: str, value: Any, depth: int) -> Node:
     return _combine("and" if key == "$and" else "or", [parse(item, depth + 1) for item in value])
 
 
-def _negate(node: Node) -> Node:
-    return Const(not node.value) if isinstance(node, Const) else Not(node)
+def _negate(node: FilterNode) -> FilterNode:
+    return Always(not node.value) if isinstance(node, Always) else Not(node)
 
 
-def _field(field: str, value: Any, depth: int) -> Node:
+def _field(field: str, value: Any, depth: int) -> FilterNode:
     if isinstance(value, Mapping) and set(value) != {"$col"}:
         _check_depth(depth + 1)
         if not value or not all(isinstance(k, str) and k.startswith("$") for k in value):
@@ -180,7 +180,7 @@ def _field(field: str, value: Any, depth: int) -> Node:
     return _field_op(field, "$eq", value, depth)
 
 
-def _field_op(field: str, op: str, value: Any, depth: int) -> Node:
+def _field_op(field: str, op: str, value: Any, depth: int) -> FilterNode:
     if op not in FIELD_OPERATORS:
         raise _unknown("operator", op, FIELD_OPERATORS, f" on column {field!r}")
     name = op[1:]
@@ -232,7 +232,7 @@ def referenced_columns(filter: Filter) -> set[str]:
     """Return every column name the filter mentions, as written (``"excluded.x"`` too)."""
     found: set[str] = set()
 
-    def walk(node: Node) -> None:
+    def walk(node: FilterNode) -> None:
         if isinstance(node, Logical):
             for child in node.children:
                 walk(child)
@@ -252,7 +252,7 @@ def is_empty(filter: Filter) -> bool:
 
     Callers use it to refuse ``delete``/``update`` of a whole table by accident.
     """
-    return parse(filter) == Const(True)
+    return parse(filter) == Always(True)
 
 
 # ----------------------------------------------------------------------- shared helpers
@@ -558,9 +558,9 @@ class _SqlBackend:
             return self.sa.cast(self.sa.literal(value, self.sa.String()), self.sa.Uuid(as_uuid=False))
         return value
 
-    def compile(self, node: Node) -> Any:
+    def compile(self, node: FilterNode) -> Any:
         sa = self.sa
-        if isinstance(node, Const):
+        if isinstance(node, Always):
             return sa.true() if node.value else sa.false()
         if isinstance(node, Logical):
             parts = [self.compile(child) for child in node.children]
@@ -753,9 +753,9 @@ class _PolarsBackend:
             return pl.lit(value).cast(dtype)
         return pl.lit(value)
 
-    def compile(self, node: Node) -> Any:
+    def compile(self, node: FilterNode) -> Any:
         pl = self.pl
-        if isinstance(node, Const):
+        if isinstance(node, Always):
             return pl.lit(node.value)
         if isinstance(node, Logical):
             join = operator.and_ if node.op == "and" else operator.or_

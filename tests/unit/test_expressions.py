@@ -25,7 +25,7 @@ from bulkframe.rules import (
     to_polars,
     to_sql,
 )
-from bulkframe.rules.expressions import BinOp, Call, Column, Const
+from bulkframe.rules.expressions import BinOp, Call, Field, Value
 
 COLUMNS = ["id", "a", "b", "f", "s", "t"]
 
@@ -105,12 +105,12 @@ def test_errors_are_value_errors_and_parse_is_cached() -> None:
 
 
 def test_tree_and_tokens() -> None:
-    assert parse("price * 0.9") == BinOp("*", Column("price"), Const(0.9))
-    assert parse("-2") == Const(-2)
+    assert parse("price * 0.9") == BinOp("*", Field("price"), Value(0.9))
+    assert parse("-2") == Value(-2)
     assert parse(":current_timestamp") == Call("now", ())
     assert parse(":current_date") == parse("today()") == parse(":today")
-    assert parse("coalesce(x, :now)") == Call("coalesce", (Column("x"), Call("now", ())))
-    assert parse("concat(s, ':now')") == Call("concat", (Column("s"), Const(":now")))  # not in strings
+    assert parse("coalesce(x, :now)") == Call("coalesce", (Field("x"), Call("now", ())))
+    assert parse("concat(s, ':now')") == Call("concat", (Field("s"), Value(":now")))  # not in strings
     assert parse("name.lower()") == parse("lower(name)")
 
 
@@ -479,7 +479,7 @@ def test_unknown_sql_column_lists_columns() -> None:
         (None, "literal", None),
         ({"a": 1}, "literal", {"a": 1}),
         (Literal("price * 0.9"), "literal", "price * 0.9"),
-        (Expr("price"), "expr", Column("price")),
+        (Expr("price"), "expr", Field("price")),
         ({"$expr": "stock - 1"}, "expr", parse("stock - 1")),
     ],
 )

@@ -12,8 +12,8 @@ The language reference is ``docs/rules.md``.
 
 from bulkframe.rules.expressions import (
     Expr,
+    ExprNode,
     Literal,
-    Node,
     classify_update_value,
     parse,
     referenced_columns,
@@ -26,8 +26,8 @@ from bulkframe.rules.validation import Check, compile_rules, constraint_rules, s
 __all__ = [
     "Check",
     "Expr",
+    "ExprNode",
     "Literal",
-    "Node",
     "apply_transformations",
     "classify_update_value",
     "compile_rules",

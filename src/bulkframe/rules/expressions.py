@@ -2,7 +2,7 @@
 
 Text such as ``"price * 0.9"``, ``"category.lower()"`` or ``"coalesce(created_at, now())"``
 is parsed once with :func:`ast.parse` and checked against an explicit whitelist into a
-small tree of frozen dataclasses (:data:`Node`).  Two back ends walk that tree:
+small tree of frozen dataclasses (:data:`ExprNode`).  Two back ends walk that tree:
 :func:`to_polars` (transformations, validation) and :func:`to_sql` (update ``SET``
 values).  Nothing is evaluated with ``eval``; anything outside the grammar raises
 :class:`~bulkframe.errors.ExpressionError` naming the offending token.  ``docs/rules.md``
@@ -31,37 +31,37 @@ from bulkframe.errors import ExpressionError, quote_names
 
 
 @dataclass(frozen=True, slots=True)
-class Column:
+class Field:
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class Const:
+class Value:
     value: bool | int | float | str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Unary:
     op: str  # "-", "+", "not"
-    operand: Node
+    operand: ExprNode
 
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
     op: str  # + - * / // % ** == != < <= > >=
-    left: Node
-    right: Node
+    left: ExprNode
+    right: ExprNode
 
 
 @dataclass(frozen=True, slots=True)
 class BoolOp:
     op: str  # "and", "or"
-    operands: tuple[Node, ...]
+    operands: tuple[ExprNode, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class IsIn:
-    operand: Node
+    operand: ExprNode
     values: tuple[bool | int | float | str, ...]
     negated: bool
 
@@ -69,10 +69,10 @@ class IsIn:
 @dataclass(frozen=True, slots=True)
 class Call:
     name: str  # a function or method; a method's receiver is args[0]
-    args: tuple[Node, ...]
+    args: tuple[ExprNode, ...]
 
 
-Node = Column | Const | Unary | BinOp | BoolOp | IsIn | Call
+ExprNode = Field | Value | Unary | BinOp | BoolOp | IsIn | Call
 
 # ------------------------------------------------------------------------ the grammar
 
@@ -121,8 +121,8 @@ def _refused(text: str, what: str, hint: str = "") -> ExpressionError:
     return ExpressionError(f"{what} is not allowed in expression {text!r}" + (f"; {hint}" if hint else ""))
 
 
-def parse(text: str) -> Node:
-    """Parse ``text`` into a :data:`Node` tree, refusing anything outside the grammar.
+def parse(text: str) -> ExprNode:
+    """Parse ``text`` into a :data:`ExprNode` tree, refusing anything outside the grammar.
 
     ``:current_timestamp`` / ``:now`` and ``:current_date`` / ``:today`` outside string
     literals stand for ``now()`` and ``today()``.  Results are cached per text.
@@ -135,7 +135,7 @@ def parse(text: str) -> Node:
     Examples
     --------
     >>> parse("price * 0.9")
-    BinOp(op='*', left=Column(name='price'), right=Const(value=0.9))
+    BinOp(op='*', left=Field(name='price'), right=Value(value=0.9))
     """
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be a string, got {type(text).__name__}")
@@ -145,7 +145,7 @@ def parse(text: str) -> Node:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> Node:
+def _parse_cached(text: str) -> ExprNode:
     source = _TOKEN_RE.sub(lambda m: m.group(1) or TOKENS.get(m.group(2), m.group(0)), text).strip()
     try:
         tree = ast.parse(source, mode="eval")
@@ -168,12 +168,12 @@ def _parse_cached(text: str) -> Node:
 
 
 class _Builder:
-    """Turns a Python ``ast`` into :data:`Node`, refusing everything not whitelisted."""
+    """Turns a Python ``ast`` into :data:`ExprNode`, refusing everything not whitelisted."""
 
     def __init__(self, text: str, source: str) -> None:
         self.text, self.source, self.depth = text, source, 0
 
-    def build(self, node: ast.AST) -> Node:
+    def build(self, node: ast.AST) -> ExprNode:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(f"expression {self.text[:40]!r}... is nested too deeply")
@@ -182,20 +182,20 @@ class _Builder:
         finally:
             self.depth -= 1
 
-    def _build(self, node: ast.AST) -> Node:
+    def _build(self, node: ast.AST) -> ExprNode:
         match node:
             case ast.Name(id=name):
-                return Column(name)
+                return Field(name)
             case ast.Constant(value=None | bool() | int() | float() | str() as value):
-                return Const(value)
+                return Value(value)
             case ast.Constant(value=value):
                 raise _refused(self.text, f"{type(value).__name__} literal {value!r}")
             case ast.UnaryOp(op=ast.Not(), operand=operand):
                 return Unary("not", self.build(operand))
             case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
                 inner, sign = self.build(operand), "-" if isinstance(op, ast.USub) else "+"
-                if isinstance(inner, Const) and type(inner.value) in (int, float):  # fold -2 into a literal
-                    return Const(-inner.value if sign == "-" else inner.value)  # type: ignore[operator]
+                if isinstance(inner, Value) and type(inner.value) in (int, float):  # fold -2 into a literal
+                    return Value(-inner.value if sign == "-" else inner.value)  # type: ignore[operator]
                 return Unary(sign, inner)
             case ast.BinOp(left=left, op=op, right=right) if type(op) in _ARITHMETIC:
                 return BinOp(_ARITHMETIC[type(op)], self.build(left), self.build(right))
@@ -222,7 +222,7 @@ class _Builder:
         segment = ast.get_source_segment(self.source, node)
         raise _refused(self.text, f"{what} {segment!r}" if segment else what, _HINTS.get(type(node), ""))
 
-    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> Node:
+    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> ExprNode:
         if type(op) in _COMPARISONS:
             return BinOp(_COMPARISONS[type(op)], self.build(left), self.build(right))
         if not isinstance(op, (ast.In, ast.NotIn)):
@@ -231,14 +231,14 @@ class _Builder:
         if not isinstance(right, (ast.List, ast.Tuple)):
             raise _refused(self.text, "'in' without a literal list", "write x in ('a', 'b')")
         items = [self.build(v) for v in right.elts]
-        values = tuple(v.value for v in items if isinstance(v, Const) and v.value is not None)
+        values = tuple(v.value for v in items if isinstance(v, Value) and v.value is not None)
         if len(values) < len(items):
             raise _refused(self.text, "a non-literal or None inside an 'in' list", "use is_null(x) for None")
         if len({str if type(v) is str else bool if type(v) is bool else float for v in values}) > 1:
             raise _refused(self.text, "an 'in' list mixing strings, numbers and booleans")
         return IsIn(self.build(left), values, isinstance(op, ast.NotIn))
 
-    def call(self, name: str, receiver: list[Node], args: list[ast.expr]) -> Node:
+    def call(self, name: str, receiver: list[ExprNode], args: list[ast.expr]) -> ExprNode:
         table, kind = (METHODS, "method") if receiver else (FUNCTIONS, "function")
         if name not in table:
             close = difflib.get_close_matches(name, table, n=1)
@@ -255,8 +255,8 @@ class _Builder:
             )
         built = (*receiver, *map(self.build, args))
         for position, (type_, what) in _LITERAL_ARGS.get(name, {}).items():
-            arg = built[position] if position < len(built) else Const(0)
-            if not (isinstance(arg, Const) and type(arg.value) is type_):
+            arg = built[position] if position < len(built) else Value(0)
+            if not (isinstance(arg, Value) and type(arg.value) is type_):
                 raise ExpressionError(f"{name}(): {what} must be a literal, in expression {self.text!r}")
             if name == "slice" and isinstance(arg.value, int) and arg.value < 0:
                 raise ExpressionError(f"slice(): start and length must be >= 0, in expression {self.text!r}")
@@ -269,11 +269,11 @@ class _Builder:
         return Call(name, built)
 
 
-def _const(node: Node) -> Any:
-    return node.value if isinstance(node, Const) else None
+def _const(node: ExprNode) -> Any:
+    return node.value if isinstance(node, Value) else None
 
 
-def walk(node: Node) -> Iterator[Node]:
+def walk(node: ExprNode) -> Iterator[ExprNode]:
     """Yield ``node`` and every node below it."""
     yield node
     match node:
@@ -287,13 +287,13 @@ def walk(node: Node) -> Iterator[Node]:
                 yield from walk(x)
 
 
-def referenced_columns(text_or_node: str | Node) -> set[str]:
+def referenced_columns(text_or_node: str | ExprNode) -> set[str]:
     """Return the names of the columns an expression reads."""
     node = parse(text_or_node) if isinstance(text_or_node, str) else text_or_node
-    return {n.name for n in walk(node) if isinstance(n, Column)}
+    return {n.name for n in walk(node) if isinstance(n, Field)}
 
 
-def _checked(text_or_node: str | Node, columns: Collection[str]) -> Node:
+def _checked(text_or_node: str | ExprNode, columns: Collection[str]) -> ExprNode:
     """Parse if needed, and refuse references to columns not in ``columns``."""
     node = parse(text_or_node) if isinstance(text_or_node, str) else text_or_node
     missing = sorted(referenced_columns(node) - set(columns))
@@ -355,7 +355,7 @@ def classify_update_value(value: Any, columns: Collection[str]) -> tuple[str, An
     Returns
     -------
     tuple[str, Any]
-        ``("expr", Node)`` or ``("literal", value)``.
+        ``("expr", ExprNode)`` or ``("literal", value)``.
 
     Raises
     ------
@@ -383,7 +383,7 @@ def classify_update_value(value: Any, columns: Collection[str]) -> tuple[str, An
         return "literal", value
     names = referenced_columns(node)
     calls = any(isinstance(n, Call) for n in walk(node))
-    if isinstance(node, (Column, Const)) or not (names or calls) or not names <= set(columns):
+    if isinstance(node, (Field, Value)) or not (names or calls) or not names <= set(columns):
         return "literal", value
     return "expr", node
 
@@ -428,7 +428,7 @@ class _Polars:
     def __init__(self, schema: Mapping[str, Any] | None) -> None:
         self.schema = dict(schema or {})
 
-    def dtype(self, node: Node) -> pl.DataType | None:
+    def dtype(self, node: ExprNode) -> pl.DataType | None:
         try:
             return (
                 pl.LazyFrame(schema=self.schema).select(self.compile(node).alias("x")).collect_schema()["x"]
@@ -436,7 +436,7 @@ class _Polars:
         except pl.exceptions.PolarsError:
             return None  # only names known: the caller assumes nothing
 
-    def peers(self, nodes: tuple[Node, ...]) -> list[pl.Expr]:
+    def peers(self, nodes: tuple[ExprNode, ...]) -> list[pl.Expr]:
         """Compile operands whose values meet (``coalesce``, branches, ``<``, ``-``, ...).
 
         ``now()`` and ``today()`` take the type of the first other operand that is not a
@@ -445,7 +445,7 @@ class _Polars:
         """
         clocks = [isinstance(n, Call) and n.name in ("now", "today") for n in nodes]
         ref = next(
-            (n for n, clock in zip(nodes, clocks, strict=True) if not clock and not isinstance(n, Const)),
+            (n for n, clock in zip(nodes, clocks, strict=True) if not clock and not isinstance(n, Value)),
             None,
         )
         out = [self.compile(n) for n in nodes]
@@ -475,22 +475,22 @@ class _Polars:
         wide = op(*(e.cast(pl.Int128) for e in operands))
         return cast(pl.Expr, wide).cast(pl.Int64, strict=True)
 
-    def boolean(self, node: Node) -> pl.Expr:
+    def boolean(self, node: ExprNode) -> pl.Expr:
         return self.compile(node).cast(pl.Boolean)  # Kleene logic, never bitwise on ints
 
-    def compile(self, node: Node) -> pl.Expr:
+    def compile(self, node: ExprNode) -> pl.Expr:
         c = self.compile
         match node:
-            case Column(name=name):
+            case Field(name=name):
                 return pl.col(name)
-            case Const(value=int() as value) if (
+            case Value(value=int() as value) if (
                 not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]
             ):
                 raise ExpressionError(
                     f"integer literal {value} is outside the 64-bit integer range "
                     f"({_INT64[0]}..{_INT64[1]}); write it as a float ({value}.0) or split the computation"
                 )
-            case Const(value=value):
+            case Value(value=value):
                 return pl.lit(value)
             case Unary(op="-", operand=x):
                 operand = c(x)
@@ -524,7 +524,7 @@ class _Polars:
                 return self.call(name, args, c(args[0]))
         raise AssertionError(node)
 
-    def call(self, name: str, args: tuple[Node, ...], x: pl.Expr) -> pl.Expr:
+    def call(self, name: str, args: tuple[ExprNode, ...], x: pl.Expr) -> pl.Expr:
         c, lit = self.compile, [_const(a) for a in args]
         match name:
             case "coalesce":
@@ -570,12 +570,12 @@ class _Polars:
         raise AssertionError(name)
 
 
-def to_polars(text_or_node: str | Node, columns: Collection[str]) -> pl.Expr:
+def to_polars(text_or_node: str | ExprNode, columns: Collection[str]) -> pl.Expr:
     """Compile an expression to a Polars expression.
 
     Parameters
     ----------
-    text_or_node : str or Node
+    text_or_node : str or ExprNode
         The expression text or a tree from :func:`parse`.
     columns : Collection[str]
         The input's column names, or its schema (``Mapping[str, pl.DataType]``); with a
@@ -629,12 +629,12 @@ class _Sql:
     def __init__(self, columns: Mapping[str, Any]) -> None:
         self.columns = columns
 
-    def compile(self, node: Node) -> Any:
+    def compile(self, node: ExprNode) -> Any:
         c = self.compile
         match node:
-            case Column(name=name):
+            case Field(name=name):
                 return self.columns[name]
-            case Const(value=value):
+            case Value(value=value):
                 return sa.null() if value is None else sa.literal(value)
             case Unary(op=op, operand=x):
                 return sa.not_(c(x)) if op == "not" else -c(x) if op == "-" else c(x)
@@ -663,7 +663,7 @@ class _Sql:
                 return self.call(name, args, [c(a) for a in args])
         raise AssertionError(node)
 
-    def call(self, name: str, args: tuple[Node, ...], xs: list[Any]) -> Any:
+    def call(self, name: str, args: tuple[ExprNode, ...], xs: list[Any]) -> Any:
         x, lit, text = xs[0], [_const(a) for a in args], sa.String()
         match name:
             case "coalesce":
@@ -696,7 +696,7 @@ class _Sql:
         raise AssertionError(name)
 
 
-def to_sql(text_or_node: str | Node, columns: Mapping[str, Any]) -> Any:
+def to_sql(text_or_node: str | ExprNode, columns: Mapping[str, Any]) -> Any:
     """Compile an expression to a SQLAlchemy Core column expression.
 
     Literals are bound parameters.  Functions whose SQL differs between databases
@@ -705,7 +705,7 @@ def to_sql(text_or_node: str | Node, columns: Mapping[str, Any]) -> Any:
 
     Parameters
     ----------
-    text_or_node : str or Node
+    text_or_node : str or ExprNode
         The expression text or a tree from :func:`parse`.
     columns : Mapping[str, ColumnElement]
         Name -> SQLAlchemy column, e.g. ``table.c``.

@@ -74,9 +74,9 @@ def cast_numeric(arr: pa.ChunkedArray, column: Column, *, exact: bool = False) -
         if pa.types.is_decimal128(t) and t.scale > column.arrow_type().scale:
             return _decimal_to_decimal(arr, column, exact)
         if pa.types.is_floating(t):
-            return _python_decimal(arr, column, _from_float, exact)
+            return _text_to_decimal(arr, column, _from_float, exact)
         if is_string(t):
-            return _python_decimal(arr, column, _from_text, exact)
+            return _text_to_decimal(arr, column, _from_text, exact)
     return None
 
 
@@ -242,6 +242,42 @@ def _from_text(value: str) -> Decimal | None:
     if not _NUMERIC_TEXT.match(text):
         return None
     return Decimal(text)
+
+
+#: plain decimal text that Arrow casts exactly into ``_ROOMY``
+_PLAIN = r"^[+-]?\d{1,18}(\.\d{0,18})?$"
+_ROOMY = pa.decimal128(36, 18)
+
+
+def _text_to_decimal(arr: pa.ChunkedArray, column: Column, parse: Any, exact: bool) -> Result:
+    """Floats or text into ``numeric``: vectorized for the values whose exact decimal is
+    plain text of at most 18 + 18 digits (for floats: a shortest repr of at most 15
+    significant digits, which is then also their ``%.15g``), each other value by
+    :func:`_python_decimal` with ``parse``.  Same results either way."""
+    import polars as pl
+
+    if column.arrow_type().scale > _ROOMY.scale:
+        return _python_decimal(arr, column, parse, exact)
+    series = pl.Series(arr)
+    if series.dtype.is_float():
+        text = series.cast(pl.Float64).cast(pl.String)
+        digits = text.str.replace_all(r"[-+.]", "").str.strip_chars_start("0").str.len_chars()
+        fast = text.str.contains(_PLAIN) & (digits <= 15)
+    else:
+        text = series.cast(pl.String).str.strip_chars()
+        fast = text.str.contains(_PLAIN)
+    fast_arrow = fast.fill_null(False).to_arrow()
+    exact_text = pc.if_else(fast_arrow, text.to_arrow().cast(pa.string()), pa.scalar(None, pa.string()))
+    out, bad = _decimal_to_decimal(pa.chunked_array([exact_text.cast(_ROOMY)]), column, exact)
+    assert bad is not None  # _decimal_to_decimal always reports a mask
+    slow = pc.and_(pc.invert(fast_arrow), pc.is_valid(arr.combine_chunks()))
+    if not pc.any(slow).as_py():
+        return out, bad
+    slow_out, slow_bad = _python_decimal(arr.filter(slow), column, parse, exact)
+    assert slow_bad is not None
+    merged = pc.replace_with_mask(out.combine_chunks(), slow, slow_out.combine_chunks())
+    merged_bad = pc.replace_with_mask(bad.combine_chunks(), slow, slow_bad.combine_chunks())
+    return pa.chunked_array([merged]), pa.chunked_array([merged_bad])
 
 
 def _python_decimal(arr: pa.ChunkedArray, column: Column, parse: Any, exact: bool = False) -> Result:

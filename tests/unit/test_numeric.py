@@ -88,3 +88,35 @@ def test_record_inference_sees_every_value() -> None:
         infer_record_types([{"x": 1}, {"x": None}, {"x": "a"}])
     with pytest.raises(SchemaError, match=r"column 'x': .* 39 digits before and 1 after"):
         infer_record_types([{"x": Decimal("1.5")}, {"x": 10**38}])
+
+
+def test_vectorized_float_and_text_to_decimal_agree_with_the_per_value_path() -> None:
+    """The vectorized conversion must give exactly what the per-value Decimal path gives,
+    refusals included, for arbitrary doubles (any bit pattern) and numeric text."""
+    import random
+    import struct
+
+    import pyarrow as pa
+
+    from bulkframe.normalize.numeric import _from_float, _from_text, _python_decimal, _text_to_decimal
+    from bulkframe.types import Column
+
+    rng = random.Random(7)
+    doubles = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(3000)]
+    doubles += [round(rng.uniform(-1e4, 1e4), rng.randint(0, 6)) for _ in range(3000)]
+    doubles += [0.1, 1.005, -1.005, 2.675, 0.30000000000000004, 99999999.995, 1e20, 1e-7, -0.0, None]
+    texts = [" 1.005 ", "+3.0", "-.5", "5.", "abc", "1e3", "12345678901234567890.5", "", None]
+    texts += [str(round(rng.uniform(-1e6, 1e6), rng.randint(0, 9))) for _ in range(3000)]
+    for column in (
+        Column("p", "decimal", precision=10, scale=2),
+        Column("p", "decimal", precision=30, scale=8),
+        Column("p", "decimal", precision=15, scale=0),
+    ):
+        for values, kind, parse in ((doubles, pa.float64(), _from_float), (texts, pa.string(), _from_text)):
+            data = pa.chunked_array([pa.array(values, kind)])
+            for exact in (False, True):
+                slow_out, slow_bad = _python_decimal(data, column, parse, exact)
+                fast_out, fast_bad = _text_to_decimal(data, column, parse, exact)
+                assert fast_out.to_pylist() == slow_out.to_pylist()
+                assert fast_bad is not None and slow_bad is not None
+                assert fast_bad.to_pylist() == slow_bad.to_pylist()

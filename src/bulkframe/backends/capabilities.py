@@ -44,3 +44,12 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: ``SAVEPOINT`` / ``ROLLBACK TO SAVEPOINT`` exist.  Without them a delete by a long id
+    #: list lists the ids that match no row before deleting, instead of deleting first and
+    #: rolling back to a savepoint when fewer rows went than ids were given.
+    savepoints: bool = True
+    #: ``ON CONFLICT … DO UPDATE SET`` may hold a subquery: an upsert whose update columns
+    #: are not all inserted (``update_fields`` outside ``insert_fields``) reads them from the
+    #: stage by key.  Without it such an upsert is refused with ``NotSupportedError`` and
+    #: nothing is written.
+    upsert_set_subquery: bool = True

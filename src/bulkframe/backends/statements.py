@@ -138,6 +138,13 @@ def merge_from_stage(
             insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where
         )
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
+        outside = [c for c in cols if c not in columns]
+        if outside and not backend.capabilities.upsert_set_subquery:
+            raise NotSupportedError(
+                f"{backend.name} cannot update columns that the upsert does not insert ({outside}: "
+                "update_fields outside insert_fields; capability upsert_set_subquery); add them to "
+                "insert_fields"
+            )
         if not cols:  # nothing to update: behaves like skip but counts as updated
             cols = [keys[0]]
         where = update_where

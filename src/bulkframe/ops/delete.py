@@ -187,9 +187,11 @@ def _delete(
         stage = stage_t = None
         # a plain delete of a long id list: delete first inside a savepoint; only when fewer
         # rows went than ids were given, roll back to it, list the missing ids, delete again
+        # (without savepoints: list the missing ids first)
         checked = dry_run or max_delete_count is not None or confirm_delete is not False
         fast = (
-            not soft_delete
+            backend.capabilities.savepoints
+            and not soft_delete
             and not checked
             and batch_size is None
             and backup is None

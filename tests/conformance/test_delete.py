@@ -14,8 +14,8 @@ import pytest
 import bulkframe as bf
 from bulkframe.errors import (
     ExpressionError,
-    IntegrityError,
     InvalidOptionValueError,
+    NotSupportedError,
     OptionError,
     SafetyLimitError,
     SchemaError,
@@ -140,7 +140,7 @@ def test_soft_delete_without_the_column_is_a_clear_error(db, table, sql):  # typ
 
 @pytest.mark.not_yet(
     "duckdb",
-    raises=IntegrityError,
+    raises=NotSupportedError,
     reason="DuckDB checks a foreign key against the rows as they were when the transaction began: "
     "a parent cannot be deleted in the transaction that deleted its children",
 )
@@ -235,7 +235,7 @@ def test_confirm_delete_true_needs_a_terminal(db, products, monkeypatch):  # typ
 
 @pytest.mark.not_yet(
     "duckdb",
-    raises=IntegrityError,
+    raises=NotSupportedError,
     reason="DuckDB checks a foreign key against the rows as they were when the transaction began: "
     "a parent cannot be deleted in the transaction that deleted its children",
 )

@@ -13,7 +13,6 @@ from bulkframe.errors import (
     ExpressionError,
     IntegrityError,
     InvalidOptionValueError,
-    NotSupportedError,
     OptionError,
     SchemaError,
     ValidationError,
@@ -87,12 +86,6 @@ def test_skip_leaves_existing_rows(db, products):  # type: ignore[no-untyped-def
     assert rows[4]["name"] == "P4" and rows[7]["name"] == "N7"
 
 
-@pytest.mark.not_yet(
-    "duckdb",
-    raises=NotSupportedError,
-    reason="DuckDB's ON CONFLICT DO UPDATE SET cannot read the stage (no subqueries): "
-    "update_fields outside insert_fields are refused",
-)
 def test_update_and_insert_fields_are_honoured_exactly(db, products):  # type: ignore[no-untyped-def]
     result = db.bulk_upsert(
         products,
@@ -188,12 +181,6 @@ def test_dedupe_first_and_error_span_batches(db, products):  # type: ignore[no-u
     assert _rows(db, products) == before
 
 
-@pytest.mark.not_yet(
-    "duckdb",
-    raises=NotSupportedError,
-    reason="DuckDB's ON CONFLICT DO UPDATE SET cannot read the stage (no subqueries): "
-    "update_fields outside insert_fields are refused",
-)
 def test_dedupe_last_across_batches_applies_in_order(db, products):  # type: ignore[no-untyped-def]
     rows = [
         {"id": 9, "sku": "SKU-9", "name": "first"},

@@ -433,7 +433,11 @@ EXAMPLES: dict[str, Example] = {
     ),
     "progress-tracking": Example(),
     "performance-metrics": Example(),
-    "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
+    "data-migration": Example(
+        ns=lambda: {"products": migration_products()},
+        check=check_migration,
+        refused_without={"triggers": ["disable_triggers"]},
+    ),
     "real-time-data-processing": Example(),
     "data-synchronization": Example(ns=lambda: {"external_products": product_rows(3)}),
     "unit-tests": Example(check=check_unit),
@@ -443,7 +447,9 @@ EXAMPLES: dict[str, Example] = {
     "3-monitor-and-handle-errors": Example(ns=lambda: {"products": bad_products()}, check=check_safe_import),
     "4-use-appropriate-data-types": Example(fresh=True, check=check_types),
     "5-optimize-for-your-use-case": Example(
-        ns=lambda: {"products": product_rows_with_ids(10)}, check=check_optimize
+        ns=lambda: {"products": product_rows_with_ids(10)},
+        check=check_optimize,
+        refused_without={"triggers": ["disable_triggers"]},
     ),
 }
 

@@ -50,6 +50,15 @@ class Capabilities:
     savepoints: bool = True
     #: ``ON CONFLICT … DO UPDATE SET`` may hold a subquery: an upsert whose update columns
     #: are not all inserted (``update_fields`` outside ``insert_fields``) reads them from the
-    #: stage by key.  Without it such an upsert is refused with ``NotSupportedError`` and
-    #: nothing is written.
+    #: stage by key in that one statement.  Without it such an upsert runs as two statements
+    #: in the same transaction: ``UPDATE … FROM`` the stage, then ``INSERT`` the new keys.
     upsert_set_subquery: bool = True
+    #: Tables can have user triggers that a load may switch off (``disable_triggers``,
+    #: :meth:`Backend.set_user_triggers`); without it ``disable_triggers=True`` is refused
+    #: with ``NotSupportedError`` before anything runs.
+    triggers: bool = True
+    #: A row can be deleted in the transaction that deleted the rows referencing it through a
+    #: declared foreign key.  Without it (DuckDB checks foreign keys against the rows as they
+    #: were when the transaction began) a hard cascading delete along a declared foreign key
+    #: is refused with ``NotSupportedError`` before anything is deleted.
+    delete_after_children: bool = True

@@ -42,7 +42,7 @@ from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import NotSupportedError, SchemaError, TransientError
-from bulkframe.portable_sql import TitleCase
+from bulkframe.portable_sql import RegexSearch, TitleCase
 from bulkframe.types import Column
 
 #: DuckDB's largest DECIMAL precision.
@@ -87,6 +87,7 @@ _KINDS = {
 }
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+_LENGTH_CHECK = re.compile(r'^\(length\(("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_]*)\) <= (\d+)\)$')
 _NEXTVAL = re.compile(r"^nextval\('(.+)'\)$")
 
 #: DuckDB's exception classes (by name) and messages → the SQLSTATE a server would send.
@@ -95,24 +96,21 @@ _SQLSTATE_BY_MESSAGE = (
     ("NOT NULL constraint failed", "23502"),
     ("CHECK constraint failed", "23514"),
     ("foreign key constraint", "23503"),
-    ("Conflict on", "40001"),  # optimistic concurrency: another transaction changed the row
+    # optimistic concurrency: another transaction changed the row / catalog entry first
+    ("Conflict on", "40001"),
+    ("write-write conflict", "40001"),
     ("Could not set lock on file", "55P03"),  # another process holds the database file
 )
 _SQLSTATE_BY_CLASS = {
     "ConstraintException": "23000",
     "ConversionException": "22018",
     "OutOfRangeException": "22003",
-    "TransactionException": "40001",
     "CatalogException": "42P01",
 }
 
 
 class DuckDBCompiler(PGCompiler):
     """PostgreSQL's SQL with DuckDB's spellings where they differ."""
-
-    def visit_regexp_match_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
-        # DuckDB's ``~`` matches the whole string; regexp_matches searches, as PostgreSQL's ~
-        return f"regexp_matches({self.process(binary.left, **kw)}, {self.process(binary.right, **kw)})"
 
     def visit_current_timestamp_func(self, fn: Any, **kw: Any) -> str:
         # the keywords CURRENT_TIMESTAMP / CURRENT_DATE bind as column names inside
@@ -121,9 +119,6 @@ class DuckDBCompiler(PGCompiler):
 
     def visit_current_date_func(self, fn: Any, **kw: Any) -> str:
         return "current_date()"
-
-    def visit_not_regexp_match_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
-        return f"NOT {self.visit_regexp_match_op_binary(binary, operator, **kw)}"
 
 
 class DuckDBDialect(PGDialect):
@@ -310,6 +305,8 @@ class DuckDBBackend(Backend):
         select_for_update=False,
         savepoints=False,
         upsert_set_subquery=False,
+        triggers=False,
+        delete_after_children=False,
     )
     dialect = DuckDBDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
@@ -412,6 +409,7 @@ class DuckDBBackend(Backend):
         )
         keys = self._constraint_columns(conn, ref, database, "PRIMARY KEY")
         pk = set(keys[0]) if keys else set()
+        lengths = self._length_checks(conn, ref, database)
         columns = []
         for name, declared, nullable, default in rows:
             declared = str(declared)
@@ -424,6 +422,7 @@ class DuckDBBackend(Backend):
                     primary_key=name in pk,
                     precision=precision,
                     scale=scale,
+                    length=lengths.get(name) if kind == "text" else None,
                     has_default=default is not None,
                     unsupported=unsupported,
                 )
@@ -441,6 +440,21 @@ class DuckDBBackend(Backend):
             (*args, database, kind),
         )
         return [tuple(r[0]) for r in rows]
+
+    def _length_checks(self, conn: Connection, ref: TableRef, database: str) -> dict[str, int]:
+        """``CHECK (length(col) <= n)`` constraints (how :meth:`ddl_type` keeps a
+        ``varchar(n)``): column → n."""
+        where, args = self._where(ref)
+        out = {}
+        for expression, names in conn.fetchall(
+            "SELECT expression, constraint_column_names FROM duckdb_constraints() "
+            f"WHERE {where} AND database_name = ${len(args) + 1} AND constraint_type = 'CHECK'",
+            (*args, database),
+        ):
+            m = _LENGTH_CHECK.match(str(expression or ""))
+            if m and len(names) == 1 and _plain_columns([m.group(1)]) == (names[0],):
+                out[names[0]] = int(m.group(2))
+        return out
 
     def unique_keys(self, conn: Connection, ref: TableRef) -> list[tuple[str, ...]]:
         database = self._database_of(conn, ref)
@@ -488,7 +502,9 @@ class DuckDBBackend(Backend):
                 )
             return f"DECIMAL({precision},{scale})"
         if column.kind == "text" and column.length:
-            return f"VARCHAR({column.length})"  # DuckDB keeps the name, not the limit
+            # DuckDB discards the n of VARCHAR(n): a CHECK keeps the limit, and reflect reads
+            # it back as the column's length
+            return f"VARCHAR CHECK (length({self.quote(column.name)}) <= {int(column.length)})"
         return _DDL[column.kind]
 
     def identity_column(self, ref: TableRef, column: Column) -> tuple[list[str], str]:
@@ -607,3 +623,9 @@ def _initcap(element: TitleCase, compiler: SQLCompiler, **kw: Any) -> str:
     text = compiler.process(x, **kw)
     runs = f"regexp_extract_all(lower({text}), '[\\p{{L}}\\p{{N}}]+|[^\\p{{L}}\\p{{N}}]+')"
     return f"coalesce(array_to_string(list_transform({runs}, lambda w: upper(w[1]) || w[2:]), ''), {text})"
+
+
+@compiles(RegexSearch, "duckdb")
+def _regexp_matches(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    # DuckDB's ~ matches the whole string; regexp_matches searches, as PostgreSQL's ~ does
+    return str(compiler.process(sa.func.regexp_matches(element.operand, element.pattern), **kw))

@@ -138,15 +138,22 @@ def merge_from_stage(
             insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where
         )
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
-        outside = [c for c in cols if c not in columns]
-        if outside and not backend.capabilities.upsert_set_subquery:
-            raise NotSupportedError(
-                f"{backend.name} cannot update columns that the upsert does not insert ({outside}: "
-                "update_fields outside insert_fields; capability upsert_set_subquery); add them to "
-                "insert_fields"
-            )
         if not cols:  # nothing to update: behaves like skip but counts as updated
             cols = [keys[0]]
+        if not backend.capabilities.upsert_set_subquery and any(c not in columns for c in cols):
+            return _update_then_insert(
+                conn,
+                target,
+                stage,
+                select,
+                columns,
+                match,
+                cols,
+                update_where,
+                update_if,
+                stage_where,
+                staged,
+            )
         where = update_where
         if update_if is not None:
             cond = filter_sql(update_if, target, others={"excluded": incoming})
@@ -177,6 +184,37 @@ def merge_from_stage(
     if mode == "update":
         return MergeCounts(new_rows, affected - new_rows, staged - affected)
     return MergeCounts(affected, 0, staged - affected)
+
+
+def _update_then_insert(
+    conn: Connection,
+    target: sa.Table,
+    stage: sa.Table,
+    select: sa.Select[Any],
+    columns: Sequence[str],
+    match: sa.ColumnElement[bool],
+    cols: Sequence[str],
+    update_where: sa.ColumnElement[bool] | None,
+    update_if: Filter,
+    stage_where: sa.ColumnElement[bool] | None,
+    staged: int,
+) -> MergeCounts:
+    """The merge as two statements, for a database whose ``DO UPDATE SET`` cannot read the
+    stage (capability ``upsert_set_subquery``) while some updated column is not inserted:
+    ``UPDATE target SET … FROM stage`` for the stored keys, then ``INSERT … SELECT`` of the
+    other staged rows.  Same counts, same transaction (the caller's)."""
+    from bulkframe.filters import to_sql as filter_sql
+
+    incoming = {c.name: c for c in stage.c}
+    where = sa.and_(match, stage_where if stage_where is not None else sa.true())
+    if update_where is not None:
+        where = sa.and_(where, update_where)
+    if update_if is not None:
+        where = sa.and_(where, filter_sql(update_if, target, others={"excluded": incoming}))
+    updated = count_modified(conn, sa.update(target).values({c: stage.c[c] for c in cols}).where(where))
+    fresh = select.where(~sa.exists().where(match))
+    inserted = count_modified(conn, sa.insert(target).from_select(list(columns), fresh))
+    return MergeCounts(inserted, updated, staged - inserted - updated)
 
 
 def _incoming(

@@ -1,0 +1,216 @@
+"""Benchmark: bulk-load N product rows into a fresh DuckDB table.
+
+bulkframe's ``bulk_create`` (from Arrow and from Polars) against DuckDB's own
+``INSERT INTO t SELECT * FROM arrow_table`` through the ``duckdb`` module (the floor), and
+against the ADBC driver inside the same wheel (``adbc_ingest``), which bulkframe does not
+use (see ``src/bulkframe/backends/duckdb.py``: one DuckDB instance per file per process).
+Every contender loads into its own fresh database file with the same DDL; the clock covers
+the load and its commit only.  After each load the row count and a fingerprint of the
+stored values are compared with the floor's; a mismatch fails the run.
+
+    python benchmarks/bench_duckdb.py [--rows 1000000] [--repeat 3] [--only a,b]
+
+Goal: bulkframe from Arrow ≥ 0.8x the floor's speed.  Exit status: 0 goal met, 1 missed,
+2 a contender broke (error or wrong data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import common
+
+common.ensure_src_on_path()
+
+TABLE = "products"
+GOAL = 0.8
+DDL = (
+    f'CREATE TABLE "{TABLE}" (id BIGINT PRIMARY KEY, name VARCHAR, price DECIMAL(10,2), category VARCHAR, '
+    "stock INTEGER, active BOOLEAN, created_at TIMESTAMPTZ, metadata JSON)"
+)
+FINGERPRINT = (
+    f"SELECT count(*), sum(id), sum(price), sum(stock), count(*) FILTER (WHERE active), "
+    f"sum(epoch_us(created_at)), sum(length(name)), sum(length(metadata::VARCHAR)), "
+    f'count(DISTINCT category) FROM "{TABLE}"'
+)
+
+
+def _fresh(path: Path) -> None:
+    import duckdb
+
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute(DDL)
+
+
+def _fingerprint(path: Path) -> tuple[Any, ...]:
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        row = con.execute(FINGERPRINT).fetchone()
+        assert row is not None
+        return tuple(row)
+
+
+def floor(path: Path, data: Any) -> Callable[[], None]:
+    """DuckDB's own path: ``INSERT INTO t SELECT * FROM <Arrow table>``, one statement."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+
+    def load() -> None:
+        con.register("arrow_data", data)
+        con.execute(f'INSERT INTO "{TABLE}" SELECT * FROM arrow_data')
+        con.unregister("arrow_data")
+        con.close()
+
+    return load
+
+
+def adbc(path: Path, data: Any) -> Callable[[], None]:
+    """The ADBC driver shipped in the duckdb wheel: ``adbc_ingest(mode="append")``."""
+    import adbc_driver_duckdb.dbapi as duck_adbc
+
+    conn = duck_adbc.connect(str(path))
+
+    def load() -> None:
+        with conn.cursor() as cur:
+            cur.adbc_ingest(TABLE, data, mode="append")
+        conn.commit()
+        conn.close()
+
+    return load
+
+
+def bulkframe(path: Path, data: Any) -> Callable[[], None]:
+    import bulkframe as bf
+
+    db = bf.connect(f"duckdb:///{path}")
+
+    def load() -> None:
+        result = db.bulk_create(TABLE, data)
+        assert result.success_count == len(data), result
+        db.close()
+
+    return load
+
+
+def _warm_up() -> None:
+    """Import what each contender's first call would import, before any clock runs."""
+    import adbc_driver_duckdb.dbapi  # noqa: F401
+    import duckdb
+
+    import bulkframe as bf
+
+    with bf.connect("duckdb:///:memory:") as db:
+        db.bulk_create("warm", common.product_arrow(10), primary_key="id")
+    duckdb.connect(":memory:").close()
+
+
+def _versions() -> dict[str, Any]:
+    import platform
+
+    info: dict[str, Any] = {"python": platform.python_version()}
+    for module in ("bulkframe", "duckdb", "pyarrow", "polars", "adbc_driver_manager"):
+        try:
+            info[module] = getattr(__import__(module), "__version__", "?")
+        except ImportError:
+            info[module] = None
+    return info
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender (best kept)")
+    parser.add_argument("--only", default="", help="comma-separated contender keys")
+    parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
+    args = parser.parse_args()
+
+    import polars as pl
+
+    arrow = common.product_arrow(args.rows, args.seed)
+    frame = pl.from_arrow(arrow)
+    contenders: dict[str, tuple[str, Callable[[Path, Any], Callable[[], None]], Any]] = {
+        "floor": ("duckdb INSERT … SELECT * FROM arrow (floor)", floor, arrow),
+        "adbc": ("ADBC adbc_ingest (duckdb wheel)", adbc, arrow),
+        "bf-arrow": ("bulkframe bulk_create(Arrow)", bulkframe, arrow),
+        "bf-polars": ("bulkframe bulk_create(Polars)", bulkframe, frame),
+    }
+    only = [k for k in args.only.split(",") if k]
+    keys = [k for k in contenders if not only or k in only]
+    if "floor" not in keys:
+        keys.insert(0, "floor")  # the ratios need it
+    _warm_up()
+    best: dict[str, float] = {}
+    broken = False
+    with tempfile.TemporaryDirectory(prefix="bench_duckdb_") as tmp:
+        reference: tuple[Any, ...] | None = None
+        for key in keys:
+            label, make, data = contenders[key]
+            path = Path(tmp) / f"{key}.duckdb"
+            times = []
+            for _ in range(args.repeat):
+                _fresh(path)
+                load = make(path, data)
+                gc.collect()
+                start = time.perf_counter()
+                try:
+                    load()
+                except Exception as exc:
+                    print(f"{label}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+                    broken = True
+                    break
+                times.append(time.perf_counter() - start)
+                got = _fingerprint(path)
+                reference = reference or got
+                if got != reference or got[0] != args.rows:
+                    print(f"{label}: WRONG DATA {got} != {reference}", file=sys.stderr)
+                    broken = True
+            if times:
+                best[key] = min(times)
+    rows = []
+    for key in keys:
+        if key not in best:
+            continue
+        t = best[key]
+        rows.append(
+            [
+                contenders[key][0],
+                common.fmt_float(t, 3, " s"),
+                common.fmt_int(args.rows / t),
+                common.fmt_float(best["floor"] / t, 2, "x"),
+            ]
+        )
+    print(f"\n{args.rows:,} rows into a fresh DuckDB table, best of {args.repeat}")
+    print(common.format_table(["contender", "time", "rows/s", "vs floor"], rows, align="lrrr"))
+    ratio = best["floor"] / best["bf-arrow"] if "bf-arrow" in best else None
+    ok = ratio is not None and ratio >= GOAL
+    if ratio is not None:
+        print(f"\nbulkframe (Arrow) vs floor: {ratio:.2f}x  (goal >= {GOAL}x): {'PASS' if ok else 'FAIL'}")
+    common.write_results(
+        "bench_duckdb",
+        {
+            "rows": args.rows,
+            "repeat": args.repeat,
+            "seconds": best,
+            "ratio_vs_floor": {k: best["floor"] / v for k, v in best.items()},
+            "goal": GOAL,
+            "environment": _versions(),
+        },
+    )
+    if broken:
+        return 2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

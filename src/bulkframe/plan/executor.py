@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulkframe.errors import (
-    BulkframeError,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -32,13 +31,13 @@ from bulkframe.errors import (
     TransientError,
     ValidationError,
 )
+from bulkframe.plan.batch import Counts, Prepared, Writer
 from bulkframe.plan.policy import ErrorPolicy
 from bulkframe.plan.rejections import Rejections, entries, report_rows
 from bulkframe.types import arange
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.ops.prepare import Prepared
     from bulkframe.plan.ledger import Ledger
     from bulkframe.plan.metrics import Metrics
     from bulkframe.progress import Reporter
@@ -47,39 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bulkframe")
 
 T = TypeVar("T")
-
-
-@dataclass
-class Counts:
-    inserted: int = 0
-    updated: int = 0
-    skipped: int = 0
-    deleted: int = 0
-    #: input rows whose key repeated inside their batch (already counted above)
-    deduplicated: int = 0
-
-    def add(self, other: Counts) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.skipped += other.skipped
-        self.deleted += other.deleted
-        self.deduplicated += other.deduplicated
-
-    @property
-    def total(self) -> int:
-        return self.inserted + self.updated + self.skipped + self.deleted
-
-
-class Writer(Protocol):
-    """What an operation gives the executor: write accepted rows inside a transaction."""
-
-    def __call__(self, conn: Connection, table: pa.Table) -> Counts: ...
-
-    def reset(self) -> None:
-        """Forget per-transaction state (a rollback dropped the staging table)."""
-
-    def finish(self, conn: Connection) -> None:
-        """Clean up (drop staging tables) before the final commit."""
 
 
 @dataclass
@@ -491,10 +457,3 @@ def _in_ranges(positions: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array:
     for first, last in ranges:
         mask = pc.or_(mask, pc.and_(pc.greater_equal(positions, first), pc.less_equal(positions, last)))
     return mask
-
-
-def attach(exc: BaseException, result: BulkResult) -> None:
-    """Give a bulkframe error, or a ``KeyboardInterrupt`` (Ctrl-C, re-raised after the
-    rollback), the operation's (partial) result as ``.result``."""
-    if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
-        setattr(exc, "result", result)  # noqa: B010 (KeyboardInterrupt declares no such attribute)

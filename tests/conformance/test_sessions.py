@@ -9,8 +9,8 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import SchemaError, ValidationError
-from bulkframe.types import Column
 from bulkframe.plan.run import OperationRun
+from bulkframe.types import Column
 from suite_backends import independent_query
 
 

@@ -9,7 +9,7 @@ the :class:`~bulkframe.database.Database`) and hold connections in one of two wa
   (``write=False``, and on any exception), and given back to the pool — discarded when an
   exception left it in an unknown state (``discard_on_error``);
 - :meth:`Sessions.checkout` / :meth:`Sessions.release` for a connection the executor keeps
-  across batches and replaces after a lost connection (``plan.executor.Session``).
+  across batches and replaces after a lost connection (``plan.executor.ConnectionLease``).
 """
 
 from __future__ import annotations

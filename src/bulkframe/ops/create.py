@@ -32,7 +32,7 @@ from bulkframe.options import (
     RunOptions,
 )
 from bulkframe.plan.batch import Counts, Prepared
-from bulkframe.plan.executor import Execution, Session
+from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics
 from bulkframe.plan.run import OperationRun
@@ -175,7 +175,7 @@ def bulk_create(
     per_batch = policy.per_batch or run.per_batch_commits
     retries = policy.retries if policy.strategy == "retry_batch" else 0
     _check_pool(sessions, run.workers, run.connections)
-    session = Session(lambda: sessions.checkout(retries), sessions.checkout(retries))
+    session = ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries))
     execution = Execution(policy, result, op.rejections, op.reporter, workers=run.workers, metrics=op.metrics)
     ledger: Ledger | None = None
     try:
@@ -263,8 +263,8 @@ def bulk_create(
         def writer() -> CreateWriter:
             return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
 
-        def spawn() -> tuple[Session, CreateWriter]:
-            return Session(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
+        def spawn() -> tuple[ConnectionLease, CreateWriter]:
+            return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if ledger is not None and run.auto_cleanup:
@@ -315,7 +315,7 @@ def _check_pool(sessions: Sessions, workers: int, connections: int | None) -> No
 
 def _verify(
     sessions: Sessions,
-    session: Session,
+    session: ConnectionLease,
     ref: TableRef,
     reservoir: Reservoir,
     columns: dict[str, Column],
@@ -347,7 +347,7 @@ def _verify(
         )
 
 
-def _forget(sessions: Sessions, session: Session, ledger: Ledger) -> None:
+def _forget(sessions: Sessions, session: ConnectionLease, ledger: Ledger) -> None:
     """Best effort, after a failed run that cannot be resumed: delete its ledger rows, on the
     run's connection or, if that one is gone, a fresh one (a failure here never hides the
     run's own error)."""

@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Session:
+class ConnectionLease:
     """The connection an execution uses, replaceable after a lost connection."""
 
     connect: Callable[[], Connection]
@@ -97,12 +97,12 @@ class Execution:
 
     def run(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterable[Prepared],
         write: Writer,
         *,
         per_batch: bool,
-        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+        spawn: Callable[[], tuple[ConnectionLease, Writer]] | None = None,
     ) -> None:
         """``per_batch``: batches commit on their own (``continue``/``retry_batch``, and also
         ``stop`` when the load is resumable or parallel: it then stops at the first failure)."""
@@ -112,7 +112,9 @@ class Execution:
             self._single_transaction(session, batches, write)
 
     # -- stop: all or nothing ------------------------------------------------------------
-    def _single_transaction(self, session: Session, batches: Iterable[Prepared], write: Writer) -> None:
+    def _single_transaction(
+        self, session: ConnectionLease, batches: Iterable[Prepared], write: Writer
+    ) -> None:
         result = self.result
         failed = False
         try:
@@ -155,7 +157,7 @@ class Execution:
 
     def _stream(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterator[Prepared],
         write: Writer,
         stream: Callable[[Connection, pa.RecordBatchReader], None],
@@ -221,10 +223,10 @@ class Execution:
     # -- continue / retry_batch: a transaction per batch ---------------------------------------
     def _per_batch(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterable[Prepared],
         write: Writer,
-        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+        spawn: Callable[[], tuple[ConnectionLease, Writer]] | None = None,
     ) -> None:
         workers = [(session, write)]
         if self.workers > 1 and spawn is not None:
@@ -244,8 +246,8 @@ class Execution:
                 s.conn.rollback()
                 s.conn.close()
 
-    def _parallel(self, workers: list[tuple[Session, Writer]], batches: Iterable[Prepared]) -> None:
-        free: queue.SimpleQueue[tuple[Session, Writer]] = queue.SimpleQueue()
+    def _parallel(self, workers: list[tuple[ConnectionLease, Writer]], batches: Iterable[Prepared]) -> None:
+        free: queue.SimpleQueue[tuple[ConnectionLease, Writer]] = queue.SimpleQueue()
         for pair in workers:
             free.put(pair)
         pending: dict[Future[int], Prepared] = {}
@@ -295,7 +297,7 @@ class Execution:
                 "result.committed_ranges except those in result.errors.",
             )
 
-    def _job(self, session: Session, write: Writer, batch: Prepared) -> int:
+    def _job(self, session: ConnectionLease, write: Writer, batch: Prepared) -> int:
         """Write one batch in its own transaction(s); return how many rows it rejected."""
         if self.stopping:
             raise SafetyLimitError("stopped: another batch failed")
@@ -337,7 +339,7 @@ class Execution:
             return self.db_rejected.get(batch.offset, 0)
 
     def _unit(
-        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, *, complete: bool
+        self, session: ConnectionLease, write: Writer, batch: Prepared, idx: pa.Array, *, complete: bool
     ) -> DatabaseError | None:
         """Write rows ``idx`` of a batch and commit; a data error is returned, not raised."""
         part = batch.table if len(idx) == batch.table.num_rows else batch.table.take(idx)
@@ -407,7 +409,7 @@ class Execution:
                     batch.index, positions, batch.fingerprint, len(positions), complete=complete
                 )
 
-    def _mark_complete(self, session: Session, batch: Prepared) -> None:
+    def _mark_complete(self, session: ConnectionLease, batch: Prepared) -> None:
         """Record in the ledger (if any) that ``batch`` needs no more work: its rows landed
         piecewise or were all rejected."""
         if self.ledger is not None:
@@ -422,7 +424,7 @@ class Execution:
             session.conn.commit()
 
     def _bisect(
-        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError
+        self, session: ConnectionLease, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError
     ) -> None:
         """Split ``idx`` (rows of ``batch.table``) until the refused rows are isolated."""
         if len(idx) == 1:

@@ -207,6 +207,8 @@ class DuckCursor:
         return list(self._result.fetchall()) if self._result is not None else []
 
     def fetch_arrow_table(self) -> pa.Table:
+        if self._rows is not None:  # the one "Count" row, already read
+            return pa.table({"Count": pa.array([r[0] for r in self._rows], pa.int64())})
         return self._result.fetch_arrow_table()
 
     def set_sql_query(self, sql: str) -> None:
@@ -511,10 +513,9 @@ class DuckDBBackend(Backend):
         """DuckDB has no identity columns: a sequence per table, made first, and a
         ``DEFAULT nextval(…)``; explicit values are still accepted."""
         seq = self._sequence_ref(ref, column.name)
-        literal = self.dialect.identifier_preparer.quote(seq).replace("'", "''")
         return (
             [f"CREATE SEQUENCE IF NOT EXISTS {seq}"],
-            f"{self.ddl_type(column)} DEFAULT nextval('{literal}')",
+            f"{self.ddl_type(column)} DEFAULT nextval({_text_literal(seq)})",
         )
 
     def _sequence_ref(self, ref: TableRef, column: str) -> str:
@@ -522,6 +523,7 @@ class DuckDBBackend(Backend):
         return f"{self.quote(ref.schema)}.{name}" if ref.schema else name
 
     def _sequence_of(self, conn: Connection, ref: TableRef, column: str) -> str | None:
+        """The (quoted, maybe schema-qualified) sequence the column's default draws from."""
         database = self._database_of(conn, ref)
         if database is None:
             return None
@@ -541,7 +543,7 @@ class DuckDBBackend(Backend):
         if seq is None:
             return super().allocate_ids(conn, ref, column, n)
         self.advance_sequence(conn, ref, column)
-        ids = conn.fetch_arrow(f"SELECT nextval('{seq.replace(chr(39), chr(39) * 2)}') FROM range($1)", (n,))
+        ids = conn.fetch_arrow(f"SELECT nextval({_text_literal(seq)}) FROM range($1)", (n,))
         return sorted(int(v) for v in ids.column(0).to_pylist())
 
     def advance_sequence(self, conn: Connection, ref: TableRef, column: str) -> None:
@@ -549,16 +551,17 @@ class DuckDBBackend(Backend):
         seq = self._sequence_of(conn, ref, column)
         if seq is None:
             return
-        literal = seq.replace("'", "''")
+        *schema, name = _identifier_parts(seq)
         top = conn.scalar(f"SELECT max({self.quote(column)}) FROM {self.qualified(ref)}")
         last = conn.scalar(
-            "SELECT last_value FROM duckdb_sequences() WHERE $1 IN (sequence_name, "
-            "'\"' || replace(sequence_name, '\"', '\"\"') || '\"')",
-            (seq.split(".")[-1] if "." in seq else seq,),
+            "SELECT coalesce(last_value, start_value - 1) FROM duckdb_sequences() "
+            "WHERE sequence_name = $1 AND schema_name = coalesce($2, current_schema()) "
+            "AND database_name = current_database()",
+            (name, schema[-1] if schema else None),
         )
         behind = int(top or 0) - int(last if last is not None else 0)
         if behind > 0:
-            conn.fetchall(f"SELECT max(nextval('{literal}')) FROM range($1)", (behind,))
+            conn.fetchall(f"SELECT max(nextval({_text_literal(seq)})) FROM range($1)", (behind,))
 
     def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
         """JSON and UUID travel as text (DuckDB's cast parses and checks them)."""
@@ -598,6 +601,16 @@ def _kind_of(declared: str) -> tuple[str, int | None, int | None, str | None]:
     if declared.startswith("ENUM("):
         return "text", None, None, None
     return "text", None, None, declared
+
+
+def _text_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier_parts(qualified: str) -> list[str]:
+    """``"s"."t""x"`` → ``["s", 't"x']`` (quoted or bare parts, dot-separated)."""
+    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', qualified)
+    return [quoted.replace('""', '"') if quoted else bare for quoted, bare in parts]
 
 
 def _plain_columns(expressions: Any) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import bulkframe as bf
@@ -165,3 +166,15 @@ def test_a_conflict_with_another_writer_is_transient(path: Path) -> None:
         finally:
             other.close()
         assert db.read("t")["v"].to_list() == [1]
+
+
+def test_sequence_ids_follow_the_input_order(path: Path) -> None:
+    """DuckDB evaluates DEFAULT nextval(…) on parallel threads; bulkframe draws the ids in
+    row order instead, as PostgreSQL and SQLite number rows."""
+    n = 30_000
+    with bf.connect(f"duckdb:///{path}") as db:
+        db.create_table("t", [Column("id", "int64", primary_key=True), Column("i", "int64")], identity="id")
+        db.bulk_create("t", [{"i": i} for i in range(n)], batch_size=7_000)  # streamed batches
+        db.bulk_create("t", pa.table({"i": pa.array(range(n, 2 * n), pa.int64())}))  # one table
+    assert _peek(path, "SELECT count(*) FROM t WHERE id <> i + 1") == [(0,)]
+    assert _peek(path, "SELECT max(id) FROM t") == [(2 * n,)]

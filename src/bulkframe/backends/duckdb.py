@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGCompiler, PGDialect
 from sqlalchemy.ext.compiler import compiles
@@ -241,6 +242,8 @@ class DuckCursor:
             target = f"{quote(db_schema_name)}.{target}"
         view = f"_bf_arrow_{uuid.uuid4().hex[:12]}"
         con = self._conn.begin()
+        if not temporary:
+            data = _with_sequence_ids(con, data, table_name, db_schema_name)
         con.register(view, data)
         try:
             con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {quote(view)}")
@@ -601,6 +604,50 @@ def _kind_of(declared: str) -> tuple[str, int | None, int | None, str | None]:
     if declared.startswith("ENUM("):
         return "text", None, None, None
     return "text", None, None, declared
+
+
+def _with_sequence_ids(
+    con: Any, data: pa.Table | pa.RecordBatchReader, table: str, schema: str | None
+) -> pa.Table | pa.RecordBatchReader:
+    """``data`` with the values of the target's sequence-numbered columns it lacks, drawn
+    here in row order.  DuckDB evaluates a ``DEFAULT nextval(…)`` on parallel threads, so
+    rows would get their ids out of input order (PostgreSQL and SQLite number them in order)."""
+    defaults = con.execute(
+        "SELECT column_name, column_default FROM duckdb_columns() WHERE table_name = $1 "
+        "AND schema_name = coalesce($2, current_schema()) AND database_name = current_database() "
+        "ORDER BY column_index",
+        [table, schema],
+    ).fetchall()
+    names = set(data.schema.names)
+    missing = [
+        (name, m.group(1).replace("''", "'"))
+        for name, default in defaults
+        if name not in names and (m := _NEXTVAL.match(str(default or ""))) is not None
+    ]
+    if not missing:
+        return data
+
+    schema_out = pa.schema([*data.schema, *(pa.field(n, pa.int64()) for n, _ in missing)])
+
+    def numbered(batch: pa.RecordBatch, draw: Any) -> pa.RecordBatch:
+        for name, seq in missing:
+            sql = f"SELECT nextval({_text_literal(seq)}) FROM range($1)"
+            drawn = draw.execute(sql, [batch.num_rows]).fetch_arrow_table().column(0).combine_chunks()
+            batch = batch.append_column(name, drawn.take(pc.sort_indices(drawn)).cast(pa.int64()))
+        return batch
+
+    if isinstance(data, pa.Table):
+        return pa.Table.from_batches([numbered(b, con) for b in data.to_batches()], schema=schema_out)
+    side = con.cursor()  # the insert holds ``con`` while it reads the stream
+
+    def batches() -> Any:
+        try:
+            for batch in data:
+                yield numbered(batch, side)
+        finally:
+            side.close()
+
+    return pa.RecordBatchReader.from_batches(schema_out, batches())
 
 
 def _text_literal(text: str) -> str:

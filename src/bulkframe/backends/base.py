@@ -187,6 +187,10 @@ class Backend(abc.ABC):
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds beyond its pooled connections (called once by
+        ``Database.close``)."""
+
     def begin_write(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later

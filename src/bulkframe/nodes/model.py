@@ -21,6 +21,8 @@ annotation                column
 A field without a default is ``NOT NULL``; a class default becomes the column's
 ``DEFAULT`` (``None`` makes it nullable).  ``id`` is added as a ``bigint`` primary key the
 database numbers unless the class declares its own ``id`` (or ``__primary_key__``).
+``created_at`` and ``updated_at`` (``timestamptz``, default the database's clock) are added
+as kailash-dataflow adds them, unless declared or ``__timestamps__ = False``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from typing import Any, Literal
 from bulkframe.backends.base import ForeignKey, TableRef
 from bulkframe.errors import SchemaError
 from bulkframe.types import Column
+
+#: Columns every model table gets unless the class declares them or sets
+#: ``__timestamps__ = False`` (``timestamptz``, default: the database's clock).
+TIMESTAMP_FIELDS = ("created_at", "updated_at")
 
 #: ``Decimal`` without an ``Annotated[..., Numeric(p, s)]`` marker.
 DEFAULT_DECIMAL = (18, 6)
@@ -116,6 +122,8 @@ class ModelInfo:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     relationships: dict[str, Relationship] = field(default_factory=dict)
     soft_delete: bool = False
+    #: Columns the model layer added (``created_at``/``updated_at``), not the class.
+    stamps: tuple[str, ...] = ()
 
     @property
     def primary_key(self) -> list[str]:
@@ -257,6 +265,15 @@ def read_model(
     missing_pk = [k for k in pk if k not in hints and k != "id"]
     if missing_pk:
         raise SchemaError(f"model {cls.__name__}: __primary_key__ {missing_pk} are not annotated fields")
+    stamps: list[str] = []
+    if getattr(cls, "__timestamps__", True):
+        # like kailash-dataflow's models: every table records when a row was made and last
+        # written (the database's clock), unless the class declares the fields itself
+        for stamp in TIMESTAMP_FIELDS:
+            if stamp not in hints:
+                stamps.append(stamp)
+                columns.append(Column(stamp, "timestamptz", nullable=True, has_default=True))
+                defaults[stamp] = ":current_timestamp"
     soft_delete = bool(getattr(cls, "__soft_delete__", False))
     if soft_delete and "deleted_at" not in hints:
         columns.append(Column("deleted_at", "timestamptz", nullable=True))
@@ -282,6 +299,7 @@ def read_model(
         foreign_keys=fks,
         relationships=relationships,
         soft_delete=soft_delete,
+        stamps=tuple(stamps),
     )
 
 

@@ -108,7 +108,11 @@ class BulkNode:
             raise InvalidOptionValueError(f"{where}: relationship_strategy needs include_relationships")
         info = info_of(self.model)
         mode = kwargs.get("conflict_resolution", "error")
-        if (
+        if mode == "skip" and kwargs.get("conflict_fields") is None:
+            # SQL's ON CONFLICT DO NOTHING: rows violating any unique constraint (or the
+            # primary key) are skipped and counted; with none, every row is inserted
+            kwargs["conflict_fields"] = []
+        elif (
             mode != "error"
             and not kwargs.get("conflict_fields")
             and "conflict_fields" in library_params("create")

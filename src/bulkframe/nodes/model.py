@@ -68,6 +68,11 @@ class Naive:
     """``Annotated[datetime, Naive]`` → ``timestamp`` (without time zone)."""
 
 
+class FilePath:
+    """``Annotated[str, FilePath]``: the field holds a path to a file the row owns, which a
+    delete node with ``cleanup_files=True`` removes after the delete commits."""
+
+
 @dataclass(frozen=True)
 class Relationship:
     """A one-to-one or one-to-many link from a parent model to a child model whose
@@ -124,6 +129,8 @@ class ModelInfo:
     soft_delete: bool = False
     #: Columns the model layer added (``created_at``/``updated_at``), not the class.
     stamps: tuple[str, ...] = ()
+    #: Fields declared ``Annotated[str, FilePath]``.
+    file_fields: tuple[str, ...] = ()
 
     @property
     def primary_key(self) -> list[str]:
@@ -265,6 +272,7 @@ def read_model(
     missing_pk = [k for k in pk if k not in hints and k != "id"]
     if missing_pk:
         raise SchemaError(f"model {cls.__name__}: __primary_key__ {missing_pk} are not annotated fields")
+    file_fields = tuple(n for n, a in hints.items() if _is_file_path(a))
     stamps: list[str] = []
     if getattr(cls, "__timestamps__", True):
         # like kailash-dataflow's models: every table records when a row was made and last
@@ -300,7 +308,18 @@ def read_model(
         relationships=relationships,
         soft_delete=soft_delete,
         stamps=tuple(stamps),
+        file_fields=file_fields,
     )
+
+
+def _is_file_path(annotation: Any) -> bool:
+    """``Annotated[str, FilePath]`` (also inside ``Optional``)."""
+    for arg in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(arg) is typing.Annotated and any(
+            e is FilePath or isinstance(e, FilePath) for e in typing.get_args(arg)[1:]
+        ):
+            return True
+    return False
 
 
 def _names(value: str | Sequence[str] | Mapping[str, Any]) -> list[str]:

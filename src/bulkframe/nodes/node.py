@@ -61,7 +61,11 @@ class BulkNode:
         InvalidOptionValueError
             A value the parameter does not take.
         """
-        translate(self.operation, params, where=self._where(node_id))
+        node, kwargs = translate(self.operation, params, where=self._where(node_id))
+        if self.operation == "delete":
+            from bulkframe.nodes.cleanup import check_cleanup
+
+            check_cleanup(self.dataflow, self.model, {**node, **kwargs}, self._where(node_id))
         strategy = params.get("relationship_strategy")
         if strategy is not None:
             from bulkframe.nodes.relations import STRATEGIES
@@ -89,8 +93,9 @@ class BulkNode:
         """
         where = self._where(node_id)
         node, kwargs = translate(self.operation, params, where=where)
+        batch_size = kwargs.get("batch_size")
         result = getattr(self, f"_{self.operation}")(node, kwargs, where)
-        return outputs(result)
+        return outputs(result, self.operation, batch_size)
 
     def _where(self, node_id: str) -> str:
         return f"{self.type_name} {node_id!r}" if node_id else self.type_name
@@ -140,10 +145,44 @@ class BulkNode:
         return self.dataflow.database.bulk_update(self.model, **kwargs)
 
     def _delete(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        from bulkframe.nodes import cleanup
+        from bulkframe.nodes.dataflow import info_of
+
+        cleanup.check_cleanup(self.dataflow, self.model, {**node, **kwargs}, where)
         cascade = kwargs.get("cascade")
         if cascade:
-            kwargs["cascade"] = self._cascade(cascade)
-        return self.dataflow.database.bulk_delete(self.model, **kwargs)
+            kwargs["cascade"] = cascade = self._cascade(cascade)
+        if node.get("cleanup_related"):
+            related = cleanup.related_tables(self.dataflow, self.model)
+            if isinstance(cascade, Mapping):
+                related.update(cascade)
+            elif cascade:
+                other = [t for t in cascade if t not in related]
+                if other:
+                    raise InvalidOptionValueError(
+                        f"{where}: cleanup_related=True with cascade tables {other} that are not related to "
+                        f"{self.model.__name__} in the model layer; name their foreign keys with "
+                        "cascade={table: column}"
+                    )
+            kwargs["cascade"] = related
+        if kwargs.get("soft_delete"):
+            children = list(kwargs.get("cascade") or [])
+            cleanup.ensure_deleted_at(self.dataflow, self.model, kwargs, children)
+        if not node.get("cleanup_files") or kwargs.get("dry_run"):
+            result = self.dataflow.database.bulk_delete(self.model, **kwargs)
+            if node.get("cleanup_files"):
+                result.metrics["cleanup_files"] = {"removed": 0, "missing": 0, "failed": []}
+            return result
+        backup, private = cleanup.capture_location(kwargs)
+        try:
+            result = self.dataflow.database.bulk_delete(self.model, **kwargs)
+            cleanup.remove_files(result, backup, info_of(self.model).file_fields)  # committed: now
+        finally:
+            if private is not None:
+                import shutil
+
+                shutil.rmtree(private, ignore_errors=True)
+        return result
 
     def _cascade(self, cascade: Any) -> Any:
         """Relationship names → ``{child table: foreign key}``; other names pass through as
@@ -193,11 +232,18 @@ def _required(node: Mapping[str, Any], name: str, where: str) -> Any:
     return node[name]
 
 
-def outputs(result: BulkResult) -> dict[str, Any]:
-    """The node outputs for a library result."""
+def outputs(result: BulkResult, operation: Operation | None = None, batch_size: Any = None) -> dict[str, Any]:
+    """The node outputs for a library result (with ``operation``: also the top-level keys
+    kailash-dataflow's bulk nodes return, see :mod:`bulkframe.nodes.kailash`)."""
     rows = result.data
     if rows is not None and not hasattr(rows, "to_dicts"):
         import polars as pl
 
         rows = pl.DataFrame(rows) if rows else None
-    return {"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result}
+    out: dict[str, Any] = {}
+    if operation is not None:
+        from bulkframe.nodes.kailash import result_keys
+
+        out.update(result_keys(operation, result, batch_size))
+    out.update({"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result})
+    return out

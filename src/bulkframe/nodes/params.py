@@ -133,8 +133,18 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
         },
     },
     "delete": {
-        "cleanup_related": _ns("use cascade to delete related rows"),
-        "cleanup_files": _ns(),
+        "cleanup_related": NodeParam(
+            "node",
+            "rows of the model's relationships (and of models with a foreign key to it) that reference "
+            "the deleted rows are deleted, or soft deleted, first in the same transaction; refused for "
+            "a model with neither (`bulkframe.nodes.cleanup`)",
+        ),
+        "cleanup_files": NodeParam(
+            "node",
+            "files named by the deleted rows' `Annotated[str, FilePath]` fields are removed after the "
+            "delete commits (never before); refused with `soft_delete` and for a model without such "
+            "fields (`bulkframe.nodes.cleanup`)",
+        ),
     },
 }
 
@@ -279,6 +289,9 @@ def translate(
     InvalidOptionValueError
         A value an ``accept`` parameter does not take, or an unknown named callback.
     """
+    from bulkframe.nodes.kailash import apply_aliases
+
+    params = apply_aliases(op, params, where=where)
     lib = library_params(op)
     unknown = [n for n in params if n not in lib and n not in NODE_PARAMS[op]]
     if unknown:

@@ -119,7 +119,7 @@ def merge_from_stage(
                 .where(stage_where if stage_where is not None else sa.true())
             )
         )
-    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+    match = sa.and_(sa.true(), *(target.c[k] == stage.c[k] for k in keys))
     eligible = insert_where
     if insert_where is not None and mode == "update":
         eligible = sa.or_(insert_where, sa.exists().where(match))

@@ -363,7 +363,9 @@ def check_unit_refused(flow: DataFlow, ns: dict[str, Any], results: dict[str, An
     """The spec's own tests omit ``stock``, which its ``Product`` requires: refused, naming
     the column and the first row, with nothing written."""
     name = "test_bulk_create" if "test_bulk_create" in ns else "test_bulk_performance"
-    with pytest.raises(NodeExecutionError, match=r"requires column\(s\) \['stock'\] \(NOT NULL, no default\)"):
+    with pytest.raises(
+        NodeExecutionError, match=r"requires column\(s\) \['stock'\] \(NOT NULL, no default\)"
+    ):
         ns[name]()
     assert stored(flow) == []
 
@@ -382,7 +384,11 @@ EXAMPLES: dict[str, Example] = {
     "conditional-bulk-updates": Example(seed=seed_products(10), check=check_discount),
     "bulk-update-with-conditions": Example(
         seed=seed_products(10),
-        run_refused=("restock_products", BulkframeError, r"\['restock_date', 'status'\], which are not columns"),
+        run_refused=(
+            "restock_products",
+            BulkframeError,
+            r"\['restock_date', 'status'\], which are not columns",
+        ),
         check=unchanged(10),
     ),
     "atomic-bulk-updates": Example(

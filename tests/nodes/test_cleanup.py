@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from suite_backends import independent_query
 
 from bulkframe.errors import InvalidOptionValueError, SchemaError
 from bulkframe.nodes import DataFlow, FilePath, LocalRuntime, NodeExecutionError, WorkflowBuilder, has_many
+from suite_backends import independent_query
 
 
 def run(node_type: str, params: dict[str, Any]) -> dict[str, Any]:

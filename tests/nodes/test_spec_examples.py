@@ -32,12 +32,12 @@ from typing import Any
 import pytest
 from spec_blocks import Block, add_node_call, blocks
 from spec_models import declare_spec_models, spec_product_rows
-from suite_backends import independent_query
 
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.errors import BulkframeError, NotSupportedError
 from bulkframe.nodes import DataFlow, LocalRuntime, NodeExecutionError, WorkflowBuilder, register_callback
 from bulkframe.nodes.params import NODE_SUFFIX, NOT_SUPPORTED_VALUES, status
+from suite_backends import independent_query
 
 NOW = dt.datetime.now(dt.timezone.utc)
 #: The dependency the examples that match rows on columns without a unique index wait for.

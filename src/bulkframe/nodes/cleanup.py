@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +149,7 @@ def remove_files(result: BulkResult, backup: Path, fields: tuple[str, ...]) -> N
     result.metrics["cleanup_files"] = report
     if result.dry_run or not backup.exists():
         return
-    readers = {
+    readers: dict[str, Callable[[Path], pl.DataFrame]] = {
         ".parquet": pl.read_parquet,
         ".csv": pl.read_csv,
         ".json": pl.read_json,

@@ -22,6 +22,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
+    from bulkframe.nodes.kailash import BulkOperations
     from bulkframe.nodes.node import BulkNode
 
 log = logging.getLogger("bulkframe.nodes")
@@ -308,6 +309,70 @@ class DataFlow:
             # column whose default is the clock, and existing rows have no creation time
             if column.name not in names and column.name not in info.stamps:
                 self._alter_add(info, column, info.defaults.get(column.name))
+
+    # -- kailash-dataflow's helper surface (docs/kailash-compat.md) --------------------
+    @property
+    def bulk(self) -> BulkOperations:
+        """kailash-dataflow's ``db.bulk`` async helpers (see :class:`bulkframe.nodes.kailash.BulkOperations`)."""
+        from bulkframe.nodes.kailash import BulkOperations
+
+        return BulkOperations(self)
+
+    def list_models(self) -> list[str]:
+        """Names of the models declared on this DataFlow."""
+        return list(self.models)
+
+    def get_models(self) -> dict[str, type]:
+        """``{name: model class}`` of the declared models."""
+        return dict(self.models)
+
+    def get_generated_nodes(self, model_name: str) -> dict[str, str] | None:
+        """kailash-dataflow's listing: ``{"bulk_create": "<Model>BulkCreateNode", ...}``, or
+        ``None`` for an unknown model (bulkframe generates only the bulk nodes).
+
+        Parameters
+        ----------
+        model_name : str
+            A declared model's name.
+        """
+        if model_name not in self.models:
+            return None
+        return {f"bulk_{op}": model_name + NODE_SUFFIX[op] for op in OPERATIONS}
+
+    def get_available_nodes(self, model_name: str | None = None) -> dict[str, list[str]]:
+        """``{model: ["BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert"]}``.
+
+        Parameters
+        ----------
+        model_name : str, optional
+            Only this model.
+        """
+        names = [model_name] if model_name else list(self.models)
+        return {
+            m: [NODE_SUFFIX[op].removesuffix("Node") for op in ("create", "update", "delete", "upsert")]
+            for m in names
+            if m in self.models
+        }
+
+    def get_node(self, node_name: str) -> BulkNode | None:
+        """The node for a generated node type name, or ``None``.
+
+        Parameters
+        ----------
+        node_name : str
+            E.g. ``"ProductBulkCreateNode"``.
+        """
+        try:
+            return self.node(node_name)
+        except OptionError:
+            return None
+
+    def __getattr__(self, name: str) -> Any:
+        from bulkframe.nodes.kailash import KAILASH_SURFACE, not_built
+
+        if name in KAILASH_SURFACE and KAILASH_SURFACE[name][0] == "refused":
+            raise not_built(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _warn_on_drift(self, info: ModelInfo) -> None:
         """An existing table is used as it is: say what the model declares that it lacks."""

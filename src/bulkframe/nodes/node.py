@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from bulkframe.nodes.dataflow import DataFlow
     from bulkframe.result import BulkResult
 
-OUTPUTS = ("data", "rows", "errors", "result")
+from bulkframe.nodes.kailash import RESULT_KEYS
+
+#: Node outputs: the spec's (``data`` …) and kailash-dataflow's top-level keys.
+OUTPUTS = (
+    "data",
+    "rows",
+    "errors",
+    "result",
+    *dict.fromkeys(k for keys in RESULT_KEYS.values() for k in keys),
+)
 
 
 @dataclass(frozen=True)

@@ -370,6 +370,29 @@ def check_unit_refused(flow: DataFlow, ns: dict[str, Any], results: dict[str, An
     assert stored(flow) == []
 
 
+def spec_tsv_file(n: int) -> str:
+    """``n`` spec products as a tab-delimited CSV file, ``\\N`` for NULL (the options of
+    the spec's COPY example)."""
+    import tempfile
+
+    lines = ["name\tprice\tcategory\tstock"]
+    lines += [f"{r['name']}\t{r['price']}\t{r['category']}\t{r['stock']}" for r in spec_product_rows(n)]
+    path = Path(tempfile.mkdtemp(prefix="bf-spec-")) / "products.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def check_copy_file(node_id: str, n: int) -> Check:
+    def check(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
+        data = results[node_id]["data"]
+        assert (data["records_processed"], data["inserted"], data["failure_count"]) == (n, n, 0)
+        assert stored(flow) == seeded(n)
+        server = flow.database.backend.capabilities.copy_text
+        assert data["metrics"].get("copy", {}).get("path") == ("server" if server else None)
+
+    return check
+
+
 EXAMPLES: dict[str, Example] = {
     "generated-bulk-nodes": Example(fresh=True, check=check_generated),
     "basic-bulk-insert": Example(ns=lambda: {"products": spec_product_rows(0)}, check=check_basic),
@@ -418,7 +441,11 @@ EXAMPLES: dict[str, Example] = {
     "conditional-upsert": Example(
         seed=seed_products(5), run_refused=("conditional_upsert", BulkframeError, "sku"), check=unchanged(5)
     ),
-    "database-specific-optimizations": Example(),
+    # copy_options describe a file's format: the example's `products` is a TSV file in the
+    # format its options name (with rows, copy_options are refused: test_copy_options.py)
+    "database-specific-optimizations": Example(
+        ns=lambda: {"products": spec_tsv_file(10)}, check=check_copy_file("postgres_optimized", 10)
+    ),
     "memory-optimization": Example(),
     "parallel-processing": Example(
         ns=lambda: {"products": spec_product_rows(10_000)},

@@ -71,6 +71,10 @@ class BulkNode:
             A value the parameter does not take.
         """
         node, kwargs = translate(self.operation, params, where=self._where(node_id))
+        if node.get("copy_options") is not None:
+            from bulkframe.nodes.copy_options import parse
+
+            parse(node["copy_options"], self._where(node_id))
         if self.operation == "delete":
             from bulkframe.nodes.cleanup import check_cleanup
 
@@ -139,6 +143,10 @@ class BulkNode:
                     f"{self.model.__name__}'s only key is its auto-numbered {info.identity!r}, which the data "
                     "does not carry. Declare __unique__ = [(...)] on the model or pass conflict_fields=[...]"
                 )
+        if node.get("copy_options") is not None:
+            from bulkframe.nodes.copy_options import create_from_file
+
+            return create_from_file(self.dataflow, self.model, data, node["copy_options"], kwargs, where)
         return self.dataflow.database.bulk_create(self.model, data, **kwargs)
 
     def _upsert(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:

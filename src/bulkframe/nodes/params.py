@@ -87,10 +87,16 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
             True,
             note="iterators, LazyFrames, record-batch readers and files always stream in batch_size chunks",
         ),
+        "copy_options": NodeParam(
+            "node",
+            "format of a CSV/text file given as `data` (`format`, `delimiter`, `null_string`, `header`, "
+            "`columns`, `quote`, `escape`, `encoding`): PostgreSQL streams the file into `COPY … FROM STDIN` "
+            "with them, other backends read it with them; refused for non-file data "
+            "(`bulkframe.nodes.copy_options`)",
+        ),
         **{
             name: _ns()
             for name in (
-                "copy_options",
                 "use_load_data",
                 "mysql_options",
                 "disable_foreign_keys",

@@ -32,6 +32,7 @@ def sections() -> dict[str, list[tuple[str, str, str]]]:
             for n, p in kailash.KAILASH_PARAMS[op].items()
         ]
         out[f"result-{op}"] = [(k, "built", "") for k in kailash.RESULT_KEYS[op]]
+    out["model"] = [(n, s, note) for n, (s, note) in kailash.KAILASH_MODEL.items()]
     out["surface"] = [(n, s, note) for n, (s, note) in kailash.KAILASH_SURFACE.items()]
     out["node-types"] = [(n, s, note) for n, (s, note) in kailash.KAILASH_NODE_TYPES.items()]
     out["runtime"] = [(n, s, note) for n, (s, note) in kailash.KAILASH_RUNTIME.items()]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from regen_kailash_compat import DOC, render, sections
 
-from bulkframe.errors import InvalidOptionValueError, NotSupportedError, OptionError
+from bulkframe.errors import InvalidOptionValueError, NotSupportedError, OptionError, SchemaError
 from bulkframe.nodes import (
     AsyncLocalRuntime,
     DataFlow,
@@ -253,3 +253,25 @@ def test_async_runtime(flow: DataFlow) -> None:
     results, _ = asyncio.run(runtime.execute_async(workflow.build()))  # loads 3 more, deletes every x
     assert (results["load"]["inserted"], results["drop"]["deleted"]) == (3, 4)
     assert independent_query(flow.url, "SELECT name, category FROM products ORDER BY id") == [("b", "y")]
+
+
+def test_dataflow_model_config(flow: DataFlow) -> None:
+    @flow.model
+    class Product:
+        name: str
+        sku: str
+        __dataflow__ = {"soft_delete": True, "indexes": [{"fields": ["sku"], "unique": True}]}  # noqa: RUF012
+
+    run("ProductBulkCreateNode", {"data": [{"name": "a", "sku": "A"}, {"name": "b", "sku": "B"}]})
+    assert run("ProductBulkDeleteNode", {"filter": {"name": "a"}})["deleted"] == 1  # tombstoned
+    assert independent_query(flow.url, "SELECT name, deleted_at IS NOT NULL FROM products ORDER BY id") == [
+        ("a", True),
+        ("b", False),
+    ]
+    assert run("ProductBulkDeleteNode", {"filter": {"name": "b"}, "hard_delete": True})["deleted"] == 1
+    assert independent_query(flow.url, "SELECT name FROM products") == [("a",)]
+    out = run("ProductBulkCreateNode", {"data": [{"name": "c", "sku": "A"}], "conflict_resolution": "skip"})
+    assert out["skipped"] == 1  # the unique index from __dataflow__
+    for key in [k for k, (st, _) in kailash.KAILASH_MODEL.items() if st == "refused"]:
+        with pytest.raises(SchemaError, match=rf"__dataflow__ key\(s\) \['{key}'\] are not supported"):
+            flow.model(type("Tenanted", (), {"__annotations__": {"name": str}, "__dataflow__": {key: True}}))

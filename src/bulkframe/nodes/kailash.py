@@ -456,3 +456,20 @@ KAILASH_RUNTIME: dict[str, tuple[Literal["built", "refused"], str]] = {
         "`inputs={node_id: {...}}`; returns `(results, run_id)`",
     ),
 }
+
+
+#: kailash-dataflow's model config ``__dataflow__ = {...}`` keys.
+KAILASH_MODEL: dict[str, tuple[Literal["built", "refused"], str]] = {
+    "soft_delete": (
+        "built",
+        "adds `deleted_at`; the model's delete nodes soft delete unless `hard_delete=True` (kailash's meaning)",
+    ),
+    "indexes": (
+        "built",
+        "`[{'fields': [...], 'unique': bool}]` → `UNIQUE` constraints / plain indexes (named `ix_<table>_<columns>`)",
+    ),
+    **{
+        key: ("refused", "`SchemaError` at `@db.model` naming the key")
+        for key in ("multi_tenant", "retention", "use_native_arrays", "audit_log")
+    },
+}

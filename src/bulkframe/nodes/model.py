@@ -131,6 +131,9 @@ class ModelInfo:
     stamps: tuple[str, ...] = ()
     #: Fields declared ``Annotated[str, FilePath]``.
     file_fields: tuple[str, ...] = ()
+    #: kailash's ``__dataflow__ = {"soft_delete": True}``: a delete node soft deletes
+    #: unless ``hard_delete=True`` (kailash's meaning).
+    deletes_softly: bool = False
 
     @property
     def primary_key(self) -> list[str]:
@@ -282,7 +285,8 @@ def read_model(
                 stamps.append(stamp)
                 columns.append(Column(stamp, "timestamptz", nullable=True, has_default=True))
                 defaults[stamp] = ":current_timestamp"
-    soft_delete = bool(getattr(cls, "__soft_delete__", False))
+    config = _kailash_config(cls)
+    soft_delete = bool(getattr(cls, "__soft_delete__", False)) or bool(config.get("soft_delete"))
     if soft_delete and "deleted_at" not in hints:
         columns.append(Column("deleted_at", "timestamptz", nullable=True))
     fks = []
@@ -302,14 +306,44 @@ def read_model(
         columns=columns,
         identity=identity,
         defaults=defaults,
-        unique=[tuple(_names(u)) for u in getattr(cls, "__unique__", []) or []],
-        indexes=[tuple(_names(i)) for i in getattr(cls, "__indexes__", []) or []],
+        unique=[tuple(_names(u)) for u in getattr(cls, "__unique__", []) or []] + config["unique"],
+        indexes=[tuple(_names(i)) for i in getattr(cls, "__indexes__", []) or []] + config["indexes"],
         foreign_keys=fks,
         relationships=relationships,
         soft_delete=soft_delete,
         stamps=tuple(stamps),
         file_fields=file_fields,
+        deletes_softly=bool(config.get("soft_delete")),
     )
+
+
+#: kailash-dataflow's ``__dataflow__`` model-config keys bulkframe reads.
+KAILASH_CONFIG_KEYS = ("soft_delete", "indexes")
+
+
+def _kailash_config(cls: type) -> dict[str, Any]:
+    """kailash-dataflow's ``__dataflow__ = {"soft_delete": True, "indexes": [{"fields":
+    [...], "unique": bool}]}``; its other keys are refused, naming them."""
+    config = getattr(cls, "__dataflow__", None) or {}
+    if not isinstance(config, Mapping):
+        raise SchemaError(f"model {cls.__name__}: __dataflow__ must be a mapping, got {config!r}")
+    other = sorted(set(config) - set(KAILASH_CONFIG_KEYS))
+    if other:
+        raise SchemaError(
+            f"model {cls.__name__}: __dataflow__ key(s) {other} are not supported by bulkframe "
+            f"(supported: {list(KAILASH_CONFIG_KEYS)}; see docs/kailash-compat.md)"
+        )
+    unique: list[tuple[str, ...]] = []
+    indexes: list[tuple[str, ...]] = []
+    for index in config.get("indexes", []) or []:
+        fields = index.get("fields") if isinstance(index, Mapping) else None
+        if not fields or set(index) - {"fields", "unique", "name"}:
+            raise SchemaError(
+                f"model {cls.__name__}: __dataflow__ index {index!r}: give {{'fields': [...], 'unique': bool}} "
+                "(a 'name' is not used: bulkframe names indexes ix_<table>_<columns>)"
+            )
+        (unique if index.get("unique") else indexes).append(tuple(_names(fields)))
+    return {"soft_delete": config.get("soft_delete", False), "unique": unique, "indexes": indexes}
 
 
 def _is_file_path(annotation: Any) -> bool:

@@ -165,6 +165,12 @@ class BulkNode:
         from bulkframe.nodes import cleanup
         from bulkframe.nodes.dataflow import info_of
 
+        if (
+            info_of(self.model).deletes_softly
+            and not kwargs.get("hard_delete")
+            and "soft_delete" not in kwargs
+        ):
+            kwargs["soft_delete"] = True  # kailash's __dataflow__ soft_delete: deletes tombstone
         cleanup.check_cleanup(self.dataflow, self.model, {**node, **kwargs}, where)
         cascade = kwargs.get("cascade")
         if cascade:

@@ -188,7 +188,7 @@ class DataFlow:
         if info.table.schema:
             cls.__schema__ = info.table.schema  # type: ignore[attr-defined]
         cls.__bulkframe_model__ = info  # type: ignore[attr-defined]
-        cls.__dataflow__ = self  # type: ignore[attr-defined]
+        cls.__bulkframe_dataflow__ = self  # type: ignore[attr-defined]  # (kailash uses __dataflow__ for config)
         self.models[cls.__name__] = cls
         with _REGISTRY_LOCK:
             for op in OPERATIONS:

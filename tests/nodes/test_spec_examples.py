@@ -294,7 +294,8 @@ def check_migration(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any])
         assert got[2] == pytest.approx(source["price"] * 1.1)
         assert got[3] == source["category"].lower()
     created = [r["created_at"] for r in rows(flow)]  # coalesce(created_at, now())
-    assert all(abs(c - NOW) < dt.timedelta(minutes=5) for c in created[:3])
+    now = dt.datetime.now(dt.timezone.utc)
+    assert all(abs(c - now) < dt.timedelta(minutes=5) for c in created[:3])
     assert created[3:] == [dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc)] * 7
 
 

@@ -44,3 +44,6 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False

@@ -288,15 +288,8 @@ class DataFlow:
         from bulkframe.backends.ddl import add_column_statement
 
         statement = add_column_statement(self.database.backend, info.table, column, default)
-        conn = self.database.connection()
-        try:
+        with self.database.session() as conn:
             conn.run(statement)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            self.database.release(conn)
         log.warning(
             "model %s: added column %r to table %s (%s)", info.name, column.name, info.table, statement
         )

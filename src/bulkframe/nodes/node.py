@@ -156,10 +156,32 @@ class BulkNode:
         info = info_of(self.model)
         if kwargs.get("unique_fields") is None and info.unique:
             kwargs["unique_fields"] = list(info.unique[0])
+        if self._stamps_updates():
+            data = stamped(data, where)
+            fields = kwargs.get("update_fields")
+            if fields and "updated_at" not in fields:  # [] means "never update": left alone
+                kwargs["update_fields"] = [*fields, "updated_at"]
         return self.dataflow.database.bulk_upsert(self.model, data, **kwargs)
 
     def _update(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        updates = kwargs.get("updates")
+        if updates is not None and self._stamps_updates():
+            if isinstance(updates, Mapping):  # by filter: the database's clock, as created_at
+                kwargs["updates"] = {"updated_at": ":current_timestamp", **updates}
+            else:
+                kwargs["updates"] = stamped(updates, where)
         return self.dataflow.database.bulk_update(self.model, **kwargs)
+
+    def _stamps_updates(self) -> bool:
+        """Whether this model's table has the ``updated_at`` the model layer added (then
+        every update and upsert sets it, as kailash-dataflow does)."""
+        from bulkframe.nodes.dataflow import info_of
+
+        info = info_of(self.model)
+        if "updated_at" not in info.stamps:
+            return False
+        columns = self.dataflow.database.columns(info.table.name, schema=info.table.schema) or []
+        return any(c.name == "updated_at" for c in columns)
 
     def _delete(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
         from bulkframe.nodes import cleanup
@@ -270,3 +292,45 @@ def outputs(result: BulkResult, operation: Operation | None = None, batch_size: 
         out.update(result_keys(operation, result, batch_size))
     out.update({"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result})
     return out
+
+
+def stamped(rows: Any, where: str) -> Any:
+    """``rows`` with ``updated_at`` set to now (UTC) on every row that does not carry its
+    own: the model layer's ``updated_at`` says when a row was last written.
+
+    Raises
+    ------
+    NotSupportedError
+        An input kind the stamp cannot be added to (a file path, a reader): pass the rows
+        as dicts or a frame, include ``updated_at`` yourself, or declare the model with
+        ``__timestamps__ = False``.
+    """
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    if isinstance(rows, Mapping):
+        return {"updated_at": now, **rows}
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, Mapping) for r in rows):
+        return [{"updated_at": now, **r} for r in rows]
+    module = type(rows).__module__.split(".")[0]
+    if module == "polars":
+        import polars as pl
+
+        frame = rows.lazy() if hasattr(rows, "lazy") else rows
+        if "updated_at" in frame.collect_schema().names():
+            return rows
+        out = frame.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("updated_at"))
+        return out.collect() if type(rows).__name__ == "DataFrame" else out
+    if module == "pandas":
+        return rows if "updated_at" in rows.columns else rows.assign(updated_at=now)
+    if module == "pyarrow" and hasattr(rows, "append_column"):
+        import pyarrow as pa
+
+        if "updated_at" in rows.column_names:
+            return rows
+        return rows.append_column("updated_at", pa.array([now] * rows.num_rows, pa.timestamp("us", tz="UTC")))
+    raise NotSupportedError(
+        f"{where}: the model's table has updated_at, which every update and upsert sets, but a "
+        f"{type(rows).__name__} input cannot be stamped; pass rows as dicts or a DataFrame, include "
+        "updated_at in the data, or declare the model with __timestamps__ = False"
+    )

@@ -40,7 +40,10 @@ def test_updates_and_upserts_set_updated_at(flow: DataFlow, url: str) -> None:
         assert len(first) == 4
 
         time.sleep(1.1)  # SQLite's clock default has whole seconds: make "later" visible
-        assert _run("StampedBulkUpdateNode", {"filter": {"name": "a"}, "updates": {"price": 2.0}})["updated"] == 1
+        assert (
+            _run("StampedBulkUpdateNode", {"filter": {"name": "a"}, "updates": {"price": 2.0}})["updated"]
+            == 1
+        )
         after_filter = _stamps(url)
         assert after_filter[1] > first[1]
         assert {k: after_filter[k] for k in (2, 3, 4)} == {k: first[k] for k in (2, 3, 4)}
@@ -54,7 +57,11 @@ def test_updates_and_upserts_set_updated_at(flow: DataFlow, url: str) -> None:
         time.sleep(1.1)
         done = _run(
             "StampedBulkUpsertNode",
-            {"data": [{"id": 3, "name": "c", "price": 4.0}], "unique_fields": ["id"], "update_fields": ["price"]},
+            {
+                "data": [{"id": 3, "name": "c", "price": 4.0}],
+                "unique_fields": ["id"],
+                "update_fields": ["price"],
+            },
         )
         assert done["updated"] == 1
         after_upsert = _stamps(url)

@@ -62,3 +62,11 @@ class Capabilities:
     #: were when the transaction began) a hard cascading delete along a declared foreign key
     #: is refused with ``NotSupportedError`` before anything is deleted.
     delete_after_children: bool = True
+    #: ``INSERT … ON CONFLICT DO NOTHING`` applies the statement's rows in order, so of two
+    #: rows that collide with each other the first is kept.  Without it (DuckDB keeps an
+    #: arbitrary one) a skip on any unique constraint whose rows collide with each other is
+    #: refused with ``NotSupportedError`` naming the columns, before anything is written.
+    conflicts_in_order: bool = True
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False

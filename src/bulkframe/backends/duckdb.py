@@ -312,6 +312,7 @@ class DuckDBBackend(Backend):
         upsert_set_subquery=False,
         triggers=False,
         delete_after_children=False,
+        conflicts_in_order=False,
     )
     dialect = DuckDBDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 

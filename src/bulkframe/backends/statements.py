@@ -119,20 +119,23 @@ def merge_from_stage(
                 .where(stage_where if stage_where is not None else sa.true())
             )
         )
-    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+    match = sa.and_(sa.true(), *(target.c[k] == stage.c[k] for k in keys))
     eligible = insert_where
     if insert_where is not None and mode == "update":
         eligible = sa.or_(insert_where, sa.exists().where(match))
     select = sa.select(*(stage.c[c] for c in columns)).where(eligible if eligible is not None else sa.true())
     if stage_where is not None:
         select = select.where(stage_where)
-    if backend.capabilities.concurrent_writers:
+    if backend.capabilities.concurrent_writers and keys:
         # rows are inserted/updated, and so locked, in key order: two writers whose keys
         # overlap queue behind each other instead of deadlocking
         select = select.order_by(*(stage.c[k] for k in keys))
     insert = backend.upsert_insert(target).from_select(list(columns), select)
     if mode == "skip":
-        stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
+        # no keys: ``ON CONFLICT DO NOTHING`` on any unique constraint
+        if not keys and not backend.capabilities.conflicts_in_order:
+            _refuse_colliding_stage_rows(conn, target, stage, stage_where)
+        stmt = insert.on_conflict_do_nothing(index_elements=list(keys) or None)
     else:
         incoming = _incoming(
             insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where
@@ -184,6 +187,36 @@ def merge_from_stage(
     if mode == "update":
         return MergeCounts(new_rows, affected - new_rows, staged - affected)
     return MergeCounts(affected, 0, staged - affected)
+
+
+def _refuse_colliding_stage_rows(
+    conn: Connection, target: sa.Table, stage: sa.Table, stage_where: sa.ColumnElement[bool] | None
+) -> None:
+    """Where ``ON CONFLICT DO NOTHING`` keeps an arbitrary one of two rows of the statement
+    that collide with each other (capability ``conflicts_in_order``), refuse such a stage
+    rather than keep the wrong one."""
+    from bulkframe.backends.base import TableRef
+
+    backend = conn.backend
+    for unique in backend.unique_keys(conn, TableRef(target.name, target.schema)):
+        if not all(c in stage.c for c in unique):
+            continue
+        cols = [stage.c[c] for c in unique]
+        dup = (
+            sa.select(*cols)
+            .where(stage_where if stage_where is not None else sa.true(), *(c.is_not(None) for c in cols))
+            .group_by(*cols)
+            .having(sa.func.count() > 1)
+            .limit(1)
+        )
+        found = conn.fetchall(dup)
+        if found:
+            raise NotSupportedError(
+                f"conflict_resolution='skip' on any unique constraint: rows of this call collide with "
+                f"each other on {list(unique)} (values {list(found[0])}), and {backend.name} would keep "
+                "an arbitrary one of them (capability conflicts_in_order); remove the repeats or name "
+                "conflict_fields"
+            )
 
 
 def _update_then_insert(

@@ -12,14 +12,13 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 import bulkframe as bf
 from bulkframe.errors import NotSupportedError, SchemaError, TransientError
 from bulkframe.types import Column
-
-duckdb = pytest.importorskip("duckdb")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ that check it runs there."""
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -13,8 +14,6 @@ from bulkframe.errors import SchemaError
 from bulkframe.filters import to_sql
 from bulkframe.rules.expressions import to_sql as expr_sql
 from bulkframe.types import Column
-
-duckdb = pytest.importorskip("duckdb")
 
 BACKEND = load_backend("duckdb:///:memory:")
 T = sa.table("t", sa.column("s", sa.Text), sa.column("ts", sa.DateTime(timezone=True)))

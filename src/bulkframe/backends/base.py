@@ -82,6 +82,18 @@ class ForeignKey:
         return self.referred_table == ref.name and (ref.schema is None or ref.schema == self.referred_schema)
 
 
+@dataclass(frozen=True)
+class DigestInput:
+    """One value of a row's canonical text (see :mod:`bulkframe.ops.verify_canon`): the
+    column expression, the column as the database holds it, its comparison family and
+    the float tolerance (``float`` family only)."""
+
+    expr: sa.ColumnElement[Any]
+    column: Column
+    family: str
+    tolerance: float | None = None
+
+
 class Backend(abc.ABC):
     """Base of every database backend.
 
@@ -191,6 +203,20 @@ class Backend(abc.ABC):
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
+
+    def verify_digest(self, values: Sequence[DigestInput]) -> sa.ColumnElement[str] | None:
+        """SQL for the MD5 (32 lowercase hex digits) of a row's canonical text over
+        ``values``, computed inside the database, as :mod:`bulkframe.ops.verify_canon`
+        defines it; ``None`` (the default) when the database cannot: full verification
+        then streams the rows and hashes them client-side, with the same result."""
+        return None
+
+    def digest_int32(self, digest: sa.ColumnElement[str], part: int) -> sa.ColumnElement[int]:
+        """Hex digits ``8 * part`` to ``8 * part + 7`` of a :meth:`verify_digest` value as a
+        signed 32-bit integer (big-endian two's complement); needed with ``verify_digest``."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} computes no verification digests in the database")
 
     # -- connections -------------------------------------------------------------
     def connect(self, retries: int = 0) -> Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -12,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from bulkframe.backends.base import Backend, ForeignKey, TableRef
+from bulkframe.backends.base import Backend, DigestInput, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.portable_sql import Round, TitleCase
@@ -236,6 +237,27 @@ class PostgresBackend(Backend):
         lock on the table until the transaction ends (needs table ownership)."""
         conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
 
+    def verify_digest(self, values: Sequence[DigestInput]) -> sa.ColumnElement[str] | None:
+        """``md5`` of the canonical text built in SQL (``trim_scale`` for decimals,
+        ``float8send`` bits for floats, ``extract(epoch)`` microseconds for timestamps);
+        JSON is not hashed here (``jsonb`` text differs from the canonical form)."""
+        from bulkframe.ops.verify_canon import NULL, SEPARATOR
+
+        parts: list[sa.ColumnElement[str]] = []
+        for value in values:
+            text = _canonical_sql(value)
+            if text is None:
+                return None
+            parts.append(sa.func.coalesce(text, sa.literal(NULL, sa.Text())))
+        joined: sa.ColumnElement[Any] = parts[0]
+        for part in parts[1:]:
+            joined = joined.op("||")(sa.literal(SEPARATOR, sa.Text())).op("||")(part)
+        return sa.func.md5(joined, type_=sa.Text())
+
+    def digest_int32(self, digest: sa.ColumnElement[str], part: int) -> sa.ColumnElement[int]:
+        hexed = sa.literal("x", sa.Text()).op("||")(sa.func.substr(digest, 1 + 8 * part, 8))
+        return sa.cast(sa.cast(hexed, postgresql.BIT(32)), sa.Integer())
+
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))
 
@@ -251,6 +273,50 @@ def _round_numeric(element: Round, compiler: SQLCompiler, **kw: Any) -> str:
     # PostgreSQL has round(numeric, int) but no round(double precision, int)
     x, *digits = element.clauses.clauses
     return str(compiler.process(sa.func.round(sa.cast(x, sa.Numeric), *digits), **kw))
+
+
+def _text(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(expr, sa.Text())
+
+
+def _epoch_us(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    seconds = sa.func.extract("epoch", expr)
+    return _text(sa.cast(seconds * sa.literal_column("1000000"), sa.BigInteger()))
+
+
+def _float_bits(expr: sa.ColumnElement[Any], tolerance: float | None) -> sa.ColumnElement[str]:
+    x: sa.ColumnElement[Any] = sa.cast(expr, sa.Double())
+    if tolerance is not None:
+        x = sa.func.floor(x / sa.literal(float(tolerance), sa.Double()), type_=sa.Double())
+    hexed = sa.literal("x", sa.Text()).op("||")(
+        sa.func.encode(sa.func.float8send(x), sa.literal_column("'hex'"))
+    )
+    bits = _text(sa.cast(sa.cast(hexed, postgresql.BIT(64)), sa.BigInteger()))
+    return sa.case(
+        (x == sa.literal_column("0::float8"), sa.literal_column("'0'")),
+        (x == sa.literal_column("'NaN'::float8"), sa.literal_column("'NaN'")),
+        else_=bits,
+    )
+
+
+def _canonical_sql(value: DigestInput) -> sa.ColumnElement[str] | None:
+    """The canonical text of one value (``bulkframe.ops.verify_canon``), or ``None``."""
+    expr, kind, fam = value.expr, value.column.kind, value.family
+    if fam == "number":
+        return _text(sa.func.trim_scale(expr)) if kind == "decimal" else _text(expr)
+    if fam == "float":
+        return _float_bits(expr, value.tolerance)
+    if fam == "bool":
+        return sa.case((expr, sa.literal_column("'true'")), else_=sa.literal_column("'false'"))
+    if fam == "text":
+        return _text(expr)
+    if fam == "date":
+        return _text(expr - sa.literal_column("DATE '1970-01-01'"))
+    if fam in ("time", "instant"):
+        return _epoch_us(expr)
+    if fam == "binary":
+        return sa.func.encode(expr, sa.literal_column("'hex'"), type_=sa.Text())
+    return None  # json: jsonb's text is not the canonical form
 
 
 def _wrap(arr: pa.ChunkedArray, ext: pa.ExtensionType) -> pa.ChunkedArray:

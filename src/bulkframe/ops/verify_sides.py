@@ -260,7 +260,7 @@ class FrameSide(Side):
         ends = pl.Series([b for _, b in intervals], dtype=pl.Int64)
         keys = frame[self.key].cast(pl.Int64)
         # intervals are sorted and disjoint: the one a key may fall in is the last start <= key
-        slot = starts.search_sorted(keys, side="right") - 1
+        slot = starts.search_sorted(keys, side="right").cast(pl.Int64) - 1
         valid = slot >= 0
         inside = valid & (keys < ends.gather(slot.clip(0, None)))
         return frame.filter(inside)

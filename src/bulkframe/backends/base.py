@@ -204,19 +204,21 @@ class Backend(abc.ABC):
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
 
-    def verify_digest(self, values: Sequence[DigestInput]) -> sa.ColumnElement[str] | None:
-        """SQL for the MD5 (32 lowercase hex digits) of a row's canonical text over
-        ``values``, computed inside the database, as :mod:`bulkframe.ops.verify_canon`
-        defines it; ``None`` (the default) when the database cannot: full verification
-        then streams the rows and hashes them client-side, with the same result."""
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
+        """A query computing, inside the database, per ``bucket`` of the rows of
+        ``source`` that satisfy ``where``: ``bucket``, ``n`` (rows), and ``h1``, ``h2`` —
+        the sums of the two signed 32-bit halves of each row's hash, the first 8 bytes of
+        the MD5 of the row's canonical text over ``values`` (big-endian), exactly as
+        :mod:`bulkframe.ops.verify_canon` defines them.  ``None`` (the default): the
+        database cannot, and full verification streams the rows and hashes them
+        client-side, with the same result."""
         return None
-
-    def digest_int32(self, digest: sa.ColumnElement[str], part: int) -> sa.ColumnElement[int]:
-        """Hex digits ``8 * part`` to ``8 * part + 7`` of a :meth:`verify_digest` value as a
-        signed 32-bit integer (big-endian two's complement); needed with ``verify_digest``."""
-        from bulkframe.errors import NotSupportedError
-
-        raise NotSupportedError(f"{self.name} computes no verification digests in the database")
 
     # -- connections -------------------------------------------------------------
     def connect(self, retries: int = 0) -> Connection:

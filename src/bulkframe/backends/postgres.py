@@ -237,26 +237,47 @@ class PostgresBackend(Backend):
         lock on the table until the transaction ends (needs table ownership)."""
         conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
 
-    def verify_digest(self, values: Sequence[DigestInput]) -> sa.ColumnElement[str] | None:
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
         """``md5`` of the canonical text built in SQL (``trim_scale`` for decimals,
-        ``float8send`` bits for floats, ``extract(epoch)`` microseconds for timestamps);
-        JSON is not hashed here (``jsonb`` text differs from the canonical form)."""
-        from bulkframe.ops.verify_canon import NULL, SEPARATOR
-
-        parts: list[sa.ColumnElement[str]] = []
+        ``float8send`` bits for floats, ``extract(epoch)`` microseconds for timestamps),
+        its first 16 hex digits as a ``bigint`` split by shifts; JSON is not hashed here
+        (``jsonb`` text is not the canonical form).  Constants are SQL literals, not
+        parameters, and the per-row part sits behind ``OFFSET 0`` so ``md5`` runs once
+        per row (both measured: each cost ~2x)."""
+        null, sep = sa.literal_column("chr(30)", sa.Text()), sa.literal_column("chr(31)", sa.Text())
+        parts: list[sa.ColumnElement[Any]] = []
         for value in values:
             text = _canonical_sql(value)
             if text is None:
                 return None
-            parts.append(sa.func.coalesce(text, sa.literal(NULL, sa.Text())))
-        joined: sa.ColumnElement[Any] = parts[0]
+            parts.append(sa.func.coalesce(text, null))
+        joined = parts[0]
         for part in parts[1:]:
-            joined = joined.op("||")(sa.literal(SEPARATOR, sa.Text())).op("||")(part)
-        return sa.func.md5(joined, type_=sa.Text())
-
-    def digest_int32(self, digest: sa.ColumnElement[str], part: int) -> sa.ColumnElement[int]:
-        hexed = sa.literal("x", sa.Text()).op("||")(sa.func.substr(digest, 1 + 8 * part, 8))
-        return sa.cast(sa.cast(hexed, postgresql.BIT(32)), sa.Integer())
+            joined = joined.op("||")(sep).op("||")(part)
+        digest = sa.func.left(sa.func.md5(joined, type_=sa.Text()), sa.literal_column("16"))
+        word = sa.cast(
+            sa.cast(sa.literal_column("'x'", sa.Text()).op("||")(digest), postgresql.BIT(64)), sa.BigInteger()
+        )
+        inner = sa.select(bucket.label("bucket"), word.label("w")).select_from(source)
+        if where is not None:
+            inner = inner.where(where)
+        rows = inner.offset(sa.literal_column("0")).subquery()
+        high = sa.cast(rows.c.w.op(">>")(sa.literal_column("32")), sa.Integer())
+        low = sa.cast(
+            rows.c.w.op("<<")(sa.literal_column("32")).op(">>")(sa.literal_column("32")), sa.Integer()
+        )
+        return sa.select(
+            rows.c.bucket,
+            sa.func.count().label("n"),
+            sa.func.sum(high).label("h1"),
+            sa.func.sum(low).label("h2"),
+        ).group_by(rows.c.bucket)
 
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))
@@ -287,8 +308,8 @@ def _epoch_us(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
 def _float_bits(expr: sa.ColumnElement[Any], tolerance: float | None) -> sa.ColumnElement[str]:
     x: sa.ColumnElement[Any] = sa.cast(expr, sa.Double())
     if tolerance is not None:
-        x = sa.func.floor(x / sa.literal(float(tolerance), sa.Double()), type_=sa.Double())
-    hexed = sa.literal("x", sa.Text()).op("||")(
+        x = sa.func.floor(x / sa.literal_column(f"{float(tolerance)!r}::float8"), type_=sa.Double())
+    hexed = sa.literal_column("'x'", sa.Text()).op("||")(
         sa.func.encode(sa.func.float8send(x), sa.literal_column("'hex'"))
     )
     bits = _text(sa.cast(sa.cast(hexed, postgresql.BIT(64)), sa.BigInteger()))

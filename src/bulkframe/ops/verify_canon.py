@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import polars as pl
 
 from bulkframe.errors import SchemaError
@@ -96,8 +95,18 @@ def float_canonical(expr: pl.Expr, tolerance: float | None) -> pl.Expr:
 
 
 def _float_bits(series: pl.Series) -> pl.Series:
-    values = series.fill_null(0.0).to_numpy().astype(np.float64, copy=False)
-    return pl.Series(series.name, values.view(np.int64)).set(series.is_null(), None)
+    """The float64 values' bits as int64 (Arrow buffers reinterpreted; no numpy)."""
+    import pyarrow as pa
+
+    arr = series.cast(pl.Float64).to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    bits = pa.Array.from_buffers(
+        pa.int64(), len(arr), arr.buffers(), null_count=arr.null_count, offset=arr.offset
+    )
+    out = pl.from_arrow(bits)
+    assert isinstance(out, pl.Series)
+    return out.alias(series.name)
 
 
 def _trim_decimal(text: pl.Expr) -> pl.Expr:
@@ -153,12 +162,16 @@ def canonical_text(frame: pl.DataFrame, families: Mapping[str, str], tolerance: 
     return frame.select(pl.concat_str(parts, separator=SEPARATOR).alias("text")).to_series()
 
 
-def hash_parts(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def hash_parts(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The two signed int32 hash parts (first 8 MD5 bytes, big-endian) of each text."""
-    md5 = hashlib.md5
-    digests = b"".join([md5(t.encode()).digest() for t in texts.to_list()])
-    words = np.frombuffer(digests, dtype=">i4").reshape(-1, 4)
-    return words[:, 0].astype(np.int64), words[:, 1].astype(np.int64)
+    md5, word = hashlib.md5, int.from_bytes
+    words = pl.Series(
+        [word(md5(t.encode()).digest()[:8], "big", signed=True) for t in texts.to_list()], dtype=pl.Int64
+    )
+    high = words // (1 << 32)  # floor division: the arithmetic shift right by 32
+    low = words - high * (1 << 32)  # the low 32 bits, unsigned …
+    low = pl.select(pl.when(low >= 1 << 31).then(low - (1 << 32)).otherwise(low)).to_series()  # … signed
+    return high, low
 
 
 def row_hashes(frame: pl.DataFrame, families: Mapping[str, str], tolerance: float | None) -> pl.DataFrame:

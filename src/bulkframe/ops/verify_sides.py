@@ -141,6 +141,8 @@ class TableSide(Side):
         super().prepare(names, families, tolerance)
         self.key = self.names[0]
         self.k = sa.cast(self.table.c[self.key], sa.BigInteger())
+        if not families:  # rows only (one-way modes read the source table as data)
+            return
         self.inputs = [
             DigestInput(
                 self.table.c[n], self.columns[n], families[n], tolerance if families[n] == "float" else None

@@ -300,3 +300,26 @@ def _mismatched_kinds(db: bf.Database, table: str) -> Any:
             db.drop_table(f"{table}_n")
     finally:
         db.drop_table(other)
+
+
+def test_tables_in_the_same_database_are_compared_by_one_join(db, table, sql) -> None:  # type: ignore[no-untyped-def]
+    """Same counts as the hash path, any key (here text), float tolerance and JSON by meaning."""
+    source = f"{table}_src"
+    rows = [{"code": f"c{i:04d}", "x": i / 3, "meta": {"a": i, "b": [1, 2]}, "n": i} for i in range(300)]
+    db.bulk_create(source, rows, primary_key="code")
+    try:
+        db.bulk_create(table, rows, primary_key="code")
+        same = db.verify(table, bf.TableSource(db, source))
+        assert same.ok and same.metrics["strategy"] == "join" and same.checked == same.table_rows == 300
+        sql(f"DELETE FROM \"{table}\" WHERE code IN ('c0001', 'c0002')")
+        sql(f"UPDATE \"{table}\" SET n = n + 1 WHERE code = 'c0100'")
+        sql(f"UPDATE \"{table}\" SET x = x + 0.000001 WHERE code = 'c0200'")
+        db.bulk_create(table, [{"code": "zzz", "x": 1.0, "meta": None, "n": 1}])
+        found = db.verify(table, bf.TableSource(db.url, source), mode="full")
+        assert (found.missing, found.only_in_table, found.mismatched) == (2, 1, 2)
+        assert found.column_differences == {"x": 1, "meta": 0, "n": 1}
+        assert found.table_only["code"].to_list() == ["zzz"]
+        assert sorted(found.missing_keys["code"]) == ["c0001", "c0002"]
+        assert db.verify(table, bf.TableSource(db, source), float_tolerance=1e-3).column_differences["x"] == 0
+    finally:
+        db.drop_table(source)

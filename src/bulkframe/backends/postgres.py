@@ -106,6 +106,7 @@ class PostgresBackend(Backend):
         regex=True,
         analyze_stage=True,
         modified_count="execute_update",
+        full_outer_join=True,
     )
     dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 

@@ -24,6 +24,7 @@ from bulkframe.normalize import conform, open_source
 from bulkframe.ops.verify_canon import check_families
 from bulkframe.ops.verify_diff import DiffCounts
 from bulkframe.ops.verify_full import compare
+from bulkframe.ops.verify_join import join_compare, same_database
 from bulkframe.ops.verify_sides import FrameSide, Side, TableSide, TableSource
 from bulkframe.options import VerifyOptions
 from bulkframe.types import Column
@@ -370,13 +371,15 @@ def verify(
         if unknown_keys:
             raise SchemaError(f"key column(s) {unknown_keys} are not columns of {ref}")
         rangeable = len(keys) == 1 and target.columns[keys[0]].kind in INTEGER_KINDS
+        joinable = _in_same_database(db, data)
         if mode is None:
-            mode = "sample" if sample is not None else ("full" if rangeable else "keys")
+            mode = "sample" if sample is not None else ("full" if rangeable or joinable else "keys")
         if mode == "full":
-            if not rangeable:
+            if not (rangeable or joinable):
                 raise NotSupportedError(
-                    f"mode='full' needs one integer key column to cut into ranges; {ref} is keyed by "
-                    f"{keys} ({', '.join(target.columns[k].kind for k in keys)}): use mode='keys' or 'sample'"
+                    f"mode='full' needs one integer key column to cut into ranges (or a source table in "
+                    f"the same database); {ref} is keyed by {keys} "
+                    f"({', '.join(target.columns[k].kind for k in keys)}): use mode='keys' or 'sample'"
                 )
             return _verify_full(db, target, data, keys, fields, options, batch_size)
         target.close()
@@ -385,6 +388,14 @@ def verify(
         )
     finally:
         target.close()
+
+
+def _in_same_database(db: Database, data: Any) -> bool:
+    """``data`` is a table that one ``FULL OUTER JOIN`` on ``db`` can compare."""
+    if not isinstance(data, TableSource) or not db.backend.capabilities.full_outer_join:
+        return False
+    url = data.database if isinstance(data.database, str) else getattr(data.database, "url", None)
+    return url == db.url
 
 
 def _source_side(db: Database, data: Any, target: TableSide, batch_size: int) -> Side:
@@ -435,9 +446,20 @@ def _verify_full(
             side.prepare(names, families, options.float_tolerance)
         counts = DiffCounts(keys, wanted, families, options.float_tolerance, options.max_samples)
         result = Verification(str(target.ref), keys, wanted, mode="full")
-        s_rows, t_rows = compare(
-            source, target, counts, leaf_size=options.leaf_size, batch_size=batch_size, metrics=result.metrics
-        )
+        if same_database(source, target):
+            assert isinstance(source, TableSide)
+            s_rows, t_rows = join_compare(
+                source, target, counts, batch_size=batch_size, metrics=result.metrics
+            )
+        else:
+            s_rows, t_rows = compare(
+                source,
+                target,
+                counts,
+                leaf_size=options.leaf_size,
+                batch_size=batch_size,
+                metrics=result.metrics,
+            )
     finally:
         source.close()
     samples = counts.samples()

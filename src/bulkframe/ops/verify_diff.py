@@ -58,8 +58,9 @@ class DiffCounts:
     def add(self, source: pl.DataFrame, target: pl.DataFrame) -> None:
         """Compare one batch of rows (all rows of a set of key ranges from both sides)."""
         key = self.key
-        source = source.with_columns(pl.col(k).cast(pl.Int64) for k in key)
-        target = target.with_columns(pl.col(k).cast(pl.Int64) for k in key)
+        ints = [k for k in key if source.schema[k].is_integer() and target.schema[k].is_integer()]
+        source = source.with_columns(pl.col(k).cast(pl.Int64) for k in ints)
+        target = target.with_columns(pl.col(k).cast(pl.Int64) for k in ints)
         only_s = source.join(target.select(key), on=key, how="anti", nulls_equal=True)
         only_t = target.join(source.select(key), on=key, how="anti", nulls_equal=True)
         self.only_source += only_s.height

@@ -10,16 +10,24 @@ inserted next to it (only in ``b``), ``name`` changed, ``price`` changed, ``qty`
 Contenders, each in its own interpreter (time and peak RSS of that process):
 
 * ``bulkframe``   — ``db.verify("bench_verify_b", bf.TableSource(db, "bench_verify_a"))``:
-  key-range hashes computed inside PostgreSQL, only differing ranges fetched;
+  both tables in one database, so one ``FULL OUTER JOIN`` returns only the differing rows,
+  diffed in Polars;
+* ``bulkframe hashes`` — the same call with the source named by another URL, as if it
+  were another server: key-range hashes computed inside PostgreSQL (both sides at once),
+  only differing ranges fetched;
 * ``full join``   — the floor: ONE hand-written ``FULL OUTER JOIN`` in the database
   returning the same per-column counts (no samples);
-* ``reladiff``    — ``reladiff.diff_tables`` (hash-diff bisection; the maintained
-  data-diff fork), counts derived from its ``+``/``-`` rows;
+* ``reladiff``    — ``reladiff.diff_tables`` (the maintained data-diff fork; for two
+  tables in one database its ``auto`` algorithm is a join per key segment), counts
+  derived from its ``+``/``-`` rows;
+* ``reladiff hashdiff`` — the same with ``algorithm="hashdiff"``: checksums of key
+  segments and bisection, its cross-database algorithm (compare with ``bulkframe hashes``);
 * ``datacompy``   — both tables read into pandas (connectorx), ``datacompy.Compare``.
 
 Each contender's counts are checked against the expected ones (a mismatch is printed
 with the reason).  Ratios are contender time / bulkframe time (> 1: bulkframe is faster)
-and bulkframe time / full-join time (goal ≤ 1.5).
+and bulkframe time / full-join time (goal ≤ 1.5).  Times start after the contender's
+modules are imported (connecting is timed).
 
     python benchmarks/bench_verify.py [--rows 1000000] [--url URL] [--only bulkframe,reladiff]
 
@@ -81,20 +89,29 @@ def setup(url: str, n: int) -> dict[str, Any]:
 
 
 # -- contenders (run in a child process) -------------------------------------------------------
-def run_bulkframe(url: str) -> dict[str, Any]:
+def run_bulkframe(url: str, source_url: str | None = None) -> dict[str, Any]:
     common.ensure_src_on_path()
     import bulkframe as bf
 
     with bf.connect(url) as db:
-        v = db.verify(B, bf.TableSource(db, A))
+        v = db.verify(B, bf.TableSource(source_url or db, A))
     cols = {k: n for k, n in v.column_differences.items() if n}
+    keep = ("strategy", "levels", "hashed_in", "rows_fetched", "hash_seconds", "seconds")
     return {
         "only_source": v.missing,
         "only_target": v.only_in_table,
         "differing": v.mismatched,
         "columns": cols,
-        "detail": {k: v.metrics[k] for k in ("levels", "hashed_in", "rows_fetched", "hash_seconds")},
+        "detail": {k: v.metrics[k] for k in keep if k in v.metrics},
     }
+
+
+def run_bulkframe_hashes(url: str) -> dict[str, Any]:
+    """The cross-database path on the same tables: the source named by a URL that differs
+    from the target's (an extra ``application_name``), so bulkframe cannot join them and
+    compares key-range hashes computed in PostgreSQL, as it would across two servers."""
+    sep = "&" if "?" in url else "?"
+    return run_bulkframe(url, f"{url}{sep}application_name=bench_verify_source")
 
 
 def run_full_join(url: str) -> dict[str, Any]:
@@ -115,14 +132,17 @@ def run_full_join(url: str) -> dict[str, Any]:
     return {"only_source": got[0], "only_target": got[1], "differing": got[2], "columns": cols}
 
 
-def run_reladiff(url: str) -> dict[str, Any]:
+def run_reladiff(url: str, algorithm: str = "auto") -> dict[str, Any]:
     import reladiff
 
     a = reladiff.connect_to_table(url, A, "id", thread_count=2)
     b = reladiff.connect_to_table(url, B, "id", thread_count=2)
     minus: dict[Any, tuple[Any, ...]] = {}
     plus: dict[Any, tuple[Any, ...]] = {}
-    for sign, row in reladiff.diff_tables(a, b, extra_columns=tuple(FIELDS), max_threadpool_size=2):
+    diff = reladiff.diff_tables(
+        a, b, extra_columns=tuple(FIELDS), max_threadpool_size=2, algorithm=reladiff.Algorithm(algorithm)
+    )
+    for sign, row in diff:
         (minus if sign == "-" else plus)[row[0]] = row[1:]
     both = minus.keys() & plus.keys()
     cols: dict[str, int] = {}
@@ -138,6 +158,12 @@ def run_reladiff(url: str) -> dict[str, Any]:
     }
 
 
+def run_reladiff_hashdiff(url: str) -> dict[str, Any]:
+    """reladiff's cross-database algorithm (checksums of key segments, bisection), which
+    its ``auto`` choice skips for two tables in one database (it joins them instead)."""
+    return run_reladiff(url, "hashdiff")
+
+
 def run_datacompy(url: str) -> dict[str, Any]:
     import datacompy
     import polars as pl
@@ -149,20 +175,38 @@ def run_datacompy(url: str) -> dict[str, Any]:
     return {
         "only_source": len(cmp.df1_unq_rows),
         "only_target": len(cmp.df2_unq_rows),
-        "differing": int(len(cmp.all_mismatch())),
+        "differing": len(cmp.all_mismatch()),
         "columns": cols,
     }
 
 
 CONTENDERS = {
     "bulkframe": run_bulkframe,
+    "bulkframe hashes": run_bulkframe_hashes,
     "full join": run_full_join,
     "reladiff": run_reladiff,
+    "reladiff hashdiff": run_reladiff_hashdiff,
     "datacompy": run_datacompy,
 }
 
 
+#: Modules each contender imports, loaded before its clock starts (import time is a cost
+#: of the process, not of the comparison).
+IMPORTS = {
+    "bulkframe": ["polars", "pyarrow", "sqlalchemy", "adbc_driver_postgresql.dbapi"],
+    "full join": ["psycopg"],
+    "reladiff": ["reladiff", "psycopg2"],
+    "datacompy": ["datacompy", "polars", "pandas", "connectorx"],
+}
+
+
 def child(name: str, url: str, result_file: Path) -> int:
+    import importlib
+
+    common.ensure_src_on_path()
+    modules = IMPORTS.get(name) or IMPORTS[name.split()[0]]
+    for module in modules + (["bulkframe"] if name.startswith("bulkframe") else []):
+        importlib.import_module(module)
     start = time.perf_counter()
     try:
         out = CONTENDERS[name](url)
@@ -224,8 +268,10 @@ def main() -> int:
     print(common.format_table(["contender", "time", "peak RSS", "time / bulkframe", "counts"], rows))
     if base and floor:
         print(f"bulkframe / full join = {base / floor:.2f} (goal <= 1.5)")
-    if "bulkframe" in results and "detail" in results["bulkframe"]:
-        print(f"bulkframe detail: {results['bulkframe']['detail']}")
+    for name in ("bulkframe", "bulkframe hashes"):
+        if "detail" in results.get(name, {}):
+            print(f"{name} detail: {results[name]['detail']}")
+    print(f"load average (1 min) at the end: {common.machine_info().get('load_average_1m')}")
     common.drop_table(url, A)
     common.drop_table(url, B)
     return 0

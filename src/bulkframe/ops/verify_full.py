@@ -2,7 +2,7 @@
 
 1. Both sides report their key bounds and row counts.
 2. The key space ``[low, high]`` is cut into buckets of a power-of-two width, about
-   ``leaf_size`` rows each; each side reports per bucket its row count and the sums of
+   ``leaf_size / 2`` rows each; each side reports per bucket its row count and the sums of
    its rows' hash parts (:mod:`.verify_canon`) — computed inside the database where the
    backend can (one ``GROUP BY`` scan), else by streaming and hashing client-side.  Both
    sides run at the same time, each on its own connection.
@@ -81,7 +81,8 @@ def compare(
         leaves: list[tuple[Interval, int]] = []
         if lows:
             low, high = min(lows), max(highs)
-            buckets = min(MAX_BUCKETS, max(1, math.ceil(max(s_rows, t_rows) / leaf_size)))
+            # buckets of about leaf_size / 2 rows: room for a few changed rows before a split
+            buckets = min(MAX_BUCKETS, max(1, math.ceil(2 * max(s_rows, t_rows) / leaf_size)))
             width = _pow2_at_least(math.ceil((high - low + 1) / buckets))
             intervals: list[Interval] | None = None
             while True:
@@ -98,7 +99,7 @@ def compare(
                 split = diff.filter(~leaf)
                 if split.height == 0:
                     break
-                fanout = _pow2_at_least(math.ceil(int(split["rows"].max()) / leaf_size))  # type: ignore[arg-type]
+                fanout = _pow2_at_least(math.ceil(2 * int(split["rows"].max()) / leaf_size))  # type: ignore[arg-type]
                 intervals = _merge([(low + b * width, low + (b + 1) * width) for b in split["bucket"]])
                 width = max(1, width // min(fanout, MAX_BUCKETS))
         metrics["levels"] = levels

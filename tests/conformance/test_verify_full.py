@@ -133,7 +133,7 @@ def test_backend_hashes_agree_with_client_side_hashes(db, table):  # type: ignor
     names = [c.name for c in cols]
     families = {n: _family(c.kind) for n, c in zip(names, cols, strict=True)}
     for tolerance in (None, 0.01):
-        side = TableSide(db, bf.database._table_ref(table, None), 1000)
+        side = TableSide(db.sessions, bf.database._table_ref(table, None), 1000)
         client = FrameSide(frame, side.columns, 1000, table)
         try:
             for s in (side, client):

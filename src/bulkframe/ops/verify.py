@@ -25,13 +25,13 @@ from bulkframe.ops.verify_canon import check_families
 from bulkframe.ops.verify_diff import DiffCounts
 from bulkframe.ops.verify_full import compare
 from bulkframe.ops.verify_join import join_compare, same_database
-from bulkframe.ops.verify_sides import FrameSide, Side, TableSide, TableSource
+from bulkframe.ops.verify_sides import FrameSide, Side, SourceTable, TableSide
 from bulkframe.options import VerifyOptions
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe.verify")
 
@@ -254,7 +254,7 @@ class Reservoir:
 
 
 def verify_rows(
-    db: Database,
+    sessions: Sessions,
     conn: Connection,
     ref: TableRef,
     expected: pl.DataFrame,
@@ -267,7 +267,7 @@ def verify_rows(
 ) -> Verification:
     """Compare ``expected`` (logical types) with the table, joining on ``key``; the
     frames keep at most ``max_samples`` rows (counts stay exact)."""
-    backend = db.backend
+    backend = sessions.backend
     result = Verification(str(ref), list(key), list(fields))
     result.checked = expected.height
     if expected.height == 0:
@@ -345,7 +345,7 @@ def _comparable(series: pl.Series, column: Column) -> pl.Series:
 
 
 def verify(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -362,7 +362,7 @@ def verify(
         raise InvalidOptionValueError(f"sample= applies to mode='sample', not mode={mode!r}")
     if mode == "sample" and sample is None:
         sample = DEFAULT_SAMPLE
-    target = TableSide(db, ref, batch_size)
+    target = TableSide(sessions, ref, batch_size)
     try:
         keys = list(key or [c.name for c in target.columns.values() if c.primary_key])
         if not keys:
@@ -371,7 +371,7 @@ def verify(
         if unknown_keys:
             raise SchemaError(f"key column(s) {unknown_keys} are not columns of {ref}")
         rangeable = len(keys) == 1 and target.columns[keys[0]].kind in INTEGER_KINDS
-        joinable = _in_same_database(db, data)
+        joinable = _in_same_database(sessions, data)
         if mode is None:
             mode = "sample" if sample is not None else ("full" if rangeable or joinable else "keys")
         if mode == "full":
@@ -381,45 +381,31 @@ def verify(
                     f"the same database); {ref} is keyed by {keys} "
                     f"({', '.join(target.columns[k].kind for k in keys)}): use mode='keys' or 'sample'"
                 )
-            return _verify_full(db, target, data, keys, fields, options, batch_size)
+            return _verify_full(target, data, keys, fields, options, batch_size)
         target.close()
         return _verify_rows(
-            db, ref, target.columns, data, keys, fields, sample, options, batch_size, seed, mode
+            sessions, ref, target.columns, data, keys, fields, sample, options, batch_size, seed, mode
         )
     finally:
         target.close()
 
 
-def _in_same_database(db: Database, data: Any) -> bool:
-    """``data`` is a table that one ``FULL OUTER JOIN`` on ``db`` can compare."""
-    if not isinstance(data, TableSource) or not db.backend.capabilities.full_outer_join:
-        return False
-    url = data.database if isinstance(data.database, str) else getattr(data.database, "url", None)
-    return url == db.url
+def _in_same_database(sessions: Sessions, data: Any) -> bool:
+    """``data`` is a table that one ``FULL OUTER JOIN`` on ``sessions`` can compare."""
+    return (
+        isinstance(data, SourceTable)
+        and sessions.backend.capabilities.full_outer_join
+        and data.sessions.backend.url == sessions.backend.url
+    )
 
 
-def _source_side(db: Database, data: Any, target: TableSide, batch_size: int) -> Side:
-    if isinstance(data, TableSource):
-        from bulkframe.database import Database as DatabaseClass
-        from bulkframe.database import _table_ref
-
-        database = data.database
-        owned = not isinstance(database, DatabaseClass)
-        if owned:
-            from bulkframe.database import connect
-
-            database = connect(str(database))
-        try:
-            return TableSide(database, _table_ref(data.table, data.schema), batch_size, owned=owned)
-        except BaseException:
-            if owned:
-                database.close()
-            raise
+def _source_side(data: Any, target: TableSide, batch_size: int) -> Side:
+    if isinstance(data, SourceTable):
+        return TableSide(data.sessions, data.ref, batch_size)
     return FrameSide(data, target.columns, batch_size, str(target.ref))
 
 
 def _verify_full(
-    db: Database,
     target: TableSide,
     data: Any,
     keys: list[str],
@@ -427,7 +413,7 @@ def _verify_full(
     options: VerifyOptions,
     batch_size: int,
 ) -> Verification:
-    source = _source_side(db, data, target, batch_size)
+    source = _source_side(data, target, batch_size)
     try:
         present = [n for n in source.columns if n in target.columns]
         missing_key = [k for k in keys if k not in source.columns]
@@ -479,10 +465,10 @@ def _verify_full(
     return result
 
 
-def _input_chunks(db: Database, data: Any, columns: dict[str, Column], ref: TableRef, batch_size: int) -> Any:
+def _input_chunks(data: Any, columns: dict[str, Column], ref: TableRef, batch_size: int) -> Any:
     """The input as Arrow tables cast to the table's types."""
-    if isinstance(data, TableSource):
-        source = _source_side(db, data, None, batch_size)  # type: ignore[arg-type]
+    if isinstance(data, SourceTable):
+        source = TableSide(data.sessions, data.ref, batch_size)
         try:
             names = [n for n in source.columns if n in columns]
             source.prepare(names, {}, None)
@@ -496,7 +482,7 @@ def _input_chunks(db: Database, data: Any, columns: dict[str, Column], ref: Tabl
 
 
 def _verify_rows(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     by_name: dict[str, Column],
     data: Any,
@@ -511,7 +497,7 @@ def _verify_rows(
     """``mode="keys"`` (every input row) and ``mode="sample"``: one-way, by key."""
     reservoir = Reservoir(sample, seed)
     names: list[str] = []
-    for table in _input_chunks(db, data, by_name, ref, batch_size):
+    for table in _input_chunks(data, by_name, ref, batch_size):
         names = table.column_names
         reservoir.add(table)
     missing_key = [k for k in keys if names and k not in names]
@@ -522,11 +508,10 @@ def _verify_rows(
     if unknown:
         raise SchemaError(f"verification_fields {unknown} are not columns of both the data and {ref}")
     expected = reservoir.rows()
-    conn = db.connection()
-    try:
+    with sessions.session(write=False) as conn:
         out = (
             verify_rows(
-                db,
+                sessions,
                 conn,
                 ref,
                 expected,
@@ -539,12 +524,6 @@ def _verify_rows(
             if expected is not None
             else Verification(str(ref), keys, wanted)
         )
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        db.release(conn)
     out.mode = mode
     if mode == "sample":
         out.population = reservoir.seen

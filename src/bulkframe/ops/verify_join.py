@@ -26,7 +26,7 @@ def same_database(source: Any, target: TableSide) -> bool:
     """Whether ``source`` is a table that ``target``'s connection can join with."""
     return (
         isinstance(source, TableSide)
-        and source.db.url == target.db.url
+        and source.backend.url == target.backend.url
         and target.backend.capabilities.full_outer_join
     )
 

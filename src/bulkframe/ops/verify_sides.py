@@ -25,7 +25,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe.verify")
 
@@ -61,6 +61,15 @@ class TableSource:
     database: Any
     table: str
     schema: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A :class:`TableSource` resolved by ``Database.verify``: the source database's
+    session factory and the table."""
+
+    sessions: Sessions
+    ref: TableRef
 
 
 class Side(abc.ABC):
@@ -125,11 +134,11 @@ def _chunks(intervals: Sequence[Interval], size: int) -> Iterator[Sequence[Inter
 class TableSide(Side):
     """A table read through its backend (ADBC)."""
 
-    def __init__(self, db: Database, ref: TableRef, batch_size: int, *, owned: bool = False) -> None:
+    def __init__(self, sessions: Sessions, ref: TableRef, batch_size: int) -> None:
         super().__init__(batch_size)
-        self.db, self.ref, self.owned = db, ref, owned
-        self.backend = db.backend
-        self.conn: Connection = db.connection()
+        self.sessions, self.ref = sessions, ref
+        self.backend = sessions.backend
+        self.conn: Connection = sessions.checkout()
         cols = self.backend.reflect(self.conn, ref)
         if cols is None:
             self.close()
@@ -208,10 +217,8 @@ class TableSide(Side):
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.rollback()
-            self.db.release(conn)
+            self.sessions.release(conn)
             self.conn = None  # type: ignore[assignment]
-        if self.owned:
-            self.db.close()
 
 
 class FrameSide(Side):

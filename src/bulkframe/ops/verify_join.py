@@ -39,8 +39,13 @@ def _differs(a: sa.ColumnElement[Any], b: sa.ColumnElement[Any], tolerance: floa
     return sa.and_(distinct, sa.not_(close))
 
 
-def _count(side: TableSide) -> int:
-    return int(side.conn.scalar(sa.select(sa.func.count()).select_from(side.table)))
+def _count(side: TableSide, *, own_connection: bool = False) -> int:
+    """The side's row count (on a connection of its own while the join holds the side's)."""
+    stmt = sa.select(sa.func.count()).select_from(side.table)
+    if not own_connection:
+        return int(side.conn.scalar(stmt))
+    with side.sessions.session(write=False) as conn:
+        return int(conn.scalar(stmt))
 
 
 def join_compare(
@@ -67,8 +72,10 @@ def join_compare(
         .where(where)
     )
     rows = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkframe-verify") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bulkframe-verify") as pool:
+        # both counts run while the join does (cheap next to it: index-only scans)
         source_rows = pool.submit(_count, source)
+        target_rows = pool.submit(_count, target, own_connection=True)
         cursor = target.conn.execute(stmt, options=target.backend.read_options)
         try:
             for batch in cursor.fetch_record_batch():
@@ -78,12 +85,11 @@ def join_compare(
             raise target.conn.failure(exc, "fetching rows") from exc
         finally:
             cursor.close()
-        target_rows = _count(target)
-        s_rows = source_rows.result()
+        s_rows, t_rows = source_rows.result(), target_rows.result()
     metrics["strategy"] = "join"
     metrics["rows_fetched"] = {"differing": rows}
     metrics["seconds"] = round(time.perf_counter() - started, 3)
-    return s_rows, target_rows
+    return s_rows, t_rows
 
 
 def _split(

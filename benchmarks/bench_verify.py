@@ -231,6 +231,7 @@ def main() -> int:
     parser.add_argument("--url")
     parser.add_argument("--only", help="comma-separated contenders")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best time kept)")
+    parser.add_argument("--keep-tables", action="store_true", help="leave both tables for inspection")
     parser.add_argument("--child")
     parser.add_argument("--result-file", type=Path)
     args = parser.parse_args()
@@ -272,8 +273,9 @@ def main() -> int:
         if "detail" in results.get(name, {}):
             print(f"{name} detail: {results[name]['detail']}")
     print(f"load average (1 min) at the end: {common.machine_info().get('load_average_1m')}")
-    common.drop_table(url, A)
-    common.drop_table(url, B)
+    if not args.keep_tables:
+        common.drop_table(url, A)
+        common.drop_table(url, B)
     return 0
 
 

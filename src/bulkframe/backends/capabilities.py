@@ -48,3 +48,6 @@ class Capabilities:
     #: compares them with one join statement that returns only the rows that differ
     #: (without it, by key-range hashes as across databases).
     full_outer_join: bool = False
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False

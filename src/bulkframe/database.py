@@ -474,13 +474,14 @@ class Database:
 
         Modes:
 
-        - ``"full"`` (default when the key is one integer column): two-way.  Rows only in
+        - ``"full"`` (default when the source is a table): two-way.  Rows only in
           the data (``missing``), rows only in the table (``only_in_table``) and differing
           cells (``mismatched``, ``column_differences`` per column), with exact counts and
           bounded samples.  Per-key-range hashes are computed inside each database where
           the backend can (PostgreSQL), else streamed and hashed client-side (SQLite,
           DataFrames, files); only ranges that differ are drilled into and fetched.
-        - ``"keys"``: one-way; every input row is looked up by key.
+        - ``"keys"`` (default for rows given as data): one-way; every input row is looked
+          up by key, rows only in the table are not looked for.
         - ``"sample"``: one-way on a uniform sample of ``sample`` rows, with the confidence
           a clean sample gives (``confidence``, ``max_difference_rate``).
 
@@ -506,7 +507,7 @@ class Database:
             Rows read, streamed or compared per round trip.
         mode : {"full", "keys", "sample"}, optional
             See above; default ``"sample"`` when ``sample`` is given, else ``"full"`` when
-            the key is one integer column, else ``"keys"``.
+            ``data`` is a ``TableSource``, else ``"keys"`` (one-way, as before).
         float_tolerance : float, optional
             Floats equal within this absolute difference (default: bit-exact).
         max_samples : int

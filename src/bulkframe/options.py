@@ -522,12 +522,13 @@ class VerifyOptions(OptionGroup):
 
     mode: VerifyMode | None = None
     """``"full"``: two-way — rows only in the data, rows only in the table and differing
-    cells, by key-range hashes computed inside each database where the backend can, drilling
-    only into ranges that differ (needs one integer key column).  ``"keys"``: one-way —
-    every input row is looked up by key (rows only in the table are not seen).
-    ``"sample"``: one-way on a uniform sample of ``sample`` input rows (default 1,000), with
-    the confidence a clean sample gives.  Default: ``"sample"`` when ``sample`` is given,
-    else ``"full"`` when the key is one integer column, else ``"keys"``."""
+    cells, by one join (two tables in one database) or by key-range hashes computed inside
+    each database where the backend can, drilling only into ranges that differ (needs one
+    integer key column).  ``"keys"``: one-way — every input row is looked up by key (rows
+    only in the table are not seen).  ``"sample"``: one-way on a uniform sample of
+    ``sample`` input rows (default 1,000), with the confidence a clean sample gives.
+    Default: ``"sample"`` when ``sample`` is given, else ``"full"`` when the source is a
+    table (``TableSource``), else ``"keys"`` (rows as data: did they land?)."""
     float_tolerance: float | None = None
     """Float columns compare equal when ``|a - b| <= float_tolerance`` (NaN equals NaN);
     default: bit-exact (``-0.0`` equals ``0.0``)."""

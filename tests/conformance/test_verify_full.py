@@ -53,7 +53,8 @@ def _load(db: bf.Database, table: str, frame: pl.DataFrame) -> None:
 def test_full_mode_finds_each_kind_of_difference_with_exact_counts(db, table, sql):  # type: ignore[no-untyped-def]
     source = _rows(2000)
     _load(db, table, source)
-    clean = db.verify(table, source)
+    assert db.verify(table, source).mode == "keys"  # rows as data: one-way unless asked
+    clean = db.verify(table, source, mode="full")
     assert clean.mode == "full" and clean.ok
     assert (clean.checked, clean.matched, clean.table_rows, clean.only_in_table) == (2000, 2000, 2000, 0)
 
@@ -61,7 +62,7 @@ def test_full_mode_finds_each_kind_of_difference_with_exact_counts(db, table, sq
     db.bulk_create(table, _rows(2, start=5000))  # only in the table
     sql(f"UPDATE \"{table}\" SET name = 'changed' WHERE id IN (10, 11, 12, 1500)")
     sql(f'UPDATE "{table}" SET qty = qty + 1 WHERE id IN (12, 700)')  # 12: two columns differ
-    found = db.verify(table, source, max_samples=2, leaf_size=8)
+    found = db.verify(table, source, mode="full", max_samples=2, leaf_size=8)
     assert not found.ok
     assert (found.missing, found.only_in_table, found.mismatched) == (3, 2, 5)
     assert found.column_differences == {"name": 4, "price": 0, "score": 0, "ts": 0, "qty": 2}
@@ -70,7 +71,7 @@ def test_full_mode_finds_each_kind_of_difference_with_exact_counts(db, table, sq
     assert found.differences.height == 2 and found.source_only.height == 2 and found.table_only.height == 2
     assert set(found.differences.columns) == {"id", "field", "expected", "actual"}
     assert set(found.source_only["id"]) <= {5, 900, 1999} and set(found.table_only["id"]) == {5000, 5001}
-    everything = db.verify(table, source)
+    everything = db.verify(table, source, mode="full")
     diffs = everything.differences.sort("id", "field").to_dicts()
     assert {"id": 12, "field": "qty", "expected": "12", "actual": "13"} in diffs
     assert {"id": 1500, "field": "name", "expected": "n1500", "actual": "changed"} in diffs
@@ -186,7 +187,7 @@ def test_dataframe_and_parquet_sources(db, table, tmp_path: Path, sql) -> None: 
     path = tmp_path / "source.parquet"
     frame.write_parquet(path, row_group_size=500)
     for source in (frame, frame.lazy(), frame.to_arrow(), path, str(path)):
-        found = db.verify(table, source, batch_size=700)
+        found = db.verify(table, source, batch_size=700, mode="full")
         assert (found.checked, found.missing, found.mismatched, found.only_in_table) == (3000, 1, 0, 0), type(
             source
         )
@@ -243,13 +244,13 @@ def test_float_tolerance_compares_by_value(db, table) -> None:  # type: ignore[n
         .otherwise(pl.col("score"))
         .alias("score")
     )
-    assert db.verify(table, nudged).column_differences["score"] == 10  # bit-exact by default
-    close = db.verify(table, nudged, float_tolerance=1e-6)
+    assert db.verify(table, nudged, mode="full").column_differences["score"] == 10  # bit-exact by default
+    close = db.verify(table, nudged, mode="full", float_tolerance=1e-6)
     assert close.ok and close.column_differences["score"] == 0
     far = nudged.with_columns(
         pl.when(pl.col("id") == 3).then(pl.col("score") + 0.5).otherwise(pl.col("score"))
     )
-    found = db.verify(table, far, float_tolerance=1e-6)
+    found = db.verify(table, far, mode="full", float_tolerance=1e-6)
     assert (found.mismatched, found.column_differences["score"]) == (1, 1)
     assert db.verify(table, far, mode="keys", float_tolerance=1e-6).mismatched == 1
 

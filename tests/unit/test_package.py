@@ -185,8 +185,10 @@ def test_verify_migration_notebook_executes(
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     reports = [h for h in html if h.startswith('<div class="bulkframe-verification">')]
     assert len(reports) == 2 and "— ok" in reports[0]
-    assert "2 missing, 4 differing, 1 only in the table of 50,000 checked" in reports[1]
-    assert "customer=2, amount=3" in reports[1]
+    assert (
+        "Verification (two-way)" in reports[1] and "2 missing, 4 differing, 1 only in the table" in reports[1]
+    )
+    assert "differing rows per column" in reports[1]
     streams = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "'target': 'database'" in streams and "rule of three" in streams
     assert any("image/png" in o.get("data", {}) for o in outputs)

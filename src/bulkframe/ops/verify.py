@@ -143,8 +143,12 @@ class Verification:
         missing keys (every name and value HTML-escaped)."""
         from bulkframe import _html
 
-        caption = f"Verification ({self.mode}) of {self.table!r} by {', '.join(self.key)} — " + (
-            "ok" if self.ok else self.summary()
+        label = {"full": " (two-way)", "sample": f" (sample of {self.checked:,})"}.get(self.mode, "")
+        problems = [f"{self.missing:,} missing", f"{self.mismatched:,} differing"]
+        if self.only_in_table is not None:
+            problems.append(f"{self.only_in_table:,} only in the table")
+        caption = f"Verification{label} of {self.table!r} by {', '.join(self.key)} — " + (
+            "ok" if self.ok else ", ".join(problems)
         )
         header = ["checked", "matched", "missing", "mismatched"]
         values: list[Any] = [self.checked, self.matched, self.missing, self.mismatched]
@@ -156,7 +160,7 @@ class Verification:
         parts = [_html.table(header, [values], caption=caption)]
         if self.confidence:
             parts.append(_html.table(["confidence"], [[self.confidence]]))
-        if self.column_differences and any(self.column_differences.values()):
+        if self.mode != "keys" and any(self.column_differences.values()):
             cols = {k: v for k, v in self.column_differences.items() if v}
             parts.append(_html.table(list(cols), [list(cols.values())], caption="differing rows per column"))
         diffs, total = _html.first_rows(self.differences)
@@ -373,7 +377,9 @@ def verify(
         rangeable = len(keys) == 1 and target.columns[keys[0]].kind in INTEGER_KINDS
         joinable = _in_same_database(sessions, data)
         if mode is None:
-            mode = "sample" if sample is not None else ("full" if rangeable or joinable else "keys")
+            # rows given as data: one-way, as verify always did; a table: both ways
+            two_way = isinstance(data, SourceTable) and (rangeable or joinable)
+            mode = "sample" if sample is not None else ("full" if two_way else "keys")
         if mode == "full":
             if not (rangeable or joinable):
                 raise NotSupportedError(

@@ -67,6 +67,10 @@ class Capabilities:
     #: arbitrary one) a skip on any unique constraint whose rows collide with each other is
     #: refused with ``NotSupportedError`` naming the columns, before anything is written.
     conflicts_in_order: bool = True
+    #: ``FULL OUTER JOIN`` exists: ``db.verify`` of two tables in the same database
+    #: compares them with one join statement that returns only the rows that differ
+    #: (without it, by key-range hashes as across databases).
+    full_outer_join: bool = False
     #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
     #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
     copy_text: bool = False

@@ -212,6 +212,12 @@ class DuckCursor:
             return pa.table({"Count": pa.array([r[0] for r in self._rows], pa.int64())})
         return self._result.fetch_arrow_table()
 
+    def fetch_record_batch(self) -> pa.RecordBatchReader:
+        """The result as a stream of Arrow batches."""
+        if self._rows is not None:
+            return self.fetch_arrow_table().to_reader()
+        return self._result.fetch_record_batch()
+
     def set_sql_query(self, sql: str) -> None:
         self._sql = sql
 
@@ -313,6 +319,7 @@ class DuckDBBackend(Backend):
         triggers=False,
         delete_after_children=False,
         conflicts_in_order=False,
+        full_outer_join=True,
     )
     dialect = DuckDBDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 

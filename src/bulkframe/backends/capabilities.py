@@ -44,3 +44,7 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: ``NOTIFY channel, payload`` exists (:meth:`Backend.notify`): with
+    #: ``publish_events`` and no ``event_sink``, events go out inside the writing
+    #: transaction and are delivered exactly when it commits.  Without it a sink is needed.
+    notify: bool = False

@@ -105,11 +105,15 @@ class PostgresBackend(Backend):
         regex=True,
         analyze_stage=True,
         modified_count="execute_update",
+        notify=True,
     )
     dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
     def upsert_insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
+
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        conn.fetchall(sa.select(sa.func.pg_notify(sa.literal(channel), sa.literal(payload))))
 
     def upsert_inserted_flag(self) -> sa.ColumnElement[bool]:
         """``xmax = 0``: the row version was not locked by an earlier transaction, so this

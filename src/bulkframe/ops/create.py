@@ -26,13 +26,17 @@ from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
+    BenchmarkOptions,
     ConflictResolution,
     ErrorPolicy,
+    EventOptions,
+    MemoryOptions,
     MetricsOptions,
     MigrationOptions,
     ProgressOptions,
     RuleOptions,
     RunOptions,
+    StreamOptions,
 )
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger, fingerprint
@@ -44,6 +48,9 @@ from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
+    from bulkframe.normalize.sources import Source
+    from bulkframe.normalize.streams import RowStream
+    from bulkframe.plan.benchmark import StageClock
 
 log = logging.getLogger("bulkframe")
 
@@ -148,11 +155,100 @@ def bulk_create(
     monitoring: MetricsOptions,
     migration: MigrationOptions,
     progress: ProgressOptions,
+    streams: StreamOptions | None = None,
+    memory: MemoryOptions | None = None,
+    events: EventOptions | None = None,
+    benchmark: BenchmarkOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    from bulkframe.normalize.streams import is_unbounded, open_stream
+
+    streams, memory = streams or StreamOptions(), memory or MemoryOptions()
+    events, benchmark = events or EventOptions(), benchmark or BenchmarkOptions()
+    options: dict[str, Any] = dict(
+        batch_size=batch_size,
+        conflict_resolution=conflict_resolution,
+        conflict_fields=conflict_fields,
+        primary_key=primary_key,
+        rules=rules,
+        policy=policy,
+        run=run,
+        monitoring=monitoring,
+        migration=migration,
+        progress=progress,
+        memory=memory,
+    )
+    stream = open_stream(data, streams, batch_size) if streams.given or is_unbounded(data) else None
+    if stream is not None and run.resumable:
+        raise NotSupportedError(
+            "resumable=True cannot resume a stream: its micro-batches are cut by time, so a rerun would "
+            "cut them differently. Each micro-batch commits on its own (and its ledger row with it) anyway"
+        )
+    if benchmark.benchmark_mode:
+        from bulkframe.plan.benchmark import benchmarked
+
+        if stream is not None or events.publish_events:
+            raise InvalidOptionValueError(
+                "benchmark_mode reads the input several times and rolls the timed runs back; it cannot "
+                "be combined with a stream or with publish_events"
+            )
+        fresh = _fresh_source(data, memory)
+
+        def once(clock: StageClock | None, limit: int | None, preset: dict[str, Any] | None) -> BulkResult:
+            return _create(db, ref, fresh(), **options, clock=clock, rehearsal=limit, preset=preset)
+
+        return benchmarked(once, benchmark, replayable=_replayable(data))
+    if stream is not None:
+        from bulkframe.plan.microbatch import run_stream
+
+        live = stream
+        return run_stream(
+            lambda: _create(db, ref, live.source(), **options, events=events, stream=live), live
+        )
+    return _create(db, ref, open_source(data, lazy=memory.stream_input), **options, events=events)
+
+
+def _fresh_source(data: Any, memory: MemoryOptions) -> Callable[[], Source]:
+    return lambda: open_source(data, lazy=memory.stream_input)
+
+
+def _replayable(data: Any) -> bool:
+    from bulkframe.ops.upsert import replayable
+
+    return replayable(data)
+
+
+def _create(
+    db: Database,
+    ref: TableRef,
+    source: Source,
+    *,
+    batch_size: int,
+    conflict_resolution: str,
+    conflict_fields: Sequence[str] | None,
+    primary_key: Sequence[str] | str | None,
+    rules: RuleOptions,
+    policy: ErrorPolicy,
+    run: RunOptions,
+    monitoring: MetricsOptions,
+    migration: MigrationOptions,
+    progress: ProgressOptions,
+    memory: MemoryOptions,
+    events: EventOptions | None = None,
+    stream: RowStream | None = None,
+    clock: StageClock | None = None,
+    rehearsal: int | None = None,
+    preset: dict[str, Any] | None = None,
+) -> BulkResult:
+    """One run of ``bulk_create`` over an opened source.  ``rehearsal`` (benchmark mode):
+    write the first that many rows (all with ``-1``) in one transaction, then roll back."""
+    from bulkframe.events import Publisher
+    from bulkframe.plan.memory import MemoryGovernor
+
     backend = db.backend
+    publisher = Publisher.open(events, backend, operation="create", table=str(ref)) if events else None
     if migration.verify and conflict_resolution == "skip":
         raise InvalidOptionValueError(
             "verify_migration cannot check conflict_resolution='skip': skipped rows keep the table's "
@@ -164,12 +260,16 @@ def bulk_create(
             "writer at a time. Use parallel_batches=1 (the default)."
         )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
-    source = open_source(data)
     result = BulkResult("create", str(ref))
+    result.metrics.update(preset or {})
     started = time.perf_counter()
-    reporter = Reporter.of(progress, total=source.total, description=f"create {ref}")
+    quiet = rehearsal is not None
+    reporter = Reporter.of(
+        progress if not quiet else ProgressOptions(), total=source.total, description=f"create {ref}"
+    )
     rejections = Rejections(policy.log_level)
-    per_batch = policy.per_batch or run.per_batch_commits
+    per_batch = (policy.per_batch or run.per_batch_commits or stream is not None) and not quiet
+    governor = MemoryGovernor(memory, run.workers, batch_size, resize=stream is None)
     retries = policy.retries if policy.strategy == "retry_batch" else 0
     _check_pool(db, run.workers, run.connections)
     session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
@@ -178,8 +278,10 @@ def bulk_create(
         result,
         rejections,
         reporter,
-        workers=run.workers,
-        metrics=Metrics(monitoring) if monitoring.enabled else None,
+        workers=run.workers if not quiet else 1,
+        metrics=Metrics(monitoring) if monitoring.enabled and not quiet else None,
+        events=publisher,
+        rehearsal=quiet,
     )
     ledger: Ledger | None = None
     try:
@@ -191,7 +293,11 @@ def bulk_create(
         if columns is None:  # a new table: decide types from all the rows the source can show
             decided = source.infer_types(batch_size)
             hints.update((n, kind_of_arrow(pa.field(n, t))) for n, t in decided.items())
-        chunks = source.chunks(batch_size, hints)
+        chunks = governor.chunks(source.chunks(governor.read_rows, hints))
+        if rehearsal is not None and rehearsal >= 0:
+            chunks = _first_rows(chunks, rehearsal)
+        if clock is not None:
+            chunks = clock.iterate("normalize", chunks)
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
@@ -202,6 +308,8 @@ def bulk_create(
             columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
+            if clock is not None:
+                clock.created_table = True
             hints.update((c.name, c) for c in columns)
             if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
@@ -213,6 +321,8 @@ def bulk_create(
             )
         by_name = {c.name: c for c in columns}
         keys = _conflict_keys(conflict_resolution, conflict_fields, columns, ref)
+        if publisher is not None:
+            publisher.keys = keys or [c.name for c in columns if c.primary_key]
         _check_required_present(by_name, first.table.column_names, ref)
         # every run whose batches commit separately keeps a ledger (rows written in the same
         # transaction as the batch): after a COMMIT whose answer was lost it tells whether the
@@ -262,15 +372,20 @@ def bulk_create(
                 replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
                 for c in source_chunks
             )
-        prepared = _prepared(source_chunks, prepare, ledger, batch_size, result, reservoir)
+        stage_prepare = prepare if clock is None else clock.wrap("rules", prepare)
+        prepared = _prepared(source_chunks, stage_prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
-            return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
+            made = CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
+            return made if clock is None else clock.writer(made)  # type: ignore[return-value]
 
         def spawn() -> tuple[Session, CreateWriter]:
             return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        if quiet:
+            _settle(result, execution.counts, started)
+            return result
         if ledger is not None and run.auto_cleanup:
             ledger.finish(session.conn)
         for name in given_ids:  # explicit ids: the id generator must continue after them
@@ -287,6 +402,7 @@ def bulk_create(
             else:  # nothing can resume a run without a checkpoint: forget its ledger rows
                 _forget(db, session, ledger)
         _settle(result, execution.counts, started)
+        _extras(result, governor, publisher, stream)
         _report_metrics(execution, result)
         try:
             result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
@@ -301,8 +417,31 @@ def bulk_create(
         db.release(session.conn, discard=run.cleanup_connections)
     _settle(result, execution.counts, started)
     result.committed_ranges.sort()
+    _extras(result, governor, publisher, stream)
     _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _first_rows(chunks: Iterator[Chunk], n: int) -> Iterator[Chunk]:
+    """The chunks holding the input's first ``n`` rows (the benchmark warm-up)."""
+    for chunk in chunks:
+        if chunk.offset >= n:
+            return
+        yield (
+            chunk
+            if chunk.offset + chunk.table.num_rows <= n
+            else replace(chunk, table=chunk.table.slice(0, n - chunk.offset))
+        )
+
+
+def _extras(result: BulkResult, governor: Any, publisher: Any, stream: RowStream | None) -> None:
+    """The memory, event and stream reports in ``result.metrics``."""
+    if governor.limit is not None or governor.options.gc_interval:
+        result.metrics["memory"] = governor.report()
+    if publisher is not None:
+        result.metrics["events_published"] = publisher.published
+    if stream is not None:
+        result.metrics["stream"] = stream.report()
 
 
 def _check_pool(db: Database, workers: int, connections: int | None) -> None:
@@ -386,7 +525,7 @@ def _forget(db: Database, session: Session, ledger: Ledger) -> None:
 
 def _prepared(
     chunks: Iterator[Chunk],
-    prepare: Preparer,
+    prepare: Callable[[Chunk], Prepared],
     ledger: Ledger | None,
     batch_size: int,
     result: BulkResult,
@@ -400,10 +539,14 @@ def _prepared(
 
 
 def _prepare_all(
-    chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int, result: BulkResult
+    chunks: Iterator[Chunk],
+    prepare: Callable[[Chunk], Prepared],
+    ledger: Ledger | None,
+    batch_size: int,
+    result: BulkResult,
 ) -> Iterator[Prepared]:
     for chunk in chunks:
-        index = chunk.offset // batch_size
+        index = chunk.offset // batch_size if chunk.index is None else chunk.index
         if ledger is None:
             yield replace(prepare(chunk), index=index)
             continue

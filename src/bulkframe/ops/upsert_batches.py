@@ -1,0 +1,232 @@
+"""``bulk_upsert`` through the batch executor: for streams (one commit per micro-batch),
+events after commit and ``memory_limit``.
+
+Each batch is staged and merged by one ``INSERT … ON CONFLICT`` (the statement of
+``ops/upsert.py``), inside :class:`~bulkframe.plan.executor.Execution`: the error
+strategies, the batch ledger, progress, metrics and events apply per batch as they do for
+``bulk_create``.  With ``error_strategy="stop"`` and a finite input the whole call is
+still one transaction; a stream commits each micro-batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from bulkframe import filters
+from bulkframe.backends.base import TableRef
+from bulkframe.backends.statements import merge_from_stage
+from bulkframe.errors import ValidationError
+from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage, reflect_existing, table_keys
+from bulkframe.ops.prepare import Preparer
+from bulkframe.options import EventOptions, MemoryOptions
+from bulkframe.plan.executor import Counts, Execution, Session, attach
+from bulkframe.plan.ledger import Ledger
+from bulkframe.plan.rejections import Rejections
+from bulkframe.progress import Reporter
+from bulkframe.result import BulkResult
+from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from bulkframe.backends.connection import Connection
+    from bulkframe.database import Database
+    from bulkframe.normalize.sources import Source
+    from bulkframe.normalize.streams import RowStream
+    from bulkframe.options import ErrorPolicy, ProgressOptions, RuleOptions
+
+log = logging.getLogger("bulkframe")
+
+
+@dataclass
+class UpsertWriter:
+    """Stage one batch and merge it (the executor's ``Writer``)."""
+
+    db: Database
+    ref: TableRef
+    columns: dict[str, Column]
+    keys: list[str]
+    target: Any
+    mode: str
+    insert_fields: Sequence[str] | None
+    update_fields: Sequence[str] | None
+    update_if: Any
+    insert_if: Any
+    dedupe: str
+    seen: pl.DataFrame | None = None
+    stage: TableRef | None = None
+    stage_t: Any = None
+    names: list[str] | None = None
+
+    def __call__(self, conn: Connection, table: pa.Table) -> Counts:
+        from bulkframe.ops.upsert import _dedupe, _fields, _index_stage
+
+        self.db.backend.begin_write(conn, self.ref)
+        inserted_cols, updated_cols = _fields(
+            table.column_names, self.keys, self.insert_fields, self.update_fields
+        )
+        shaped, dropped, self.seen = _dedupe(table, self.keys, self.dedupe, self.seen, 0)
+        lookup = bool(set(updated_cols) - set(inserted_cols))  # read from the stage by key
+        fresh = self.stage is None or self.names != shaped.column_names
+        if fresh:
+            if self.stage is not None:
+                self.db.backend.drop_table(conn, self.stage)
+            self.names = shaped.column_names
+            self.stage, self.stage_t = create_stage(conn, self.db, [self.columns[n] for n in self.names])
+            if lookup:
+                _index_stage(conn, self.db, self.stage, self.keys)
+        assert self.stage is not None
+        fill_stage(conn, self.db, self.stage, shaped, self.columns, first=fresh)
+        if lookup or not filters.is_empty(self.insert_if):
+            analyze_stage(conn, self.db, self.stage)
+        stage = self.stage_t
+        insert_where = (
+            None
+            if filters.is_empty(self.insert_if)
+            else filters.to_sql(self.insert_if, stage, backend=self.db.backend)
+        )
+        merged = merge_from_stage(
+            conn,
+            self.target,
+            stage,
+            inserted_cols,
+            self.keys,
+            mode=self.mode,
+            update_columns=updated_cols,
+            insert_where=insert_where,
+            update_if=None if filters.is_empty(self.update_if) else self.update_if,
+            staged_columns=self.names,
+            staged=shaped.num_rows,
+        )
+        return Counts(
+            inserted=merged.inserted,
+            updated=merged.updated,
+            skipped=merged.skipped + dropped,
+            deduplicated=dropped,
+        )
+
+    def reset(self) -> None:
+        self.stage, self.stage_t, self.names = None, None, None
+
+    def finish(self, conn: Connection) -> None:
+        if self.stage is not None:
+            self.db.backend.drop_table(conn, self.stage)
+            self.reset()
+
+
+def upsert_batches(
+    db: Database,
+    ref: TableRef,
+    source: Source,
+    *,
+    keys_option: Sequence[str] | str | None,
+    update_fields: Sequence[str] | None,
+    insert_fields: Sequence[str] | None,
+    mode: str,
+    update_if: Any,
+    insert_if: Any,
+    dedupe: str,
+    create_unique_index: bool,
+    batch_size: int,
+    rules: RuleOptions,
+    policy: ErrorPolicy,
+    progress: ProgressOptions,
+    memory: MemoryOptions,
+    events: EventOptions,
+    stream: RowStream | None = None,
+) -> BulkResult:
+    """Run one upsert through the executor; see the module doc."""
+    from bulkframe.events import Publisher
+    from bulkframe.ops.create import _extras, _finish, _forget, _prepared, _settle
+    from bulkframe.ops.upsert import _ensure_unique
+    from bulkframe.plan.memory import MemoryGovernor
+
+    backend = db.backend
+    publisher = Publisher.open(events, backend, operation="upsert", table=str(ref))
+    per_batch = policy.per_batch or stream is not None
+    result = BulkResult("upsert", str(ref))
+    started = time.perf_counter()
+    reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
+    rejections = Rejections(policy.log_level)
+    retries = policy.retries if policy.strategy == "retry_batch" else 0
+    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
+    execution = Execution(policy, result, rejections, reporter, events=publisher)
+    governor = MemoryGovernor(memory, 1, batch_size, resize=stream is None)
+    ledger: Ledger | None = None
+    try:
+        session.call(policy, lambda conn: backend.begin_write(conn, ref))
+        columns = session.call(policy, lambda conn: reflect_existing(db, conn, ref))
+        by_name = {c.name: c for c in columns}
+        keys = table_keys(columns, keys_option, option="unique_fields", ref=ref)
+        _ensure_unique(session.conn, db, ref, keys, create_unique_index)
+        if per_batch:
+            session.conn.commit()  # batches commit on their own; the index must exist for them
+            ledger = session.call(
+                policy,
+                lambda conn: Ledger.open(
+                    backend,
+                    conn,
+                    target=str(ref),
+                    batch_size=batch_size,
+                    checkpoint_file=None,
+                    checkpoint_interval=None,
+                    resumable=False,
+                ),
+            )
+            execution.ledger = ledger
+        if publisher is not None:
+            publisher.keys = keys
+        prepare = Preparer(
+            by_name,
+            table_name=str(ref),
+            transformation_rules=rules.transformation_rules,
+            validation_rules=rules.validation_rules if rules.validate else None,
+            check_constraints=rules.validate,
+            strict_cast=not per_batch and not rules.validation_rules,
+        )
+        chunks = governor.chunks(source.chunks(governor.read_rows, by_name))
+        prepared = _prepared(chunks, prepare, ledger, batch_size, result)
+        writer = UpsertWriter(
+            db,
+            ref,
+            by_name,
+            keys,
+            backend.sa_table(ref, columns),
+            mode,
+            insert_fields,
+            update_fields,
+            update_if,
+            insert_if,
+            dedupe,
+        )
+        execution.run(session, prepared, writer, per_batch=per_batch)
+        if ledger is not None:
+            ledger.finish(session.conn)
+    except BaseException as exc:
+        session.conn.rollback()
+        reporter.close()
+        if ledger is not None:
+            _forget(db, session, ledger)
+        _settle(result, execution.counts, started)
+        _extras(result, governor, publisher, stream)
+        try:
+            result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
+        except Exception:  # never hide the original error behind a failed report
+            log.exception("could not deliver the rejected rows")
+            result.errors = rejections.frame()
+        attach(exc, result)
+        if isinstance(exc, ValidationError) and exc.errors is None:
+            exc.errors = result.errors
+        raise
+    finally:
+        db.release(session.conn)
+    _settle(result, execution.counts, started)
+    result.committed_ranges.sort()
+    _extras(result, governor, publisher, stream)
+    return _finish(result, started, reporter, rejections, policy)

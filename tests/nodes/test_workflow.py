@@ -123,9 +123,9 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
     with pytest.raises(OptionError, match=r"'bach_size' \(did you mean 'batch_size'\?\)"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "bach_size": 10})
     with pytest.raises(
-        NotSupportedError, match=r"'copy_options'.*'memory_limit'|'memory_limit'.*'copy_options'"
+        NotSupportedError, match=r"'copy_options'.*'use_load_data'|'use_load_data'.*'copy_options'"
     ):
-        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "copy_options": {}, "memory_limit": "1GB"})
+        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "copy_options": {}, "use_load_data": True})
     with pytest.raises(InvalidOptionValueError, match=r"use_copy=False is not supported.*only True"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
     with pytest.raises(NotSupportedError, match=r"conflict_resolution='source_wins'"):

@@ -267,7 +267,7 @@ def _create(
     reporter = Reporter.of(
         progress if not quiet else ProgressOptions(), total=source.total, description=f"create {ref}"
     )
-    rejections = Rejections(policy.log_level)
+    rejections = _rejections(policy, memory)
     per_batch = (policy.per_batch or run.per_batch_commits or stream is not None) and not quiet
     governor = MemoryGovernor(memory, run.workers, batch_size, resize=stream is None)
     retries = policy.retries if policy.strategy == "retry_batch" else 0
@@ -420,6 +420,21 @@ def _create(
     _extras(result, governor, publisher, stream)
     _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _rejections(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:
+    """The rejected-rows report; with ``spill_to_disk`` it spills (compressed) beyond a
+    share of ``memory_limit`` (default 16 MiB)."""
+    from bulkframe.plan.rejections import SPILL_BYTES
+    from bulkframe.plan.spill import Spill
+
+    limit = memory.limit_bytes
+    return Rejections(
+        policy.log_level,
+        spill=Spill(memory.codec) if memory.spill_to_disk else None,
+        spill_bytes=SPILL_BYTES if limit is None else max(limit // 16, 1),
+        compression=memory.codec,
+    )
 
 
 def _first_rows(chunks: Iterator[Chunk], n: int) -> Iterator[Chunk]:

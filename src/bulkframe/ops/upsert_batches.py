@@ -27,7 +27,6 @@ from bulkframe.ops.prepare import Preparer
 from bulkframe.options import EventOptions, MemoryOptions
 from bulkframe.plan.executor import Counts, Execution, Session, attach
 from bulkframe.plan.ledger import Ledger
-from bulkframe.plan.rejections import Rejections
 from bulkframe.progress import Reporter
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
@@ -143,7 +142,7 @@ def upsert_batches(
 ) -> BulkResult:
     """Run one upsert through the executor; see the module doc."""
     from bulkframe.events import Publisher
-    from bulkframe.ops.create import _extras, _finish, _forget, _prepared, _settle
+    from bulkframe.ops.create import _extras, _finish, _forget, _prepared, _rejections, _settle
     from bulkframe.ops.upsert import _ensure_unique
     from bulkframe.plan.memory import MemoryGovernor
 
@@ -153,7 +152,7 @@ def upsert_batches(
     result = BulkResult("upsert", str(ref))
     started = time.perf_counter()
     reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
-    rejections = Rejections(policy.log_level)
+    rejections = _rejections(policy, memory)
     retries = policy.retries if policy.strategy == "retry_batch" else 0
     session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
     execution = Execution(policy, result, rejections, reporter, events=publisher)

@@ -35,18 +35,23 @@ def run_stream(work: Callable[[], BulkResult], stream: RowStream) -> BulkResult:
         caller, or raised by the source itself); ``.result`` holds the counts.
     """
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         try:
             box["result"] = work()
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            done.set()
 
     writer = threading.Thread(target=target, name="bulkframe-stream-writer", daemon=True)
     writer.start()
-    while writer.is_alive():
+    # an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
+    # looking finished while it still runs
+    while not done.is_set():
         try:
-            writer.join(0.1)
+            done.wait(0.1)
         except KeyboardInterrupt:
             if stream.buffer.ended_by == "interrupted":
                 log.warning("Ctrl-C again: still committing the rows the stream accepted")

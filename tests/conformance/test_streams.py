@@ -146,7 +146,11 @@ def test_ctrl_c_from_the_source_commits_what_was_accepted(db: bf.Database, table
         db.bulk_create(table, source(), primary_key="id", max_latency=0.05, batch_size=64)
     result = info.value.result  # type: ignore[attr-defined]
     assert type(info.value) is KeyboardInterrupt
-    assert result.metrics["stream"] == {**result.metrics["stream"], "accepted": 300, "ended_by": "interrupted"}
+    assert result.metrics["stream"] == {
+        **result.metrics["stream"],
+        "accepted": 300,
+        "ended_by": "interrupted",
+    }
     assert result.success_count == result.records_processed == 300 == _count(peek, table)
 
 
@@ -208,12 +212,16 @@ def test_rules_and_error_strategy_apply_per_micro_batch(db: bf.Database, table: 
     assert _count(peek, table) == 37 + 10
 
 
-def test_stream_options_refuse_inputs_that_are_not_row_sources(db: bf.Database, table: str, stored: Any) -> None:
+def test_stream_options_refuse_inputs_that_are_not_row_sources(
+    db: bf.Database, table: str, stored: Any
+) -> None:
     import polars as pl
 
     with pytest.raises(SchemaError, match="stream options"):
         db.bulk_create(table, pl.DataFrame({"id": [1]}), max_latency=1.0)
-    with pytest.raises(InvalidOptionValueError, match="priority='urgent' is not valid; choose one of: 'high', 'normal'"):
+    with pytest.raises(
+        InvalidOptionValueError, match="priority='urgent' is not valid; choose one of: 'high', 'normal'"
+    ):
         db.bulk_create(table, iter([{"id": 1}]), priority="urgent")  # type: ignore[arg-type]
     with pytest.raises(NotSupportedError, match="resumable=True cannot resume a stream"):
         db.bulk_create(table, iter([{"id": 1}]), max_latency=1.0, resumable=True, checkpoint_file="c.json")

@@ -48,7 +48,7 @@ def test_events_arrive_on_listen_once_per_committed_batch(
 ) -> None:
     channel = f"bf_{uuid.uuid4().hex[:8]}"
     if not db.backend.capabilities.notify:
-        with pytest.raises(NotSupportedError, match="has no NOTIFY. Pass event_sink="):
+        with pytest.raises(NotSupportedError, match=r"has no NOTIFY\. Pass event_sink="):
             db.bulk_create(table, _rows(range(10)), publish_events=True, event_topic=channel)
         assert stored(table) is None  # refused before anything was written
         return

@@ -186,6 +186,12 @@ def bulk_create(
             "resumable=True cannot resume a stream: its micro-batches are cut by time, so a rerun would "
             "cut them differently. Each micro-batch commits on its own (and its ledger row with it) anyway"
         )
+    if run.resumable and memory.memory_limit is not None:
+        raise NotSupportedError(
+            "resumable=True cannot be combined with memory_limit: batch sizes follow the measured "
+            "memory, so a rerun could cut the input into different batches than the run it resumes. "
+            "Use batch_size alone for a resumable load"
+        )
     if benchmark.benchmark_mode:
         from bulkframe.plan.benchmark import benchmarked
 

@@ -7,11 +7,12 @@ is the limit less what the process holds when the load starts, less a margin:
 - the source is read in small units; the bytes per row of the first unit (Arrow
   ``nbytes``) are measured, and units are gathered into batches of
   ``budget / (bytes per row × copies per batch × batches in flight)`` rows (at most
-  ``batch_size``).  *Copies per batch*: the read chunk, its cast to the table's types and
-  the driver's wire form (:data:`COPIES`); *in flight*: every writer (``parallel_batches``)
+  ``batch_size``).  *Copies per batch*: the read chunk, its cast to the table's types,
+  the driver's wire form and headroom (:data:`COPIES`); *in flight*: every writer (``parallel_batches``)
   plus the one being prepared;
-- after every batch the resident size is read; above :data:`HIGH_WATER` of the limit the
-  batch size halves, and the garbage collector and Arrow's memory pool give memory back.
+- after every batch the resident size is read; when it is above :data:`HIGH_WATER` of the
+  limit and higher than ever before in the load, the batch size halves (not below
+  :data:`MIN_ROWS`), and the garbage collector and Arrow's memory pool give memory back.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ log = logging.getLogger("bulkframe")
 
 #: Rows read from the source at a time before batches are sized.
 UNIT_ROWS = 4096
-#: Copies of a batch alive at once while it is prepared and sent (read, cast, wire form).
-COPIES = 4
+#: Copies of a batch alive at once while it is prepared and sent (read, cast, wire form,
+#: and headroom for what the allocator keeps): measured peaks sit near 4-5.
+COPIES = 6
+#: Batches never shrink below this many rows (smaller ones cost more than they save).
+MIN_ROWS = 1024
 #: Share of the limit above which batches shrink.
 HIGH_WATER = 0.85
 #: Share of the limit kept free for everything not counted per batch.
@@ -156,9 +160,13 @@ class MemoryGovernor:
         if self.limit is None:
             return
         rss = resident_bytes()
+        # shrink when the resident size is near the limit AND still growing: memory the
+        # allocator keeps after a batch (and does not give back) does not shrink batches
+        # again and again
+        growing = rss > self.peak_seen
         self.peak_seen = max(self.peak_seen, rss)
-        if rss > HIGH_WATER * self.limit and self.target > 1:
-            self.target = max(self.target // 2, 1)
+        if rss > HIGH_WATER * self.limit and growing and self.target > MIN_ROWS:
+            self.target = max(self.target // 2, MIN_ROWS)
             self.shrinks += 1
             gc.collect()
             pa.default_memory_pool().release_unused()

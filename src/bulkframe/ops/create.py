@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -18,12 +17,10 @@ from bulkframe.errors import (
     InvalidOptionValueError,
     NotSupportedError,
     SchemaError,
-    ValidationError,
     check_choice,
 )
 from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
-from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
     BenchmarkOptions,
@@ -38,19 +35,23 @@ from bulkframe.options import (
     RunOptions,
     StreamOptions,
 )
-from bulkframe.plan.executor import Counts, Execution, Session, attach
+from bulkframe.plan.batch import Counts, Prepared
+from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics
-from bulkframe.plan.rejections import Rejections
-from bulkframe.progress import Reporter
+from bulkframe.plan.rejections import SPILL_BYTES, Rejections
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
     from bulkframe.normalize.sources import Source
     from bulkframe.normalize.streams import RowStream
     from bulkframe.plan.benchmark import StageClock
+    from bulkframe.plan.events import Publisher
+    from bulkframe.plan.memory import MemoryGovernor
 
 log = logging.getLogger("bulkframe")
 
@@ -141,7 +142,7 @@ class CreateWriter:
 
 
 def bulk_create(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -203,7 +204,7 @@ def bulk_create(
         fresh = _fresh_source(data, memory)
 
         def once(clock: StageClock | None, limit: int | None, preset: dict[str, Any] | None) -> BulkResult:
-            return _create(db, ref, fresh(), **options, clock=clock, rehearsal=limit, preset=preset)
+            return _create(sessions, ref, fresh(), **options, clock=clock, rehearsal=limit, preset=preset)
 
         return benchmarked(once, benchmark, replayable=_replayable(data))
     if stream is not None:
@@ -211,9 +212,9 @@ def bulk_create(
 
         live = stream
         return run_stream(
-            lambda: _create(db, ref, live.source(), **options, events=events, stream=live), live
+            lambda: _create(sessions, ref, live.source(), **options, events=events, stream=live), live
         )
-    return _create(db, ref, open_source(data, lazy=memory.stream_input), **options, events=events)
+    return _create(sessions, ref, open_source(data, lazy=memory.stream_input), **options, events=events)
 
 
 def _fresh_source(data: Any, memory: MemoryOptions) -> Callable[[], Source]:
@@ -227,7 +228,7 @@ def _replayable(data: Any) -> bool:
 
 
 def _create(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     source: Source,
     *,
@@ -250,10 +251,10 @@ def _create(
 ) -> BulkResult:
     """One run of ``bulk_create`` over an opened source.  ``rehearsal`` (benchmark mode):
     write the first that many rows (all with ``-1``) in one transaction, then roll back."""
-    from bulkframe.events import Publisher
+    from bulkframe.plan.events import Publisher
     from bulkframe.plan.memory import MemoryGovernor
 
-    backend = db.backend
+    backend = sessions.backend
     publisher = Publisher.open(events, backend, operation="create", table=str(ref)) if events else None
     if migration.verify and conflict_resolution == "skip":
         raise InvalidOptionValueError(
@@ -266,26 +267,30 @@ def _create(
             "writer at a time. Use parallel_batches=1 (the default)."
         )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
-    result = BulkResult("create", str(ref))
-    result.metrics.update(preset or {})
-    started = time.perf_counter()
     quiet = rehearsal is not None
-    reporter = Reporter.of(
-        progress if not quiet else ProgressOptions(), total=source.total, description=f"create {ref}"
+    op = OperationRun(
+        "create",
+        str(ref),
+        policy=policy,
+        progress=progress if not quiet else None,
+        total=source.total,
+        metrics=Metrics(monitoring) if monitoring.enabled and not quiet else None,
     )
-    rejections = _rejections(policy, memory)
+    op.rejections = rejections_for(policy, memory)
+    result = op.result
+    result.metrics.update(preset or {})
     per_batch = (policy.per_batch or run.per_batch_commits or stream is not None) and not quiet
     governor = MemoryGovernor(memory, run.workers, batch_size, resize=stream is None)
     retries = policy.retries if policy.strategy == "retry_batch" else 0
-    _check_pool(db, run.workers, run.connections)
-    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
+    _check_pool(sessions, run.workers, run.connections)
+    session = ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries))
     execution = Execution(
         policy,
         result,
-        rejections,
-        reporter,
+        op.rejections,
+        op.reporter,
         workers=run.workers if not quiet else 1,
-        metrics=Metrics(monitoring) if monitoring.enabled and not quiet else None,
+        metrics=op.metrics,
         events=publisher,
         rehearsal=quiet,
     )
@@ -307,15 +312,13 @@ def _create(
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
-            return _finish(result, started, reporter, rejections, policy)
+            return op.finish()
         inferred = columns is None
         if columns is None:
             schema = pa.schema([pa.field(f.name, decided.get(f.name, f.type)) for f in first.table.schema])
             columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
-            if clock is not None:
-                clock.created_table = True
             hints.update((c.name, c) for c in columns)
             if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
@@ -385,12 +388,13 @@ def _create(
             made = CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
             return made if clock is None else clock.writer(made)  # type: ignore[return-value]
 
-        def spawn() -> tuple[Session, CreateWriter]:
-            return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
+        def spawn() -> tuple[ConnectionLease, CreateWriter]:
+            return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if quiet:
-            _settle(result, execution.counts, started)
+            op.settle(execution.counts)
+            op.rejections.close()
             return result
         if ledger is not None and run.auto_cleanup:
             ledger.finish(session.conn)
@@ -398,40 +402,31 @@ def _create(
             backend.advance_sequence(session.conn, ref, name)
             session.conn.commit()
         if reservoir is not None:
-            _verify(db, session, ref, reservoir, by_name, verify_key, migration, result)
+            _verify(sessions, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
-        reporter.close()
         if ledger is not None:
             if run.resumable:
                 ledger.mirror(force=True)
             else:  # nothing can resume a run without a checkpoint: forget its ledger rows
-                _forget(db, session, ledger)
-        _settle(result, execution.counts, started)
-        _extras(result, governor, publisher, stream)
-        _report_metrics(execution, result)
-        try:
-            result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-        except Exception:  # never hide the original error behind a failed report
-            log.exception("could not deliver the rejected rows")
-            result.errors = rejections.frame()
-        attach(exc, result)
-        if isinstance(exc, ValidationError) and exc.errors is None:
-            exc.errors = result.errors
+                _forget(sessions, session, ledger)
+        op.settle(execution.counts)
+        extras(result, governor, publisher, stream)
+        op.report_metrics()
+        op.failed(exc)
         raise
     finally:
-        db.release(session.conn, discard=run.cleanup_connections)
-    _settle(result, execution.counts, started)
+        sessions.release(session.conn, discard=run.cleanup_connections)
+    op.settle(execution.counts)
     result.committed_ranges.sort()
-    _extras(result, governor, publisher, stream)
-    _report_metrics(execution, result)
-    return _finish(result, started, reporter, rejections, policy)
+    extras(result, governor, publisher, stream)
+    op.report_metrics()
+    return op.finish()
 
 
-def _rejections(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:
+def rejections_for(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:
     """The rejected-rows report; with ``spill_to_disk`` it spills (compressed) beyond a
     share of ``memory_limit`` (default 16 MiB)."""
-    from bulkframe.plan.rejections import SPILL_BYTES
     from bulkframe.plan.spill import Spill
 
     limit = memory.limit_bytes
@@ -455,7 +450,9 @@ def _first_rows(chunks: Iterator[Chunk], n: int) -> Iterator[Chunk]:
         )
 
 
-def _extras(result: BulkResult, governor: Any, publisher: Any, stream: RowStream | None) -> None:
+def extras(
+    result: BulkResult, governor: MemoryGovernor, publisher: Publisher | None, stream: RowStream | None
+) -> None:
     """The memory, event and stream reports in ``result.metrics``."""
     if governor.limit is not None or governor.options.gc_interval:
         result.metrics["memory"] = governor.report()
@@ -465,9 +462,9 @@ def _extras(result: BulkResult, governor: Any, publisher: Any, stream: RowStream
         result.metrics["stream"] = stream.report()
 
 
-def _check_pool(db: Database, workers: int, connections: int | None) -> None:
+def _check_pool(sessions: Sessions, workers: int, connections: int | None) -> None:
     """The call's writers each hold one of the Database's pooled connections at once."""
-    pool = db.pool
+    pool = sessions.pool
     where = (
         f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, "
         f"max_overflow={pool.max_overflow})"
@@ -485,16 +482,9 @@ def _check_pool(db: Database, workers: int, connections: int | None) -> None:
         )
 
 
-def _report_metrics(execution: Execution, result: BulkResult) -> None:
-    if execution.metrics is not None:
-        summary = execution.metrics.summary(result)
-        result.metrics.update(summary)
-        execution.metrics.write({**summary, **{k: v for k, v in result.metrics.items() if k not in summary}})
-
-
 def _verify(
-    db: Database,
-    session: Session,
+    sessions: Sessions,
+    session: ConnectionLease,
     ref: TableRef,
     reservoir: Reservoir,
     columns: dict[str, Column],
@@ -514,7 +504,7 @@ def _verify(
     unknown = [f for f in fields if f not in expected.columns]
     if unknown:
         raise SchemaError(f"verification_fields {unknown} are not columns of the written data")
-    found = verify_rows(db, session.conn, ref, expected, columns, key, fields)
+    found = verify_rows(sessions, session.conn, ref, expected, columns, key, fields)
     session.conn.commit()
     result.verification = found
     result.metrics["verification"] = found.to_dict()
@@ -526,18 +516,18 @@ def _verify(
         )
 
 
-def _forget(db: Database, session: Session, ledger: Ledger) -> None:
+def _forget(sessions: Sessions, session: ConnectionLease, ledger: Ledger) -> None:
     """Best effort, after a failed run that cannot be resumed: delete its ledger rows, on the
     run's connection or, if that one is gone, a fresh one (a failure here never hides the
     run's own error)."""
-    candidates: list[Callable[[], Connection]] = [lambda: session.conn, db.connection]
+    candidates: list[Callable[[], Connection]] = [lambda: session.conn, sessions.checkout]
     for conn_of in candidates:
         try:
             conn = conn_of()
             conn.rollback()
             ledger.finish(conn)
             if conn is not session.conn:
-                db.release(conn)
+                sessions.release(conn)
             return
         except Exception:
             log.debug("could not remove the ledger rows of a failed run yet", exc_info=True)
@@ -610,23 +600,3 @@ def _check_required_present(columns: dict[str, Column], present: Sequence[str], 
         raise SchemaError(
             f"table {ref} requires column(s) {absent} (NOT NULL, no default), but the input does not have them"
         )
-
-
-def _settle(result: BulkResult, counts: Counts, started: float) -> None:
-    """Make the result's counts say what is committed, so they always add up."""
-    result.inserted, result.updated, result.skipped = counts.inserted, counts.updated, counts.skipped
-    result.deduplicated = counts.deduplicated
-    result.success_count = counts.total
-    result.failure_count = result.records_processed - result.success_count
-    result.duration_seconds = time.perf_counter() - started
-
-
-def _finish(
-    result: BulkResult, started: float, reporter: Reporter, rejections: Rejections, policy: ErrorPolicy
-) -> BulkResult:
-    reporter.close()
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    result.duration_seconds = time.perf_counter() - started
-    result.check()
-    log.info("%r", result)
-    return result

@@ -11,7 +11,6 @@ still one transaction; a stream commits each micro-batch.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,21 +20,21 @@ import pyarrow as pa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import merge_from_stage
-from bulkframe.errors import ValidationError
 from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage, reflect_existing, table_keys
-from bulkframe.ops.prepare import Preparer
 from bulkframe.options import EventOptions, MemoryOptions
-from bulkframe.plan.executor import Counts, Execution, Session, attach
+from bulkframe.plan.batch import Counts
+from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger
-from bulkframe.progress import Reporter
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     import polars as pl
 
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
     from bulkframe.normalize.sources import Source
     from bulkframe.normalize.streams import RowStream
     from bulkframe.options import ErrorPolicy, ProgressOptions, RuleOptions
@@ -47,7 +46,7 @@ log = logging.getLogger("bulkframe")
 class UpsertWriter:
     """Stage one batch and merge it (the executor's ``Writer``)."""
 
-    db: Database
+    sessions: Sessions
     ref: TableRef
     columns: dict[str, Column]
     keys: list[str]
@@ -66,7 +65,7 @@ class UpsertWriter:
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
         from bulkframe.ops.upsert import _dedupe, _fields, _index_stage
 
-        self.db.backend.begin_write(conn, self.ref)
+        self.sessions.backend.begin_write(conn, self.ref)
         inserted_cols, updated_cols = _fields(
             table.column_names, self.keys, self.insert_fields, self.update_fields
         )
@@ -75,20 +74,22 @@ class UpsertWriter:
         fresh = self.stage is None or self.names != shaped.column_names
         if fresh:
             if self.stage is not None:
-                self.db.backend.drop_table(conn, self.stage)
+                self.sessions.backend.drop_table(conn, self.stage)
             self.names = shaped.column_names
-            self.stage, self.stage_t = create_stage(conn, self.db, [self.columns[n] for n in self.names])
+            self.stage, self.stage_t = create_stage(
+                conn, self.sessions, [self.columns[n] for n in self.names]
+            )
             if lookup:
-                _index_stage(conn, self.db, self.stage, self.keys)
+                _index_stage(conn, self.sessions, self.stage, self.keys)
         assert self.stage is not None
-        fill_stage(conn, self.db, self.stage, shaped, self.columns, first=fresh)
+        fill_stage(conn, self.sessions, self.stage, shaped, self.columns, first=fresh)
         if lookup or not filters.is_empty(self.insert_if):
-            analyze_stage(conn, self.db, self.stage)
+            analyze_stage(conn, self.sessions, self.stage)
         stage = self.stage_t
         insert_where = (
             None
             if filters.is_empty(self.insert_if)
-            else filters.to_sql(self.insert_if, stage, backend=self.db.backend)
+            else filters.to_sql(self.insert_if, stage, backend=self.sessions.backend)
         )
         merged = merge_from_stage(
             conn,
@@ -115,12 +116,12 @@ class UpsertWriter:
 
     def finish(self, conn: Connection) -> None:
         if self.stage is not None:
-            self.db.backend.drop_table(conn, self.stage)
+            self.sessions.backend.drop_table(conn, self.stage)
             self.reset()
 
 
 def upsert_batches(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     source: Source,
     *,
@@ -141,29 +142,28 @@ def upsert_batches(
     stream: RowStream | None = None,
 ) -> BulkResult:
     """Run one upsert through the executor; see the module doc."""
-    from bulkframe.events import Publisher
-    from bulkframe.ops.create import _extras, _finish, _forget, _prepared, _rejections, _settle
+    from bulkframe.ops.create import _forget, _prepared, extras, rejections_for
     from bulkframe.ops.upsert import _ensure_unique
+    from bulkframe.plan.events import Publisher
     from bulkframe.plan.memory import MemoryGovernor
 
-    backend = db.backend
+    backend = sessions.backend
     publisher = Publisher.open(events, backend, operation="upsert", table=str(ref))
     per_batch = policy.per_batch or stream is not None
-    result = BulkResult("upsert", str(ref))
-    started = time.perf_counter()
-    reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
-    rejections = _rejections(policy, memory)
+    op = OperationRun("upsert", str(ref), policy=policy, progress=progress, total=source.total)
+    op.rejections = rejections_for(policy, memory)
+    result = op.result
     retries = policy.retries if policy.strategy == "retry_batch" else 0
-    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
-    execution = Execution(policy, result, rejections, reporter, events=publisher)
+    session = ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries))
+    execution = Execution(policy, result, op.rejections, op.reporter, events=publisher)
     governor = MemoryGovernor(memory, 1, batch_size, resize=stream is None)
     ledger: Ledger | None = None
     try:
         session.call(policy, lambda conn: backend.begin_write(conn, ref))
-        columns = session.call(policy, lambda conn: reflect_existing(db, conn, ref))
+        columns = session.call(policy, lambda conn: reflect_existing(sessions, conn, ref))
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, keys_option, option="unique_fields", ref=ref)
-        _ensure_unique(session.conn, db, ref, keys, create_unique_index)
+        _ensure_unique(session.conn, sessions, ref, keys, create_unique_index)
         if per_batch:
             session.conn.commit()  # batches commit on their own; the index must exist for them
             ledger = session.call(
@@ -192,7 +192,7 @@ def upsert_batches(
         chunks = governor.chunks(source.chunks(governor.read_rows, by_name))
         prepared = _prepared(chunks, prepare, ledger, batch_size, result)
         writer = UpsertWriter(
-            db,
+            sessions,
             ref,
             by_name,
             keys,
@@ -209,23 +209,15 @@ def upsert_batches(
             ledger.finish(session.conn)
     except BaseException as exc:
         session.conn.rollback()
-        reporter.close()
         if ledger is not None:
-            _forget(db, session, ledger)
-        _settle(result, execution.counts, started)
-        _extras(result, governor, publisher, stream)
-        try:
-            result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-        except Exception:  # never hide the original error behind a failed report
-            log.exception("could not deliver the rejected rows")
-            result.errors = rejections.frame()
-        attach(exc, result)
-        if isinstance(exc, ValidationError) and exc.errors is None:
-            exc.errors = result.errors
+            _forget(sessions, session, ledger)
+        op.settle(execution.counts)
+        extras(result, governor, publisher, stream)
+        op.failed(exc)
         raise
     finally:
-        db.release(session.conn)
-    _settle(result, execution.counts, started)
+        sessions.release(session.conn)
+    op.settle(execution.counts)
     result.committed_ranges.sort()
-    _extras(result, governor, publisher, stream)
-    return _finish(result, started, reporter, rejections, policy)
+    extras(result, governor, publisher, stream)
+    return op.finish()

@@ -30,7 +30,7 @@ from bulkframe.options import BenchmarkOptions
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.plan.executor import Counts
+    from bulkframe.plan.batch import Counts
     from bulkframe.result import BulkResult
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bulkframe.plan.executor import attach
+from bulkframe.plan.run import attach
 
 if TYPE_CHECKING:
     from bulkframe.normalize.streams import RowStream

@@ -146,3 +146,33 @@ def test_memory_option_values_are_checked() -> None:
         MemoryOptions(compression="gzip")  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionValueError, match="gc_interval must be a positive int"):
         MemoryOptions(gc_interval=0)
+
+
+def test_upsert_dedupe_across_batches_spills_its_keys(
+    db: bf.Database, table: str, peek: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dedupe="first"`` remembers every key of earlier batches; with ``spill_to_disk``
+    they go to compressed IPC files (here after every batch) and are joined from there."""
+    from bulkframe.errors import SchemaError
+    from bulkframe.plan import spill as spill_module
+
+    monkeypatch.setattr(spill_module, "SPILL_BYTES", 1)
+    made: list[Any] = []
+    original = spill_module.Spill.__init__
+
+    def spying(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(spill_module.Spill, "__init__", spying)
+    db.bulk_create(table, [{"id": 0, "name": "seed"}], primary_key="id")
+    rows = [{"id": i % 50, "name": f"v{i}"} for i in range(200)]  # every key 4 times, in 8 batches
+    result = db.bulk_upsert(table, rows, batch_size=25, dedupe="first", spill_to_disk=True, compression=True)
+    assert peek(f'SELECT id, name FROM "{table}" ORDER BY id') == [(i, f"v{i}") for i in range(50)]
+    assert (result.inserted, result.updated, result.skipped, result.deduplicated) == (49, 1, 150, 150)
+    keys = [s for s in made if s.dir.name.startswith("bulkframe-keys-")]
+    assert len(keys) == 1 and keys[0].bytes > 0 and keys[0].codec == "zstd"
+    assert not keys[0].dir.exists()  # removed at the end
+    with pytest.raises(SchemaError, match="across batches"):
+        db.bulk_upsert(table, rows, batch_size=25, dedupe="error", spill_to_disk=True)
+    assert not any(s.dir.exists() for s in made)

@@ -39,7 +39,7 @@ from bulkframe.plan.batch import Counts, Prepared
 from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics
-from bulkframe.plan.rejections import SPILL_BYTES, Rejections
+from bulkframe.plan.rejections import Rejections
 from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
 from bulkframe.rules.prepare import Preparer
@@ -427,13 +427,12 @@ def _create(
 def rejections_for(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:
     """The rejected-rows report; with ``spill_to_disk`` it spills (compressed) beyond a
     share of ``memory_limit`` (default 16 MiB)."""
-    from bulkframe.plan.spill import Spill
+    from bulkframe.plan.spill import Spill, spill_threshold
 
-    limit = memory.limit_bytes
     return Rejections(
         policy.log_level,
         spill=Spill(memory.codec) if memory.spill_to_disk else None,
-        spill_bytes=SPILL_BYTES if limit is None else max(limit // 16, 1),
+        spill_bytes=spill_threshold(memory.limit_bytes),
         compression=memory.codec,
     )
 

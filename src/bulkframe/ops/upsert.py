@@ -117,7 +117,13 @@ def bulk_upsert(
         )
     progress = progress or ProgressOptions()
     streams, memory, events = streams or StreamOptions(), memory or MemoryOptions(), events or EventOptions()
-    if streams.given or is_unbounded(data) or events.publish_events or memory.memory_limit is not None:
+    if (
+        streams.given
+        or is_unbounded(data)
+        or events.publish_events
+        or memory.memory_limit is not None
+        or memory.spill_to_disk
+    ):
         return _through_executor(
             sessions,
             ref,

@@ -20,19 +20,20 @@ import pyarrow as pa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import merge_from_stage
+from bulkframe.errors import SchemaError
+from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage, reflect_existing, table_keys
 from bulkframe.options import EventOptions, MemoryOptions
 from bulkframe.plan.batch import Counts
 from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger
 from bulkframe.plan.run import OperationRun
+from bulkframe.plan.spill import SeenKeys, Spill, spill_threshold
 from bulkframe.result import BulkResult
 from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from bulkframe.backends.connection import Connection
     from bulkframe.backends.session import Sessions
     from bulkframe.normalize.sources import Source
@@ -57,19 +58,20 @@ class UpsertWriter:
     update_if: Any
     insert_if: Any
     dedupe: str
-    seen: pl.DataFrame | None = None
+    #: keys of earlier batches (``dedupe="first"``/``"error"``), spilled with ``spill_to_disk``
+    seen: SeenKeys | None = None
     stage: TableRef | None = None
     stage_t: Any = None
     names: list[str] | None = None
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
-        from bulkframe.ops.upsert import _dedupe, _fields, _index_stage
+        from bulkframe.ops.upsert import _fields, _index_stage
 
         self.sessions.backend.begin_write(conn, self.ref)
         inserted_cols, updated_cols = _fields(
             table.column_names, self.keys, self.insert_fields, self.update_fields
         )
-        shaped, dropped, self.seen = _dedupe(table, self.keys, self.dedupe, self.seen, 0)
+        shaped, dropped = self._dedupe(table)
         lookup = bool(set(updated_cols) - set(inserted_cols))  # read from the stage by key
         fresh = self.stage is None or self.names != shaped.column_names
         if fresh:
@@ -110,6 +112,35 @@ class UpsertWriter:
             skipped=merged.skipped + dropped,
             deduplicated=dropped,
         )
+
+    def _dedupe(self, table: pa.Table) -> tuple[pa.Table, int]:
+        """One row per key in the batch, and (``first``/``error``) none an earlier batch had."""
+        import polars as pl
+
+        from bulkframe.ops.upsert import _examples
+
+        out, dropped = dedupe_keys(table, self.keys, keep="last" if self.dedupe == "last" else "first")
+        if self.dedupe == "error" and dropped:
+            raise SchemaError(
+                f"duplicate keys {_examples(table, self.keys)} in unique_fields {self.keys} (dedupe='error'); "
+                "use dedupe='last' or 'first'"
+            )
+        if self.dedupe == "last" or self.seen is None:
+            return out, dropped
+        frame = pl.from_arrow(out.select(self.keys))
+        assert isinstance(frame, pl.DataFrame)
+        hit = self.seen.hits(frame)
+        if hit:
+            if self.dedupe == "error":
+                raise SchemaError(
+                    f"duplicate keys in unique_fields {self.keys} across batches, e.g. "
+                    f"{frame[hit[0]].row(0)} (dedupe='error')"
+                )
+            keep = ~pl.int_range(out.num_rows, eager=True).is_in(pl.Series(hit, dtype=pl.UInt32).implode())
+            out, frame = out.filter(keep.to_arrow()), frame.filter(keep)
+            dropped += len(hit)
+        self.seen.add(frame)
+        return out, dropped
 
     def reset(self) -> None:
         self.stage, self.stage_t, self.names = None, None, None
@@ -158,6 +189,7 @@ def upsert_batches(
     execution = Execution(policy, result, op.rejections, op.reporter, events=publisher)
     governor = MemoryGovernor(memory, 1, batch_size, resize=stream is None)
     ledger: Ledger | None = None
+    writer: UpsertWriter | None = None
     try:
         session.call(policy, lambda conn: backend.begin_write(conn, ref))
         columns = session.call(policy, lambda conn: reflect_existing(sessions, conn, ref))
@@ -203,6 +235,13 @@ def upsert_batches(
             update_if,
             insert_if,
             dedupe,
+            seen=None
+            if dedupe == "last"
+            else SeenKeys(
+                keys,
+                Spill(memory.codec, prefix="bulkframe-keys-") if memory.spill_to_disk else None,
+                spill_threshold(memory.limit_bytes),
+            ),
         )
         execution.run(session, prepared, writer, per_batch=per_batch)
         if ledger is not None:
@@ -217,6 +256,8 @@ def upsert_batches(
         raise
     finally:
         sessions.release(session.conn)
+        if writer is not None and writer.seen is not None:
+            writer.seen.close()
     op.settle(execution.counts)
     result.committed_ranges.sort()
     extras(result, governor, publisher, stream)

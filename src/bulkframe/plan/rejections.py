@@ -16,12 +16,9 @@ import polars as pl
 import pyarrow as pa
 
 from bulkframe.options import failed_records_format
-from bulkframe.plan.spill import Spill
+from bulkframe.plan.spill import SPILL_BYTES, Spill
 
 log = logging.getLogger("bulkframe.rejections")
-
-#: Bytes of rejected rows held in memory before ``spill_to_disk`` writes them out.
-SPILL_BYTES = 16 * 1024 * 1024
 
 VIOLATION = pl.Struct({"field": pl.String, "rule": pl.String, "value": pl.String, "message": pl.String})
 

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bulkframe")
 
+#: Bytes a stage holds in memory before ``spill_to_disk`` writes it out (without
+#: ``memory_limit``; with it, 1/16 of the limit).
+SPILL_BYTES = 16 * 1024 * 1024
+
+
+def spill_threshold(limit_bytes: int | None) -> int:
+    """Bytes a spilling stage may hold in memory under ``memory_limit`` (or by default)."""
+    return SPILL_BYTES if limit_bytes is None else max(limit_bytes // 16, 1)
+
 
 class Spill:
     """A temporary directory of Arrow IPC files; :meth:`close` removes it (idempotent)."""
@@ -51,3 +60,42 @@ class Spill:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SeenKeys:
+    """The keys of earlier batches (an upsert's ``dedupe="first"``/``"error"`` across
+    batches); with a :class:`Spill`, they go to disk beyond ``threshold`` bytes and are
+    joined from there (Polars scans the IPC files)."""
+
+    def __init__(self, keys: list[str], spill: Spill | None = None, threshold: int = SPILL_BYTES):
+        self.keys = keys
+        self.spill = spill
+        self.threshold = threshold
+        self.frames: list[pl.DataFrame] = []
+        self._held = 0
+
+    def hits(self, frame: pl.DataFrame) -> list[int]:
+        """Row numbers of ``frame`` (key columns) whose key an earlier batch had."""
+        import polars as pl
+
+        indexed = frame.with_row_index("__bf_i")
+        found: set[int] = set()
+        for seen in self.frames:
+            found.update(indexed.join(seen, on=self.keys, how="semi")["__bf_i"].to_list())
+        for path in self.spill.files if self.spill is not None else []:
+            joined = indexed.lazy().join(pl.scan_ipc(path), on=self.keys, how="semi").collect()
+            found.update(joined["__bf_i"].to_list())
+        return sorted(found)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        import polars as pl
+
+        self.frames.append(frame)
+        self._held += int(frame.estimated_size())
+        if self.spill is not None and self._held > self.threshold:
+            self.spill.write(pl.concat(self.frames))
+            self.frames, self._held = [], 0
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()

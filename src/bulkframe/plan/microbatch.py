@@ -43,6 +43,9 @@ def run_stream(work: Callable[[], BulkResult], stream: RowStream) -> BulkResult:
         except BaseException as exc:
             box["error"] = exc
         finally:
+            # a writer that failed ends the stream too: the source is released (a generator
+            # is closed) instead of waiting forever on a full buffer
+            stream.buffer.end("aborted")
             done.set()
 
     writer = threading.Thread(target=target, name="bulkframe-stream-writer", daemon=True)

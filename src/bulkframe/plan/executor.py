@@ -152,8 +152,6 @@ class Execution:
                 session.conn.rollback()
                 return
             session.conn.commit()
-            if self.events is not None:
-                self.events.committed()
         except BaseException as exc:
             session.conn.rollback()
             if self.events is not None:
@@ -168,6 +166,8 @@ class Execution:
         result.batches_committed = result.batches
         result.committed_ranges = [(0, result.records_processed)] if result.records_processed else []
         result.failure_count = 0
+        if self.events is not None:
+            self.events.committed()  # after the books: a failed delivery keeps true counts
 
     def _stream(
         self,

@@ -153,3 +153,27 @@ def test_event_options_are_checked_before_anything_is_written(
     with pytest.raises(EventError, match="does not answer"):
         db.bulk_create(table, _rows(range(3)), publish_events=True, event_sink="redis://127.0.0.1:1/0")
     assert stored(table) is None
+
+
+@pytest.mark.parametrize("strategy", ["stop", "continue"])
+def test_a_sink_failing_after_commit_keeps_true_counts(
+    db: bf.Database, table: str, peek: Any, strategy: str
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def sink(event: dict[str, Any]) -> None:
+        calls.append(event)
+        if len(calls) == 2:
+            raise ConnectionError("sink down")
+
+    with pytest.raises(EventError, match="could not be published") as info:
+        db.bulk_create(
+            table, _rows(range(30)), primary_key="id", batch_size=10, error_strategy=strategy,  # type: ignore[arg-type]
+            publish_events=True, event_sink=sink,
+        )  # fmt: skip
+    stored = peek(f'SELECT count(*) FROM "{table}"')[0][0]
+    result = info.value.result
+    assert result is not None and result.success_count == stored
+    # "stop": one transaction, committed before the events go out; "continue": the load
+    # stopped after the batch whose event failed (that batch stays committed)
+    assert stored == (30 if strategy == "stop" else 20)

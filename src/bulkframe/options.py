@@ -624,8 +624,7 @@ class MemoryOptions(OptionGroup):
     upsert with ``dedupe="first"``/``"error"`` has seen) spill to Arrow IPC files in a
     temporary directory that is always removed."""
     compression: bool | Compression = False
-    """Compress spill files, ``failed_records_file`` (Parquet) and delete backups
-    (``True`` = ``"zstd"``)."""
+    """Compress spill files and a Parquet ``failed_records_file`` (``True`` = ``"zstd"``)."""
     gc_interval: int | None = None
     """Run the garbage collector every this many batches."""
 

@@ -223,6 +223,7 @@ class Database:
         """Close the pool: idle connections now, connections in use when their call ends.
         Later calls raise ``DatabaseClosedError``.  Idempotent."""
         self.pool.close()
+        self.backend.close()
 
     def __enter__(self) -> Database:
         return self
@@ -328,7 +329,9 @@ class Database:
             the call is kept). ``"skip"``: rows whose ``conflict_fields`` exist are skipped
             and counted. ``"update"``: such rows update the existing ones.
         conflict_fields : list of str, optional
-            Key columns for skip/update; default: the table's primary key.
+            Key columns for skip/update; default: the table's primary key.  With
+            ``"skip"``, an empty list means SQL's ``ON CONFLICT DO NOTHING``: a row that
+            would violate any unique constraint (or the primary key) is skipped and counted.
         primary_key : str or list of str, optional
             Primary key for a table bulkframe creates.
         schema : str, optional

@@ -48,3 +48,6 @@ class Capabilities:
     #: ``publish_events`` and no ``event_sink``, events go out inside the writing
     #: transaction and are delivered exactly when it commits.  Without it a sink is needed.
     notify: bool = False
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False

@@ -67,6 +67,10 @@ class Capabilities:
     #: arbitrary one) a skip on any unique constraint whose rows collide with each other is
     #: refused with ``NotSupportedError`` naming the columns, before anything is written.
     conflicts_in_order: bool = True
+    #: ``NOTIFY channel, payload`` exists (:meth:`Backend.notify`): with
+    #: ``publish_events`` and no ``event_sink``, events go out inside the writing
+    #: transaction and are delivered exactly when it commits.  Without it a sink is needed.
+    notify: bool = False
     #: ``FULL OUTER JOIN`` exists: ``db.verify`` of two tables in the same database
     #: compares them with one join statement that returns only the rows that differ
     #: (without it, by key-range hashes as across databases).

@@ -590,7 +590,9 @@ class SyncOptions(OptionGroup):
         }
         wrong = [k for k, v in given.items() if v and self.sync_mode != "incremental"]
         if wrong:
-            raise _invalid(f"{', '.join(wrong)} only apply to sync_mode='incremental' (got {self.sync_mode!r})")
+            raise _invalid(
+                f"{', '.join(wrong)} only apply to sync_mode='incremental' (got {self.sync_mode!r})"
+            )
         if self.sync_scope is not None and self.sync_mode != "full":
             raise _invalid(f"sync_scope only applies to sync_mode='full' (got {self.sync_mode!r})")
         if self.sync_scope is not None and not isinstance(self.sync_scope, Mapping):

@@ -218,7 +218,10 @@ class JsonObject(sa.ColumnElement[Any]):
 @compiles(JsonObject)
 @_generic
 def _json_object(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
-    parts = [f"{_sql_string(n)}, {compiler.process(v, **kw)}" for n, v in zip(element.names, element.values, strict=True)]
+    parts = [
+        f"{_sql_string(n)}, {compiler.process(v, **kw)}"
+        for n, v in zip(element.names, element.values, strict=True)
+    ]
     return f"json_object({', '.join(parts)})"
 
 

@@ -250,7 +250,7 @@ class PostgresBackend(Backend):
         """A transaction-scoped advisory lock on the table's name: bulkframe's merges into one
         table run one after another (other writers are not blocked; a key they insert
         meanwhile is caught by the merge's ``ON CONFLICT``)."""
-        conn.run("SELECT pg_advisory_xact_lock($1, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref)))
+        conn.run("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref)))
 
     def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
         """``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE``: readers go on, every other writer
@@ -290,7 +290,8 @@ def _uuid_to_ext(arr: pa.ChunkedArray) -> pa.ChunkedArray:
 @compiles(JsonObject, "postgresql")
 def _jsonb_build_object(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
     parts = [
-        f"{_literal(n)}, {compiler.process(v, **kw)}" for n, v in zip(element.names, element.values, strict=True)
+        f"{_literal(n)}, {compiler.process(v, **kw)}"
+        for n, v in zip(element.names, element.values, strict=True)
     ]
     return f"jsonb_build_object({', '.join(parts)})"
 

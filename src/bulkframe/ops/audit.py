@@ -72,7 +72,9 @@ class Audit:
                 f"audit_table {plain_name(table)} exists but lacks the audit columns {missing}; "
                 "name a new table (it is created on first use) or add them (docs/sync.md)"
             )
-        self.table = db.backend.sa_table(table, [c for c in columns if c.name in {a.name for a in AUDIT_COLUMNS}])
+        self.table = db.backend.sa_table(
+            table, [c for c in columns if c.name in {a.name for a in AUDIT_COLUMNS}]
+        )
         self.rows = 0
 
     @property
@@ -126,17 +128,29 @@ class Audit:
         names = [c.name for c in target.columns]
         key = JsonObject(list(keys), [target.c[k] for k in keys])
         before = JsonObject(names, [target.c[n] for n in names])
-        self._insert(sa.select(*self._fixed("delete"), key, before, sa.null()).select_from(target).where(where))
+        self._insert(
+            sa.select(*self._fixed("delete"), key, before, sa.null()).select_from(target).where(where)
+        )
 
     def summary(self, result: BulkResult, extra: Mapping[str, Any]) -> None:
         """One row with the call's counts (level ``summary``)."""
         counts: dict[str, Any] = {
             k: getattr(result, k)
-            for k in ("records_processed", "inserted", "updated", "deleted", "skipped", "unchanged", "not_found")
+            for k in (
+                "records_processed",
+                "inserted",
+                "updated",
+                "deleted",
+                "skipped",
+                "unchanged",
+                "not_found",
+            )
         }
         counts.update(extra)
         values = [
-            sa.literal(v, sa.BigInteger()) if isinstance(v, int) and not isinstance(v, bool) else sa.literal(str(v), sa.Text())
+            sa.literal(v, sa.BigInteger())
+            if isinstance(v, int) and not isinstance(v, bool)
+            else sa.literal(str(v), sa.Text())
             for v in counts.values()
         ]
         after = JsonObject(list(counts), values)

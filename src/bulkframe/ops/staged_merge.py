@@ -107,7 +107,8 @@ class StagedMerge:
 
     def _changed(self, incoming: Mapping[str, Any]) -> dict[str, sa.ColumnElement[bool]]:
         return {
-            c: self.backend.distinct(self.target.c[c], incoming[c], self.columns[c]) for c in self.compare or ()
+            c: self.backend.distinct(self.target.c[c], incoming[c], self.columns[c])
+            for c in self.compare or ()
         }
 
     def _conditions(self, incoming: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
@@ -170,7 +171,9 @@ class StagedMerge:
             if self.audit is not None and self.audit.level == "full" and any_changed is not None:
                 same = sa.and_(match, scope, sa.not_(any_changed))
                 self.audit.updates(self.target, stage, self.keys, audited, diff, same, operation="unchanged")
-        new_rows = sa.and_(~sa.exists().where(match), scope, *([insert_where] if insert_where is not None else []))
+        new_rows = sa.and_(
+            ~sa.exists().where(match), scope, *([insert_where] if insert_where is not None else [])
+        )
         if self.audit is not None and self.audit.per_row:
             self.audit.inserts(stage, self.keys, inserted, new_rows)
         select = sa.select(*(stage.c[c] for c in inserted)).where(new_rows)
@@ -222,7 +225,10 @@ class StagedMerge:
                 insert.excluded, stage, inserted, staged_columns, self.keys, self.backend.quote, stage_where
             )
             changed = self._changed(incoming)
-            where = [*self._conditions(incoming), *([sa.or_(sa.false(), *changed.values())] if changed else [])]
+            where = [
+                *self._conditions(incoming),
+                *([sa.or_(sa.false(), *changed.values())] if changed else []),
+            ]
             stmt = insert.on_conflict_do_update(
                 index_elements=list(self.keys),
                 set_={c: incoming[c] for c in list(updated) or [self.keys[0]]},

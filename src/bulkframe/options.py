@@ -611,8 +611,8 @@ class ChangeDetection(OptionGroup):
     """The columns compared (default: every column that would be updated); a row equal in
     these is unchanged even if other columns differ."""
     ignore_fields: Sequence[str] | None = None
-    """Columns neither compared nor written to existing rows (e.g. ``created_at``, or
-    columns only the table's side maintains); new rows still get them."""
+    """Columns neither compared nor written to existing rows, such as ``created_at`` or
+    columns only the table's side maintains; new rows still get them."""
 
     def _check(self) -> None:
         if not isinstance(self.detect_changes, bool):

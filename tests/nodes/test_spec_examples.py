@@ -243,6 +243,40 @@ def check_upsert(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) ->
     assert after["Fresh 0"]["updated_at"] is None  # not in insert_fields
 
 
+def sync_products() -> list[dict[str, Any]]:
+    """The external source of the data-synchronization example (seeded: EXT-1..3)."""
+    at = lambda y, m: dt.datetime(y, m, 1, tzinfo=dt.timezone.utc)  # noqa: E731
+    base = {r["external_id"]: r for r in product_rows(4, description=None)}
+    return [
+        # price changed, newer: updated (internal_notes and created_at are ignore_fields)
+        {**base["EXT-1"], "price": 99.0, "updated_at": at(2024, 2), "internal_notes": "source", "created_at": NOW},
+        {**base["EXT-2"], "updated_at": at(2024, 3)},  # newer, compared fields equal: unchanged
+        {**base["EXT-3"], "price": 1.0, "updated_at": at(2023, 6)},  # before last_sync_timestamp: skipped
+        {**base["EXT-4"], "updated_at": at(2024, 2)},  # new: inserted
+    ]
+
+
+def check_sync(flow: DataFlow, ns: dict[str, Any], results: dict[str, Any]) -> None:
+    data = results["sync_products"]["data"]
+    assert (data["inserted"], data["updated"], data["unchanged"], data["skipped"]) == (1, 1, 1, 1)
+    assert data["high_water_mark"] == dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    after = {r["external_id"]: r for r in rows(flow)}
+    assert sorted(after) == ["EXT-1", "EXT-2", "EXT-3", "EXT-4"]
+    assert (after["EXT-1"]["price"], after["EXT-1"]["internal_notes"]) == (99.0, "kept")
+    assert after["EXT-1"]["created_at"] == dt.datetime(2023, 6, 1, tzinfo=dt.timezone.utc)  # ignored
+    assert after["EXT-2"]["updated_at"] is None  # unchanged: not written at all
+    assert after["EXT-3"]["price"] == 30.0
+    audit = flow.database.read("product_sync_audit", order_by="operation").to_dicts()
+    assert [(a["operation"], json.loads(a["row_key"])) for a in audit] == [
+        ("insert", {"external_id": "EXT-4"}),
+        ("update", {"external_id": "EXT-1"}),
+    ]
+    update = audit[1]
+    before, after_values = json.loads(update["before_values"]), json.loads(update["after_values"])
+    assert set(before) == set(after_values) == {"price", "updated_at"}
+    assert (before["price"], after_values["price"]) == (10.0, 99.0) and before["updated_at"] is None
+
+
 def conditional_products() -> list[dict[str, Any]]:
     return [
         {
@@ -435,7 +469,11 @@ EXAMPLES: dict[str, Example] = {
     "performance-metrics": Example(),
     "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
     "real-time-data-processing": Example(),
-    "data-synchronization": Example(ns=lambda: {"external_products": product_rows(3)}),
+    "data-synchronization": Example(
+        ns=lambda: {"external_products": sync_products()},
+        seed=seed_products(3, internal_notes="kept"),
+        check=check_sync,
+    ),
     "unit-tests": Example(check=check_unit),
     "performance-tests": Example(check=check_unit),
     "1-choose-appropriate-batch-sizes": Example(),

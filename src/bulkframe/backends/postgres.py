@@ -250,7 +250,9 @@ class PostgresBackend(Backend):
         """A transaction-scoped advisory lock on the table's name: bulkframe's merges into one
         table run one after another (other writers are not blocked; a key they insert
         meanwhile is caught by the merge's ``ON CONFLICT``)."""
-        conn.run("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref)))
+        conn.run(
+            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref))
+        )
 
     def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
         """``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE``: readers go on, every other writer

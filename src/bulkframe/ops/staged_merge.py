@@ -76,6 +76,7 @@ class StagedMerge:
     update_if: Filter = None
     audit: Audit | None = None
     _locked: bool = field(default=False, init=False)
+    _told: bool = field(default=False, init=False)
 
     def lock(self, conn: Connection) -> None:
         """Take the lock the merge needs, once per transaction (before the first apply)."""
@@ -84,16 +85,17 @@ class StagedMerge:
         if self.indexed:
             self.backend.serialize_merges(conn, self.ref)
         else:
-            cols = ", ".join(self.backend.quote(k) for k in self.keys)
-            log.info(
-                "%s: no unique index on %s; matching rows by UPDATE … FROM + anti-join INSERT with the table "
-                "locked against other writers until commit. A unique index would be faster and let writers "
-                "run concurrently: CREATE UNIQUE INDEX … ON %s (%s), or pass create_unique_index=True",
-                self.ref,
-                list(self.keys),
-                self.backend.qualified(self.ref),
-                cols,
-            )
+            if not self._told:
+                self._told = True
+                log.info(
+                    "%s: no unique index on %s; matching rows by UPDATE … FROM + anti-join INSERT with the "
+                    "table locked against other writers until commit. A unique index would be faster and let "
+                    "writers run concurrently: CREATE UNIQUE INDEX … ON %s (%s), or pass create_unique_index=True",
+                    self.ref,
+                    list(self.keys),
+                    self.backend.qualified(self.ref),
+                    ", ".join(self.backend.quote(k) for k in self.keys),
+                )
             self.backend.lock_key_space(conn, self.ref)
         self._locked = True
 
@@ -214,7 +216,8 @@ class StagedMerge:
         """``(inserted, updated)`` by the anti-join ``INSERT``: a key another writer inserted
         since the ``UPDATE`` is merged by ``ON CONFLICT`` where the backend reports which
         rows it inserted (they count as updated, or skipped in ``"skip"`` mode)."""
-        flag = self.backend.upsert_inserted_flag() if self.indexed else None
+        guarded = self.indexed and self.backend.capabilities.upsert == "on_conflict"
+        flag = self.backend.upsert_inserted_flag() if guarded else None
         if flag is None or not self.backend.capabilities.concurrent_writers:
             return count_modified(conn, sa.insert(self.target).from_select(list(inserted), select)), 0
         insert = self.backend.upsert_insert(self.target).from_select(list(inserted), select)

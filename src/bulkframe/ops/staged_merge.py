@@ -166,13 +166,13 @@ class StagedMerge:
         n_updated = 0
         if self.mode == "update":
             where = sa.and_(match, scope, *conditions, *([any_changed] if any_changed is not None else []))
+            if self.audit is not None and self.audit.level == "full" and any_changed is not None:
+                same = sa.and_(match, scope, sa.not_(any_changed))  # before the update makes more rows equal
+                self.audit.updates(self.target, stage, self.keys, audited, diff, same, operation="unchanged")
             if self.audit is not None and self.audit.per_row:
                 self.audit.updates(self.target, stage, self.keys, audited, diff, where)
             stmt = sa.update(self.target).values({c: stage.c[c] for c in written}).where(where)
             n_updated = self._count_keys(conn, stmt)
-            if self.audit is not None and self.audit.level == "full" and any_changed is not None:
-                same = sa.and_(match, scope, sa.not_(any_changed))
-                self.audit.updates(self.target, stage, self.keys, audited, diff, same, operation="unchanged")
         new_rows = sa.and_(
             ~sa.exists().where(match), scope, *([insert_where] if insert_where is not None else [])
         )

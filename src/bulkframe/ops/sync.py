@@ -160,6 +160,10 @@ def timestamp_column(by_name: Mapping[str, Column], name: str, ref: TableRef, wh
     return column
 
 
+class _Mismatch(Exception):
+    """A mark of the wrong time kind (aware vs naive)."""
+
+
 def parse_mark(value: Any, column: Column, *, option: str) -> Any:
     """``last_sync_timestamp`` (or a stored high-water mark) as a value of ``column``'s
     kind; refused when it cannot be compared exactly (e.g. a naive time against an
@@ -178,7 +182,7 @@ def parse_mark(value: Any, column: Column, *, option: str) -> Any:
                 raise TypeError(type(value).__name__)
             aware = value.tzinfo is not None and value.utcoffset() is not None
             if aware != (kind == "timestamptz"):
-                raise InvalidOptionValueError(
+                raise _Mismatch(
                     f"{option}={value.isoformat()!r} is {'time-zone aware' if aware else 'naive'}, but "
                     f"{column.name!r} is a {'timestamp with' if kind == 'timestamptz' else 'timestamp without'} "
                     "time zone; give the same kind of time so the comparison is exact"
@@ -197,6 +201,8 @@ def parse_mark(value: Any, column: Column, *, option: str) -> Any:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise TypeError(type(value).__name__)
         return int(value)
+    except _Mismatch as exc:
+        raise InvalidOptionValueError(str(exc)) from None
     except (TypeError, ValueError, decimal.InvalidOperation) as exc:
         raise InvalidOptionValueError(
             f"{option}={value!r} is not a {kind} value for column {column.name!r}"

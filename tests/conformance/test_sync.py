@@ -184,14 +184,14 @@ def test_source_target_and_newest_wins(db, items, peek):  # type: ignore[no-unty
 
 def test_newest_wins_needs_its_timestamp(db, items, peek):  # type: ignore[no-untyped-def]
     before = _all(peek, items)
-    with pytest.raises(SchemaError, match="'updated_at', which .* does not have"):
+    with pytest.raises(SchemaError, match=r"'updated_at', which .* does not have"):
         db.bulk_upsert(items, [{"id": 1, "qty": 3}], conflict_resolution="newest_wins")
     with pytest.raises(SchemaError, match="needs 'version' in the input"):
         db.bulk_upsert(
             items, [{"id": 1, "qty": 3}], conflict_resolution="newest_wins", sync_timestamp_field="version"
         )
     with pytest.raises(
-        InvalidOptionValueError, match="conflict_resolution='bogus' is not valid.*'newest_wins'"
+        InvalidOptionValueError, match=r"conflict_resolution='bogus' is not valid.*'newest_wins'"
     ):
         db.bulk_upsert(items, [{"id": 1, "qty": 3}], conflict_resolution="bogus")  # type: ignore[arg-type]
     assert _all(peek, items) == before
@@ -291,7 +291,7 @@ def test_full_sync_guards_its_deletes_like_bulk_delete(db, items, peek, tmp_path
     before = _all(peek, items)
     source = [{"id": 1, "qty": 100}, {"id": 9, "qty": 9}]
     with pytest.raises(
-        SafetyLimitError, match="4 rows .* absent from the input, more than max_delete_count=3"
+        SafetyLimitError, match=r"4 rows .* absent from the input, more than max_delete_count=3"
     ):
         db.bulk_upsert(items, source, sync_mode="full", max_delete_count=3)
     assert _all(peek, items) == before  # the upsert half rolled back too

@@ -224,7 +224,9 @@ def test_unique_fields_without_a_unique_index_match_under_a_lock(db, products, p
         update_fields=["stock"],
     )
     assert (result.inserted, result.updated, result.skipped) == (2, 1, 0)
-    assert peek(f'SELECT id, name, category, stock FROM "{products}" WHERE id IN (1, 60, 61, 62) ORDER BY id') == [
+    assert peek(
+        f'SELECT id, name, category, stock FROM "{products}" WHERE id IN (1, 60, 61, 62) ORDER BY id'
+    ) == [
         (1, "P1", "c", 70),
         (61, "Fresh", "c", 71),
         (62, "P2", "other", 72),

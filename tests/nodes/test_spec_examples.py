@@ -249,7 +249,13 @@ def sync_products() -> list[dict[str, Any]]:
     base = {r["external_id"]: r for r in product_rows(4, description=None)}
     return [
         # price changed, newer: updated (internal_notes and created_at are ignore_fields)
-        {**base["EXT-1"], "price": 99.0, "updated_at": at(2024, 2), "internal_notes": "source", "created_at": NOW},
+        {
+            **base["EXT-1"],
+            "price": 99.0,
+            "updated_at": at(2024, 2),
+            "internal_notes": "source",
+            "created_at": NOW,
+        },
         {**base["EXT-2"], "updated_at": at(2024, 3)},  # newer, compared fields equal: unchanged
         {**base["EXT-3"], "price": 1.0, "updated_at": at(2023, 6)},  # before last_sync_timestamp: skipped
         {**base["EXT-4"], "updated_at": at(2024, 2)},  # new: inserted

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from bulkframe.backends.statements import _incoming, count_modified
+from bulkframe.backends.statements import count_modified, incoming_values
 
 if TYPE_CHECKING:
     from bulkframe.backends.base import Backend, TableRef
@@ -224,7 +224,7 @@ class StagedMerge:
         if self.mode == "skip":
             stmt = insert.on_conflict_do_nothing(index_elements=list(self.keys))
         else:
-            incoming = _incoming(
+            incoming = incoming_values(
                 insert.excluded, stage, inserted, staged_columns, self.keys, self.backend.quote, stage_where
             )
             changed = self._changed(incoming)

@@ -6,6 +6,7 @@ backend's declared capabilities only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ def _execute_update(conn: Connection, stmt: Any) -> int:
     from bulkframe.backends.connection import compile_sql
 
     sql, params = compile_sql(stmt, conn.backend.dialect)
+    logging.getLogger("bulkframe.sql").debug("SQL %s | %d params", sql, len(params))
     cur = conn.raw.cursor()
     try:
         if params:

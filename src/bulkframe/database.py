@@ -1052,6 +1052,7 @@ class Database:
         """
         if unknown:
             raise unknown_option(unknown, _option_names("bulk_delete"), where="bulk_delete")
+        DeleteSafety.from_options(dict(locals()))  # the declared checks (the delete repeats them)
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(

@@ -352,9 +352,14 @@ def main(argv: list[str] | None = None) -> int:
                     "same_rows_as_floor": (same == "yes") if same else None,
                 }
             )
+        done = [r for r in table_rows if r[0] == name]
+        print("  " + "; ".join(f"{r[1]} {r[2]} s ({r[4]} of the floor)" for r in done), flush=True)
         if "bulkframe plain upsert" in times:
             speedup = times["bulkframe plain upsert"] / times["bulkframe"]
-            print(f"{name}: detect_changes is {speedup:.2f}x the plain upsert of the same rows (goal ≥ 3x)")
+            print(
+                f"{name}: detect_changes is {speedup:.2f}x the plain upsert of the same rows (goal ≥ 3x)",
+                flush=True,
+            )
             speedups[name] = {"detect_changes_vs_plain_upsert": speedup}
         if times["floor"] / times["bulkframe"] < 0.9:
             status = max(status, 1)

@@ -130,7 +130,9 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
     with pytest.raises(NotSupportedError, match=r"conflict_resolution='source_wins'"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "conflict_resolution": "source_wins"})
-    wf.add_node("ProductBulkUpsertNode", "sync_ok", {"data": [], "conflict_resolution": "source_wins"})  # a sync value
+    wf.add_node(
+        "ProductBulkUpsertNode", "sync_ok", {"data": [], "conflict_resolution": "source_wins"}
+    )  # a sync value
     with pytest.raises(InvalidOptionValueError, match=r"register_callback\('nobody'"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "failed_records_callback": "nobody"})
     with pytest.raises(

@@ -36,7 +36,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
     from bulkframe.result import BulkResult
 
 log = logging.getLogger("bulkframe")
@@ -56,15 +56,17 @@ AUDIT_COLUMNS = (
 class Audit:
     """Writes one sync's audit rows into ``table`` on the sync's connection."""
 
-    def __init__(self, db: Database, conn: Connection, table: TableRef, synced: TableRef, level: str) -> None:
-        self.db, self.conn, self.level = db, conn, level
+    def __init__(
+        self, sessions: Sessions, conn: Connection, table: TableRef, synced: TableRef, level: str
+    ) -> None:
+        self.sessions, self.conn, self.level = sessions, conn, level
         self.synced = str(synced)
         self.run_id = uuid.uuid4().hex
         self.now = dt.datetime.now(dt.timezone.utc)
-        columns = db.backend.reflect(conn, table)
+        columns = sessions.backend.reflect(conn, table)
         if columns is None:
             log.info("creating the sync audit table %s", table)
-            db.backend.create_table(conn, table, AUDIT_COLUMNS)
+            sessions.backend.create_table(conn, table, AUDIT_COLUMNS)
             columns = list(AUDIT_COLUMNS)
         missing = [c.name for c in AUDIT_COLUMNS if c.name not in {x.name for x in columns}]
         if missing:
@@ -72,7 +74,7 @@ class Audit:
                 f"audit_table {plain_name(table)} exists but lacks the audit columns {missing}; "
                 "name a new table (it is created on first use) or add them (docs/sync.md)"
             )
-        self.table = db.backend.sa_table(
+        self.table = sessions.backend.sa_table(
             table, [c for c in columns if c.name in {a.name for a in AUDIT_COLUMNS}]
         )
         self.rows = 0

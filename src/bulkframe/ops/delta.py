@@ -45,28 +45,25 @@ from bulkframe.ops._modify import (
     fill_stage,
     reflect_existing,
     table_keys,
-    write_transaction,
 )
 from bulkframe.ops.audit import Audit
 from bulkframe.ops.delete import _modify, _require_column
 from bulkframe.ops.delete import _run as run_delete
-from bulkframe.ops.prepare import Preparer
 from bulkframe.ops.staged_merge import StagedMerge
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
     from bulkframe.options import (
         AuditOptions,
         ChangeDetection,
         DeleteSafety,
-        ErrorPolicy,
         RuleOptions,
         SyncOptions,
     )
-    from bulkframe.plan.rejections import Rejections
-    from bulkframe.progress import Reporter
+    from bulkframe.plan.run import OperationRun
     from bulkframe.result import BulkResult
 
 #: The operations a change row may carry.
@@ -76,14 +73,11 @@ ROUND = "_bf_round"
 
 
 def run_delta(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     source: Any,
-    result: BulkResult,
+    run: OperationRun,
     rules: RuleOptions,
-    policy: ErrorPolicy,
-    rejections: Rejections,
-    reporter: Reporter,
     *,
     keys_option: Sequence[str] | str | None,
     update_fields: Sequence[str] | None,
@@ -110,8 +104,9 @@ def run_delta(
     if not filters.is_empty(insert_if):
         raise InvalidOptionValueError("upsert_conditions['insert_if'] does not apply to sync_mode='delta'")
     op = sync.operation_field
-    with write_transaction(db, ref, result) as conn:
-        columns = reflect_existing(db, conn, ref)
+    result, rejections, reporter = run.result, run.rejections, run.reporter
+    with sessions.session(lock=ref, commit=False) as conn:
+        columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         if op in by_name:
             raise SchemaError(
@@ -121,20 +116,20 @@ def run_delta(
         keys = table_keys(columns, keys_option, option="unique_fields", ref=ref)
         from bulkframe.ops.upsert import _ensure_unique, _fields
 
-        indexed = _ensure_unique(conn, db, ref, keys, create_unique_index)
+        indexed = _ensure_unique(conn, sessions, ref, keys, create_unique_index)
         syncing.check_fields_exist(changes, by_name, ref)
         if newest is not None:
             syncing.timestamp_column(by_name, newest, ref, "conflict_resolution='newest_wins'")
         if safety.soft_delete:
-            _require_column(by_name, safety.deleted_at_field, ref, db)
-        target = db.backend.sa_table(ref, columns)
+            _require_column(by_name, safety.deleted_at_field, ref, sessions)
+        target = sessions.backend.sa_table(ref, columns)
         recorder = (
-            Audit(db, conn, TableRef(audit.audit_table, ref.schema), ref, audit.audit_level)
+            Audit(sessions, conn, TableRef(audit.audit_table, ref.schema), ref, audit.audit_level)
             if audit.audit_sync
             else None
         )
         plan = StagedMerge(
-            db.backend,
+            sessions.backend,
             ref,
             target,
             by_name,
@@ -156,7 +151,7 @@ def run_delta(
             strict_cast=not rules.validation_rules,
         )
         state = _Delta(
-            db, conn, ref, target, columns, keys, op, plan, mode, changes, safety, recorder, result
+            sessions, conn, ref, target, columns, keys, op, plan, mode, changes, safety, recorder, result
         )
         failed = False
         for chunk in source.chunks(batch_size or DEFAULT_ROW_BATCH, typed):
@@ -181,7 +176,7 @@ def run_delta(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). See .errors."
             )
         if backup is not None and state.kept is not None:
-            syncing.write_backup_or_fail(db, state.kept, columns, backup)
+            syncing.write_backup_or_fail(sessions, state.kept, columns, backup)
             result.metrics["backup_location"] = str(backup)
         result.metrics["delta"] = state.per_op
         if recorder is not None and not recorder.per_row:
@@ -208,7 +203,7 @@ class _Delta:
 
     def __init__(
         self,
-        db: Database,
+        sessions: Sessions,
         conn: Connection,
         ref: TableRef,
         target: sa.Table,
@@ -222,7 +217,7 @@ class _Delta:
         audit: Audit | None,
         result: BulkResult,
     ) -> None:
-        self.db, self.conn, self.ref, self.target = db, conn, ref, target
+        self.sessions, self.conn, self.ref, self.target = sessions, conn, ref, target
         self.columns, self.keys, self.op, self.plan, self.mode = columns, list(keys), op, plan, mode
         self.changes, self.safety, self.audit, self.result = changes, safety, audit, result
         self.kept: list[pa.Table] | None = [] if safety.backup_before_delete else None
@@ -251,8 +246,8 @@ class _Delta:
             by_round.setdefault(int(r), {})[str(o)] = int(n)
         stage_cols = {**typed, ROUND: Column(ROUND, "int32")}
         table = shaped.append_column(ROUND, rounds.to_series().to_arrow())
-        stage_ref, stage = create_stage(self.conn, self.db, [stage_cols[n] for n in table.column_names])
-        fill_stage(self.conn, self.db, stage_ref, table, stage_cols, first=True)
+        stage_ref, stage = create_stage(self.conn, self.sessions, [stage_cols[n] for n in table.column_names])
+        fill_stage(self.conn, self.sessions, stage_ref, table, stage_cols, first=True)
         self.plan.compare = syncing.compared_fields(self.changes, updated, names)
         for r in sorted(by_round):
             ops = by_round[r]
@@ -277,7 +272,7 @@ class _Delta:
                     updated,
                     names,
                 )
-        self.db.backend.drop_table(self.conn, stage_ref)
+        self.sessions.backend.drop_table(self.conn, stage_ref)
 
     def _match(self, stage: sa.Table) -> sa.ColumnElement[bool]:
         return sa.and_(*(self.target.c[k] == stage.c[k] for k in self.keys))

@@ -36,7 +36,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
     from bulkframe.ops.audit import Audit
     from bulkframe.options import ChangeDetection, DeleteSafety, SyncOptions
     from bulkframe.result import BulkResult
@@ -234,19 +234,19 @@ class SyncState:
     """The high-water marks of incremental syncs, one row per sync name, in the target
     database (written in the sync's transaction)."""
 
-    def __init__(self, db: Database, conn: Connection, ref: TableRef) -> None:
-        self.db, self.conn = db, conn
-        columns = db.backend.reflect(conn, ref)
+    def __init__(self, sessions: Sessions, conn: Connection, ref: TableRef) -> None:
+        self.sessions, self.conn = sessions, conn
+        columns = sessions.backend.reflect(conn, ref)
         if columns is None:
             log.info("creating the sync state table %s", ref)
-            db.backend.create_table(conn, ref, STATE_COLUMNS)
+            sessions.backend.create_table(conn, ref, STATE_COLUMNS)
             columns = list(STATE_COLUMNS)
         missing = [c.name for c in STATE_COLUMNS if c.name not in {x.name for x in columns}]
         if missing:
             raise SchemaError(
                 f"sync_state_table {plain_name(ref)} lacks the columns {missing} (docs/sync.md)"
             )
-        self.table = db.backend.sa_table(ref, list(STATE_COLUMNS))
+        self.table = sessions.backend.sa_table(ref, list(STATE_COLUMNS))
 
     def read(self, name: str) -> str | None:
         rows = self.conn.fetchall(
@@ -280,19 +280,21 @@ class KeyStage:
     rows: int = 0
     _columns: dict[str, Column] = field(default_factory=dict)
 
-    def add(self, conn: Connection, db: Database, shaped: pa.Table, by_name: Mapping[str, Column]) -> None:
+    def add(
+        self, conn: Connection, sessions: Sessions, shaped: pa.Table, by_name: Mapping[str, Column]
+    ) -> None:
         if self.ref is None:
             self._columns = {
                 k: Column(k, by_name[k].kind, precision=by_name[k].precision, scale=by_name[k].scale)
                 for k in self.keys
             }
-            self.ref, self.table = create_stage(conn, db, list(self._columns.values()))
-        fill_stage(conn, db, self.ref, shaped.select(self.keys), self._columns, first=True)
+            self.ref, self.table = create_stage(conn, sessions, list(self._columns.values()))
+        fill_stage(conn, sessions, self.ref, shaped.select(self.keys), self._columns, first=True)
         self.rows += shaped.num_rows
 
 
 def delete_absent(
-    db: Database,
+    sessions: Sessions,
     conn: Connection,
     ref: TableRef,
     target: sa.Table,
@@ -314,12 +316,12 @@ def delete_absent(
             f"sync_mode='full' with an empty input would delete every row of {plain_name(ref)} in scope; "
             "pass max_delete_count=… to allow it (nothing was changed)"
         )
-    where: sa.ColumnElement[bool] = filters.to_sql(sync.sync_scope, target, backend=db.backend)
+    where: sa.ColumnElement[bool] = filters.to_sql(sync.sync_scope, target, backend=sessions.backend)
     if staged.table is not None:
         k = staged.table
         where = sa.and_(where, ~sa.exists().where(sa.and_(*(k.c[n] == target.c[n] for n in keys))))
     if safety.soft_delete:
-        _require_column(by_name, safety.deleted_at_field, ref, db)
+        _require_column(by_name, safety.deleted_at_field, ref, sessions)
         where = sa.and_(where, target.c[safety.deleted_at_field].is_(None))
     count = int(conn.scalar(sa.select(sa.func.count()).select_from(target).where(where)))
     if safety.max_delete_count is not None and count > safety.max_delete_count:
@@ -331,7 +333,7 @@ def delete_absent(
         result.deleted = count
         result.records_processed += count  # the stored rows the sync deletes are processed too
         result.data = read_rows(
-            db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))], columns
+            sessions, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))], columns
         )
         return
     if audit is not None and audit.per_row:
@@ -348,14 +350,16 @@ def delete_absent(
     result.deleted = deleted
     result.records_processed += deleted  # the stored rows the sync deletes are processed too
     if backup is not None and kept is not None:
-        write_backup_or_fail(db, kept, columns, backup)
+        write_backup_or_fail(sessions, kept, columns, backup)
         result.metrics["backup_location"] = str(backup)
 
 
-def write_backup_or_fail(db: Database, tables: list[pa.Table], columns: Sequence[Column], path: Path) -> None:
+def write_backup_or_fail(
+    sessions: Sessions, tables: list[pa.Table], columns: Sequence[Column], path: Path
+) -> None:
     """Write the deleted rows to ``path`` before the commit; a failure changes nothing."""
     try:
-        write_backup(read_rows(db, tables, columns), path)
+        write_backup(read_rows(sessions, tables, columns), path)
     except SafetyLimitError:
         raise
     except BaseException as exc:  # Polars reports some writer gaps as a Rust panic (BaseException)

@@ -27,7 +27,6 @@ import pyarrow as pa
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.errors import (
-    BulkframeError,
     InvalidOptionValueError,
     SafetyLimitError,
     SchemaError,
@@ -45,14 +44,11 @@ from bulkframe.ops._modify import (
     check_flag,
     create_stage,
     fill_stage,
-    finish,
     reflect_existing,
     table_keys,
-    write_transaction,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
 from bulkframe.ops.audit import Audit
-from bulkframe.ops.prepare import Preparer
 from bulkframe.ops.staged_merge import StagedMerge
 from bulkframe.options import (
     AuditOptions,
@@ -65,16 +61,16 @@ from bulkframe.options import (
     SyncOptions,
     UpsertConflictResolution,
 )
-from bulkframe.plan.rejections import Rejections
-from bulkframe.progress import Reporter
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     import polars as pl
 
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe")
 
@@ -82,7 +78,7 @@ CONDITIONS = ("update_if", "insert_if")
 
 
 def bulk_upsert(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -135,22 +131,19 @@ def bulk_upsert(
     progress = progress or ProgressOptions()
     attempt = 0
     while True:
-        result = BulkResult("upsert", str(ref), dry_run=safety.dry_run)
-        started = time.perf_counter()
-        rejections = Rejections(policy.log_level)
-        reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
+        op = OperationRun(
+            "upsert", str(ref), policy=policy, progress=progress, total=source.total, dry_run=safety.dry_run
+        )
+        result = op.result
         try:
             from bulkframe.ops.delta import run_delta
 
             (run_delta if sync.sync_mode == "delta" else _run)(
-                db,
+                sessions,
                 ref,
                 source,
-                result,
+                op,
                 rules,
-                policy,
-                rejections,
-                reporter,
                 keys_option=unique_fields,
                 update_fields=update_fields,
                 insert_fields=insert_fields,
@@ -171,7 +164,7 @@ def bulk_upsert(
             if policy.strategy == "retry_batch" and attempt < policy.retries:
                 # the transaction rolled back whole: run the call again from the start, with
                 # fresh counts (nothing of the failed attempt is counted)
-                reporter.close()
+                op.reporter.close()
                 attempt += 1
                 delay = policy.delay(attempt)
                 log.warning(
@@ -184,22 +177,20 @@ def bulk_upsert(
                 )
                 time.sleep(delay)
                 continue
-            _failed(exc, result, reporter, rejections, policy, attempt)
+            _failed(exc, op, attempt)
             raise
         except BaseException as exc:
-            _failed(exc, result, reporter, rejections, policy, attempt)
+            _failed(exc, op, attempt)
             raise
         break
-    reporter.close()
     if attempt:
         result.metrics["retries"] = attempt
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    result.failure_count = rejections.count
+    result.failure_count = op.rejections.count
     result.success_count = (
         result.inserted + result.updated + result.skipped + result.unchanged + result.deleted
     )
     result.failure_count += result.not_found
-    return finish(result, started)
+    return op.finish()
 
 
 def replayable(data: Any) -> bool:
@@ -210,37 +201,23 @@ def replayable(data: Any) -> bool:
     return module in ("polars", "pandas") and type(data).__name__ in ("DataFrame", "LazyFrame")
 
 
-def _failed(
-    exc: BaseException,
-    result: BulkResult,
-    reporter: Reporter,
-    rejections: Rejections,
-    policy: ErrorPolicy,
-    attempt: int,
-) -> None:
-    """Book a failed (rolled-back) call on ``result`` before the error propagates."""
-    reporter.close()
+def _failed(exc: BaseException, op: OperationRun, attempt: int) -> None:
+    """Book a failed (rolled-back) call before the error propagates."""
+    result = op.result
     result.inserted = result.updated = result.skipped = result.unchanged = result.deleted = 0  # rolled back
     result.not_found = 0
     result.success_count, result.failure_count = 0, result.records_processed
     if attempt:
         result.metrics["retries"] = attempt
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    if isinstance(exc, ValidationError) and exc.errors is None:
-        exc.errors = result.errors
-    if isinstance(exc, BulkframeError) and exc.result is None:
-        exc.result = result
+    op.failed(exc)
 
 
 def _run(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     source: Any,
-    result: BulkResult,
+    op: OperationRun,
     rules: RuleOptions,
-    policy: ErrorPolicy,
-    rejections: Rejections,
-    reporter: Reporter,
     *,
     keys_option: Sequence[str] | str | None,
     update_fields: Sequence[str] | None,
@@ -258,21 +235,24 @@ def _run(
     safety: DeleteSafety,
     backup: Any,
 ) -> None:
-    backend = db.backend
+    backend = sessions.backend
     unique_fields = keys_option
+    result, policy, rejections, reporter = op.result, op.policy, op.rejections, op.reporter
     failed = False
-    with write_transaction(db, ref, result) as conn:
-        columns = reflect_existing(db, conn, ref)
+    with sessions.session(lock=ref, commit=False) as conn:
+        columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
-        indexed = _ensure_unique(conn, db, ref, keys, create_unique_index)
+        indexed = _ensure_unique(conn, sessions, ref, keys, create_unique_index)
         syncing.check_fields_exist(changes, by_name, ref)
         target = backend.sa_table(ref, columns)
         if newest is not None:
             syncing.timestamp_column(by_name, newest, ref, "conflict_resolution='newest_wins'")
-        tracker = _Incremental(db, conn, ref, by_name, sync) if sync.sync_mode == "incremental" else None
+        tracker = (
+            _Incremental(sessions, conn, ref, by_name, sync) if sync.sync_mode == "incremental" else None
+        )
         recorder = (
-            Audit(db, conn, TableRef(audit.audit_table, ref.schema), ref, audit.audit_level)
+            Audit(sessions, conn, TableRef(audit.audit_table, ref.schema), ref, audit.audit_level)
             if audit.audit_sync
             else None
         )
@@ -295,7 +275,7 @@ def _run(
         def flush() -> None:
             window.flush(
                 conn,
-                db,
+                sessions,
                 result,
                 plan,
                 changes,
@@ -335,13 +315,13 @@ def _run(
                 shaped, dropped = tracker.filter(shaped)
                 result.skipped += dropped
             if key_stage is not None:
-                key_stage.add(conn, db, shaped, by_name)  # every input key, before dedupe
+                key_stage.add(conn, sessions, shaped, by_name)  # every input key, before dedupe
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
             if window.names and shaped.column_names != window.names:
                 flush()
-            window.add(conn, db, shaped, by_name)
+            window.add(conn, sessions, shaped, by_name)
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
@@ -351,7 +331,7 @@ def _run(
             flush()
         if key_stage is not None:
             syncing.delete_absent(
-                db, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
+                sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
             )
         if tracker is not None:
             tracker.finish(result)
@@ -370,14 +350,19 @@ class _Incremental:
     """The incremental-sync filter: its bound, and the latest timestamp seen."""
 
     def __init__(
-        self, db: Database, conn: Connection, ref: TableRef, by_name: Mapping[str, Column], sync: SyncOptions
+        self,
+        sessions: Sessions,
+        conn: Connection,
+        ref: TableRef,
+        by_name: Mapping[str, Column],
+        sync: SyncOptions,
     ) -> None:
         self.field = sync.sync_timestamp_field
         self.column = syncing.timestamp_column(by_name, self.field, ref, "sync_mode='incremental'")
         self.name = sync.sync_name or str(ref)
         self.ref = ref
         self.state = (
-            syncing.SyncState(db, conn, TableRef(sync.sync_state_table, ref.schema))
+            syncing.SyncState(sessions, conn, TableRef(sync.sync_state_table, ref.schema))
             if sync.sync_state_table is not None
             else None
         )
@@ -429,19 +414,23 @@ class _Window:
         self.stage: TableRef | None = None
         self.stage_t: Any = None
 
-    def add(self, conn: Connection, db: Database, shaped: pa.Table, by_name: Mapping[str, Column]) -> None:
+    def add(
+        self, conn: Connection, sessions: Sessions, shaped: pa.Table, by_name: Mapping[str, Column]
+    ) -> None:
         columns = {**by_name, BATCH: Column(BATCH, "int32")}
         if self.stage is None:
             self.names = shaped.column_names
-            self.stage, self.stage_t = create_stage(conn, db, [columns[n] for n in [*self.names, BATCH]])
+            self.stage, self.stage_t = create_stage(
+                conn, sessions, [columns[n] for n in [*self.names, BATCH]]
+            )
         number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
-        fill_stage(conn, db, self.stage, shaped.append_column(BATCH, number), columns, first=True)
+        fill_stage(conn, sessions, self.stage, shaped.append_column(BATCH, number), columns, first=True)
         self.key_tables.append(shaped.select(self.keys))
 
     def flush(
         self,
         conn: Connection,
-        db: Database,
+        sessions: Sessions,
         result: BulkResult,
         plan: StagedMerge,
         changes: ChangeDetection,
@@ -458,9 +447,11 @@ class _Window:
         )
         updated_cols = syncing.without_ignored(changes, updated_cols)
         if not filters.is_empty(insert_if):
-            analyze_stage(conn, db, self.stage)
+            analyze_stage(conn, sessions, self.stage)
         insert_where = (
-            None if filters.is_empty(insert_if) else filters.to_sql(insert_if, stage, backend=db.backend)
+            None
+            if filters.is_empty(insert_if)
+            else filters.to_sql(insert_if, stage, backend=sessions.backend)
         )
         sizes = [t.num_rows for t in self.key_tables]
         keys = [
@@ -488,7 +479,7 @@ class _Window:
             result.updated += counts.updated
             result.skipped += counts.skipped
             result.unchanged += counts.unchanged
-        db.backend.drop_table(conn, self.stage)
+        sessions.backend.drop_table(conn, self.stage)
         self._reset()
 
 
@@ -562,15 +553,17 @@ def _examples(table: pa.Table, keys: Sequence[str]) -> list[Any]:
     return [r[0] if len(r) == 1 else r for r in dups.rows()]
 
 
-def _ensure_unique(conn: Connection, db: Database, ref: TableRef, keys: Sequence[str], create: bool) -> bool:
+def _ensure_unique(
+    conn: Connection, sessions: Sessions, ref: TableRef, keys: Sequence[str], create: bool
+) -> bool:
     """Whether a unique index covers exactly ``keys`` (created when ``create``).  Without
     one the merge still works, under a table lock (:mod:`bulkframe.ops.staged_merge`)."""
-    if any(set(k) == set(keys) for k in db.backend.unique_keys(conn, ref)):
+    if any(set(k) == set(keys) for k in sessions.backend.unique_keys(conn, ref)):
         return True
     if not create:
         return False
-    q = db.backend.quote
+    q = sessions.backend.quote
     cols = ", ".join(q(k) for k in keys)
     digest = hashlib.sha1("\0".join([str(ref), *keys]).encode()).hexdigest()[:12]
-    conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {db.backend.qualified(ref)} ({cols})")
+    conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {sessions.backend.qualified(ref)} ({cols})")
     return True

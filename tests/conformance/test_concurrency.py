@@ -229,6 +229,8 @@ def _deadlock_upsert(pg_url: str, table: str, **options: Any) -> tuple[Any, Base
     with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as other:
         admin.execute(f'CREATE TABLE "{table}" (id bigint primary key, v integer)')
         admin.execute(f'INSERT INTO "{table}" VALUES (1, 0), (2, 0)')
+        # the upsert's deadlock check (deadlock_timeout 1 s) must fire first, also on a busy machine
+        other.execute("SET deadlock_timeout = '60s'")
         other.execute(f'UPDATE "{table}" SET v = 200 WHERE id = 2')  # holds row 2
 
         def upsert() -> None:

@@ -161,6 +161,57 @@ def test_unchanged_rows_get_no_new_row_version(pg_url, table):  # type: ignore[n
             admin.execute(f'DROP TABLE IF EXISTS "{table}"')
 
 
+@pytest.mark.postgres
+def test_a_new_key_another_writer_commits_meanwhile_is_merged(pg_url):  # type: ignore[no-untyped-def]
+    """The merge's INSERT waits for a key another transaction inserted (uncommitted); when
+    that one commits, the INSERT's ON CONFLICT merges it: the key is updated, not refused,
+    and counted once."""
+    import threading
+    import time
+    import uuid
+
+    import psycopg
+
+    table = f"bf_test_{uuid.uuid4().hex[:10]}"
+    out: dict[str, Any] = {}
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as other:
+        try:
+            admin.execute(f'CREATE TABLE "{table}" (id bigint primary key, v integer)')
+            admin.execute(f'INSERT INTO "{table}" VALUES (1, 1)')
+            other.execute(f'INSERT INTO "{table}" VALUES (2, -2)')  # not committed yet
+
+            def upsert() -> None:
+                try:
+                    with bf.connect(pg_url) as db:
+                        rows = [{"id": 1, "v": 10}, {"id": 2, "v": 20}, {"id": 3, "v": 30}]
+                        out["result"] = db.bulk_upsert(table, rows)
+                except BaseException as exc:
+                    out["error"] = exc
+
+            thread = threading.Thread(target=upsert)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while not admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                (f'%INSERT INTO "{table}"%',),  # ADBC runs it as COPY (INSERT … RETURNING …)
+            ).fetchone()[0]:  # type: ignore[index]
+                assert time.monotonic() < deadline, "the merge's INSERT never waited for key 2"
+                time.sleep(0.01)
+            other.commit()
+            thread.join(timeout=60)
+            assert not thread.is_alive() and "error" not in out, out.get("error")
+            result = out["result"]
+            assert (result.inserted, result.updated, result.skipped) == (1, 2, 0)
+            assert admin.execute(f'SELECT id, v FROM "{table}" ORDER BY id').fetchall() == [
+                (1, 10),
+                (2, 20),
+                (3, 30),
+            ]
+        finally:
+            other.rollback()  # a failed wait must not leave the merge (and the DROP) blocked
+            admin.execute(f'DROP TABLE IF EXISTS "{table}"')
+
+
 # -- conflict resolution ----------------------------------------------------------------------
 
 

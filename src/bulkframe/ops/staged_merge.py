@@ -13,7 +13,7 @@ docs/sync.md), and it needs no unique index.  Concurrency, through backend hooks
 * a unique index guards the key: :meth:`Backend.serialize_merges` makes bulkframe's own
   merges into the table queue up (their row locks cannot deadlock), and where the backend
   reports inserted rows (:meth:`Backend.upsert_inserted_flag`) the ``INSERT`` carries
-  ``ON CONFLICT`` so a key another writer inserted meanwhile is merged, not refused;
+  ``ON CONFLICT``, so a key another program inserts while it runs is merged, not refused;
 * no unique index: :meth:`Backend.lock_key_space` keeps every other writer out of the
   table until the transaction ends, so no key is inserted twice.
 
@@ -152,6 +152,34 @@ class StagedMerge:
             New rows failing this clause on the stage are skipped.
         """
         self.lock(conn)
+        # another writer may insert one of the new keys while the INSERT runs (it had inserted
+        # the key, uncommitted, when the statement started): where a unique index guards the
+        # key, the INSERT carries ON CONFLICT and merges such a key in place.  (A savepoint
+        # and a rerun cannot replace it: ADBC PostgreSQL refuses every statement, ROLLBACK TO
+        # SAVEPOINT included, once one failed inside the transaction.)
+        guarded = (
+            self.indexed
+            and self.backend.capabilities.concurrent_writers
+            and self.backend.capabilities.upsert == "on_conflict"
+        )
+        return self._pass(
+            conn, stage, inserted, updated, staged_columns, staged, stage_where, insert_where, guarded=guarded
+        )
+
+    def _pass(
+        self,
+        conn: Connection,
+        stage: sa.Table,
+        inserted: Sequence[str],
+        updated: Sequence[str],
+        staged_columns: Sequence[str],
+        staged: int,
+        stage_where: sa.ColumnElement[bool] | None,
+        insert_where: sa.ColumnElement[bool] | None,
+        *,
+        guarded: bool,
+    ) -> MergeCounts:
+        """One run of the two statements (see :meth:`apply`)."""
         match = self._match(stage)
         scope = stage_where if stage_where is not None else sa.true()
         incoming = {c: stage.c[c] for c in staged_columns}
@@ -181,7 +209,9 @@ class StagedMerge:
         select = sa.select(*(stage.c[c] for c in inserted)).where(new_rows)
         if self.backend.capabilities.concurrent_writers:
             select = select.order_by(*(stage.c[k] for k in self.keys))  # rows locked in key order
-        n_inserted, raced = self._insert(conn, stage, select, inserted, updated, staged_columns, stage_where)
+        n_inserted, raced = self._insert(
+            conn, stage, select, inserted, updated, staged_columns, stage_where, guarded=guarded
+        )
         n_updated += raced
         if self.mode == "skip":
             return MergeCounts(n_inserted, n_updated, staged - n_inserted - n_updated)
@@ -212,13 +242,14 @@ class StagedMerge:
         updated: Sequence[str],
         staged_columns: Sequence[str],
         stage_where: sa.ColumnElement[bool] | None,
+        *,
+        guarded: bool,
     ) -> tuple[int, int]:
-        """``(inserted, updated)`` by the anti-join ``INSERT``: a key another writer inserted
-        since the ``UPDATE`` is merged by ``ON CONFLICT`` where the backend reports which
-        rows it inserted (they count as updated, or skipped in ``"skip"`` mode)."""
-        guarded = self.indexed and self.backend.capabilities.upsert == "on_conflict"
+        """``(inserted, updated)`` by the anti-join ``INSERT``; ``guarded`` adds ``ON
+        CONFLICT``, which merges a key another writer inserted meanwhile (counted as
+        updated, or skipped in ``"skip"`` mode; the backend reports which rows it inserted)."""
         flag = self.backend.upsert_inserted_flag() if guarded else None
-        if flag is None or not self.backend.capabilities.concurrent_writers:
+        if flag is None:
             return count_modified(conn, sa.insert(self.target).from_select(list(inserted), select)), 0
         insert = self.backend.upsert_insert(self.target).from_select(list(inserted), select)
         if self.mode == "skip":

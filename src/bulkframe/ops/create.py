@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from bulkframe.backends.base import Backend, TableRef
 from bulkframe.backends.connection import Connection
+from bulkframe.backends.statements import merge_from_stage
 from bulkframe.errors import (
     InvalidOptionValueError,
     NotSupportedError,
@@ -77,7 +78,11 @@ class CreateWriter:
         missing = [k for k in self.keys if k not in table.column_names]
         if missing:
             raise SchemaError(f"conflict_fields {missing} are missing from the input")
-        table, dropped = dedupe_keys(table, self.keys, keep="last" if self.conflict == "update" else "first")
+        dropped = 0
+        if self.keys:  # without keys (skip on any constraint) the database drops repeats itself
+            table, dropped = dedupe_keys(
+                table, self.keys, keep="last" if self.conflict == "update" else "first"
+            )
         stage_cols = [self.columns[n] for n in table.column_names]
         if self.stage is None or self._tables.get("names") != table.column_names:
             if self.stage is not None:
@@ -91,6 +96,18 @@ class CreateWriter:
         else:
             conn.run(f"DELETE FROM {self.backend.qualified(self.stage)}")
         self.backend.ingest_stage(conn, self.stage, self.backend.to_ingest(table, self.columns))
+        names = table.column_names
+        if not self.keys:  # skip on any unique constraint: only ON CONFLICT DO NOTHING says that
+            merged: Any = merge_from_stage(
+                conn,
+                self._tables["target"],
+                self._tables["stage"],
+                names,
+                [],
+                mode="skip",
+                staged=table.num_rows,
+            )
+            return Counts(inserted=merged.inserted, skipped=merged.skipped, deduplicated=0)
         if self._plan is None:
             indexed = any(set(k) == set(self.keys) for k in self.backend.unique_keys(conn, self.ref))
             self._plan = StagedMerge(
@@ -98,7 +115,6 @@ class CreateWriter:
             )
         self._plan.mode = self.conflict
         self._plan.reset()  # each batch may be its own transaction: lock in each
-        names = table.column_names
         merged = self._plan.apply(
             conn,
             self._tables["stage"],
@@ -415,6 +431,8 @@ def _conflict_keys(
                 "conflict_fields is only used with conflict_resolution='skip' or 'update'"
             )
         return []
+    if mode == "skip" and fields is not None and not list(fields):
+        return []  # ON CONFLICT DO NOTHING: a row violating any unique constraint is skipped
     keys = list(fields or [c.name for c in columns if c.primary_key])
     if not keys:
         raise SchemaError(

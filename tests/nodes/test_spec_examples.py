@@ -458,7 +458,9 @@ EXAMPLES: dict[str, Example] = {
     "progress-tracking": Example(),
     "performance-metrics": Example(),
     "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
-    "real-time-data-processing": Example(),
+    # events go to NOTIFY product_updates where the database has it; elsewhere the example
+    # names no sink (event_sink), so it is refused before anything is written
+    "real-time-data-processing": Example(refused_without={"notify": ["publish_events"]}),
     # the sync parameters are built; the spec's Product has no external_id to match on (the
     # example with a model that has the columns: tests/nodes/test_workflow.py)
     "data-synchronization": Example(

@@ -28,6 +28,7 @@ from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.errors import (
     InvalidOptionValueError,
+    NotSupportedError,
     SafetyLimitError,
     SchemaError,
     TransientError,
@@ -36,6 +37,7 @@ from bulkframe.errors import (
 )
 from bulkframe.normalize import open_source
 from bulkframe.normalize.dedupe import dedupe_keys
+from bulkframe.normalize.streams import is_unbounded
 from bulkframe.ops import sync as syncing
 from bulkframe.ops._modify import (
     DEFAULT_ROW_BATCH,
@@ -56,8 +58,11 @@ from bulkframe.options import (
     Dedupe,
     DeleteSafety,
     ErrorPolicy,
+    EventOptions,
+    MemoryOptions,
     ProgressOptions,
     RuleOptions,
+    StreamOptions,
     SyncOptions,
     UpsertConflictResolution,
 )
@@ -97,6 +102,9 @@ def bulk_upsert(
     changes: ChangeDetection | None = None,
     audit: AuditOptions | None = None,
     safety: DeleteSafety | None = None,
+    streams: StreamOptions | None = None,
+    memory: MemoryOptions | None = None,
+    events: EventOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, UpsertConflictResolution)
     sync, changes = sync or SyncOptions(), changes or ChangeDetection()
@@ -127,8 +135,37 @@ def bulk_upsert(
             f"input again; a {type(data).__name__} can be read only once. Pass a list, a DataFrame, an Arrow "
             "table or a file path, or use error_strategy='stop'/'continue'"
         )
-    source = open_source(data)
     progress = progress or ProgressOptions()
+    streams, memory, events = streams or StreamOptions(), memory or MemoryOptions(), events or EventOptions()
+    if (
+        streams.given
+        or is_unbounded(data)
+        or events.publish_events
+        or memory.memory_limit is not None
+        or memory.spill_to_disk
+    ):
+        _refuse_sync_options_when_streamed(sync, changes, audit, safety, conflict_resolution)
+        return _through_executor(
+            sessions,
+            ref,
+            data,
+            keys_option=unique_fields,
+            update_fields=update_fields,
+            insert_fields=insert_fields,
+            mode=mode,
+            update_if=update_if,
+            insert_if=insert_if,
+            dedupe=dedupe,
+            create_unique_index=create_unique_index,
+            batch_size=batch_size or DEFAULT_ROW_BATCH,
+            rules=rules,
+            policy=policy,
+            progress=progress,
+            streams=streams,
+            memory=memory,
+            events=events,
+        )
+    source = open_source(data, lazy=memory.stream_input)
     attempt = 0
     while True:
         op = OperationRun(
@@ -191,6 +228,53 @@ def bulk_upsert(
     )
     result.failure_count += result.not_found
     return op.finish()
+
+
+def _through_executor(
+    sessions: Sessions,
+    ref: TableRef,
+    data: Any,
+    *,
+    streams: StreamOptions,
+    memory: MemoryOptions,
+    **kwargs: Any,
+) -> BulkResult:
+    """Streams, events and memory limits: batches through the executor (``upsert_batches``)."""
+    from bulkframe.normalize.streams import open_stream
+    from bulkframe.ops.upsert_batches import upsert_batches
+    from bulkframe.plan.microbatch import run_stream
+
+    if not (streams.given or is_unbounded(data)):
+        source = open_source(data, lazy=memory.stream_input)
+        return upsert_batches(sessions, ref, source, memory=memory, **kwargs)
+    stream = open_stream(data, streams, kwargs["batch_size"])
+    return run_stream(
+        lambda: upsert_batches(sessions, ref, stream.source(), memory=memory, stream=stream, **kwargs), stream
+    )
+
+
+def _refuse_sync_options_when_streamed(
+    sync: SyncOptions, changes: ChangeDetection, audit: AuditOptions, safety: DeleteSafety, conflict: str
+) -> None:
+    """Streams, events and memory limits run per-batch transactions through the executor,
+    which has no sync, change detection, audit or dry run (yet): refuse them by name."""
+    given = [
+        name
+        for name, on in (
+            ("sync_mode", sync.sync_mode is not None),
+            ("detect_changes", changes.detect_changes),
+            ("ignore_fields", changes.ignore_fields is not None),
+            ("audit_sync", audit.audit_sync),
+            ("dry_run", safety.dry_run),
+            (f"conflict_resolution={conflict!r}", conflict == "newest_wins"),
+        )
+        if on
+    ]
+    if given:
+        raise NotSupportedError(
+            f"{', '.join(given)} cannot be combined with streaming, events, memory_limit or spill_to_disk "
+            "(those write batch by batch); use one or the other"
+        )
 
 
 def replayable(data: Any) -> bool:
@@ -567,3 +651,13 @@ def _ensure_unique(
     digest = hashlib.sha1("\0".join([str(ref), *keys]).encode()).hexdigest()[:12]
     conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {sessions.backend.qualified(ref)} ({cols})")
     return True
+
+
+def _index_stage(conn: Connection, sessions: Sessions, stage: TableRef, keys: Sequence[str]) -> None:
+    """An index on the stage's key columns (the streamed upsert's ON CONFLICT reads
+    update-only columns from the stage by key)."""
+    q = sessions.backend.quote
+    conn.run(
+        f"CREATE INDEX {q(stage.name + '_k')} ON {sessions.backend.qualified(stage)} "
+        f"({', '.join(q(k) for k in keys)})"
+    )

@@ -554,3 +554,16 @@ def test_plain_upsert_dry_run_changes_nothing(db, items, peek):  # type: ignore[
     result = db.bulk_upsert(items, [{"id": 1, "qty": 9}, {"id": 20, "qty": 1}], dry_run=True)
     assert result.dry_run and (result.inserted, result.updated) == (1, 1)
     assert _all(peek, items) == before
+
+
+def test_sync_options_are_refused_on_the_streamed_path(db, items, peek):  # type: ignore[no-untyped-def]
+    """Streams, events and memory limits write batch by batch through the executor, which has
+    no change detection, sync or audit: the combination is refused by name, nothing written."""
+    from bulkframe.errors import NotSupportedError
+
+    before = _all(peek, items)
+    with pytest.raises(
+        NotSupportedError, match=r"detect_changes, audit_sync cannot be combined with streaming"
+    ):
+        db.bulk_upsert(items, [{"id": 1, "qty": 9}], detect_changes=True, audit_sync=True, spill_to_disk=True)
+    assert _all(peek, items) == before

@@ -31,16 +31,17 @@ def _urls(args: argparse.Namespace) -> list[str]:
 
 
 def _setup_logging(verbose: int, urls: list[str]) -> None:
+    """Logs of the ``bulkframe`` loggers to stderr (warnings; ``-v`` info; ``-vv`` debug
+    and SQL), every record with the URLs' passwords masked."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(config.MaskPasswords(urls))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level if verbose > 1 else logging.WARNING)
-    logging.getLogger("bulkframe").setLevel(level)
-    if verbose < 2:
-        logging.getLogger("bulkframe.sql").setLevel(max(level, logging.INFO))
+    logger = logging.getLogger("bulkframe")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(level)
+    logging.getLogger("bulkframe.sql").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

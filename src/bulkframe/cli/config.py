@@ -31,6 +31,11 @@ class UsageError(Exception):
     """Options that cannot work together or a malformed option value (exit code 2)."""
 
 
+#: ``--mode`` choices of ``load`` and ``copy`` (see :mod:`bulkframe.cli.modes`).
+MODES = ("append", "replace", "truncate", "upsert", "skip-existing")
+#: ``--on-error`` choices → the library's ``error_strategy``.
+ON_ERROR = {"stop": "stop", "skip": "continue", "retry": "retry_batch"}
+
 #: Environment variables the command line reads (the option wins when both are given).
 ENV_URL = "BULKFRAME_URL"
 ENV_SOURCE_URL = "BULKFRAME_SOURCE_URL"

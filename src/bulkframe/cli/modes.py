@@ -20,16 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bulkframe.cli import tables
+from bulkframe.cli.config import MODES, ON_ERROR
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
     from bulkframe.result import BulkResult
     from bulkframe.types import Column
 
-#: ``--mode`` choices.
-MODES = ("append", "replace", "truncate", "upsert", "skip-existing")
-#: ``--on-error`` choices → the library's ``error_strategy``.
-ON_ERROR = {"stop": "stop", "skip": "continue", "retry": "retry_batch"}
+__all__ = ["MODES", "ON_ERROR", "WriteSpec", "write"]
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ def _insert(db: Database, table: str, data: Any, spec: WriteSpec, *, exists: boo
     elif spec.mode == "skip-existing":
         conflict, fields = "skip", spec.key
     else:
-        conflict, fields = spec.conflict, spec.key
+        conflict, fields = spec.conflict, (spec.key if spec.conflict != "error" else None)
     return db.bulk_create(
         table,
         data,

@@ -10,8 +10,8 @@ import argparse
 
 from bulkframe.backends.registry import DEFAULT_URL
 from bulkframe.cli import config
+from bulkframe.cli.config import MODES, ON_ERROR
 from bulkframe.cli.inputs import FORMAT_CHOICES
-from bulkframe.cli.modes import MODES, ON_ERROR
 from bulkframe.options import ConflictResolution, choices
 
 EPILOG = f"""\

@@ -14,10 +14,10 @@ from bulkframe.backends.registry import DEFAULT_URL
 from bulkframe.cli import config
 from bulkframe.cli.config import UsageError
 from bulkframe.cli.inputs import InputOptions
-from bulkframe.cli.modes import WriteSpec
 from bulkframe.cli.report import Output
 
 if TYPE_CHECKING:
+    from bulkframe.cli.modes import WriteSpec
     from bulkframe.database import Database
 
 
@@ -60,6 +60,8 @@ def input_options(args: argparse.Namespace) -> InputOptions:
 
 
 def write_spec(args: argparse.Namespace, mode: str, default_batch: int) -> WriteSpec:
+    from bulkframe.cli.modes import WriteSpec
+
     if args.rejects and args.on_error == "stop":
         raise UsageError("--rejects needs --on-error skip or retry (with stop, a bad row writes nothing)")
     return WriteSpec(
@@ -313,15 +315,23 @@ def verify(args: argparse.Namespace, out: Output) -> int:
     is_url = "://" in source
     if where and not is_url:
         raise UsageError("--where filters a source database; the source is a file")
+    from bulkframe.cli import tables
+
     with bf.connect(target_url(args)) as db:
         if is_url:
             from bulkframe.backends.base import TableRef
             from bulkframe.ops.read import stream_table
 
+            columns = None
+            if args.fields:  # read only the key and the compared columns
+                target = tables.definition(db, args.table)
+                key = args.key or ([c.name for c in target[0] if c.primary_key] if target else [])
+                columns = list(dict.fromkeys([*key, *args.fields]))
             with bf.connect(source) as src:
                 _, data = stream_table(
                     src,
                     TableRef(args.from_table or args.table),
+                    columns=columns,
                     filter=where,
                     batch_rows=batch_size(args, 100_000),
                 )
@@ -330,7 +340,7 @@ def verify(args: argparse.Namespace, out: Output) -> int:
                     batch_size=batch_size(args, 100_000),
                 )  # fmt: skip
         else:
-            from bulkframe.cli import inputs, tables
+            from bulkframe.cli import inputs
 
             options = input_options(args)
             existing = tables.definition(db, args.table)

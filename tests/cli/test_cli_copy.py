@@ -35,7 +35,7 @@ def _source_csv(tmp_path: Path, rows: int = 25) -> Path:
     for i in range(1, rows + 1):
         name = '""' if i == 5 else f"n{i}"  # quoted: the empty string, not NULL
         amount = "" if i == 6 else f"{i * 1000 + i}.{i:03d}"
-        doc = '"{""k"": %d, ""s"": ""é""}"' % i
+        doc = '"{""k"": ' + str(i) + ', ""s"": ""é""}"'
         lines.append(
             f"{i},{name},{amount},2024-03-{i:02d}T10:00:00.123456+02:00,2024-01-{i:02d},{'true' if i % 2 else 'false'},"
             f"{i / 3!r},{doc},2024-01-{i:02d} 08:00:00"

@@ -44,6 +44,31 @@ def _setup_logging(verbose: int, urls: list[str]) -> None:
     logging.getLogger("bulkframe.sql").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
+class _WithoutPandas:
+    """A meta-path finder that refuses ``pandas`` while it is installed.
+
+    ``adbc_driver_manager.dbapi`` imports ``pyarrow.dataset``, whose module-level code asks
+    PyArrow's pandas shim whether pandas exists, which imports pandas (and its numpy
+    stack): about a third of the command's start-up, for a library no subcommand uses.
+    Importing the driver manager with this finder in place skips that; pandas stays
+    importable afterwards (the finder is removed at once)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not imported by the bulkframe command line", name=name)
+
+
+def _import_driver_manager() -> None:
+    if "adbc_driver_manager.dbapi" in sys.modules:
+        return
+    finder = _WithoutPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        import adbc_driver_manager.dbapi  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = build()
@@ -62,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bulkframe.cli.verbs import COMMANDS
 
     out = Output(as_json=args.json, quiet=args.quiet)
+    _import_driver_manager()
     try:
         return COMMANDS[args.command](args, out)
     except config.UsageError as exc:

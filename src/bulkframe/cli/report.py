@@ -67,7 +67,8 @@ def summary(result: Any, extra: dict[str, Any]) -> str:
     line = (
         f"{result.operation} {result.table}{f' ({mode})' if mode and mode != 'append' else ''}: "
         f"{result.records_processed:,} processed, {result.success_count:,} succeeded "
-        f"({result.inserted:,} inserted, {result.updated:,} updated, {result.deleted:,} deleted, "
+        f"({result.inserted:,} inserted, {result.updated:,} updated, "
+        f"{f'{result.deleted:,} deleted, ' if result.deleted or result.operation == 'delete' else ''}"
         f"{result.skipped:,} skipped), {result.failure_count:,} failed in {result.batches} batches, "
         f"{result.duration_seconds:.2f} s, {result.rows_per_second:,.0f} rows/s"
     )

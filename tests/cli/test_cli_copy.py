@@ -239,3 +239,16 @@ def test_copy_all_and_usage(url: str, tmp_path: Path) -> None:
     )
     assert from_env.code == 0, from_env.err
     independent_query(url, f'DROP TABLE IF EXISTS "env_{tmp_path.name[-8:]}"')
+
+
+def test_copy_within_one_database(url: str, table: str, tmp_path: Path) -> None:
+    """Source and target are the same database (on SQLite: the same file, read a page at a
+    time without holding a lock the writer needs)."""
+    _load_source(url, table, tmp_path, rows=12)
+    ran = bulkframe("copy", url, url, "--table", table, "--to", f"{table}_2", "--batch-size", "5", "--verify")
+    try:
+        assert ran.code == 0, ran.err
+        assert "12 matched" in ran.out
+        assert _all(url, f"{table}_2") == _all(url, table)
+    finally:
+        independent_query(url, f'DROP TABLE IF EXISTS "{table}_2"')

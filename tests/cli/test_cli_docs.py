@@ -26,5 +26,11 @@ def test_every_option_is_documented() -> None:
 def test_exit_codes_are_documented() -> None:
     from bulkframe.cli import config
 
-    for code in (config.EXIT_OK, config.EXIT_FAILED, config.EXIT_USAGE, config.EXIT_PARTIAL, config.EXIT_MISMATCH):
+    for code in (
+        config.EXIT_OK,
+        config.EXIT_FAILED,
+        config.EXIT_USAGE,
+        config.EXIT_PARTIAL,
+        config.EXIT_MISMATCH,
+    ):
         assert f"| {code} |" in DOC

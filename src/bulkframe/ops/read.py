@@ -69,7 +69,7 @@ def stream_table(
     Memory stays bounded by the batch: where the backend streams one query
     (``capabilities.streamed_reads``) the driver's batches are cast one by one; otherwise
     the table is read a page of ``batch_rows`` rows at a time (keyset pages on the primary
-    key, else ``LIMIT``/``OFFSET`` inside one read transaction).  The connection stays
+    key, else ``LIMIT``/``OFFSET``), each page in its own read transaction.  The connection stays
     checked out until the reader is exhausted or closed.
 
     Returns the selected columns (as :class:`~bulkframe.types.Column`) and the reader,
@@ -101,6 +101,7 @@ def stream_table(
         stmt = sa.select(*(backend.read_column(table.c[c.name], c) for c in chosen))
         if filter:
             stmt = stmt.where(to_sql(filter, table, backend=backend))
+        conn.commit()  # end the catalog read: no lock is held until the reader is consumed
     except BaseException:
         db.release(conn)
         raise
@@ -135,6 +136,7 @@ def stream_table(
             else:
                 page = page.offset(offset)
             arrow = conn.fetch_arrow(page)
+            conn.commit()  # hold no read lock between pages (a writer of the same file may need it)
             if arrow.num_rows == 0:
                 return
             typed = cast(arrow)

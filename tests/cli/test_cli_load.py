@@ -13,6 +13,8 @@ import pyarrow as pa
 import pytest
 from cli_run import bulkframe
 
+import bulkframe as bf
+
 CSV = "id,name,price\n1,apple,1.50\n2,pear,2.25\n3,plum,0.99\n"
 CHANGED = "id,name,price\n2,PEAR,3.00\n4,kiwi,4.00\n"
 
@@ -63,6 +65,10 @@ def test_load_append_json_and_rerun(url: str, table: str, tmp_path: Path, peek) 
         result["exit_code"],
     ) == (3, 3, 0, 0)
     assert result["table"] == table and result["mode"] == "append"
+    # a plain CSV into an existing table is parsed by the server where it can (COPY … FROM STDIN)
+    with bf.connect(url) as db:
+        server_parses = db.backend.capabilities.copy_text
+    assert (result["metrics"].get("copy") == "server") is server_parses
     assert _rows(peek, table) == [
         (1, "apple", Decimal("1.50")),
         (2, "pear", Decimal("2.25")),

@@ -49,3 +49,6 @@ class Capabilities:
     #: driver types a result from its first batch (ADBC SQLite), and streamed reads page
     #: through the table instead, one query per batch (by key when it has one).
     streamed_reads: bool = True
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False

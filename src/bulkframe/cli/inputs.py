@@ -111,6 +111,42 @@ def library_reads(path: str, options: InputOptions) -> bool:
     return fmt in ("csv", "tsv") and suffix == f".{fmt}" and options.csv_defaults
 
 
+def server_readable(path: str, options: InputOptions, table_columns: Sequence[str]) -> Any:
+    """A :class:`~bulkframe.cli.modes.TextFile` when the database server can parse ``path``
+    itself: an uncompressed CSV/TSV file in UTF-8 whose columns (header, ``--columns``, or
+    the table's own for a headerless file) are all columns of the table; else ``None``."""
+    if path == "-":
+        return None
+    fmt, compression = kind_of(path, options)
+    if fmt not in ("csv", "tsv") or compression or not Path(path).is_file():
+        return None
+    if (options.encoding or "utf8").lower().replace("-", "") != "utf8":
+        return None
+    delimiter = options.delimiter if options.delimiter is not None else ("\t" if fmt == "tsv" else ",")
+    delimiter = "\t" if delimiter == "\\t" else delimiter
+    if len(delimiter) != 1:
+        return None
+    if options.header:
+        import csv
+
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            names = next(csv.reader(f, delimiter=delimiter), None)
+        if options.columns or not names:
+            return None
+    else:
+        names = list(options.columns) if options.columns else list(table_columns)
+    if not names or len(set(names)) != len(names) or not set(names) <= set(table_columns):
+        return None
+    with open(path, "rb") as f:
+        if f.read(3) == b"\xef\xbb\xbf":  # a byte-order mark the server would read as data
+            return None
+    from bulkframe.backends.base import TextFormat
+    from bulkframe.cli.modes import TextFile
+
+    text = TextFormat(format="csv", delimiter=delimiter, null=options.null_string, header=options.header)
+    return TextFile(path, text, names)
+
+
 # -- declared types ---------------------------------------------------------------
 
 _TYPE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,11 +25,23 @@ from bulkframe.cli import tables
 from bulkframe.cli.config import MODES, ON_ERROR
 
 if TYPE_CHECKING:
+    from bulkframe.backends.base import TextFormat
     from bulkframe.database import Database
     from bulkframe.result import BulkResult
     from bulkframe.types import Column
 
-__all__ = ["MODES", "ON_ERROR", "WriteSpec", "write"]
+__all__ = ["MODES", "ON_ERROR", "TextFile", "WriteSpec", "write"]
+
+log = logging.getLogger("bulkframe.cli")
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """A plain CSV file the database server may parse itself (``COPY … FROM STDIN``)."""
+
+    path: str
+    format: TextFormat
+    columns: list[str]
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,8 @@ class WriteSpec:
     #: the table is created from the data
     columns: list[Column] | None = None
     unique: list[tuple[str, ...]] = field(default_factory=list)
+    #: the input as a file the server can parse, when it is one (``load`` of a plain CSV)
+    text_file: TextFile | None = None
 
     def error_options(self) -> dict[str, Any]:
         return {
@@ -58,7 +74,8 @@ class WriteSpec:
 
 
 def write(db: Database, table: str, data: Any, spec: WriteSpec) -> BulkResult:
-    """Write ``data`` (a path or a stream of Arrow batches) into ``table`` by ``spec.mode``."""
+    """Write ``data`` (a path, a stream of Arrow batches, or a function returning one of
+    them, called only if the rows go through the client) into ``table`` by ``spec.mode``."""
     found = tables.definition(db, table)
     if spec.mode == "replace":
         return _replace(db, table, data, spec, found)
@@ -85,7 +102,50 @@ def _with_key(columns: Sequence[Column], primary_key: Sequence[str] | None) -> l
     ]
 
 
+def _server_copy(db: Database, table: str, spec: WriteSpec) -> BulkResult | None:
+    """Load ``spec.text_file`` with the server's own parser when that is a plain append
+    (no key handling; any bad line fails the whole file, which ``--on-error stop`` wants);
+    ``None`` when this path does not apply, or when the server refused a line under
+    ``--on-error skip|retry`` (the client path then isolates and reports the bad rows)."""
+    from bulkframe.backends.base import TableRef
+    from bulkframe.errors import DataError, IntegrityError
+    from bulkframe.result import BulkResult
+
+    text = spec.text_file
+    if text is None or not db.backend.capabilities.copy_text or spec.conflict != "error" or spec.max_errors:
+        return None
+    started = time.perf_counter()
+    try:
+        loaded = db.backend.copy_text_file(TableRef(table), text.path, text.columns, text.format)
+    except (DataError, IntegrityError) as exc:
+        if spec.on_error == "stop":
+            raise
+        log.warning(
+            "the server refused %s (%s); nothing was written: loading it again row by row", text.path, exc
+        )
+        return None
+    result = BulkResult(
+        "create",
+        table,
+        records_processed=loaded,
+        success_count=loaded,
+        inserted=loaded,
+        batches=1,
+        batches_committed=1,
+        committed_ranges=[(0, loaded)],
+        duration_seconds=time.perf_counter() - started,
+    )
+    result.metrics["copy"] = "server"
+    return result
+
+
 def _insert(db: Database, table: str, data: Any, spec: WriteSpec, *, exists: bool) -> BulkResult:
+    if exists and spec.mode == "append":
+        copied = _server_copy(db, table, spec)
+        if copied is not None:
+            return copied
+    if callable(data):
+        data = data()
     common: dict[str, Any] = {"progress_callback": True if spec.progress else None, **spec.error_options()}
     if spec.mode == "upsert" and exists:
         return db.bulk_upsert(table, data, unique_fields=spec.key, batch_size=spec.batch_size, **common)
@@ -123,7 +183,7 @@ def _replace(
             keep = spec.primary_key is None
             tables.create(db, new, _with_key(tables.plain(columns, keep_key=keep), spec.primary_key), unique)
         result = _insert(db, new, data, replace(spec, mode="append"), exists=columns is not None)
-        tables.swap_in(db, new, table, result)
+        tables.swap_in(db, new, table)
     except BaseException:
         db.drop_table(new)
         raise
@@ -142,7 +202,7 @@ def _truncate(db: Database, table: str, data: Any, spec: WriteSpec, columns: lis
     try:
         tables.create(db, stage, staged)
         result = _insert(db, stage, data, replace(spec, mode="append"), exists=True)
-        result.metrics["truncated"] = tables.refill(db, stage, table, columns, result)
+        result.metrics["truncated"] = tables.refill(db, stage, table, columns)
     finally:
         db.drop_table(stage)
     result.table = table

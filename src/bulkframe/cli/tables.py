@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from bulkframe.backends.base import TableRef
-from bulkframe.ops._modify import write_transaction
-from bulkframe.result import BulkResult
 
 if TYPE_CHECKING:
     from bulkframe.database import Database
@@ -31,18 +29,14 @@ def scratch_name(prefix: str, table: str) -> str:
 
 def definition(db: Database, table: str) -> tuple[list[Column], list[tuple[str, ...]]] | None:
     """``(columns, unique keys other than the primary key)`` of ``table``, or ``None``."""
-    conn = db.connection()
-    try:
-        ref = TableRef(table)
+    ref = TableRef(table)
+    with db.session(write=False) as conn:
         columns = db.backend.reflect(conn, ref)
         if columns is None:
             return None
         primary = tuple(c.name for c in columns if c.primary_key)
         unique = [u for u in db.backend.unique_keys(conn, ref) if tuple(u) != primary]
-        conn.commit()
         return columns, unique
-    finally:
-        db.release(conn)
 
 
 def plain(columns: Sequence[Column], *, keep_key: bool = True) -> list[Column]:
@@ -58,17 +52,16 @@ def create(db: Database, table: str, columns: Sequence[Column], unique: Sequence
     db.create_table(table, list(columns), unique=[u for u in unique if set(u) <= names], if_not_exists=False)
 
 
-def swap_in(db: Database, new: str, table: str, result: BulkResult) -> None:
+def swap_in(db: Database, new: str, table: str) -> None:
     """Drop ``table`` and rename ``new`` to it, in one transaction (atomic where the
     database's DDL is transactional: readers see the old table or the new one)."""
     backend = db.backend
-    with write_transaction(db, TableRef(table), result) as conn:
+    with db.session(lock=table) as conn:
         backend.drop_table(conn, TableRef(table))
         backend.rename_table(conn, TableRef(new), table)
-        conn.commit()
 
 
-def refill(db: Database, stage: str, table: str, columns: Sequence[Column], result: BulkResult) -> int:
+def refill(db: Database, stage: str, table: str, columns: Sequence[Column]) -> int:
     """Delete every row of ``table`` and insert the rows of ``stage``, in one transaction;
     returns how many rows were deleted.  A column the stage left all NULL whose target
     column has a default (an identity key) is left to the default."""
@@ -76,7 +69,7 @@ def refill(db: Database, stage: str, table: str, columns: Sequence[Column], resu
     target_ref, stage_ref = TableRef(table), TableRef(stage)
     target = backend.sa_table(target_ref, columns)
     staged = backend.sa_table(stage_ref, columns)
-    with write_transaction(db, target_ref, result) as conn:
+    with db.session(lock=table) as conn:
         defaulted = [c.name for c in columns if c.has_default]
         if defaulted:
             counts = conn.fetchall(sa.select(*(sa.func.count(staged.c[n]) for n in defaulted)))[0]
@@ -91,7 +84,6 @@ def refill(db: Database, stage: str, table: str, columns: Sequence[Column], resu
             if c.has_default and c.primary_key and c.name not in skip:
                 backend.advance_sequence(conn, target_ref, c.name)
         backend.drop_table(conn, stage_ref)
-        conn.commit()
     return deleted
 
 
@@ -114,11 +106,7 @@ def high_water_mark(db: Database, table: str, column: str) -> Any:
     ref = TableRef(table)
     col = columns[column]
     t = backend.sa_table(ref, [col])
-    conn = db.connection()
-    try:
+    with db.session(write=False) as conn:
         arrow = conn.fetch_arrow(sa.select(backend.read_column(sa.func.max(t.c[column]), col).label(column)))
-        conn.commit()
-    finally:
-        db.release(conn)
     value = backend.read_cast(arrow, {column: col}).column(0)[0].as_py()
     return value

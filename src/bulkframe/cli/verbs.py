@@ -101,24 +101,27 @@ def file_data(db: Database, args: argparse.Namespace, spec: WriteSpec) -> tuple[
             spec = replace(spec, primary_key=[key] if isinstance(key, str) else list(key))
     existing = tables.definition(db, args.table)
     creating = existing is None or (spec.mode == "replace" and bool(declared))
-    if inputs.library_reads(args.file, options) and not (creating and declared):
-        return args.file, spec
-    if not creating:
-        assert existing is not None
-        target = {c.name: c for c in existing[0]}
-        return inputs.open_input(args.file, options, target), spec
-    if whole:
-        reader = inputs.open_input(args.file, options, declared)
-        return reader, replace(spec, columns=list(declared.values()))
-    reader = inputs.open_input(args.file, options, declared or None)
-    if declared:
+    if creating and not whole:
+        if inputs.library_reads(args.file, options) and not declared:
+            return args.file, spec
+        reader = inputs.open_input(args.file, options, declared or None)
+        if not declared:
+            return reader, spec
         unknown = sorted(set(declared) - set(reader.schema.names))
         if unknown:
             raise UsageError(
                 f"--type names column(s) {unknown} the input does not have; it has {reader.schema.names}"
             )
         return reader, replace(spec, columns=inputs.inferred_columns(reader.schema, declared))
-    return reader, spec
+    # the table's columns are known: read every column as text (or let the server parse it)
+    target = declared if creating else {c.name: c for c in existing[0]} if existing else {}
+    text_file = inputs.server_readable(args.file, options, list(target))
+    if creating:
+        spec = replace(spec, columns=list(declared.values()))
+    spec = replace(spec, text_file=text_file)
+    if inputs.library_reads(args.file, options):
+        return args.file, spec
+    return (lambda: inputs.open_input(args.file, options, target)), spec
 
 
 def load(args: argparse.Namespace, out: Output, *, mode: str | None = None) -> int:
@@ -176,12 +179,8 @@ def copy(args: argparse.Namespace, out: Output) -> int:
     with bf.connect(source_url) as src, bf.connect(dest_url) as dst:
         names = list(args.tables)
         if args.all:
-            conn = src.connection()
-            try:
+            with src.session(write=False) as conn:
                 names = src.backend.table_names(conn)
-                conn.commit()
-            finally:
-                src.release(conn)
         for name in names:
             found = tables.definition(src, name)
             if found is None:

@@ -14,12 +14,13 @@ from bulkframe.errors import SchemaError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from bulkframe.backends.session import Sessions
     from bulkframe.database import Database
     from bulkframe.types import Column
 
 
 def read_table(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     *,
     columns: Sequence[str] | None = None,
@@ -28,9 +29,8 @@ def read_table(
 ) -> Any:
     import polars as pl
 
-    backend = db.backend
-    conn = db.connection()
-    try:
+    backend = sessions.backend
+    with sessions.session(write=False) as conn:
         cols = backend.reflect(conn, ref)
         if cols is None:
             raise SchemaError(f"table {ref} does not exist")
@@ -47,9 +47,6 @@ def read_table(
         if keys:
             stmt = stmt.order_by(*(table.c[k] for k in keys))
         arrow = conn.fetch_arrow(stmt)
-        conn.commit()
-    finally:
-        db.release(conn)
     arrow = backend.read_cast(arrow, by_name)
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)

@@ -8,9 +8,10 @@ rejected), 4 verification found differences, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from bulkframe.cli import config
 from bulkframe.cli.parser import build
@@ -30,18 +31,28 @@ def _urls(args: argparse.Namespace) -> list[str]:
     return [u for u in found if isinstance(u, str) and "://" in u]
 
 
-def _setup_logging(verbose: int, urls: list[str]) -> None:
-    """Logs of the ``bulkframe`` loggers to stderr (warnings; ``-v`` info; ``-vv`` debug
-    and SQL), every record with the URLs' passwords masked."""
+@contextlib.contextmanager
+def _logging(verbose: int, urls: list[str]) -> Iterator[None]:
+    """Logs of the ``bulkframe`` loggers go to stderr for the command's duration (warnings;
+    ``-v`` info; ``-vv`` debug and SQL), every record with the URLs' passwords masked.
+    The loggers' previous set-up is restored afterwards (``main`` may run in a process
+    that logs on its own, such as a test run)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(config.MaskPasswords(urls))
-    logger = logging.getLogger("bulkframe")
+    logger, sql = logging.getLogger("bulkframe"), logging.getLogger("bulkframe.sql")
+    saved = (logger.handlers[:], logger.propagate, logger.level, sql.level)
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(level)
-    logging.getLogger("bulkframe.sql").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    sql.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+        sql.setLevel(saved[3])
 
 
 class _WithoutPandas:
@@ -82,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return config.EXIT_USAGE
     urls = _urls(args)
-    _setup_logging(args.verbose, urls)
+    with _logging(args.verbose, urls):
+        return _run(args, urls)
+
+
+def _run(args: argparse.Namespace, urls: list[str]) -> int:
     from bulkframe.cli.report import Output
     from bulkframe.cli.verbs import COMMANDS
 

@@ -78,8 +78,6 @@ def write_spec(args: argparse.Namespace, mode: str, default_batch: int) -> Write
 
 
 def _check_mode(spec: WriteSpec) -> None:
-    if spec.mode == "skip-existing" and not spec.key and not spec.primary_key:
-        pass  # the table's primary key (the library says so when there is none)
     if spec.conflict != "error" and spec.mode != "append":
         raise UsageError(f"--conflict applies to --mode append only (got --mode {spec.mode})")
 
@@ -172,8 +170,6 @@ def copy(args: argparse.Namespace, out: Output) -> int:
             raise UsageError(f"--incremental works with --mode append or upsert, not {mode}")
     elif args.update_key:
         raise UsageError("--update-key is used by --incremental; add --incremental")
-    if args.conflict != "error" if hasattr(args, "conflict") else False:
-        raise UsageError("--conflict is an option of load")
     spec = write_spec(args, mode, 10_000)
     code = config.EXIT_OK
     with bf.connect(source_url) as src, bf.connect(dest_url) as dst:

@@ -60,6 +60,7 @@ def stream_table(
     columns: Sequence[str] | None = None,
     filter: Mapping[str, Any] | None = None,
     batch_rows: int = 100_000,
+    prefetch: int = 1,
 ) -> tuple[list[Column], pa.RecordBatchReader]:
     """The table's rows as a stream of Arrow batches with bulkframe's logical types.
 
@@ -68,6 +69,10 @@ def stream_table(
     the table is read a page of ``batch_rows`` rows at a time (keyset pages on the primary
     key, else ``LIMIT``/``OFFSET``), each page in its own read transaction.  The connection stays
     checked out until the reader is exhausted or closed.
+
+    ``prefetch`` batches are read ahead by a background thread (:func:`read_ahead`), so
+    the next read overlaps the caller's write of the last batch; memory holds at most
+    ``prefetch + 2`` batches.
 
     Returns the selected columns (as :class:`~bulkframe.types.Column`) and the reader,
     whose schema is ``Column.arrow_type()`` of each.
@@ -151,4 +156,58 @@ def stream_table(
         finally:
             db.release(conn)
 
-    return chosen, pa.RecordBatchReader.from_batches(schema, batches())
+    return chosen, pa.RecordBatchReader.from_batches(schema, read_ahead(batches(), depth=prefetch))
+
+
+def read_ahead(batches: Iterator[Any], *, depth: int) -> Iterator[Any]:
+    """``batches``, read by a background thread up to ``depth`` batches ahead of the
+    consumer, so reading the next batch overlaps writing the last one (the drivers release
+    the GIL).  An error in the reader is raised in the consumer; when the consumer stops
+    early the reader stops too (and its generator is closed, releasing its connection)."""
+    if depth < 1:
+        yield from batches
+        return
+    import queue
+    import threading
+
+    done = object()
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("done", done))
+        except BaseException as exc:  # handed to the consumer
+            ready.put(("error", exc))
+        finally:
+            close = getattr(batches, "close", None)  # a generator: run its clean-up here
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="bulkframe-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "batch":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)

@@ -100,6 +100,18 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class DigestInput:
+    """One value of a row's canonical text (see :mod:`bulkframe.ops.verify_canon`): the
+    column expression, the column as the database holds it, its comparison family and
+    the float tolerance (``float`` family only)."""
+
+    expr: sa.ColumnElement[Any]
+    column: Column
+    family: str
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
 class TextFormat:
     """How a CSV/text file is written (PostgreSQL ``COPY`` options).
 
@@ -253,6 +265,22 @@ class Backend(abc.ABC):
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
+
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
+        """A query computing, inside the database, per ``bucket`` of the rows of
+        ``source`` that satisfy ``where``: ``bucket``, ``n`` (rows), and ``h1``, ``h2`` —
+        the sums of the two signed 32-bit halves of each row's hash, the first 8 bytes of
+        the MD5 of the row's canonical text over ``values`` (big-endian), exactly as
+        :mod:`bulkframe.ops.verify_canon` defines them.  ``None`` (the default): the
+        database cannot, and full verification streams the rows and hashes them
+        client-side, with the same result."""
+        return None
 
     # -- connections -------------------------------------------------------------
     def connect(self, retries: int = 0) -> Connection:

@@ -49,6 +49,10 @@ class Capabilities:
     #: driver types a result from its first batch (ADBC SQLite), and streamed reads page
     #: through the table instead, one query per batch (by key when it has one).
     streamed_reads: bool = True
+    #: ``FULL OUTER JOIN`` exists: ``db.verify`` of two tables in the same database
+    #: compares them with one join statement that returns only the rows that differ
+    #: (without it, by key-range hashes as across databases).
+    full_outer_join: bool = False
     #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
     #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
     copy_text: bool = False

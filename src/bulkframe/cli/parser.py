@@ -12,7 +12,7 @@ from bulkframe.backends.registry import DEFAULT_URL
 from bulkframe.cli import config
 from bulkframe.cli.config import MODES, ON_ERROR
 from bulkframe.cli.inputs import FORMAT_CHOICES
-from bulkframe.options import ConflictResolution, choices
+from bulkframe.options import ConflictResolution, VerifyMode, choices
 
 EPILOG = f"""\
 exit codes: {config.EXIT_OK} success, {config.EXIT_FAILED} failure (error on stderr), \
@@ -348,6 +348,13 @@ def build() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--where", default=None, metavar="JSON", help="source database: rows to check (filter language)"
+    )
+    verify.add_argument(
+        "--mode",
+        choices=choices(VerifyMode),
+        default=None,
+        help="full: two-way (rows missing, different, and only in the table; default for a source table); "
+        "keys: every source row looked up by key (default for a file); sample: --sample N rows",
     )
     _batch(verify)
     _input(verify)

@@ -86,7 +86,11 @@ def summary(result: Any, extra: dict[str, Any]) -> str:
 
 def verification_line(v: Any) -> str:
     status = "ok" if v.ok else "DIFFERENCES"
+    extra = getattr(v, "only_in_table", None)
+    only = f", {extra:,} only in the table" if extra is not None else ""
+    mode = getattr(v, "mode", None)
     return (
         f"verify {v.table}: {status}: {v.checked:,} checked, {v.matched:,} matched, "
-        f"{v.missing:,} missing, {v.mismatched:,} different (key {', '.join(v.key)})"
+        f"{v.missing:,} missing, {v.mismatched:,} different{only} "
+        f"(key {', '.join(v.key)}{f'; mode {mode}' if mode else ''})"
     )

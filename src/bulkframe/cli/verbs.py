@@ -312,8 +312,17 @@ def verify(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("--where filters a source database; the source is a file")
     from bulkframe.cli import tables
 
+    options: dict[str, Any] = {
+        "key": args.key,
+        "fields": args.fields,
+        "sample": args.sample,
+        "batch_size": batch_size(args, 100_000),
+        "mode": args.mode,
+    }
     with bf.connect(target_url(args)) as db:
-        if is_url:
+        if is_url and not where:  # table against table: the library's two-way comparison
+            found = db.verify(args.table, bf.TableSource(source, args.from_table or args.table), **options)
+        elif is_url:
             from bulkframe.backends.base import TableRef
             from bulkframe.ops.read import stream_table
 
@@ -323,29 +332,23 @@ def verify(args: argparse.Namespace, out: Output) -> int:
                 key = args.key or ([c.name for c in target[0] if c.primary_key] if target else [])
                 columns = list(dict.fromkeys([*key, *args.fields]))
             with bf.connect(source) as src:
-                _, data = stream_table(
+                _, rows = stream_table(
                     src,
                     TableRef(args.from_table or args.table),
                     columns=columns,
                     filter=where,
-                    batch_rows=batch_size(args, 100_000),
+                    batch_rows=options["batch_size"],
                 )
-                found = db.verify(
-                    args.table, data, key=args.key, fields=args.fields, sample=args.sample,
-                    batch_size=batch_size(args, 100_000),
-                )  # fmt: skip
+                found = db.verify(args.table, rows, **options)
         else:
             from bulkframe.cli import inputs
 
-            options = input_options(args)
+            input_opts = input_options(args)
             existing = tables.definition(db, args.table)
-            data = source
-            if existing is not None and not inputs.library_reads(source, options):
-                data = inputs.open_input(source, options, {c.name: c for c in existing[0]})
-            found = db.verify(
-                args.table, data, key=args.key, fields=args.fields, sample=args.sample,
-                batch_size=batch_size(args, 100_000),
-            )  # fmt: skip
+            data: Any = source
+            if existing is not None and not inputs.library_reads(source, input_opts):
+                data = inputs.open_input(source, input_opts, {c.name: c for c in existing[0]})
+            found = db.verify(args.table, data, **options)
     return out.verification(found)
 
 

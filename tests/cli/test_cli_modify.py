@@ -124,3 +124,12 @@ def test_verify_a_file_and_a_table(url: str, table: str, tmp_path: Path, peek) -
     assert bulkframe("copy", url, other, "--table", table).code == 0
     same = bulkframe("verify", url, "--url", other, "--table", table)
     assert same.code == 0 and "9 checked, 9 matched" in same.out
+    assert "mode full" in same.out  # table against table: two-way
+    extra = bulkframe(
+        "load", "-", "--url", other, "--table", table, stdin="id,name,price,category\n77,extra,1.00,toys\n"
+    )
+    assert extra.code == 0, extra.err
+    two_way = bulkframe("verify", url, "--url", other, "--table", table, "--json")
+    assert two_way.code == 4 and two_way.json()["only_in_table"] == 1
+    one_way = bulkframe("verify", url, "--url", other, "--table", table, "--mode", "keys")
+    assert one_way.code == 0, one_way.out  # every source row is there

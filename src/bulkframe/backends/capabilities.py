@@ -49,6 +49,10 @@ class Capabilities:
     #: driver types a result from its first batch (ADBC SQLite), and streamed reads page
     #: through the table instead, one query per batch (by key when it has one).
     streamed_reads: bool = True
+    #: ``NOTIFY channel, payload`` exists (:meth:`Backend.notify`): with
+    #: ``publish_events`` and no ``event_sink``, events go out inside the writing
+    #: transaction and are delivered exactly when it commits.  Without it a sink is needed.
+    notify: bool = False
     #: ``FULL OUTER JOIN`` exists: ``db.verify`` of two tables in the same database
     #: compares them with one join statement that returns only the rows that differ
     #: (without it, by key-range hashes as across databases).

@@ -442,5 +442,29 @@ class Backend(abc.ABC):
     def drop_table(self, conn: Connection, ref: TableRef) -> None:
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
 
+    def rename_table(self, conn: Connection, ref: TableRef, new_name: str) -> None:
+        """``ALTER TABLE ref RENAME TO new_name`` (same schema), inside the caller's
+        transaction: with transactional DDL a drop-and-rename swap is atomic."""
+        conn.run(f"ALTER TABLE {self.qualified(ref)} RENAME TO {self.quote(new_name)}")
+
+    def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
+        """The base tables (not views) of ``schema`` (default: the connection's current
+        schema), sorted, without bulkframe's own ``_bf_`` tables; read through ADBC's
+        ``GetObjects``."""
+        raw = conn.raw
+        catalog = raw.adbc_current_catalog
+        wanted = raw.adbc_current_db_schema if schema is None else schema
+        reader = raw.adbc_get_objects(depth="tables", catalog_filter=catalog, table_types_filter=["table"])
+        names: list[str] = []
+        for entry in reader.read_all().to_pylist():
+            for db_schema in entry["catalog_db_schemas"] or ():
+                if (db_schema["db_schema_name"] or "") == (wanted or ""):
+                    names += [t["table_name"] for t in db_schema["db_schema_tables"] or ()]
+        return sorted(n for n in names if not n.startswith("_bf_") and not self.internal_table(n))
+
+    def internal_table(self, name: str) -> bool:
+        """Whether ``name`` is one of the database's own catalog tables (never copied)."""
+        return False
+
     def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
         return conn.ingest(stage, data, temporary=True)

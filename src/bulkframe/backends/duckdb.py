@@ -43,7 +43,7 @@ from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import NotSupportedError, SchemaError, TransientError
-from bulkframe.portable_sql import RegexSearch, TitleCase
+from bulkframe.portable_sql import JsonWithout, RegexSearch, TitleCase
 from bulkframe.types import Column
 
 #: DuckDB's largest DECIMAL precision.
@@ -697,3 +697,17 @@ def _initcap(element: TitleCase, compiler: SQLCompiler, **kw: Any) -> str:
 def _regexp_matches(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
     # DuckDB's ~ matches the whole string; regexp_matches searches, as PostgreSQL's ~ does
     return str(compiler.process(sa.func.regexp_matches(element.operand, element.pattern), **kw))
+
+
+@compiles(JsonWithout, "duckdb")
+def _json_without(element: JsonWithout, compiler: SQLCompiler, **kw: Any) -> str:
+    # no json_remove: merging a patch whose members are null removes those members (RFC 7396)
+    obj = compiler.process(element.obj, **kw)
+    if not element.drops:
+        return str(obj)
+    absent = _text_literal(" bulkframe:absent ")
+    names = [
+        f"CASE WHEN {compiler.process(cond, **kw)} THEN {_text_literal(name)} ELSE {absent} END, NULL"
+        for name, cond in element.drops
+    ]
+    return f"json_merge_patch({obj}, json_object({', '.join(names)}))"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
+import sys
 from pathlib import Path
 
 from cli_run import bulkframe
+
+from bulkframe.cli import main
 
 HEADER = "id,name,price,updated_at\n"
 ROWS = HEADER + "".join(f"{i},p{i},{i}.50,2024-01-0{i}\n" for i in range(1, 6))
@@ -160,3 +164,34 @@ def test_sync_usage_errors(url: str, table: str, tmp_path: Path) -> None:
         assert "error" in ran.err
     both = bulkframe("sync", str(source), "sqlite:///x.db", "--url", url, "--table", table, "--mode", "full")
     assert both.code == 2 and "once" in both.err
+
+
+class _Terminal(io.StringIO):
+    """Standard input that is a terminal where the user types ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _on_terminal(answer: str, *args: str) -> tuple[int, str]:
+    err = io.StringIO()
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = _Terminal(answer), io.StringIO(), err
+    try:
+        code = main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+    return code, err.getvalue()
+
+
+def test_full_sync_asks_on_a_terminal(url: str, table: str, tmp_path: Path, peek) -> None:  # type: ignore[no-untyped-def]
+    _load(url, table)
+    source = tmp_path / "source.csv"
+    source.write_text(HEADER + "1,p1,1.50,2024-01-01\n")
+    args = ("sync", str(source), url, "--table", table, "--mode", "full")
+    code, err = _on_terminal("n\n", *args, "--no-progress")
+    assert code == 2 and "would delete 4 rows" in err and "not confirmed" in err
+    assert len(_names(peek, table)) == 5
+    code, err = _on_terminal("yes\n", *args, "--no-progress")
+    assert code == 0, err
+    assert _names(peek, table) == {1: "p1"}

@@ -319,5 +319,22 @@ class Backend(abc.ABC):
     def drop_table(self, conn: Connection, ref: TableRef) -> None:
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
 
+    def table_names(self, conn: Connection, prefix: str, schema: str | None = None) -> list[str]:
+        """Names of the tables of ``schema`` (default: the connection's) that start with
+        ``prefix``, read through the ADBC catalog call (``adbc_get_objects``)."""
+        pattern = prefix.replace("%", "_") + "%"  # ``_`` matches any one character: a superset
+        try:
+            objects = conn.raw.adbc_get_objects(
+                depth="tables", db_schema_filter=schema, table_name_filter=pattern
+            ).read_all()
+        except Exception as exc:
+            raise conn.failure(exc, "list tables") from exc
+        names = []
+        for catalog in objects.to_pylist():
+            for db_schema in catalog["catalog_db_schemas"] or ():
+                names += [t["table_name"] for t in db_schema["db_schema_tables"] or ()]
+        # LIKE has no portable escape: match the prefix exactly here
+        return sorted({n for n in names if n.startswith(prefix)})
+
     def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
         return conn.ingest(stage, data, temporary=True)

@@ -221,3 +221,25 @@ def test_resumable_run_resumes_after_the_parts_that_committed(
     assert stages_left(pg_url, run_id) == []
     ledger = independent_query(pg_url, "SELECT count(*) FROM _bulkframe_ledger WHERE run_key = %s", (run_id,))
     assert ledger == [(0,)]
+
+
+def test_sqlite_file_shared_by_worker_processes(dask_client: Any, tmp_path: Path, run_id: str) -> None:
+    """SQLite: the Dask workers (separate processes) stage into the same file one after
+    the other (its write lock), the driver commits; exact rows read back through sqlite3."""
+    import sqlite3
+
+    import dask.dataframe as dd
+
+    from bulkframe.dask import to_database
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    data = rows(4_000).drop_columns(["amount", "at"])
+    result = to_database(
+        dd.from_map(lambda t: t.to_pandas(), split(data, 4)), url, "t", primary_key="id", run_id=run_id
+    )
+    assert result.inserted == 4_000
+    with sqlite3.connect(tmp_path / "shared.db") as conn:
+        got = conn.execute("SELECT id, name FROM t ORDER BY id").fetchall()
+        left = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_bf_dist_%'").fetchall()
+    assert got == [(r["id"], r["name"]) for r in data.to_pylist()]
+    assert left == []

@@ -29,6 +29,7 @@ def _kinds(cell: Any) -> set[str]:
 
 
 @pytest.mark.notebook
+@pytest.mark.heavy  # a local Ray instance inside a kernel: ~70 s on the loaded 2-core machine
 def test_ray_to_postgres_notebook_executes(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

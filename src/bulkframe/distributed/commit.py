@@ -140,13 +140,17 @@ def commit_run(spec: RunSpec, reports: Sequence[PartReport], started: float) -> 
     ordered = [by_part[p] for p in sorted(by_part)]
     result = BulkResult(spec.operation, str(spec.target))
     rejections = Rejections(policy.log_level)
-    offset = 0
+    offset, shifted = 0, []
     for report in ordered:
         if report.errors is not None and report.errors.height:
             import polars as pl
 
-            rejections.add(report.errors.with_columns(pl.col("row") + offset))
+            shifted.append(report.errors.with_columns(pl.col("row") + offset))
         offset += report.rows
+    if shifted:  # one report (and one log line) for the whole dataset
+        import polars as pl
+
+        rejections.add(pl.concat(shifted, how="diagonal_relaxed"))
     live = [r for r in ordered if not r.resumed]
     result.records_processed = sum(r.rows for r in live)
     result.batches = len(live)

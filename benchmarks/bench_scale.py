@@ -40,6 +40,10 @@ TABLE = "bench_scale"
 COLUMNS = [c for c in common.PRODUCT_COLUMNS if c[0] != "metadata"]
 
 
+#: pandas would send the Decimal column as text (refused by numeric): tell to_sql its type
+SQL_TYPES: dict[str, Any] = {}
+
+
 def ddl() -> str:
     return f'CREATE TABLE "{TABLE}" ({", ".join(f"{n} {t}" for n, t in COLUMNS)})'
 
@@ -120,7 +124,7 @@ def main() -> None:
             run(
                 f"bulkframe-in-Ray, {writers} writer(s)",
                 args.rows,
-                lambda w=writers: ds.write_datasink(BulkDatasink(url, TABLE), concurrency=w),  # type: ignore[misc]
+                lambda w=writers: ds.write_datasink(BulkDatasink(url, TABLE), concurrency=w),
             )
 
         def factory() -> Any:
@@ -130,15 +134,21 @@ def main() -> None:
 
         placeholders = ", ".join(["%s"] * len(COLUMNS))
         insert = f'INSERT INTO "{TABLE}" VALUES ({placeholders})'
-        run("Ray write_sql, 2 writers", args.builtin_rows, lambda: small.write_sql(insert, factory, concurrency=2))
+        run(
+            "Ray write_sql, 2 writers",
+            args.builtin_rows,
+            lambda: small.write_sql(insert, factory, concurrency=2),
+        )
         ray.shutdown()
 
     if "dask" not in skip:
         import dask.dataframe as dd
         import distributed
+        import sqlalchemy as sa
 
         from bulkframe.dask import to_database
 
+        SQL_TYPES["price"] = sa.Numeric(10, 2)
         frames = [p.to_pandas() for p in parts]
         sub_frames = [p.to_pandas() for p in sub_parts]
         os.environ.setdefault("PYTHONPATH", str(common.SRC_DIR))
@@ -151,13 +161,23 @@ def main() -> None:
             ):
                 ddf = dd.from_map(lambda f: f, frames).persist()
                 distributed.wait(ddf)
-                run(f"bulkframe-in-Dask, {workers} worker(s)", args.rows, lambda d=ddf: to_database(d, url, TABLE))  # type: ignore[misc]
+                run(
+                    f"bulkframe-in-Dask, {workers} worker(s)",
+                    args.rows,
+                    lambda d=ddf: to_database(d, url, TABLE),
+                )
                 if workers == 2:
                     small_ddf = dd.from_map(lambda f: f, sub_frames).persist()
                     run(
                         "Dask to_sql, 2 workers",
                         args.builtin_rows,
-                        lambda: small_ddf.to_sql(TABLE, common.sqlalchemy_url(url), if_exists="append", index=False),
+                        lambda s=small_ddf: s.to_sql(
+                            TABLE,
+                            common.sqlalchemy_url(url),
+                            if_exists="append",
+                            index=False,
+                            dtype=SQL_TYPES,
+                        ),
                     )
     common.drop_table(url, TABLE)
 
@@ -167,7 +187,9 @@ def main() -> None:
         [name, common.fmt_int(rows_of[name]), common.fmt_float(seconds[name], 2), common.fmt_int(rate[name])]
         for name in seconds
     ]
-    print(f"\n{args.rows:,} rows in {args.parts} parts; built-in writers on {args.builtin_rows:,} rows (scaled)")
+    print(
+        f"\n{args.rows:,} rows in {args.parts} parts; built-in writers on {args.builtin_rows:,} rows (scaled)"
+    )
     print(common.format_table(["contender", "rows", "seconds", "rows/s"], table))
     ratios: dict[str, float] = {}
     if "ray" not in skip:
@@ -177,7 +199,9 @@ def main() -> None:
         ratios["Ray: bulkframe 1 writer / single process (equal cores)"] = (
             rate["bulkframe-in-Ray, 1 writer(s)"] / single
         )
-        ratios["Ray: 2 writers / 1 writer"] = rate["bulkframe-in-Ray, 2 writer(s)"] / rate["bulkframe-in-Ray, 1 writer(s)"]
+        ratios["Ray: 2 writers / 1 writer"] = (
+            rate["bulkframe-in-Ray, 2 writer(s)"] / rate["bulkframe-in-Ray, 1 writer(s)"]
+        )
     if "dask" not in skip:
         ratios["Dask: bulkframe (2 workers) / to_sql (2 workers)"] = (
             rate["bulkframe-in-Dask, 2 worker(s)"] / rate["Dask to_sql, 2 workers"]

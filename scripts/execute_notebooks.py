@@ -66,10 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--postgres-url", default=None, help=f"for notebooks that need PostgreSQL (sets {URL_ENV})")
+    parser.add_argument(
+        "--postgres-url", default=None, help=f"for notebooks that need PostgreSQL (sets {URL_ENV})"
+    )
     args = parser.parse_args(argv)
     os.environ[URL_ENV] = (
-        args.postgres_url or os.environ.get(URL_ENV) or os.environ.get("BULKFRAME_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
+        args.postgres_url
+        or os.environ.get(URL_ENV)
+        or os.environ.get("BULKFRAME_TEST_POSTGRES_URL")
+        or DEFAULT_POSTGRES
     )
     for path in args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")):
         execute(path.resolve())

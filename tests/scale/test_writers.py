@@ -243,3 +243,24 @@ def test_sqlite_file_shared_by_worker_processes(dask_client: Any, tmp_path: Path
         left = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_bf_dist_%'").fetchall()
     assert got == [(r["id"], r["name"]) for r in data.to_pylist()]
     assert left == []
+
+
+@pytest.mark.parametrize("mode", ["skip", "update"])
+def test_create_with_a_conflict_mode(
+    write: Writer, pg_url: str, pg_table: str, run_id: str, mode: str
+) -> None:
+    """conflict_resolution='skip'/'update': existing keys skipped or updated, counted, as in
+    bulk_create; a key repeated inside a part keeps its first (skip) / last (update) row."""
+    first = rows(100, tag="a")
+    _create_table(pg_url, pg_table, first)
+    part0 = rows(100, start=50, tag="b")  # 50 existing, 50 new
+    part1 = pa.concat_tables([rows(10, start=200, tag="c"), rows(10, start=200, tag="d")])  # 200..209 twice
+    result = write([part0, part1], pg_url, pg_table, conflict_resolution=mode, run_id=run_id)
+    assert result.records_processed == 120 and result.deduplicated == 10
+    if mode == "skip":
+        assert (result.inserted, result.updated, result.skipped) == (60, 0, 60)
+        assert stored(pg_url, pg_table) == expected(rows(10, start=200, tag="c"), part0, first)
+    else:
+        assert (result.inserted, result.updated, result.skipped) == (60, 60, 0)
+        assert stored(pg_url, pg_table) == expected(first, part0, part1)
+    assert stages_left(pg_url, run_id) == []

@@ -316,6 +316,13 @@ class Backend(abc.ABC):
         conn.temp_tables.add(ref)  # dropped when the connection goes back to the pool
         return ref
 
+    def create_shared_stage(self, conn: Connection, ref: TableRef, columns: Sequence[Column]) -> None:
+        """A regular (not temporary) staging table that other sessions can read: a
+        distributed write stages in one process and applies in another.  Its rows are
+        transient (rebuilt by a retry), so a backend may skip crash safety for it
+        (default: a plain table)."""
+        conn.run(self.create_table_sql(ref, columns))
+
     def drop_table(self, conn: Connection, ref: TableRef) -> None:
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
 

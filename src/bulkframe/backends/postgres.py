@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -235,6 +236,12 @@ class PostgresBackend(Backend):
         """``ALTER TABLE … DISABLE/ENABLE TRIGGER USER``: transactional, holds an exclusive
         lock on the table until the transaction ends (needs table ownership)."""
         conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+    def create_shared_stage(self, conn: Connection, ref: TableRef, columns: Sequence[Column]) -> None:
+        """``UNLOGGED``: staged rows skip the WAL (measured: see docs/scale-out.md); a crash
+        empties the table, and a retried task rebuilds it anyway."""
+        sql = self.create_table_sql(ref, columns)
+        conn.run(sql.replace("CREATE TABLE", "CREATE UNLOGGED TABLE", 1))
 
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))

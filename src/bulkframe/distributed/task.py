@@ -87,7 +87,9 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
                 return PartReport(part, table.num_rows, 0, names, resumed=True)
         if target is not None:
             columns = _stage_columns(spec, target, names)
-            backend.create_table(conn, stage, [*columns, Column(ROW, "int64", nullable=False)])
+            if spec.keys_needed:
+                columns.append(Column(ROW, "int64", nullable=False))
+            backend.create_shared_stage(conn, stage, columns)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -96,7 +98,8 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
         db.release(conn)
     faults.check(part, "started")
     rows = table.num_rows
-    staged_input = table.append_column(ROW, arange(rows))
+    # positions order the rows of a repeated key (only the modes that match keys need them)
+    staged_input = table.append_column(ROW, arange(rows)) if spec.keys_needed else table
     try:
         # rejected rows are logged once, by the driver, with their positions in the dataset
         options = {**spec.task_options, "error_log_level": "debug"}

@@ -29,6 +29,7 @@ from bulkframe.errors import (
     DatabaseError,
     DataError,
     IntegrityError,
+    SchemaError,
     TransientError,
 )
 from bulkframe.types import Column
@@ -66,6 +67,21 @@ class TableRef:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+def table_ref(table: Any, schema: str | None = None) -> TableRef:
+    """The :class:`TableRef` a caller means by ``table``: a table name, or a model class
+    (its ``__tablename__`` and ``__schema__``).
+
+    Raises
+    ------
+    SchemaError
+        ``table`` is neither a non-empty name nor a model class.
+    """
+    name = getattr(table, "__tablename__", table)
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"table must be a non-empty table name or a model class, got {table!r}")
+    return TableRef(name, schema or getattr(table, "__schema__", None))
 
 
 @dataclass(frozen=True)

@@ -173,12 +173,8 @@ class DataFlow:
                 info.name,
             )
         if info.unique:
-            conn = self.database.connection()
-            try:
+            with self.database.session(write=False) as conn:
                 keys = {frozenset(k) for k in self.database.backend.unique_keys(conn, info.table)}
-                conn.commit()
-            finally:
-                self.database.release(conn)
             lacking = [u for u in info.unique if frozenset(u) not in keys]
             if lacking:
                 log.warning(

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -36,6 +36,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
+    from bulkframe.backends.session import Sessions
     from bulkframe.database import Database
     from bulkframe.distributed.task import PartReport
 
@@ -69,8 +70,7 @@ def start_run(spec: RunSpec) -> None:
     ledger table once (tasks in many processes must not race to create it)."""
     db = _connect(spec)
     try:
-        conn = db.connection()
-        try:
+        with db.sessions.session() as conn:
             target = db.backend.reflect(conn, spec.target)
             if target is None and (spec.operation == "upsert" or spec.resumable):
                 raise SchemaError(
@@ -81,9 +81,6 @@ def start_run(spec: RunSpec) -> None:
                 from bulkframe.plan.ledger import Ledger
 
                 Ledger.ensure(db.backend, conn)
-            conn.commit()
-        finally:
-            db.release(conn)
     finally:
         db.close()
 
@@ -105,19 +102,13 @@ def abort_run(spec: RunSpec) -> None:
 
 
 def _drop_stages(db: Database, spec: RunSpec) -> None:
-    conn = db.connection()
-    try:
-        conn.rollback()
+    with db.sessions.session(write=False) as conn:
         names = db.backend.table_names(conn, spec.stage_prefix, spec.target.schema)
-        conn.rollback()
-        for name in names:
-            db.backend.begin_write(conn, spec.target)
+    for name in names:
+        with db.sessions.session(lock=spec.target) as conn:
             db.backend.drop_table(conn, TableRef(name, spec.target.schema))
-            conn.commit()
-        if names:
-            log.info("dropped %d staging table(s) of run %s", len(names), spec.run_id)
-    finally:
-        db.release(conn)
+    if names:
+        log.info("dropped %d staging table(s) of run %s", len(names), spec.run_id)
 
 
 def commit_run(spec: RunSpec, reports: Sequence[PartReport], started: float) -> BulkResult:
@@ -219,13 +210,10 @@ def _finish_ledger(spec: RunSpec) -> None:
 
     db = _connect(spec)
     try:
-        conn = db.connection()
-        try:
+        with db.sessions.session() as conn:
             Ledger(db.backend, spec.run_id, str(spec.target), int(spec.task_options["batch_size"])).finish(
                 conn
             )
-        finally:
-            db.release(conn)
     finally:
         db.close()
 
@@ -237,17 +225,9 @@ def _commit_with_retries(spec: RunSpec, reports: Sequence[PartReport]) -> Applie
     while True:
         db = _connect(spec)
         try:
-            conn = db.connection()
-            try:
-                db.backend.begin_write(conn, spec.target)
-                applied = apply_parts(conn, spec, reports)
-                conn.commit()
-                return applied
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                db.release(conn)
+            with db.sessions.session(lock=spec.target) as conn:
+                applied = apply_parts(conn, db.sessions, spec, reports)
+            return applied
         except TransientError as exc:
             if attempt >= retries:
                 raise
@@ -288,7 +268,9 @@ def resolve_keys(spec: RunSpec, target: list[Column] | None, staged: Sequence[Co
     return keys
 
 
-def apply_parts(conn: Connection, spec: RunSpec, reports: Sequence[PartReport]) -> Applied:
+def apply_parts(
+    conn: Connection, sessions: Sessions, spec: RunSpec, reports: Sequence[PartReport]
+) -> Applied:
     """Apply the stages of ``reports`` to the target, in order, inside the caller's
     transaction (the target is created from the stages when a ``create`` finds none)."""
     backend = conn.backend
@@ -313,7 +295,7 @@ def apply_parts(conn: Connection, spec: RunSpec, reports: Sequence[PartReport]) 
 
         _ensure_unique(
             conn,
-            cast("Database", _DbView(conn)),
+            sessions,
             spec.target,
             keys,
             bool(spec.driver_options["create_unique_index"]),
@@ -328,13 +310,6 @@ def apply_parts(conn: Connection, spec: RunSpec, reports: Sequence[PartReport]) 
         applied.add(_apply_one(conn, spec, target_t, by_name, keys, report))
         backend.drop_table(conn, spec.stage_ref(report.part))
     return applied
-
-
-class _DbView:
-    """The one attribute of ``Database`` the upsert helpers read (``backend``)."""
-
-    def __init__(self, conn: Connection):
-        self.backend = conn.backend
 
 
 def _apply_one(

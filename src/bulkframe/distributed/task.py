@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from bulkframe.backends.connection import Connection
+    from bulkframe.backends.session import Sessions
     from bulkframe.database import Database
 
 log = logging.getLogger("bulkframe")
@@ -71,9 +72,7 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
     stage = spec.stage_ref(part)
     names = list(table.column_names)
     fp = ""
-    conn = db.connection()
-    try:
-        backend.begin_write(conn, stage)
+    with db.sessions.session(lock=stage) as conn:
         backend.drop_table(conn, stage)  # a retried task replaces what its first attempt staged
         target = backend.reflect(conn, spec.target)
         if target is None and (spec.operation == "upsert" or spec.resumable):
@@ -83,19 +82,12 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
 
             fp = fingerprint(table)
             if _ledger(spec, conn).check(part, fp)[0]:
-                conn.commit()
                 return PartReport(part, table.num_rows, 0, names, resumed=True)
         if target is not None:
             columns = _stage_columns(spec, target, names)
             if spec.keys_needed:
                 columns.append(Column(ROW, "int64", nullable=False))
             backend.create_shared_stage(conn, stage, columns)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        db.release(conn)
     faults.check(part, "started")
     rows = table.num_rows
     # positions order the rows of a repeated key (only the modes that match keys need them)
@@ -110,23 +102,17 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
     faults.check(part, "staged")
     report = PartReport(part, rows, staged, names, errors=_without_row(errors))
     if staged:
-        conn = db.connection()
-        try:
+        with db.sessions.session() as conn:
             stage_columns = backend.reflect(conn, stage) or []
             report.columns = [c.name for c in stage_columns if c.name != ROW]
             if spec.keys_needed:
                 from bulkframe.distributed.commit import resolve_keys
 
-                keys = resolve_keys(spec, None if target is None else target, stage_columns)
+                keys = resolve_keys(spec, target, stage_columns)
                 report.duplicates = _index_duplicates(conn, stage, stage_columns, keys)
             conn.commit()
-            if spec.resumable and not (errors is not None and spec.policy.strategy == "stop"):
-                _apply_now(conn, spec, part, report, fp)
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            db.release(conn)
+            if spec.resumable:
+                _apply_now(conn, db.sessions, spec, part, report, fp)
     return report
 
 
@@ -195,14 +181,16 @@ def _ledger(spec: RunSpec, conn: Connection) -> Any:
     )
 
 
-def _apply_now(conn: Connection, spec: RunSpec, part: int, report: PartReport, fp: str) -> None:
+def _apply_now(
+    conn: Connection, sessions: Sessions, spec: RunSpec, part: int, report: PartReport, fp: str
+) -> None:
     """Resumable runs: apply this part's stage and record it in the ledger, in one transaction."""
     from bulkframe.distributed.commit import apply_parts
 
     backend = conn.backend
     ledger = _ledger(spec, conn)  # reads the run's ledger in its own short transaction
     backend.begin_write(conn, spec.target)
-    counts = apply_parts(conn, spec, [report])
+    counts = apply_parts(conn, sessions, spec, [report])
     ledger.record(conn, part, arange(report.rows), fp, counts, complete=True)
     backend.drop_table(conn, spec.stage_ref(part))
     conn.commit()

@@ -152,6 +152,10 @@ def commit_run(spec: RunSpec, reports: Sequence[PartReport], started: float) -> 
     result.metrics["parts"] = len(ordered)
     applied = Applied()
     try:
+        failed = [r for r in ordered if r.failure is not None]
+        if failed:  # every task has finished: raise the first part's error
+            assert failed[0].failure is not None
+            raise failed[0].failure
         if policy.max_errors is not None and rejections.count > policy.max_errors:
             raise SafetyLimitError(
                 f"max_errors={policy.max_errors} exceeded: {rejections.count} rows rejected; nothing was written"
@@ -187,8 +191,9 @@ def commit_run(spec: RunSpec, reports: Sequence[PartReport], started: float) -> 
         result.duration_seconds = time.perf_counter() - started
         if isinstance(exc, ValidationError) and exc.errors is None:
             exc.errors = result.errors
-        if isinstance(exc, BulkframeError) and exc.result is None:
-            exc.result = result
+        task_failure = any(exc is r.failure for r in ordered)
+        if isinstance(exc, BulkframeError) and (exc.result is None or task_failure):
+            exc.result = result  # the run's result, not that of the task's staging call
         raise
     abort_run(spec)  # the stages are spent (a no-op when the commit dropped them)
     result.inserted, result.updated, result.skipped = applied.inserted, applied.updated, applied.skipped

@@ -50,6 +50,8 @@ class PartReport:
     resumed: bool = False
     #: resumable runs: counts of the part's own commit (inserted, updated, skipped, deduplicated)
     applied: tuple[int, int, int, int] | None = None
+    #: the error that stopped the task; the driver raises it after every task finished
+    failure: BaseException | None = None
 
 
 def stage_part(spec: RunSpec, part: int, table: pa.Table) -> PartReport:
@@ -60,11 +62,29 @@ def stage_part(spec: RunSpec, part: int, table: pa.Table) -> PartReport:
     """
     from bulkframe.database import connect
 
-    db = connect(spec.url, pool_size=1, max_overflow=1)
     try:
-        return _stage(db, spec, part, table)
-    finally:
-        db.close()
+        db = connect(spec.url, pool_size=1, max_overflow=1)
+        try:
+            return _stage(db, spec, part, table)
+        finally:
+            db.close()
+    except Exception as exc:
+        # reported, not raised: the engine then lets every other task finish, so when the
+        # driver drops the run's stages no task is still creating one (a raised error makes
+        # Ray and Dask give up while other tasks run on)
+        log.warning("part %d of run %s failed: %s", part, spec.run_id, exc)
+        return PartReport(part, table.num_rows, 0, list(table.column_names), failure=_portable(exc))
+
+
+def _portable(exc: Exception) -> BaseException:
+    """``exc`` if it pickles (it travels to the driver), else a RuntimeError naming it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartReport:

@@ -16,17 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scale_data import need
 
 from bulkframe.distributed import faults
 from suite_backends import independent_query
-
-
-def need(module: str) -> Any:
-    if os.environ.get("BULKFRAME_REQUIRE_SCALE") == "1":
-        import importlib
-
-        return importlib.import_module(module)  # CI: a missing engine fails, never skips
-    return pytest.importorskip(module)
 
 
 @pytest.fixture(scope="session")

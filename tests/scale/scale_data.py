@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from suite_backends import independent_query
 
@@ -51,3 +53,11 @@ def stages_left(url: str, run_id: str) -> list[str]:
 def split(table: pa.Table, parts: int) -> list[pa.Table]:
     size = -(-table.num_rows // parts)
     return [table.slice(i * size, size) for i in range(parts)]
+
+
+def need(module: str) -> Any:
+    if os.environ.get("BULKFRAME_REQUIRE_SCALE") == "1":
+        import importlib
+
+        return importlib.import_module(module)  # CI: a missing engine fails, never skips
+    return pytest.importorskip(module)

@@ -14,7 +14,7 @@ from bulkframe.backends.connection import Connection
 from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.backends.session import Sessions
-from bulkframe.errors import InvalidOptionValueError, unknown_option
+from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.options import (
     ConflictResolution,
     Dedupe,
@@ -30,6 +30,8 @@ from bulkframe.options import (
     RuleOptions,
     RunOptions,
     UpsertConflictResolution,
+    VerifyMode,
+    VerifyOptions,
 )
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
@@ -216,6 +218,7 @@ class Database:
         """Close the pool: idle connections now, connections in use when their call ends.
         Later calls raise ``DatabaseClosedError``.  Idempotent."""
         self.pool.close()
+        self.backend.close()
 
     def __enter__(self) -> Database:
         return self
@@ -304,7 +307,9 @@ class Database:
             the call is kept). ``"skip"``: rows whose ``conflict_fields`` exist are skipped
             and counted. ``"update"``: such rows update the existing ones.
         conflict_fields : list of str, optional
-            Key columns for skip/update; default: the table's primary key.
+            Key columns for skip/update; default: the table's primary key.  With
+            ``"skip"``, an empty list means SQL's ``ON CONFLICT DO NOTHING``: a row that
+            would violate any unique constraint (or the primary key) is skipped and counted.
         primary_key : str or list of str, optional
             Primary key for a table bulkframe creates.
         schema : str, optional
@@ -460,51 +465,114 @@ class Database:
         sample: int | None = None,
         schema: str | None = None,
         batch_size: int = 100_000,
+        mode: VerifyMode | None = None,
+        float_tolerance: float | None = None,
+        max_samples: int = 1000,
+        leaf_size: int = 64,
     ) -> Any:
-        """Check that ``data`` landed in ``table`` intact.
+        """Check that ``data`` and ``table`` hold the same rows.
+
+        Modes:
+
+        - ``"full"`` (default when the source is a table): two-way.  Rows only in
+          the data (``missing``), rows only in the table (``only_in_table``) and differing
+          cells (``mismatched``, ``column_differences`` per column), with exact counts and
+          bounded samples.  Per-key-range hashes are computed inside each database where
+          the backend can (PostgreSQL), else streamed and hashed client-side (SQLite,
+          DataFrames, files); only ranges that differ are drilled into and fetched.
+        - ``"keys"`` (default for rows given as data): one-way; every input row is looked
+          up by key, rows only in the table are not looked for.
+        - ``"sample"``: one-way on a uniform sample of ``sample`` rows, with the confidence
+          a clean sample gives (``confidence``, ``max_difference_rate``).
+
+        Values are compared after normalising types: decimal scale (``1.50`` equals
+        ``1.5``), time zones (the same instant is equal), ``-0.0`` and ``0.0``.
 
         Parameters
         ----------
         table : str or model class
         data
-            Any input ``bulk_create`` accepts (cast to the table's types first).
+            Any input ``bulk_create`` accepts (a DataFrame, Arrow, records, a Parquet or
+            CSV path; cast to the table's types first), or a
+            :class:`~bulkframe.TableSource`: a table in this or another database.
         key : list of str, optional
             Columns that identify a row; default: the primary key.
         fields : list of str, optional
-            Columns to compare; default: every input column except the key.
+            Columns to compare; default: every column of both except the key.
         sample : int, optional
-            Compare a uniform random sample of this many rows (default: every row).
+            Compare a uniform random sample of this many rows (``mode="sample"``).
         schema : str, optional
             Database schema of the table (PostgreSQL).
         batch_size : int
-            Input rows read back and compared per round trip.
+            Rows read, streamed or compared per round trip.
+        mode : {"full", "keys", "sample"}, optional
+            See above; default ``"sample"`` when ``sample`` is given, else ``"full"`` when
+            ``data`` is a ``TableSource``, else ``"keys"`` (one-way, as before).
+        float_tolerance : float, optional
+            Floats equal within this absolute difference (default: bit-exact).
+        max_samples : int
+            Rows kept per sample of differences (counts stay exact).
+        leaf_size : int
+            ``"full"``: differing key ranges of at most this many rows are fetched.
 
         Returns
         -------
         Verification
-            ``checked``, ``matched``, ``missing``, ``mismatched``, ``ok``, and the
-            ``differences`` (key, field, expected, actual) and ``missing_keys`` frames.
+            ``checked``, ``matched``, ``missing``, ``mismatched``, ``only_in_table``,
+            ``column_differences``, ``ok``, the ``differences`` (key, field, expected,
+            actual), ``missing_keys``, ``source_only`` and ``table_only`` frames, and for a
+            sample ``confidence``.
 
         Raises
         ------
         InvalidOptionValueError
-            ``sample`` is not a positive int.
+            ``sample`` is not a positive int, a mode is unknown, or an option is out of range.
+        NotSupportedError
+            ``mode="full"`` with a key that is not one integer column.
         SchemaError
-            The table does not exist, has no key, or the input names unknown columns.
+            The table does not exist, has no key, the input names unknown columns, or a
+            compared column holds a different kind of value on each side.
+
+        Examples
+        --------
+        >>> import bulkframe as bf
+        >>> db = bf.connect("sqlite:///example.db")                    # doctest: +SKIP
+        >>> db.verify("orders", bf.TableSource("sqlite:///old.db", "orders")).ok  # doctest: +SKIP
+        True
         """
         from bulkframe.ops.verify import verify
 
-        if sample is not None and (not isinstance(sample, int) or sample < 1):
+        if sample is not None and (not isinstance(sample, int) or isinstance(sample, bool) or sample < 1):
             raise InvalidOptionValueError(f"sample must be a positive int or None, got {sample!r}")
-        return verify(
-            self.sessions,
-            _table_ref(table, schema),
-            data,
-            key=key,
-            fields=fields,
-            sample=sample,
-            batch_size=batch_size,
+        options = VerifyOptions(
+            mode=mode, float_tolerance=float_tolerance, max_samples=max_samples, leaf_size=leaf_size
         )
+        from bulkframe.ops.verify_sides import SourceTable, TableSource
+
+        opened: Database | None = None
+        if isinstance(data, TableSource):
+            source_db = data.database
+            if not isinstance(source_db, Database):
+                if not isinstance(source_db, str):
+                    raise SchemaError(
+                        f"TableSource.database must be a Database or a URL, got {type(source_db).__name__}"
+                    )
+                source_db = opened = connect(source_db)
+            data = SourceTable(source_db.sessions, _table_ref(data.table, data.schema))
+        try:
+            return verify(
+                self.sessions,
+                _table_ref(table, schema),
+                data,
+                key=key,
+                fields=fields,
+                sample=sample,
+                options=options,
+                batch_size=batch_size,
+            )
+        finally:
+            if opened is not None:
+                opened.close()
 
     def read(
         self,

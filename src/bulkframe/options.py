@@ -38,6 +38,8 @@ ReportFormat = Literal["json"]
 FailedRecordsFormat = Literal[".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
 #: ``progress_format``: what the progress bar or ``str(Progress)`` shows.
 ProgressFormat = Literal["percentage", "count", "both"]
+#: ``db.verify(mode=...)``: how the data and the table are compared.
+VerifyMode = Literal["full", "keys", "sample"]
 #: ``relationship_strategy`` of the node layer.
 RelationshipStrategy = Literal["nested_create"]
 
@@ -514,6 +516,39 @@ class MigrationOptions(OptionGroup):
             raise _invalid("verification_fields needs verify_migration=True (or migration_mode=True)")
 
 
+@dataclass(frozen=True)
+class VerifyOptions(OptionGroup):
+    """Options of ``db.verify``."""
+
+    mode: VerifyMode | None = None
+    """``"full"``: two-way — rows only in the data, rows only in the table and differing
+    cells, by one join (two tables in one database) or by key-range hashes computed inside
+    each database where the backend can, drilling only into ranges that differ (needs one
+    integer key column).  ``"keys"``: one-way — every input row is looked up by key (rows
+    only in the table are not seen).  ``"sample"``: one-way on a uniform sample of
+    ``sample`` input rows (default 1,000), with the confidence a clean sample gives.
+    Default: ``"sample"`` when ``sample`` is given, else ``"full"`` when the source is a
+    table (``TableSource``), else ``"keys"`` (rows as data: did they land?)."""
+    float_tolerance: float | None = None
+    """Float columns compare equal when ``|a - b| <= float_tolerance`` (NaN equals NaN);
+    default: bit-exact (``-0.0`` equals ``0.0``)."""
+    max_samples: int = 1000
+    """Rows kept in each sample of differences (rows only in the data, rows only in the
+    table, differing cells); the counts are exact regardless."""
+    leaf_size: int = 64
+    """``"full"``: a differing key range with at most this many rows is fetched and diffed
+    row by row; a larger one is split and re-hashed."""
+
+    def _check(self) -> None:
+        _positive_int("max_samples", self.max_samples)
+        _positive_int("leaf_size", self.leaf_size)
+        tol = self.float_tolerance
+        if tol is not None and (
+            isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0 or tol == float("inf")
+        ):
+            raise _invalid(f"float_tolerance must be a positive finite number, got {tol!r}")
+
+
 #: The option groups, in the order operations list them.
 GROUPS: tuple[type[OptionGroup], ...] = (
     RuleOptions,
@@ -531,6 +566,7 @@ OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
     "bulk_upsert": (RuleOptions, ErrorPolicy, ProgressOptions),
     "bulk_update": (RuleOptions,),
     "bulk_delete": (),
+    "verify": (VerifyOptions,),
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 from scale_data import need
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "02-ray-to-postgres.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "04-ray-to-postgres.ipynb"
 
 
 def _kinds(cell: Any) -> set[str]:
@@ -36,7 +36,7 @@ def test_ray_to_postgres_notebook_executes(
     import nbformat
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("BULKFRAME_NOTEBOOK_POSTGRES_URL", pg_url)
+    monkeypatch.setenv("BULKFRAME_NOTEBOOK_TARGET_URL", pg_url)
     saved = nbformat.read(NOTEBOOK, as_version=4)
     nb = copy.deepcopy(saved)
     NotebookClient(
@@ -45,8 +45,8 @@ def test_ray_to_postgres_notebook_executes(
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert [_kinds(c) for c in saved.cells] == [_kinds(c) for c in nb.cells], (
-        "the saved outputs of notebooks/02-ray-to-postgres.ipynb are stale: run python scripts/execute_notebooks.py "
-        "notebooks/02-ray-to-postgres.ipynb"
+        "the saved outputs of notebooks/04-ray-to-postgres.ipynb are stale: run python scripts/execute_notebooks.py "
+        "notebooks/04-ray-to-postgres.ipynb"
     )
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     created, upserted = (h for h in html if h.startswith('<div class="bulkframe-result">'))
@@ -54,4 +54,4 @@ def test_ray_to_postgres_notebook_executes(
     assert "inserted" in upserted and "updated" in upserted
     text = "".join(o.get("text", "") for o in outputs)
     assert "199997 rows" in text
-    assert os.environ.get("BULKFRAME_NOTEBOOK_POSTGRES_URL") == pg_url
+    assert os.environ.get("BULKFRAME_NOTEBOOK_TARGET_URL") == pg_url

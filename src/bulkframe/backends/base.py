@@ -29,6 +29,7 @@ from bulkframe.errors import (
     DatabaseError,
     DataError,
     IntegrityError,
+    NotSupportedError,
     SchemaError,
     TransientError,
 )
@@ -96,6 +97,37 @@ class ForeignKey:
 
     def refers_to(self, ref: TableRef) -> bool:
         return self.referred_table == ref.name and (ref.schema is None or ref.schema == self.referred_schema)
+
+
+@dataclass(frozen=True)
+class DigestInput:
+    """One value of a row's canonical text (see :mod:`bulkframe.ops.verify_canon`): the
+    column expression, the column as the database holds it, its comparison family and
+    the float tolerance (``float`` family only)."""
+
+    expr: sa.ColumnElement[Any]
+    column: Column
+    family: str
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a CSV/text file is written (PostgreSQL ``COPY`` options).
+
+    ``format`` is ``"csv"`` (quoted fields; a quoted value is never NULL) or ``"text"``
+    (PostgreSQL's text format: backslash escapes, no quoting); ``null`` is the spelling of
+    NULL (CSV default: an unquoted empty field; text default ``\\N``); ``header``: the
+    first line names the columns.
+    """
+
+    format: str = "csv"
+    delimiter: str = ","
+    null: str | None = None
+    header: bool = True
+    quote: str = '"'
+    escape: str | None = None
+    encoding: str = "utf-8"
 
 
 class Backend(abc.ABC):
@@ -203,10 +235,52 @@ class Backend(abc.ABC):
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
 
+    def copy_text_file(
+        self,
+        ref: TableRef,
+        path: str,
+        columns: Sequence[str],
+        fmt: TextFormat,
+        *,
+        disable_triggers: bool = False,
+    ) -> int:
+        """Stream the CSV/text file at ``path`` into ``ref`` for the server to parse with
+        ``fmt`` (``COPY … FROM STDIN``), in one transaction of its own; return the rows
+        loaded.  Only on backends whose capabilities have ``copy_text``.
+
+        Raises
+        ------
+        NotSupportedError
+            The backend has no server-side text load.
+        DatabaseError
+            The server refused the file (nothing was loaded); the message names the line.
+        """
+        raise NotSupportedError(f"{self.name}: the server does not parse text files (capabilities.copy_text)")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds beyond its pooled connections (called once by
+        ``Database.close``)."""
+
     def begin_write(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
+
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
+        """A query computing, inside the database, per ``bucket`` of the rows of
+        ``source`` that satisfy ``where``: ``bucket``, ``n`` (rows), and ``h1``, ``h2`` —
+        the sums of the two signed 32-bit halves of each row's hash, the first 8 bytes of
+        the MD5 of the row's canonical text over ``values`` (big-endian), exactly as
+        :mod:`bulkframe.ops.verify_canon` defines them.  ``None`` (the default): the
+        database cannot, and full verification streams the rows and hashes them
+        client-side, with the same result."""
+        return None
 
     # -- connections -------------------------------------------------------------
     def connect(self, retries: int = 0) -> Connection:

@@ -76,7 +76,11 @@ class CreateWriter:
         missing = [k for k in self.keys if k not in table.column_names]
         if missing:
             raise SchemaError(f"conflict_fields {missing} are missing from the input")
-        table, dropped = dedupe_keys(table, self.keys, keep="last" if self.conflict == "update" else "first")
+        dropped = 0
+        if self.keys:  # without keys (skip on any constraint) the database drops repeats itself
+            table, dropped = dedupe_keys(
+                table, self.keys, keep="last" if self.conflict == "update" else "first"
+            )
         stage_cols = [self.columns[n] for n in table.column_names]
         if self.stage is None or self._tables.get("names") != table.column_names:
             if self.stage is not None:
@@ -406,6 +410,8 @@ def _conflict_keys(
                 "conflict_fields is only used with conflict_resolution='skip' or 'update'"
             )
         return []
+    if mode == "skip" and fields is not None and not list(fields):
+        return []  # ON CONFLICT DO NOTHING: a row violating any unique constraint is skipped
     keys = list(fields or [c.name for c in columns if c.primary_key])
     if not keys:
         raise SchemaError(

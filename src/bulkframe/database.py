@@ -16,11 +16,16 @@ from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.backends.session import Sessions
 from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.options import (
+    BenchmarkOptions,
+    Compression,
     ConflictResolution,
     Dedupe,
     ErrorPolicy,
     ErrorStrategy,
+    EventFormat,
+    EventOptions,
     LoadBalancing,
+    MemoryOptions,
     MetricsOptions,
     MigrationOptions,
     ProgressFormat,
@@ -29,6 +34,8 @@ from bulkframe.options import (
     RetryBackoff,
     RuleOptions,
     RunOptions,
+    StreamOptions,
+    StreamPriority,
     UpsertConflictResolution,
     VerifyMode,
     VerifyOptions,
@@ -288,6 +295,23 @@ class Database:
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: ProgressFormat = "both",
+        stream_buffer_size: int | None = None,
+        stream_timeout: float | None = None,
+        process_immediately: bool = False,
+        max_latency: float | None = None,
+        priority: StreamPriority = "normal",
+        streaming: bool = False,
+        memory_limit: str | int | None = None,
+        spill_to_disk: bool = False,
+        compression: bool | Compression = False,
+        gc_interval: int | None = None,
+        publish_events: bool = False,
+        event_topic: str | None = None,
+        event_format: EventFormat = "json",
+        event_sink: str | Callable[[Any], Any] | None = None,
+        benchmark_mode: bool = False,
+        benchmark_iterations: int = 3,
+        benchmark_warmup: int = 1000,
         **unknown: Any,
     ) -> BulkResult:
         """Insert ``data`` into ``table`` at COPY speed.
@@ -398,6 +422,38 @@ class Database:
             Rows between callback calls (default: every batch).
         progress_format : {"percentage", "count", "both"}
             What the bar shows.
+        stream_buffer_size, stream_timeout, process_immediately, max_latency, priority
+            Read ``data`` as an unbounded stream (a blocking iterator or generator, an
+            ``asyncio`` async iterator or a ``queue.Queue``; async iterators and queues are
+            always streams): rows are written in micro-batches that each commit on their
+            own, when ``stream_buffer_size`` rows wait, when the oldest waiting row has
+            waited ``max_latency`` seconds, or (``process_immediately=True`` /
+            ``priority="high"``) as soon as the previous write finished.  The stream ends
+            when the source ends, after ``stream_timeout`` seconds without a row, or on
+            Ctrl-C (the accepted rows are written and committed, then ``KeyboardInterrupt``
+            is re-raised carrying ``.result``).  See docs/streaming.md.
+        streaming, memory_limit, spill_to_disk, compression, gc_interval
+            Memory: ``streaming=True`` converts an in-memory input batch by batch;
+            ``memory_limit="512MB"`` bounds the process's peak resident memory (batch size
+            from measured bytes per row, shrinking when RSS nears the limit);
+            ``spill_to_disk`` lets the rejected-rows report (and an upsert's seen keys)
+            spill to compressed Arrow IPC files in a temporary directory that is always
+            removed; ``compression`` (``True``/``"zstd"``/``"lz4"``) applies to spill files
+            and Parquet failed-record files; ``gc_interval`` collects garbage every N
+            batches.  See docs/memory.md.
+        publish_events, event_topic, event_format, event_sink
+            One event per committed batch (operation, table, batch number, counts, key
+            range, commit time), only after its commit: to ``event_sink`` (a callable or a
+            ``redis://`` URL: ``XADD`` to stream ``event_topic``), or without a sink to
+            ``NOTIFY event_topic`` inside the writing transaction where the database has
+            it.  ``event_format="cloudevents"`` wraps each event in a CloudEvents 1.0
+            envelope.  See docs/events.md.
+        benchmark_mode, benchmark_iterations, benchmark_warmup
+            Time the load first: a warm-up of ``benchmark_warmup`` rows, then
+            ``benchmark_iterations`` timed runs of the whole input, each in a transaction
+            that is rolled back; then the real load, once.  Min/median/max rows per second
+            and per-stage seconds land in ``result.metrics["benchmark"]`` and the
+            performance report.  See docs/benchmark-mode.md.
 
         Returns
         -------
@@ -436,6 +492,8 @@ class Database:
         )
         run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
         monitoring = MetricsOptions.from_options(options)
+        streams, memory = StreamOptions.from_options(options), MemoryOptions.from_options(options)
+        events, benchmark = EventOptions.from_options(options), BenchmarkOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
@@ -452,6 +510,10 @@ class Database:
             migration=migration,
             monitoring=monitoring,
             progress=progress,
+            streams=streams,
+            memory=memory,
+            events=events,
+            benchmark=benchmark,
         )
 
     def verify(
@@ -850,6 +912,20 @@ class Database:
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: ProgressFormat = "both",
+        stream_buffer_size: int | None = None,
+        stream_timeout: float | None = None,
+        process_immediately: bool = False,
+        max_latency: float | None = None,
+        priority: StreamPriority = "normal",
+        streaming: bool = False,
+        memory_limit: str | int | None = None,
+        spill_to_disk: bool = False,
+        compression: bool | Compression = False,
+        gc_interval: int | None = None,
+        publish_events: bool = False,
+        event_topic: str | None = None,
+        event_format: EventFormat = "json",
+        event_sink: str | Callable[[Any], Any] | None = None,
         **unknown: Any,
     ) -> BulkResult:
         """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
@@ -908,6 +984,32 @@ class Database:
             As in ``bulk_create``; exceeding ``max_errors`` writes nothing.
         progress_callback, progress_interval, progress_format
             As in ``bulk_create``.
+        stream_buffer_size, stream_timeout, process_immediately, max_latency, priority
+            Read ``data`` as an unbounded stream (a blocking iterator or generator, an
+            ``asyncio`` async iterator or a ``queue.Queue``; async iterators and queues are
+            always streams): rows are written in micro-batches that each commit on their
+            own, when ``stream_buffer_size`` rows wait, when the oldest waiting row has
+            waited ``max_latency`` seconds, or (``process_immediately=True`` /
+            ``priority="high"``) as soon as the previous write finished.  The stream ends
+            when the source ends, after ``stream_timeout`` seconds without a row, or on
+            Ctrl-C (the accepted rows are written and committed, then ``KeyboardInterrupt``
+            is re-raised carrying ``.result``).  See docs/streaming.md.
+        streaming, memory_limit, spill_to_disk, compression, gc_interval
+            Memory: ``streaming=True`` converts an in-memory input batch by batch;
+            ``memory_limit="512MB"`` bounds the process's peak resident memory (batch size
+            from measured bytes per row, shrinking when RSS nears the limit);
+            ``spill_to_disk`` lets the rejected-rows report (and an upsert's seen keys)
+            spill to compressed Arrow IPC files in a temporary directory that is always
+            removed; ``compression`` (``True``/``"zstd"``/``"lz4"``) applies to spill files
+            and Parquet failed-record files; ``gc_interval`` collects garbage every N
+            batches.  See docs/memory.md.
+        publish_events, event_topic, event_format, event_sink
+            One event per committed batch (operation, table, batch number, counts, key
+            range, commit time), only after its commit: to ``event_sink`` (a callable or a
+            ``redis://`` URL: ``XADD`` to stream ``event_topic``), or without a sink to
+            ``NOTIFY event_topic`` inside the writing transaction where the database has
+            it.  ``event_format="cloudevents"`` wraps each event in a CloudEvents 1.0
+            envelope.  See docs/events.md.
 
         Returns
         -------
@@ -942,6 +1044,8 @@ class Database:
             ErrorPolicy.from_options(options),
             ProgressOptions.from_options(options),
         )
+        streams, memory = StreamOptions.from_options(options), MemoryOptions.from_options(options)
+        events = EventOptions.from_options(options)
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
@@ -959,6 +1063,9 @@ class Database:
             rules=rules,
             policy=policy,
             progress=progress,
+            streams=streams,
+            memory=memory,
+            events=events,
         )
 
     def bulk_delete(

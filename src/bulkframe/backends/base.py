@@ -235,6 +235,13 @@ class Backend(abc.ABC):
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
 
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        """Queue ``payload`` on ``channel`` inside the current transaction (capability
+        ``notify``); delivered when it commits."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} has no NOTIFY; pass event_sink= a callable or a redis:// URL")
+
     def copy_text_file(
         self,
         ref: TableRef,

@@ -107,6 +107,7 @@ class PostgresBackend(Backend):
         regex=True,
         analyze_stage=True,
         modified_count="execute_update",
+        notify=True,
         full_outer_join=True,
         copy_text=True,
     )
@@ -114,6 +115,9 @@ class PostgresBackend(Backend):
 
     def upsert_insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
+
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        conn.fetchall(sa.select(sa.func.pg_notify(sa.literal(channel), sa.literal(payload))))
 
     def copy_text_file(
         self,

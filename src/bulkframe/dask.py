@@ -80,7 +80,7 @@ def to_database(
     """
     spec = plan_run(url, table, operation, options, where="to_database")
     started = time.perf_counter()
-    start_run(spec)
+    spec = start_run(spec)
     task_spec = spec.for_tasks()
     stage = delayed(_stage_partition, pure=False)
     tasks = [stage(task_spec, i, part) for i, part in enumerate(ddf.to_delayed())]

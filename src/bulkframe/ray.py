@@ -100,7 +100,7 @@ class BulkDatasink(Datasink[PartReport]):  # type: ignore[misc,unused-ignore]
     def on_write_start(self, schema: pa.Schema | None = None) -> None:
         """Check the target and prepare the run (driver, before the first task)."""
         self._started = time.perf_counter()
-        start_run(self._spec)
+        self._spec = start_run(self._spec)
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> PartReport:
         """Stage this task's blocks (runs in a Ray worker)."""

@@ -277,3 +277,19 @@ def test_a_column_the_table_lacks_is_refused_with_its_own_error(
         write([rows(100), bad, rows(10, start=200)], pg_url, pg_table, run_id=run_id)
     assert stored(pg_url, pg_table) == []
     assert stages_left(pg_url, run_id) == []
+
+
+def test_a_task_that_runs_after_its_table_was_dropped_stages_nothing(
+    pg_url: str, pg_table: str, run_id: str
+) -> None:
+    """A task an engine runs late (after a failed run's clean-up and the table's removal)
+    must not infer a stage of its own: it reports the missing table and creates nothing."""
+    from dataclasses import replace
+
+    from bulkframe.distributed.spec import plan_run
+    from bulkframe.distributed.task import stage_part
+
+    spec = replace(plan_run(pg_url, pg_table, "create", {"run_id": run_id}, where="test"), target_exists=True)
+    report = stage_part(spec, 1, rows(10))
+    assert isinstance(report.failure, SchemaError) and "any more" in str(report.failure)
+    assert stages_left(pg_url, run_id) == []

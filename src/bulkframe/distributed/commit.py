@@ -65,9 +65,10 @@ def _connect(spec: RunSpec) -> Database:
     return connect(spec.url, pool_size=1, max_overflow=1)
 
 
-def start_run(spec: RunSpec) -> None:
+def start_run(spec: RunSpec) -> RunSpec:
     """Before any task runs: refuse what would fail only at the end, and create the
-    ledger table once (tasks in many processes must not race to create it)."""
+    ledger table once (tasks in many processes must not race to create it).  Returns the
+    spec the tasks get (it records whether the target exists)."""
     db = _connect(spec)
     try:
         with db.sessions.session() as conn:
@@ -83,6 +84,7 @@ def start_run(spec: RunSpec) -> None:
                 Ledger.ensure(db.backend, conn)
     finally:
         db.close()
+    return replace(spec, target_exists=target is not None)
 
 
 def abort_run(spec: RunSpec) -> None:

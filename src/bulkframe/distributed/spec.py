@@ -74,6 +74,10 @@ class RunSpec:
     resumable: bool = False
     auto_cleanup: bool = True
     failed_records_file: str | None = None
+    #: whether the target existed when the run started (set by the driver before the
+    #: tasks run); a task that then finds no target refuses to stage instead of
+    #: inferring a stage of its own (the table was dropped, or the run is long over)
+    target_exists: bool | None = None
     #: driver-only (never pickled to tasks: :meth:`for_tasks` drops it)
     failed_records_callback: Any = field(default=None, compare=False)
 

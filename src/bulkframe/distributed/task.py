@@ -95,8 +95,11 @@ def _stage(db: Database, spec: RunSpec, part: int, table: pa.Table) -> PartRepor
     with db.sessions.session(lock=stage) as conn:
         backend.drop_table(conn, stage)  # a retried task replaces what its first attempt staged
         target = backend.reflect(conn, spec.target)
-        if target is None and (spec.operation == "upsert" or spec.resumable):
-            raise SchemaError(f"table {plain_name(spec.target)} does not exist")
+        if target is None and (spec.operation == "upsert" or spec.resumable or spec.target_exists):
+            raise SchemaError(
+                f"table {plain_name(spec.target)} does not exist"
+                + (" any more (it existed when the run started)" if spec.target_exists else "")
+            )
         if spec.resumable:
             from bulkframe.plan.ledger import fingerprint
 

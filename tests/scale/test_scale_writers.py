@@ -293,3 +293,15 @@ def test_a_task_that_runs_after_its_table_was_dropped_stages_nothing(
     report = stage_part(spec, 1, rows(10))
     assert isinstance(report.failure, SchemaError) and "any more" in str(report.failure)
     assert stages_left(pg_url, run_id) == []
+
+
+def test_upsert_on_columns_without_a_unique_index_is_refused(
+    write: Writer, pg_url: str, pg_table: str, run_id: str
+) -> None:
+    _create_table(pg_url, pg_table, rows(10))
+    with pytest.raises(SchemaError, match="the distributed upsert needs one"):
+        write(
+            [rows(10, tag="z")], pg_url, pg_table, operation="upsert", unique_fields=["name"], run_id=run_id
+        )
+    assert stored(pg_url, pg_table) == expected(rows(10))
+    assert stages_left(pg_url, run_id) == []

@@ -273,6 +273,32 @@ class Backend(abc.ABC):
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
 
+    def distinct(self, stored: Any, incoming: Any, column: Column) -> sa.ColumnElement[bool]:
+        """True when ``incoming`` would change ``stored`` (NULL-safe; change detection).
+        Default: ``stored IS DISTINCT FROM incoming`` (SQLAlchemy renders ``IS NOT`` where
+        the database spells it so)."""
+        return stored.is_distinct_from(incoming)  # type: ignore[no-any-return]
+
+    def serialize_merges(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
+        """Called before a staged merge (``UPDATE … FROM`` + anti-join ``INSERT``) into
+        ``ref`` when a unique index guards its key: make concurrent bulkframe merges into the
+        same table queue up, so their row locks cannot deadlock.  Default: nothing (a
+        backend without concurrent writers is serialized by :meth:`begin_write`)."""
+
+    def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
+        """Before matching rows on columns that no unique index guards: keep every other
+        writer from inserting or changing ``ref``'s rows until this transaction ends, so no
+        key can be inserted twice.  Default: nothing on a single-writer backend
+        (:meth:`begin_write` already holds the write lock); a backend with concurrent
+        writers must override it, else the merge is refused."""
+        if self.capabilities.concurrent_writers:
+            from bulkframe.errors import NotSupportedError
+
+            raise NotSupportedError(
+                f"{self.name}: matching rows on columns without a unique index needs a table lock this "
+                "backend does not provide; create a unique index on the key columns"
+            )
+
     def verify_bucket_hashes(
         self,
         source: sa.FromClause,

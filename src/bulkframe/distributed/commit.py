@@ -300,13 +300,15 @@ def apply_parts(
     if spec.operation == "upsert":
         from bulkframe.ops.upsert import _ensure_unique
 
-        _ensure_unique(
-            conn,
-            sessions,
-            spec.target,
-            keys,
-            bool(spec.driver_options["create_unique_index"]),
+        unique = _ensure_unique(
+            conn, sessions, spec.target, keys, bool(spec.driver_options["create_unique_index"])
         )
+        if not unique:  # the distributed commit merges with ON CONFLICT, which needs the index
+            raise SchemaError(
+                f"unique_fields {keys}: table {plain_name(spec.target)} has no primary key, unique constraint "
+                "or unique index on exactly these columns; the distributed upsert needs one. Create it, or "
+                "pass create_unique_index=True"
+            )
         if spec.driver_options.get("dedupe") == "error":
             _refuse_duplicates(conn, spec, staged, by_name, keys)
     target_t = backend.sa_table(spec.target, target)

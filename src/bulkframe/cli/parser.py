@@ -12,7 +12,14 @@ from bulkframe.backends.registry import DEFAULT_URL
 from bulkframe.cli import config
 from bulkframe.cli.config import MODES, ON_ERROR
 from bulkframe.cli.inputs import FORMAT_CHOICES
-from bulkframe.options import ConflictResolution, VerifyMode, choices
+from bulkframe.options import (
+    AuditLevel,
+    ConflictResolution,
+    SyncMode,
+    UpsertConflictResolution,
+    VerifyMode,
+    choices,
+)
 
 EPILOG = f"""\
 exit codes: {config.EXIT_OK} success, {config.EXIT_FAILED} failure (error on stderr), \
@@ -113,6 +120,10 @@ def _write(p: argparse.ArgumentParser, *, modes: bool = True) -> None:
         help="primary key of a table bulkframe creates",
     )
     _batch(g)  # type: ignore[arg-type]
+    _bad_rows(p)
+
+
+def _bad_rows(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("bad rows")
     e.add_argument(
         "--on-error",
@@ -360,6 +371,20 @@ def build() -> argparse.ArgumentParser:
     _input(verify)
     _output(verify)
 
+    sync = sub.add_parser(
+        "sync",
+        help="synchronise a table with a file: full (delete absent rows), incremental or delta",
+        epilog=EPILOG,
+    )
+    sync.add_argument("file", help="input file; '-' reads standard input")
+    sync.add_argument(
+        "target_url", nargs="?", default=None, help=f"database URL (or --url; default ${config.ENV_URL})"
+    )
+    _target(sync)
+    _sync(sync)
+    _input(sync)
+    _output(sync)
+
     demo = sub.add_parser("demo", help="bulk-create synthetic products and print rows/s")
     demo.add_argument("--rows", type=_positive, default=100_000, help="how many products (default 100000)")
     demo.add_argument(
@@ -369,3 +394,127 @@ def build() -> argparse.ArgumentParser:
     _batch(demo)
     _output(demo)
     return parser
+
+
+def _sync(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("synchronisation")
+    g.add_argument(
+        "--mode",
+        choices=choices(SyncMode),
+        required=True,
+        help="full: make the table equal to the input (rows whose key the input lacks are deleted); "
+        "incremental: apply only rows newer than --since; delta: the input is a change set (--op-column)",
+    )
+    g.add_argument(
+        "--key",
+        type=_columns,
+        default=None,
+        metavar="COL[,COL]",
+        help="key columns (default: the primary key)",
+    )
+    g.add_argument(
+        "--conflict",
+        choices=[c for c in choices(UpsertConflictResolution) if c not in ("update", "skip")],
+        default="source_wins",
+        help="what an existing row does: source_wins (take the input's values; default), target_wins "
+        "(keep it), newest_wins (take them when the input's --timestamp-field is later)",
+    )
+    _batch(g)  # type: ignore[arg-type]
+    c = p.add_argument_group("change detection and audit")
+    c.add_argument(
+        "--detect-changes",
+        action="store_true",
+        help="write only rows that differ from the stored ones; the others are counted unchanged",
+    )
+    c.add_argument(
+        "--compare",
+        type=_columns,
+        default=None,
+        metavar="A,B",
+        help="--detect-changes: the columns compared (default: every column the update writes)",
+    )
+    c.add_argument(
+        "--ignore",
+        type=_columns,
+        default=None,
+        metavar="A,B",
+        help="columns neither compared nor written to existing rows (new rows still get them)",
+    )
+    c.add_argument(
+        "--audit-table",
+        default=None,
+        metavar="TABLE",
+        help="record what the sync changed in TABLE (created on first use), in the same transaction",
+    )
+    c.add_argument(
+        "--audit-level",
+        choices=choices(AuditLevel),
+        default=None,
+        help="changes_only (default): one row per changed key; full: also unchanged rows; summary: the counts",
+    )
+    i = p.add_argument_group("incremental (--mode incremental)")
+    i.add_argument(
+        "--timestamp-field",
+        default=None,
+        metavar="COL",
+        help="the column saying when a row last changed (default updated_at; also used by newest_wins)",
+    )
+    i.add_argument(
+        "--since",
+        default=None,
+        metavar="VALUE",
+        help="apply only rows whose --timestamp-field is later (ISO-8601 time or a number)",
+    )
+    i.add_argument(
+        "--state-table",
+        default=None,
+        metavar="TABLE",
+        help="keep each run's high-water mark in TABLE and start the next run from it",
+    )
+    i.add_argument(
+        "--sync-name", default=None, metavar="NAME", help="the name the mark is kept under (default: --table)"
+    )
+    d = p.add_argument_group("delta (--mode delta)")
+    d.add_argument(
+        "--op-column",
+        default=None,
+        metavar="COL",
+        help="the input column saying insert, update or delete per row (default operation)",
+    )
+    s = p.add_argument_group("deleting (--mode full and delta)")
+    s.add_argument(
+        "--scope",
+        default=None,
+        metavar="JSON",
+        help="full: the stored rows the input stands for (filter language); rows outside are never deleted",
+    )
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing; report what the sync would do and show a sample of the rows it would delete",
+    )
+    s.add_argument(
+        "--max-delete",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="refuse (change nothing) when more than N rows would be deleted",
+    )
+    s.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask before deleting (needed when stdin is not a terminal and rows would be deleted)",
+    )
+    s.add_argument(
+        "--backup",
+        metavar="FILE",
+        help="write the deleted rows to FILE (.parquet, .csv, .jsonl, .json) before committing",
+    )
+    s.add_argument("--soft", action="store_true", help="set --deleted-at-field instead of deleting")
+    s.add_argument(
+        "--deleted-at-field",
+        default=None,
+        metavar="COL",
+        help="column --soft sets (default deleted_at)",
+    )
+    _bad_rows(p)

@@ -69,7 +69,8 @@ def summary(result: Any, extra: dict[str, Any]) -> str:
         f"{result.records_processed:,} processed, {result.success_count:,} succeeded "
         f"({result.inserted:,} inserted, {result.updated:,} updated, "
         f"{f'{result.deleted:,} deleted, ' if result.deleted or result.operation == 'delete' else ''}"
-        f"{result.skipped:,} skipped), {result.failure_count:,} failed in {result.batches} batches, "
+        f"{result.skipped:,} skipped{f', {result.unchanged:,} unchanged' if result.unchanged else ''}), "
+        f"{result.failure_count:,} failed in {result.batches} batches, "
         f"{result.duration_seconds:.2f} s, {result.rows_per_second:,.0f} rows/s"
     )
     if result.dry_run:

@@ -352,6 +352,140 @@ def verify(args: argparse.Namespace, out: Output) -> int:
     return out.verification(found)
 
 
+# -- sync ------------------------------------------------------------------------------
+
+_ONLY = {
+    "incremental": (("since", "--since"), ("state_table", "--state-table"), ("sync_name", "--sync-name")),
+    "delta": (("op_column", "--op-column"),),
+    "full": (("scope", "--scope"),),
+}
+_DELETING = (("max_delete", "--max-delete"), ("backup", "--backup"), ("soft", "--soft"))
+
+
+def _sync_checks(args: argparse.Namespace) -> None:
+    for mode, options in _ONLY.items():
+        for attr, flag in options:
+            if getattr(args, attr) is not None and args.mode != mode:
+                raise UsageError(f"{flag} applies to --mode {mode} only (got --mode {args.mode})")
+    if args.mode == "incremental":
+        for attr, flag in _DELETING:
+            if getattr(args, attr):
+                raise UsageError(
+                    f"{flag} applies to --mode full and delta (an incremental sync deletes nothing)"
+                )
+    if args.timestamp_field and args.mode != "incremental" and args.conflict != "newest_wins":
+        raise UsageError("--timestamp-field is used by --mode incremental and --conflict newest_wins")
+    if args.compare and not args.detect_changes:
+        raise UsageError("--compare names the columns --detect-changes compares; add --detect-changes")
+    if args.audit_level and not args.audit_table:
+        raise UsageError("--audit-level needs --audit-table TABLE")
+    if args.deleted_at_field and not args.soft:
+        raise UsageError("--deleted-at-field is the column --soft sets; add --soft")
+    if args.rejects and args.on_error == "stop":
+        raise UsageError("--rejects needs --on-error skip or retry (with stop, a bad row writes nothing)")
+    if args.mode == "full" and args.on_error != "stop":
+        raise UsageError(
+            "--mode full needs --on-error stop: a rejected row would look absent and its stored row be deleted"
+        )
+
+
+def sync(args: argparse.Namespace, out: Output) -> int:
+    import bulkframe as bf
+    from bulkframe.cli import inputs, tables
+
+    if args.target_url and args.url and args.target_url != args.url:
+        raise UsageError("give the database URL once: as the URL argument or as --url")
+    _sync_checks(args)
+    url = args.target_url or target_url(args)
+    options: dict[str, Any] = {
+        "unique_fields": args.key,
+        "conflict_resolution": args.conflict,
+        "batch_size": batch_size(args, 100_000),
+        "sync_mode": args.mode,
+        "detect_changes": args.detect_changes,
+        "change_detection_fields": args.compare,
+        "ignore_fields": args.ignore,
+        "audit_sync": bool(args.audit_table),
+        "error_strategy": config.ON_ERROR[args.on_error],
+        "failed_records_file": args.rejects,
+        "max_errors": args.max_errors,
+        "progress_callback": True if show_progress(args) else None,
+    }
+    optional = {
+        "audit_table": args.audit_table,
+        "audit_level": args.audit_level,
+        "sync_timestamp_field": args.timestamp_field,
+        "last_sync_timestamp": args.since,
+        "sync_state_table": args.state_table,
+        "sync_name": args.sync_name,
+        "sync_scope": json_option("--scope", args.scope),
+        "operation_field": args.op_column,
+        "deleted_at_field": args.deleted_at_field,
+    }
+    options.update({k: v for k, v in optional.items() if v is not None})
+    if args.mode != "incremental":
+        options.update(
+            dry_run=args.dry_run,
+            max_delete_count=args.max_delete,
+            soft_delete=args.soft,
+            backup_before_delete=bool(args.backup),
+            backup_location=args.backup,
+        )
+    elif args.dry_run:
+        options["dry_run"] = True
+    ask = args.mode != "incremental" and not (args.yes or args.dry_run)
+    if ask and args.file == "-":
+        raise UsageError(
+            f"sync --mode {args.mode} may delete rows and its input is standard input, which can be read only "
+            "once, so bulkframe cannot count the deletes first: pass --yes (or --dry-run)"
+        )
+    input_opts = input_options(args)
+    with bf.connect(url) as db:
+        found = tables.definition(db, args.table)
+
+        def data() -> Any:
+            if inputs.library_reads(args.file, input_opts):
+                return args.file
+            return inputs.open_input(args.file, input_opts, {c.name: c for c in found[0]} if found else None)
+
+        if ask:  # count the deletes first: a dry run, rolled back
+            preview = db.bulk_upsert(
+                args.table, data(), **{**options, "dry_run": True, "progress_callback": None}
+            )
+            if preview.deleted:
+                _confirm_sync(args, preview)
+                # never delete more rows than were shown and confirmed
+                options["max_delete_count"] = preview.deleted
+            else:
+                options["max_delete_count"] = 0
+        result = db.bulk_upsert(args.table, data(), **options)
+    extra: dict[str, Any] = {"mode": args.mode, "rejects_file": args.rejects}
+    if args.backup:
+        extra["backup_file"] = args.backup
+    return out.result(result, extra=extra)
+
+
+def _confirm_sync(args: argparse.Namespace, preview: Any) -> None:
+    """Ask on the terminal before a sync deletes ``preview.deleted`` rows; refuse (exit 2)
+    when stdin is not a terminal or the answer is not yes."""
+    what = "soft-delete" if args.soft else "delete"
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"sync --mode {args.mode} would {what} {preview.deleted:,} rows of {args.table}: pass --yes "
+            "(or --dry-run to see them); stdin is not a terminal, so bulkframe cannot ask"
+        )
+    sys.stderr.write(f"sync --mode {args.mode} would {what} {preview.deleted:,} rows of {args.table}")
+    sample = getattr(preview, "data", None)
+    if sample is not None:
+        sys.stderr.write(f", for example:\n{sample}\n")
+    else:
+        sys.stderr.write(".\n")
+    sys.stderr.write("Proceed? [y/N] ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was changed")
+
+
 # -- demo ------------------------------------------------------------------------------
 
 
@@ -400,5 +534,6 @@ COMMANDS = {
     "update": update,
     "delete": delete,
     "verify": verify,
+    "sync": sync,
     "demo": demo,
 }

@@ -83,9 +83,12 @@ class Ledger:
         checkpoint_file: str | None,
         checkpoint_interval: int | None,
         resumable: bool,
+        run_key: str | None = None,
     ) -> Ledger:
+        """The ledger of one run: ``run_key`` names it (default: from ``checkpoint_file``
+        when resuming, else a new one)."""
         path = Path(checkpoint_file) if checkpoint_file else None
-        run_key = uuid.uuid4().hex
+        run_key = run_key or uuid.uuid4().hex
         if resumable and path is not None and path.exists():
             try:
                 state = json.loads(path.read_text())
@@ -122,7 +125,13 @@ class Ledger:
         )
 
     def _ensure_table(self, conn: Connection) -> None:
-        q = self.backend.quote
+        self.ensure(self.backend, conn)
+
+    @staticmethod
+    def ensure(backend: Backend, conn: Connection) -> None:
+        """Create the ledger table if missing (and commit): call it once before writers in
+        several processes start, so they do not race to create it."""
+        q = backend.quote
         conn.run(
             f"CREATE TABLE IF NOT EXISTS {q(LEDGER.name)} ({q('run_key')} TEXT NOT NULL, "
             f"{q('batch_index')} BIGINT NOT NULL, {q('first_row')} BIGINT NOT NULL, "

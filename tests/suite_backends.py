@@ -8,6 +8,7 @@ entry to :data:`TEST_BACKENDS`.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,20 @@ def _postgres_query(url: str, statement: str, params: tuple = ()) -> list[tuple]
         return list(cur.fetchall()) if cur.description else []
 
 
+def _duckdb_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """Through the ``duckdb`` module.  In this process it shares the database instance that
+    bulkframe's open connections hold (one instance per file per process; a second process
+    could not open the file while they are open), so it reads committed data as any other
+    connection does, without a second instance of the file."""
+    import duckdb
+
+    path = url.split("://", 1)[1]
+    path = path[1:] if path.startswith("/") else path
+    with contextlib.closing(duckdb.connect(path)) as conn:
+        result = conn.execute(statement, list(params) if params else None)
+        return list(result.fetchall()) if conn.description else []
+
+
 @dataclass(frozen=True)
 class SuiteBackend:
     """One database the suite runs on, and what tests need to know about it beyond
@@ -62,6 +77,15 @@ class SuiteBackend:
     engine_url: Callable[[pytest.FixtureRequest], str]
     code_point_text: Any
     marks: tuple[Any, ...] = ()
+    #: type names of the suite's hand-written ``CREATE TABLE`` statements (PostgreSQL's) that
+    #: this database spells differently, replaced as whole words by the ``sql`` fixture
+    type_names: tuple[tuple[str, str], ...] = ()
+
+    def spell(self, statement: str) -> str:
+        """``statement`` with :attr:`type_names` replaced."""
+        for word, spelled in self.type_names:
+            statement = re.sub(rf"\b{word}\b", spelled, statement)
+        return statement
 
 
 def _pg_upper_trigger(table: str) -> tuple[list[str], list[str]]:
@@ -79,6 +103,12 @@ def _sqlite_upper_trigger(table: str) -> tuple[list[str], list[str]]:
          f'UPDATE "{table}" SET name = upper(name) WHERE id = NEW.id; END'],
         [],
     )  # fmt: skip
+
+
+def _no_triggers(table: str) -> tuple[list[str], list[str]]:
+    from bulkframe.errors import NotSupportedError
+
+    raise NotSupportedError("DuckDB has no triggers")
 
 
 TEST_BACKENDS = (
@@ -108,6 +138,21 @@ TEST_BACKENDS = (
         ),
         code_point_text=sa.Text(collation="C"),
         marks=(pytest.mark.postgres,),
+    ),
+    SuiteBackend(
+        id="duckdb",
+        schemes=("duckdb",),
+        url=lambda request, tmp_path: f"duckdb:///{tmp_path / 'test.duckdb'}",
+        query=_duckdb_query,
+        staging_tables_sql=(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '\\_bf\\_stage\\_%' ESCAPE '\\'"
+        ),
+        upper_trigger=_no_triggers,
+        engine_url=lambda request: (
+            f"duckdb:///{request.getfixturevalue('tmp_path_factory').mktemp('db') / 'm.duckdb'}"
+        ),
+        code_point_text=sa.Text(),  # DuckDB orders VARCHAR by byte, i.e. by code point
+        type_names=(("jsonb", "json"),),
     ),
 )
 BACKEND_IDS = tuple(b.id for b in TEST_BACKENDS)

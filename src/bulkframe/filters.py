@@ -602,11 +602,12 @@ class _SqlBackend:
                     f"filter: $regex (on column {node.field!r}) is not supported on {self.backend.name}, "
                     "which runs no regular expressions (capability regex); use $like instead"
                 )
+            from bulkframe.portable_sql import CaseSensitiveLike, RegexSearch
+
             if op == "regex":
-                return col.regexp_match(value)
+                return RegexSearch(col, value)
             if op == "ilike":
                 return col.ilike(value, escape="\\")
-            from bulkframe.portable_sql import CaseSensitiveLike
 
             return CaseSensitiveLike(col, value, escape="\\", glob=like_to_glob(value))
         if op in ("in", "nin"):

@@ -36,6 +36,7 @@ __all__ = [
     "JsonObject",
     "JsonWithout",
     "PortableCast",
+    "RegexSearch",
     "Round",
     "TitleCase",
     "load_dialect_rules",
@@ -106,6 +107,32 @@ class CaseSensitiveLike(sa.ColumnElement[bool]):
 @_generic
 def _like(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.process(element.like_clause, **kw))
+
+
+class RegexSearch(sa.ColumnElement[bool]):
+    """``column`` holds a match of the regular expression ``pattern`` anywhere (a search,
+    not a whole-string match).  Generic: SQLAlchemy's ``regexp_match`` for the dialect
+    (PostgreSQL ``~``)."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's cache-key protocol)
+        ("operand", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+    type = sa.Boolean()
+
+    def __init__(self, column: Any, pattern: Any) -> None:
+        self.operand = column
+        self.pattern = sa.literal(pattern, sa.String()) if isinstance(pattern, str) else pattern
+
+    def self_group(self, against: Any = None) -> Any:
+        return self
+
+
+@compiles(RegexSearch)
+@_generic
+def _regex(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.operand.regexp_match(element.pattern), **kw))
 
 
 class TitleCase(FunctionElement[str]):

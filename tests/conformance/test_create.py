@@ -29,13 +29,12 @@ def _typed(rows: list[tuple[Any, ...]] | None) -> list[tuple[tuple[Any, str], ..
 def _expected(peek: Any, numeric: str) -> list[tuple[tuple[Any, str], ...]] | None:
     """``ROWS`` as the database's own casts store them (``numeric``: the price column's
     declared type), read by the independent client."""
-    values = ", ".join(f"({r['id']}, '{r['name']}', '{r['price']}', {r['stock']})" for r in ROWS)
-    return _typed(
-        peek(
-            f"SELECT CAST(column1 AS BIGINT), column2, CAST(column3 AS {numeric}), CAST(column4 AS BIGINT) "
-            f"FROM (VALUES {values}) AS v ORDER BY 1"
-        )
-    )
+    selects = " UNION ALL ".join(
+        f"SELECT CAST({r['id']} AS BIGINT), '{r['name']}', CAST('{r['price']}' AS {numeric}), "
+        f"CAST({r['stock']} AS BIGINT)"
+        for r in ROWS
+    )  # (VALUES names its columns differently on each database)
+    return _typed(peek(f"{selects} ORDER BY 1"))
 
 
 def _landed(stored: Any, table: str) -> list[tuple[tuple[Any, str], ...]] | None:
@@ -311,7 +310,7 @@ def test_hostile_identifiers_and_values_are_stored_literally(db):  # type: ignor
 
 
 def test_naive_and_aware_timestamps_from_strings(db, table, sql):  # type: ignore[no-untyped-def]
-    sql(f'CREATE TABLE "{table}" (id bigint primary key, at timestamptz, day date)')
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, "at" timestamptz, day date)')
     db.bulk_create(table, [{"id": 1, "at": "2024-01-01T12:00:00+02:00", "day": "2024-02-29"}])
     got = db.read(table).to_dicts()[0]
     assert got["at"] == dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.timezone.utc)

@@ -15,6 +15,7 @@ import bulkframe as bf
 from bulkframe.errors import (
     ExpressionError,
     InvalidOptionValueError,
+    NotSupportedError,
     OptionError,
     SafetyLimitError,
     SchemaError,
@@ -137,6 +138,12 @@ def test_soft_delete_without_the_column_is_a_clear_error(db, table, sql):  # typ
     assert _ids(db, table) == [1]
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NotSupportedError,
+    reason="DuckDB checks a foreign key against the rows as they were when the transaction began: "
+    "a parent cannot be deleted in the transaction that deleted its children",
+)
 def test_cascade_by_foreign_key_and_by_named_column(db, products, children):  # type: ignore[no-untyped-def]
     reviews, ratings = children
     result = db.bulk_delete(products, {"id": {"$in": [1, 2]}}, cascade=[reviews])
@@ -226,6 +233,12 @@ def test_confirm_delete_true_needs_a_terminal(db, products, monkeypatch):  # typ
     assert _ids(db, products)[:2] == [2, 3]
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NotSupportedError,
+    reason="DuckDB checks a foreign key against the rows as they were when the transaction began: "
+    "a parent cannot be deleted in the transaction that deleted its children",
+)
 @pytest.mark.parametrize("suffix", [".parquet", ".json", ".jsonl", ".csv"])
 def test_backup_before_delete(db, products, children, tmp_path, suffix):  # type: ignore[no-untyped-def]
     reviews, _ = children

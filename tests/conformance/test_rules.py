@@ -134,6 +134,11 @@ def test_uncastable_values_are_rejections_under_continue(db, table, sql):  # typ
     assert sorted(db.read(table)["id"].to_list()) == [1, 4]
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=AssertionError,
+    reason="DuckDB discards the n of VARCHAR(n) (any length is stored): no max_length to reject by",
+)
 def test_table_constraints_become_row_rejections_before_sending(db, table, sql):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, code varchar(5) NOT NULL)')
     rows = [{"id": 1, "code": "ok"}, {"id": 2, "code": None}, {"id": 3, "code": "toolong"}]

@@ -115,7 +115,7 @@ def test_spec_restock_example_returns_updated_rows(db, products):  # type: ignor
 
 def test_literal_values_of_every_type_land_exactly(db, table, sql):  # type: ignore[no-untyped-def]
     sql(
-        f'CREATE TABLE "{table}" (id bigint primary key, d numeric(12,4), day date, at timestamptz, '
+        f'CREATE TABLE "{table}" (id bigint primary key, d numeric(12,4), day date, "at" timestamptz, '
         "meta jsonb, flag boolean, note text)"
     )
     db.bulk_create(table, [{"id": 1, "note": "x"}, {"id": 2, "note": "y"}])
@@ -378,6 +378,11 @@ def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
         db.drop_table(name)
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=AssertionError,
+    reason="DuckDB discards the n of VARCHAR(n) (any length is stored): no max_length to reject by",
+)
 def test_update_rows_are_validated_on_the_values_they_set(db, table, sql):  # type: ignore[no-untyped-def]
     """Issue 3 on update rows: rules and NOT NULL/varchar constraints see only the
     columns a row sets; any rejection writes nothing and reports every row."""

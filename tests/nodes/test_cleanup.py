@@ -53,6 +53,11 @@ def declare_shop(flow: DataFlow) -> dict[str, type]:
     return {"Product": Product, "Review": Review, "Rating": Rating}
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NodeExecutionError,
+    reason="DuckDB cannot delete a parent in the transaction that deleted its children (capability delete_after_children)",
+)
 def test_cleanup_related_deletes_children_in_the_same_transaction(flow: DataFlow) -> None:
     declare_shop(flow)
     out = run("ProductBulkDeleteNode", {"ids": [1, 2], "cleanup_related": True})
@@ -109,6 +114,11 @@ def test_cleanup_related_is_refused_without_relationships(flow: DataFlow) -> Non
         WorkflowBuilder().add_node("ProductBulkDeleteNode", "n", {"ids": [1], "cleanup_related": True})
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NodeExecutionError,
+    reason="DuckDB cannot delete a parent in the transaction that deleted its children (capability delete_after_children)",
+)
 def test_cleanup_files_removes_files_after_the_commit(flow: DataFlow, tmp_path: Path) -> None:
     models = declare_shop(flow)
     files = [tmp_path / f"{i}.png" for i in range(1, 5)]
@@ -168,6 +178,11 @@ def test_skip_without_a_unique_key_inserts_everything(flow: DataFlow) -> None:
     assert q(flow, "SELECT id, name FROM products ORDER BY id") == [(1, "a"), (2, "a")]
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NodeExecutionError,
+    reason="DuckDB's ON CONFLICT DO NOTHING keeps an arbitrary one of two colliding rows of one statement: refused (capability conflicts_in_order)",
+)
 def test_skip_skips_rows_violating_any_unique_constraint(flow: DataFlow) -> None:
     @flow.model
     class Product:

@@ -12,7 +12,7 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.backends.base import ForeignKey
-from bulkframe.errors import IntegrityError, SchemaError
+from bulkframe.errors import DatabaseError, IntegrityError, SchemaError
 from bulkframe.nodes import DataFlow, Naive, Numeric, VarChar
 from bulkframe.nodes.model import table_name_for
 from bulkframe.types import Column
@@ -183,6 +183,9 @@ def test_existing_table_is_used_as_is(flow: DataFlow, caplog: pytest.LogCaptureF
         flow.database.drop_table("bf_nodes_legacy")
 
 
+@pytest.mark.not_yet(
+    "duckdb", raises=DatabaseError, reason="DuckDB's ALTER TABLE ADD COLUMN takes no NOT NULL constraint"
+)
 def test_auto_migrate_true_adds_missing_columns(url: str, flow: DataFlow) -> None:
     flow.database.bulk_create("bf_nodes_legacy", [{"id": 1, "name": "old"}], primary_key="id")
     try:

@@ -143,6 +143,12 @@ def test_relationship_parameters_are_checked(flow: DataFlow, blog) -> None:  # t
     assert "not relationships of Author" in str(info.value)
 
 
+@pytest.mark.not_yet(
+    "duckdb",
+    raises=NodeExecutionError,
+    reason="DuckDB cannot delete a parent in the transaction that deleted its children (capability "
+    "delete_after_children): refused with NotSupportedError",
+)
 def test_delete_cascade_follows_relationships(flow: DataFlow, blog) -> None:  # type: ignore[no-untyped-def]
     data = _authors(12)
     bulk_create_nested(

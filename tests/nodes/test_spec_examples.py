@@ -443,7 +443,9 @@ EXAMPLES: dict[str, Example] = {
     # copy_options describe a file's format: the example's `products` is a TSV file in the
     # format its options name (with rows, copy_options are refused: test_copy_options.py)
     "database-specific-optimizations": Example(
-        ns=lambda: {"products": spec_tsv_file(10)}, check=check_copy_file("postgres_optimized", 10)
+        ns=lambda: {"products": spec_tsv_file(10)},
+        check=check_copy_file("postgres_optimized", 10),
+        refused_without={"triggers": ["disable_triggers"]},
     ),
     "memory-optimization": Example(),
     "parallel-processing": Example(
@@ -457,7 +459,11 @@ EXAMPLES: dict[str, Example] = {
     ),
     "progress-tracking": Example(),
     "performance-metrics": Example(),
-    "data-migration": Example(ns=lambda: {"products": migration_products()}, check=check_migration),
+    "data-migration": Example(
+        ns=lambda: {"products": migration_products()},
+        check=check_migration,
+        refused_without={"triggers": ["disable_triggers"]},
+    ),
     # events go to NOTIFY product_updates where the database has it; elsewhere the example
     # names no sink (event_sink), so it is refused before anything is written
     "real-time-data-processing": Example(refused_without={"notify": ["publish_events"]}),
@@ -477,6 +483,7 @@ EXAMPLES: dict[str, Example] = {
     "5-optimize-for-your-use-case": Example(
         ns=lambda: {"products": [{"id": i, **r} for i, r in enumerate(spec_product_rows(10), 1)]},
         check=check_optimize,
+        refused_without={"triggers": ["disable_triggers"]},
     ),
 }
 

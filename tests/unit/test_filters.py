@@ -78,8 +78,8 @@ def _table(metadata: sa.MetaData, name: str, text: sa.Text | None = None) -> sa.
     text = text if text is not None else sa.Text()  # SuiteBackend.code_point_text orders by code point
     return sa.Table(
         name, metadata,
-        sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer),
-        sa.Column("x", sa.Float), sa.Column("s", text), sa.Column("flag", sa.Boolean),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("n", sa.Integer),
+        sa.Column("x", sa.Double), sa.Column("s", text), sa.Column("flag", sa.Boolean),
         sa.Column("d", sa.Date), sa.Column("ts", sa.DateTime(timezone=True)),
         sa.Column("nts", sa.DateTime), sa.Column("select", sa.Integer),
     )  # fmt: skip
@@ -328,9 +328,10 @@ def test_regex_without_the_capability_raises_not_supported_naming_the_operator(u
     backend = load_backend(url)
     table = _table(sa.MetaData(), "t")
     if backend.capabilities.regex:
-        assert "~" in str(
+        compiled = str(
             to_sql({"s": {"$regex": "^a"}}, table, backend=backend).compile(dialect=backend.dialect)
         )
+        assert "~" in compiled or "regexp_matches(" in compiled, compiled
 
         class WithoutRegex(type(backend)):  # type: ignore[misc]
             capabilities = dataclasses.replace(backend.capabilities, regex=False)
@@ -377,7 +378,7 @@ def test_conditional_upsert_with_excluded_namespace(loaded: Any) -> None:
     md = sa.MetaData()
     table = sa.Table(
         f"bf_upsert_{uuid.uuid4().hex[:10]}", md,
-        sa.Column("id", sa.Integer, primary_key=True), sa.Column("v", sa.Text),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), sa.Column("v", sa.Text),
         sa.Column("updated_at", sa.DateTime(timezone=True)),
     )  # fmt: skip
     old, new = datetime(2022, 1, 1, tzinfo=timezone.utc), datetime(2023, 1, 1, tzinfo=timezone.utc)

@@ -44,6 +44,29 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: ``SAVEPOINT`` / ``ROLLBACK TO SAVEPOINT`` exist.  Without them a delete by a long id
+    #: list lists the ids that match no row before deleting, instead of deleting first and
+    #: rolling back to a savepoint when fewer rows went than ids were given.
+    savepoints: bool = True
+    #: ``ON CONFLICT … DO UPDATE SET`` may hold a subquery: an upsert whose update columns
+    #: are not all inserted (``update_fields`` outside ``insert_fields``) reads them from the
+    #: stage by key in that one statement.  Without it such an upsert runs as two statements
+    #: in the same transaction: ``UPDATE … FROM`` the stage, then ``INSERT`` the new keys.
+    upsert_set_subquery: bool = True
+    #: Tables can have user triggers that a load may switch off (``disable_triggers``,
+    #: :meth:`Backend.set_user_triggers`); without it ``disable_triggers=True`` is refused
+    #: with ``NotSupportedError`` before anything runs.
+    triggers: bool = True
+    #: A row can be deleted in the transaction that deleted the rows referencing it through a
+    #: declared foreign key.  Without it (DuckDB checks foreign keys against the rows as they
+    #: were when the transaction began) a hard cascading delete along a declared foreign key
+    #: is refused with ``NotSupportedError`` before anything is deleted.
+    delete_after_children: bool = True
+    #: ``INSERT … ON CONFLICT DO NOTHING`` applies the statement's rows in order, so of two
+    #: rows that collide with each other the first is kept.  Without it (DuckDB keeps an
+    #: arbitrary one) a skip on any unique constraint whose rows collide with each other is
+    #: refused with ``NotSupportedError`` naming the columns, before anything is written.
+    conflicts_in_order: bool = True
     #: One query's rows arrive as a stream of batches of one stable Arrow type (ADBC
     #: PostgreSQL reads through ``COPY``), so a streamed read is one query.  Without it the
     #: driver types a result from its first batch (ADBC SQLite), and streamed reads page

@@ -2,7 +2,7 @@
 unique constraints, foreign keys and indexes.
 
 Used by :meth:`bulkframe.Database.create_table` (and so by ``@db.model``).  The only
-database-specific pieces are the backend hooks ``ddl_type``, ``identity_type`` and
+database-specific pieces are the backend hooks ``ddl_type``, ``identity_column`` and
 ``sql_default_tokens`` and the capability ``schema_on_index_name``;
 identifiers are always quoted by the dialect and default values rendered as literals by
 SQLAlchemy for the dialect (never pasted in by hand).
@@ -79,9 +79,11 @@ def create_table_statements(
         if [c.name for c in columns if c.primary_key] != [identity]:
             raise SchemaError(f"identity column {identity!r} must be the only primary-key column")
     parts = []
+    before: list[str] = []
     for c in columns:
         if c.name == identity:
-            parts.append(f"{backend.quote(c.name)} {backend.identity_type(c)}")
+            before, type_sql = backend.identity_column(ref, c)
+            parts.append(f"{backend.quote(c.name)} {type_sql}")
             continue
         text = f"{backend.quote(c.name)} {backend.ddl_type(c)}"
         if c.name in defaults:
@@ -101,7 +103,7 @@ def create_table_statements(
         refs = f" ({_cols(backend, fk.referred_columns)})" if fk.referred_columns else ""
         parts.append(f"FOREIGN KEY ({_cols(backend, fk.columns)}) REFERENCES {target}{refs}")
     exists = " IF NOT EXISTS" if if_not_exists else ""
-    out = [f"CREATE TABLE{exists} {backend.qualified(ref)} ({', '.join(parts)})"]
+    out = [*before, f"CREATE TABLE{exists} {backend.qualified(ref)} ({', '.join(parts)})"]
     for cols in indexes:
         name = index_name(ref.name, cols)
         schema = (

@@ -135,6 +135,8 @@ def merge_from_stage(
     insert = backend.upsert_insert(target).from_select(list(columns), select)
     if mode == "skip":
         # no keys: ``ON CONFLICT DO NOTHING`` on any unique constraint
+        if not keys and not backend.capabilities.conflicts_in_order:
+            _refuse_colliding_stage_rows(conn, target, stage, stage_where)
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys) or None)
     else:
         incoming = incoming_values(
@@ -143,6 +145,20 @@ def merge_from_stage(
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
         if not cols:  # nothing to update: behaves like skip but counts as updated
             cols = [keys[0]]
+        if not backend.capabilities.upsert_set_subquery and any(c not in columns for c in cols):
+            return _update_then_insert(
+                conn,
+                target,
+                stage,
+                select,
+                columns,
+                match,
+                cols,
+                update_where,
+                update_if,
+                stage_where,
+                staged,
+            )
         where = update_where
         if update_if is not None:
             cond = filter_sql(update_if, target, others={"excluded": incoming})
@@ -173,6 +189,67 @@ def merge_from_stage(
     if mode == "update":
         return MergeCounts(new_rows, affected - new_rows, staged - affected)
     return MergeCounts(affected, 0, staged - affected)
+
+
+def _refuse_colliding_stage_rows(
+    conn: Connection, target: sa.Table, stage: sa.Table, stage_where: sa.ColumnElement[bool] | None
+) -> None:
+    """Where ``ON CONFLICT DO NOTHING`` keeps an arbitrary one of two rows of the statement
+    that collide with each other (capability ``conflicts_in_order``), refuse such a stage
+    rather than keep the wrong one."""
+    from bulkframe.backends.base import TableRef
+
+    backend = conn.backend
+    for unique in backend.unique_keys(conn, TableRef(target.name, target.schema)):
+        if not all(c in stage.c for c in unique):
+            continue
+        cols = [stage.c[c] for c in unique]
+        dup = (
+            sa.select(*cols)
+            .where(stage_where if stage_where is not None else sa.true(), *(c.is_not(None) for c in cols))
+            .group_by(*cols)
+            .having(sa.func.count() > 1)
+            .limit(1)
+        )
+        found = conn.fetchall(dup)
+        if found:
+            raise NotSupportedError(
+                f"conflict_resolution='skip' on any unique constraint: rows of this call collide with "
+                f"each other on {list(unique)} (values {list(found[0])}), and {backend.name} would keep "
+                "an arbitrary one of them (capability conflicts_in_order); remove the repeats or name "
+                "conflict_fields"
+            )
+
+
+def _update_then_insert(
+    conn: Connection,
+    target: sa.Table,
+    stage: sa.Table,
+    select: sa.Select[Any],
+    columns: Sequence[str],
+    match: sa.ColumnElement[bool],
+    cols: Sequence[str],
+    update_where: sa.ColumnElement[bool] | None,
+    update_if: Filter,
+    stage_where: sa.ColumnElement[bool] | None,
+    staged: int,
+) -> MergeCounts:
+    """The merge as two statements, for a database whose ``DO UPDATE SET`` cannot read the
+    stage (capability ``upsert_set_subquery``) while some updated column is not inserted:
+    ``UPDATE target SET … FROM stage`` for the stored keys, then ``INSERT … SELECT`` of the
+    other staged rows.  Same counts, same transaction (the caller's)."""
+    from bulkframe.filters import to_sql as filter_sql
+
+    incoming = {c.name: c for c in stage.c}
+    where = sa.and_(match, stage_where if stage_where is not None else sa.true())
+    if update_where is not None:
+        where = sa.and_(where, update_where)
+    if update_if is not None:
+        where = sa.and_(where, filter_sql(update_if, target, others={"excluded": incoming}))
+    updated = count_modified(conn, sa.update(target).values({c: stage.c[c] for c in cols}).where(where))
+    fresh = select.where(~sa.exists().where(match))
+    inserted = count_modified(conn, sa.insert(target).from_select(list(columns), fresh))
+    return MergeCounts(inserted, updated, staged - inserted - updated)
 
 
 def incoming_values(

@@ -24,9 +24,15 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from bulkframe import filters
-from bulkframe.backends.base import TableRef
+from bulkframe.backends.base import Backend, TableRef
 from bulkframe.backends.statements import count_modified
-from bulkframe.errors import InvalidOptionValueError, SafetyLimitError, SchemaError, plain_name
+from bulkframe.errors import (
+    InvalidOptionValueError,
+    NotSupportedError,
+    SafetyLimitError,
+    SchemaError,
+    plain_name,
+)
 from bulkframe.normalize import conform
 from bulkframe.ops._modify import (
     analyze_stage,
@@ -185,9 +191,11 @@ def _delete(
         stage = stage_t = None
         # a plain delete of a long id list: delete first inside a savepoint; only when fewer
         # rows went than ids were given, roll back to it, list the missing ids, delete again
+        # (without savepoints: list the missing ids first)
         checked = dry_run or max_delete_count is not None or confirm_delete is not False
         fast = (
-            not soft_delete
+            backend.capabilities.savepoints
+            and not soft_delete
             and not checked
             and batch_size is None
             and backup is None
@@ -242,6 +250,8 @@ def _delete(
             result.success_count = result.skipped
             result.failure_count = result.not_found
             return op.finish()
+        if children and not soft_delete:
+            _refuse_cascade_over_foreign_keys(conn, backend, ref, children)
         backups: dict[Path, list[pa.Table]] = {}
         result.metrics["cascade"] = {}
         for name, (child_t, clause, _) in zip(children, plans, strict=True):
@@ -386,6 +396,25 @@ def _ids_table(ids: Sequence[Any], keys: Sequence[str]) -> pa.Table:
     if any(r is None or len(r) != len(keys) for r in rows):
         raise SchemaError(f"the key is {list(keys)}: each id must be a tuple of {len(keys)} values")
     return pa.table({k: pa.array([r[i] for r in rows]) for i, k in enumerate(keys)})  # type: ignore[index]
+
+
+def _refuse_cascade_over_foreign_keys(
+    conn: Connection, backend: Backend, parent: TableRef, children: Mapping[str, str | None]
+) -> None:
+    """Where a parent cannot be deleted in the transaction that deleted its children
+    (capability ``delete_after_children``), refuse a cascade along a declared foreign key
+    before anything is deleted."""
+    if backend.capabilities.delete_after_children:
+        return
+    for child in children:
+        ref = TableRef(child, parent.schema)
+        if any(fk.refers_to(parent) for fk in backend.foreign_keys(conn, ref)):
+            raise NotSupportedError(
+                f"cascade: {backend.name} cannot delete rows of {plain_name(parent)} in the transaction "
+                f"that deletes the rows of {plain_name(ref)} referencing them (it checks foreign keys "
+                "against the rows as they were when the transaction began); delete the children in one "
+                "call and the parents in another, or soft delete"
+            )
 
 
 def _child_plan(

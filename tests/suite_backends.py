@@ -8,6 +8,8 @@ entry to :data:`TEST_BACKENDS`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,60 @@ def _postgres_query(url: str, statement: str, params: tuple = ()) -> list[tuple]
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(statement, params or None)
         return list(cur.fetchall()) if cur.description else []
+
+
+#: the MySQL/MariaDB database the suite writes to (tables get unique names)
+MYSQL_URL = os.environ.get("BULKFRAME_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+
+def _mysql_connect(url: str) -> Any:
+    """A PyMySQL connection (not bulkframe's driver, mysqlclient) with ``"`` quoting
+    identifiers, as in the SQL the tests write for every database."""
+    import pymysql
+
+    u = sa.make_url(url)
+    return pymysql.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 3306,
+        user=u.username or "root",
+        password=u.password or "",
+        database=u.database,
+        charset="utf8mb4",
+        autocommit=True,
+        connect_timeout=3,
+        init_command="SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES'), time_zone = '+00:00'",
+    )
+
+
+def _mysql_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    with contextlib.closing(_mysql_connect(url)) as conn, conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        return list(cur.fetchall()) if cur.description else []
+
+
+@functools.cache
+def _mysql_down(url: str) -> str | None:
+    """Why no MySQL/MariaDB server answers at ``url`` (``None`` when one does)."""
+    try:
+        _mysql_query(url, "SELECT 1")
+    except Exception as exc:  # any failure means "no server here"
+        return f"no MySQL/MariaDB server at {url} (BULKFRAME_TEST_MYSQL_URL): {exc}"
+    return None
+
+
+def _mysql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    reason = _mysql_down(MYSQL_URL)
+    if reason is not None:
+        print(reason)  # the skip reason shows in -ra as well
+        pytest.skip(reason)
+    return MYSQL_URL
+
+
+def _mysql_upper_trigger(table: str) -> tuple[list[str], list[str]]:
+    return (
+        [f'CREATE TRIGGER "{table}_t" BEFORE INSERT ON "{table}" FOR EACH ROW SET NEW.name = UPPER(NEW.name)'],
+        [],
+    )
 
 
 @dataclass(frozen=True)
@@ -109,15 +165,35 @@ TEST_BACKENDS = (
         code_point_text=sa.Text(collation="C"),
         marks=(pytest.mark.postgres,),
     ),
+    SuiteBackend(
+        id="mysql",
+        schemes=("mysql", "mariadb"),
+        url=_mysql_url,
+        query=_mysql_query,
+        # other sessions' TEMPORARY tables are invisible in MySQL/MariaDB: this finds
+        # staging tables that were created as ordinary tables (never by bulkframe)
+        staging_tables_sql=(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name LIKE '\\_bf\\_stage\\_%'"
+        ),
+        upper_trigger=_mysql_upper_trigger,
+        engine_url=lambda request: (
+            sa.make_url(_mysql_url(request, Path()))
+            .set(drivername="mysql+pymysql")
+            .render_as_string(hide_password=False)
+        ),
+        code_point_text=sa.Text(collation="utf8mb4_bin"),
+        marks=(pytest.mark.mysql,),
+    ),
 )
 BACKEND_IDS = tuple(b.id for b in TEST_BACKENDS)
 
 
 def independent_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
-    """Run ``statement`` through a client that is not bulkframe's (psycopg for PostgreSQL,
-    the stdlib ``sqlite3`` for SQLite) and return its rows exactly as that client decodes
-    them.  Round-trip tests read back through this, so bulkframe's own reader cannot hide
-    what was stored.  Placeholders: ``%s`` on PostgreSQL, ``?`` on SQLite."""
+    """Run ``statement`` through a client that is not bulkframe's (psycopg for PostgreSQL, PyMySQL
+    for MySQL, the stdlib ``sqlite3`` for SQLite) and return its rows exactly as that client
+    decodes them.  Round-trip tests read back through this, so bulkframe's own reader cannot
+    hide what was stored.  Placeholders: ``%s`` on PostgreSQL and MySQL, ``?`` on SQLite."""
     scheme = scheme_of(url)
     backend = next((b for b in TEST_BACKENDS if scheme in b.schemes), None)
     if backend is None:

@@ -262,6 +262,28 @@ class Backend(abc.ABC):
         (default) counts the new keys first, inside the same write transaction."""
         return None
 
+    def merge_stage(self, conn: Connection, target: sa.Table, stage: sa.Table, columns: Sequence[str],
+                    keys: Sequence[str], **options: Any) -> Any:
+        """Merge ``stage`` into ``target`` with exact inserted/updated/skipped counts, for a
+        backend whose ``capabilities.upsert`` is ``"backend"``; takes the arguments of
+        :func:`~bulkframe.backends.statements.merge_from_stage` and returns its
+        ``MergeCounts``."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} does not merge staging tables itself (capability upsert)")
+
+    def modify_returning(self, conn: Connection, stmt: Any, table: sa.Table) -> pa.Table:
+        """Run an ``UPDATE``/``DELETE`` on ``table`` and return the rows it changed (an
+        update's rows as they are after it): ``… RETURNING`` unless overridden."""
+        return conn.fetch_arrow(stmt.returning(*table.c))
+
+    def index_stage(self, conn: Connection, stage: TableRef, keys: Sequence[str]) -> None:
+        """Index a filled staging table on ``keys`` (read by key in a later statement)."""
+        conn.run(
+            f"CREATE INDEX {self.quote(stage.name + '_k')} ON {self.qualified(stage)} "
+            f"({', '.join(self.quote(k) for k in keys)})"
+        )
+
     def quote(self, identifier: str) -> str:
         return str(self.dialect.identifier_preparer.quote_identifier(identifier))
 

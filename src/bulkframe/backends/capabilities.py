@@ -13,12 +13,14 @@ class Capabilities:
     is read somewhere (``tests/unit/test_boundary.py`` checks it): a difference between
     databases that shared code must know is a field here, a difference in how something is
     done is a hook on :class:`~bulkframe.backends.base.Backend`.  Every backend supports
-    ``INSERT/UPDATE/DELETE … RETURNING``, session-private temporary tables and
-    transactional DDL: the shared algorithm relies on them.
+    session-private temporary tables; reading back the rows a statement changed goes
+    through :meth:`Backend.modify_returning` (``… RETURNING`` unless overridden).
     """
 
     #: Upsert statement flavour: ``"on_conflict"`` (``INSERT … ON CONFLICT``, built by
-    #: :meth:`Backend.upsert_insert`) or ``None`` (no native upsert: upserts are refused).
+    #: :meth:`Backend.upsert_insert`), ``"backend"`` (the backend merges a staging table
+    #: itself, with exact counts: :meth:`Backend.merge_stage`) or ``None`` (no native
+    #: upsert: upserts are refused).
     upsert: str | None
     #: Several connections may write the same table concurrently (``parallel_batches``);
     #: without it ids are allocated as ``max + 1`` inside the write transaction.
@@ -30,7 +32,8 @@ class Capabilities:
     #: How the number of rows one ``INSERT/UPDATE/DELETE`` changed is read (the DBAPI
     #: ``execute`` of ADBC reports no rowcount): ``"execute_update"`` — the driver's
     #: ``AdbcStatement.execute_update`` returns it; ``"cte"`` wraps the statement as
-    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``.
+    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``; ``"rowcount"`` — the DBAPI
+    #: cursor's ``rowcount`` after ``execute`` (rows matched, not only rows changed).
     modified_count: str = "cte"
     #: ``SELECT … ORDER BY key FOR UPDATE`` exists: updates that must not deadlock with
     #: concurrent runs (``atomic_ops``) lock their target rows in key order first.  Without
@@ -44,3 +47,11 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: A session's temporary table may appear more than once in one statement.  Without it
+    #: (MySQL: "Can't reopen table") shared code stages values that one statement reads
+    #: several times into one temporary table each.
+    reopen_temporary: bool = True
+    #: ``CREATE TABLE`` is part of the enclosing transaction (a rollback undoes it).
+    #: Without it (MySQL commits implicitly before DDL) a table that a failed call created
+    #: is dropped again, and the DDL runs before the rows' transaction starts.
+    transactional_ddl: bool = True

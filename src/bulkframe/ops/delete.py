@@ -450,7 +450,7 @@ def _modify(table: sa.Table, clause: sa.ColumnElement[bool], soft: bool, deleted
 def _run(conn: Connection, stmt: Any, table: sa.Table, keep: list[pa.Table] | None) -> int:
     if keep is None:
         return count_modified(conn, stmt)
-    keep.append(conn.fetch_arrow(stmt.returning(*table.c)))
+    keep.append(conn.backend.modify_returning(conn, stmt, table))
     return int(keep[-1].num_rows)
 
 

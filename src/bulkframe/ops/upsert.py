@@ -451,8 +451,4 @@ def _ensure_unique(conn: Connection, db: Database, ref: TableRef, keys: Sequence
 
 
 def _index_stage(conn: Connection, db: Database, stage: TableRef, keys: Sequence[str]) -> None:
-    q = db.backend.quote
-    conn.run(
-        f"CREATE INDEX {q(stage.name + '_k')} ON {db.backend.qualified(stage)} "
-        f"({', '.join(q(k) for k in keys)})"
-    )
+    db.backend.index_stage(conn, stage, keys)

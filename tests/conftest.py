@@ -119,10 +119,12 @@ def table(db: bf.Database) -> Iterator[str]:
 
 
 @pytest.fixture
-def sql(db: bf.Database):  # type: ignore[no-untyped-def]
-    """Run raw SQL on a fresh connection and commit (test set-up and inspection)."""
+def sql(db: bf.Database, suite_backend: SuiteBackend):  # type: ignore[no-untyped-def]
+    """Run raw SQL on a fresh connection and commit (test set-up and inspection); type
+    names in ``CREATE TABLE`` are spelled for the database (``SuiteBackend.spell``)."""
 
     def run(statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        statement = suite_backend.spell(statement)
         conn = db.backend.connect()
         try:
             cur = conn.execute(statement, params)

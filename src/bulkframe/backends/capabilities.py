@@ -47,9 +47,9 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
-    #: A session's temporary table may appear more than once in one statement.  Without it
-    #: (MySQL: "Can't reopen table") shared code stages values that one statement reads
-    #: several times into one temporary table each.
+    #: A session's temporary table may appear more than once in one statement (as scalar
+    #: subqueries, one per column).  Without it (MySQL: "Can't reopen table") a statement
+    #: joins the staging table once instead (``UPDATE target, stage SET …``).
     reopen_temporary: bool = True
     #: ``CREATE TABLE`` is part of the enclosing transaction (a rollback undoes it).
     #: Without it (MySQL commits implicitly before DDL) a table that a failed call created

@@ -57,7 +57,7 @@ def field_text(arr: pa.Array, binary_as_hex: bool) -> pa.Array:
     if pa.types.is_timestamp(t):
         if t.tz is not None or t.unit != "us":
             arr = arr.cast(pa.timestamp("us"))  # tz-aware values are UTC underneath
-        return pc.strftime(arr, "%Y-%m-%d %H:%M:%S.%f").cast(pa.large_string())
+        return arr.cast(pa.large_string())  # YYYY-MM-DD HH:MM:SS[.ffffff]
     if pa.types.is_time(t):
         return arr.cast(pa.time64("us")).cast(pa.large_string())
     return arr.cast(pa.large_string())

@@ -210,20 +210,21 @@ def _filter_update(
                 values[name] = exact_integer(value, target.c[name])
             else:
                 literals[name] = parsed
-        stages: list[TableRef] = []
-        # one stage for all literals, or one each where a temporary table may appear only
-        # once per statement
-        groups = [list(literals)] if backend.capabilities.reopen_temporary else [[n] for n in literals]
-        for group in groups if literals else []:
-            stage_cols = [by_name[n] for n in group]
+        stage = None
+        if literals:
+            stage_cols = [by_name[n] for n in literals]
             stage, stage_t = create_stage(conn, db, stage_cols)
-            stages.append(stage)
             json_cols = {c.name for c in stage_cols if c.kind == "json"}
-            row = {n: literals[n] for n in group}
-            staged = conform(records_to_table([row], json_cols), by_name, table_name=str(ref)).table
-            fill_stage(conn, db, stage, staged, {c.name: c for c in stage_cols}, first=True)
-            for name in group:
-                values[name] = sa.select(stage_t.c[name]).scalar_subquery()
+            row = conform(records_to_table([literals], json_cols), by_name, table_name=str(ref)).table
+            fill_stage(conn, db, stage, row, {c.name: c for c in stage_cols}, first=True)
+            for name in literals:
+                # the one-row stage read by a scalar subquery per column, or joined once
+                # where a temporary table may appear only once per statement
+                values[name] = (
+                    sa.select(stage_t.c[name]).scalar_subquery()
+                    if backend.capabilities.reopen_temporary
+                    else stage_t.c[name]
+                )
         for clause in key_ranges(conn, target, keys, where, batch_size):
             stmt = sa.update(target).where(clause).values(values)
             with _out_of_range(ref, list(values)):
@@ -239,8 +240,9 @@ def _filter_update(
                 conn.commit()
                 result.batches_committed += 1
                 backend.begin_write(conn, ref)
-        for made in [*stages, *filter_stages]:
-            backend.drop_table(conn, made)
+        for made in [stage, *filter_stages]:
+            if made is not None:
+                backend.drop_table(conn, made)
         conn.commit()
         result.batches_committed = result.batches
     return columns

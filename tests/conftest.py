@@ -153,7 +153,7 @@ def peek(url: str):  # type: ignore[no-untyped-def]
 
 def _missing_table(exc: Exception) -> bool:
     """Whether an independent client's error says the table does not exist."""
-    return re.search(r"no such table|relation .* does not exist", str(exc)) is not None
+    return re.search(r"no such table|relation .* does not exist|Table .* doesn't exist", str(exc)) is not None
 
 
 @pytest.fixture

@@ -358,6 +358,7 @@ def test_without_ensure_atomic_each_batch_commits(db, products):  # type: ignore
 
 
 # ----------------------------------------------------------------- hostile
+@pytest.mark.not_yet("mysql", raises=SchemaError, reason="MySQL identifiers cannot hold emoji")
 def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
     name = 'upd"; DROP TABLE x; -- ü'
     col = 'pri"ce; --'

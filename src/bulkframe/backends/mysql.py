@@ -57,7 +57,7 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.mysql_load import ArrowCursor, encode_batch
 from bulkframe.backends.statements import MergeCounts
-from bulkframe.errors import DatabaseError, DataError, InvalidOptionValueError, NotSupportedError, SchemaError
+from bulkframe.errors import DatabaseError, IntegrityError, NotSupportedError, SchemaError
 from bulkframe.portable_sql import CaseSensitiveLike, CharLength, ExactInteger, PortableCast
 from bulkframe.types import Column
 
@@ -272,6 +272,16 @@ class MySQLBackend(Backend):
     def is_transient(self, exc: BaseException) -> bool:
         text = str(exc).lower()
         return super().is_transient(exc) or "lost connection" in text or "gone away" in text
+
+    def quote(self, identifier: str) -> str:
+        """A quoted identifier; MySQL identifiers hold only characters of Unicode's basic
+        plane (no emoji): others are refused here, naming the identifier."""
+        if any(ord(ch) > 0xFFFF for ch in identifier):
+            raise SchemaError(
+                f"identifier {identifier!r} has characters outside Unicode's basic plane, which "
+                f"{self.name} identifiers cannot hold; rename it"
+            )
+        return super().quote(identifier)
 
     # -- catalog ---------------------------------------------------------------------
     def _schema(self, ref: TableRef) -> Any:
@@ -519,8 +529,11 @@ class MySQLBackend(Backend):
         new_rows = int(conn.scalar(new_rows_q))
         order = [stage.c[k] for k in keys]
         inserted_select = sa.select(*(stage.c[c] for c in columns)).where(scope).order_by(*order)
-        two_step = mode == "update" and (condition is not None or set(cols) - set(columns))
-        if mode == "skip" or not two_step:
+        # ON DUPLICATE KEY fires on any unique key: one statement only where the conflict
+        # key is the table's one unique key (elsewhere a clash on another key must fail)
+        only_key = self.unique_keys(conn, TableRef(target.name, target.schema)) == [tuple(keys)]
+        two_step = not only_key or (mode == "update" and (condition is not None or set(cols) - set(columns)))
+        if not two_step:
             eligible = insert_where
             if insert_where is not None:
                 eligible = sa.or_(insert_where, sa.exists().where(match)) if mode == "update" else insert_where
@@ -534,19 +547,22 @@ class MySQLBackend(Backend):
             # FOUND_ROWS: 1 per inserted row, 1 per found row (2 if its values changed)
             touched = existing if mode == "update" else (existing if insert_where is None else None)
             if touched is not None and not (new_rows + touched <= affected <= new_rows + 2 * touched):
-                raise DatabaseError(
+                raise IntegrityError(
                     f"upsert into {target.name}: the statement reported {affected} affected rows, "
                     f"which {new_rows} new and {touched} locked existing rows cannot give"
+                    " (a row matched another unique key); nothing was written",
+                    sqlstate="23505",
                 )
             if mode == "skip":
                 return MergeCounts(new_rows, 0, staged - new_rows)
             return MergeCounts(new_rows, existing, staged - new_rows - existing)
-        sets2 = {c: stage.c[c] for c in cols}
-        upd = sa.update(target).where(match, scope).values(sets2)
-        if condition is not None:
-            upd = upd.where(condition)
-        updated = conn.run(upd)
-        if updated != updatable:
+        updated = 0
+        if mode == "update":
+            upd = sa.update(target).where(match, scope).values({c: stage.c[c] for c in cols or [keys[0]]})
+            if condition is not None:
+                upd = upd.where(condition)
+            updated = conn.run(upd)
+        if mode == "update" and updated != updatable:
             raise DatabaseError(
                 f"upsert into {target.name}: {updated} rows updated where {updatable} were locked for it"
             )

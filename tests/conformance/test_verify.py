@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from bulkframe.errors import InvalidOptionValueError
+from bulkframe.errors import InvalidOptionValueError, NotSupportedError
 from bulkframe.ops.verify import VerificationError
 
 ROWS = [
@@ -45,6 +45,7 @@ def test_verify_migration_after_a_load(db, table):  # type: ignore[no-untyped-de
     assert db.read(table, order_by="id")["price"].head(2).to_list() == [0.5, 1.0]
 
 
+@pytest.mark.not_yet("mysql", raises=NotSupportedError, reason="MySQL triggers cannot be switched off")
 def test_verify_migration_reports_rows_a_trigger_changed(db, table, sql, suite_backend):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, name text)')
     make_trigger, cleanup = suite_backend.upper_trigger(table)

@@ -262,6 +262,15 @@ class Backend(abc.ABC):
         (default) counts the new keys first, inside the same write transaction."""
         return None
 
+    def begin_load(self, conn: Connection, ref: TableRef, options: Any) -> None:  # noqa: B027 - optional hook
+        """Before rows are loaded into ``ref`` in the current transaction: apply the load
+        options (:class:`~bulkframe.options.LoadOptions`) the backend honours (its
+        ``capabilities.load_options``; the others were refused).  :meth:`end_load` always
+        follows, also when the load fails."""
+
+    def end_load(self, conn: Connection, options: Any) -> None:  # noqa: B027 - optional hook
+        """Undo what :meth:`begin_load` changed in the session."""
+
     def merge_stage(self, conn: Connection, target: sa.Table, stage: sa.Table, columns: Sequence[str],
                     keys: Sequence[str], **options: Any) -> Any:
         """Merge ``stage`` into ``target`` with exact inserted/updated/skipped counts, for a

@@ -55,3 +55,10 @@ class Capabilities:
     #: Without it (MySQL commits implicitly before DDL) a table that a failed call created
     #: is dropped again, and the DDL runs before the rows' transaction starts.
     transactional_ddl: bool = True
+    #: ``bulk_create``'s load options (:class:`~bulkframe.options.LoadOptions`) this backend
+    #: gives a meaning (:meth:`Backend.begin_load`); any other set to a non-default value is
+    #: refused by name.
+    load_options: frozenset[str] = frozenset()
+    #: ``disable_triggers`` can be honoured (:meth:`Backend.set_user_triggers`); without it
+    #: (MySQL: no switch, and DROP TRIGGER would commit) the option is refused up front.
+    user_triggers: bool = True

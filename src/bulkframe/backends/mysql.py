@@ -155,6 +155,8 @@ class _Session:
         self.conn = conn
         self.dirty = False
         self.temporary: set[str] = set()
+        #: the running call's load settings (:meth:`MySQLBackend.begin_load`)
+        self.load: dict[str, Any] = {}
         self.thread_id = int(conn.thread_id())
 
     def note(self, sql: str) -> None:
@@ -188,19 +190,20 @@ class MySQLBackend(Backend):
         select_for_update=True,
         reopen_temporary=False,
         transactional_ddl=False,
+        user_triggers=False,
+        load_options=frozenset({"use_load_data", "mysql_options", "disable_foreign_keys"}),
     )
     dialect: sa.Dialect = mariadb.MariaDBDialect()  # type: ignore[no-untyped-call]
 
-    #: ``mysql_options`` keys and what they mean (see docs/backends.md).
+    #: ``mysql_options`` keys bulkframe honours, and what they mean (docs/backends.md)
     MYSQL_OPTIONS: ClassVar[Mapping[str, str]] = {
-        "local_infile": "True (the only way bulkframe loads: LOAD DATA LOCAL INFILE)",
-        "fields_terminated_by": "field separator of a CSV file input loaded by LOAD DATA directly",
-        "fields_enclosed_by": "quote character of a CSV file input loaded directly",
-        "fields_escaped_by": "escape character of a CSV file input loaded directly",
-        "lines_terminated_by": "line separator of a CSV file input loaded directly",
-        "ignore_lines": "header lines to skip in a CSV file input loaded directly",
-        "character_set": "character set of a CSV file input loaded directly",
+        "local_infile": "True: load through LOAD DATA LOCAL INFILE (the only way bulkframe uses LOAD DATA)",
+        "fields_terminated_by": "the field separator of the text bulkframe writes and LOAD DATA reads",
+        "lines_terminated_by": "the row separator of that text",
+        "ignore_lines": "header lines at the top of that text (bulkframe writes the column names) that LOAD DATA skips",
     }
+    #: keys that only describe a file bulkframe would hand to LOAD DATA unread
+    FILE_ONLY_OPTIONS = ("fields_enclosed_by", "fields_escaped_by", "character_set", "lines_starting_by")
 
     def __init__(self, url: str):
         super().__init__(url)
@@ -227,8 +230,6 @@ class MySQLBackend(Backend):
         self._flavour_lock = threading.Lock()
         self.mariadb = True
         self.server_version: tuple[int, ...] = ()
-        #: the load options of the running call (set by :meth:`load_session`)
-        self.load: dict[str, Any] = {}
 
     # -- connections ---------------------------------------------------------------
     def _connect_raw(self) -> Any:
@@ -404,6 +405,18 @@ class MySQLBackend(Backend):
 
     def create_table_sql(self, ref: TableRef, columns: Sequence[Column], *, temporary: bool = False) -> str:
         sql = super().create_table_sql(ref, columns, temporary=temporary)
+        if temporary:
+            # a staging table is indexed when it is created (CREATE INDEX later would commit):
+            # on the key columns it carries, else on all of a narrow stage's columns (id and
+            # filter-value lists), so joins and NOT IN probes are lookups, not scans
+            keys = [c for c in columns if c.primary_key] or (list(columns) if len(columns) <= 3 else [])
+            if keys:
+                parts = ", ".join(
+                    f"{self.quote(c.name)}({KEY_TEXT_LENGTH})" if c.kind in ("text", "json", "binary") and not c.length
+                    else self.quote(c.name)
+                    for c in keys
+                )
+                sql = f"{sql[:-1]}, INDEX ({parts}))"
         return sql + " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 
     def create_stage(self, conn: Connection, columns: Sequence[Column]) -> TableRef:
@@ -573,6 +586,38 @@ class MySQLBackend(Backend):
         return MergeCounts(inserted, updated, staged - inserted - updated)
 
     # -- bulk load -----------------------------------------------------------------------
+    def begin_load(self, conn: Connection, ref: TableRef, options: Any) -> None:
+        """``use_load_data`` and ``mysql_options`` for this session's loads;
+        ``disable_foreign_keys``: ``SET SESSION foreign_key_checks = 0`` (restored by
+        :meth:`end_load`, which always runs)."""
+        settings: dict[str, Any] = {"use_load_data": options.use_load_data is not False}
+        for key, value in dict(options.mysql_options or {}).items():
+            if key in self.FILE_ONLY_OPTIONS:
+                raise NotSupportedError(
+                    f"mysql_options {key!r} describes a file handed to LOAD DATA unread; bulkframe reads "
+                    "every input itself and writes the text LOAD DATA loads. Supported keys: "
+                    + ", ".join(self.MYSQL_OPTIONS)
+                )
+            if key not in self.MYSQL_OPTIONS:
+                raise NotSupportedError(
+                    f"mysql_options {key!r} is not supported; supported: {', '.join(self.MYSQL_OPTIONS)}"
+                )
+            settings[key] = _load_option(key, value)
+        if not settings["use_load_data"] and len(settings) > 1 + ("local_infile" in settings):
+            raise InvalidOptionValueError("mysql_options describe LOAD DATA, but use_load_data=False writes INSERTs")
+        conn.raw.load = settings
+        if options.disable_foreign_keys:
+            conn.run("SET SESSION foreign_key_checks = 0")
+
+    def end_load(self, conn: Connection, options: Any) -> None:
+        conn.raw.load = {}
+        if options.disable_foreign_keys and not conn.closed:
+            try:
+                conn.run("SET SESSION foreign_key_checks = 1")
+            except Exception:  # the session is gone or broken: it never goes back to the pool
+                log.warning("could not restore foreign_key_checks; discarding the connection", exc_info=True)
+                conn.discard()
+
     def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
         return table
 
@@ -583,21 +628,31 @@ class MySQLBackend(Backend):
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         names = data.schema.names
         binary = [pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in data.schema]
-        use_load = self.load.get("use_load_data", True) is not False
+        settings = cursor.session.load
+        use_load = settings.get("use_load_data", True)
         total = 0
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             if use_load:
-                total += self._load_data(cursor, ref, names, binary, batch)
+                total += self._load_data(cursor, ref, names, binary, batch, settings)
             else:
                 total += self._insert_rows(cursor, ref, names, batch)
         return total
 
     def _load_data(
-        self, cursor: ArrowCursor, ref: TableRef, names: Sequence[str], binary: Sequence[bool], batch: Any
+        self,
+        cursor: ArrowCursor,
+        ref: TableRef,
+        names: Sequence[str],
+        binary: Sequence[bool],
+        batch: Any,
+        settings: Mapping[str, Any],
     ) -> int:
-        text = encode_batch(batch, binary)
+        fields = settings.get("fields_terminated_by", "\t")
+        lines = settings.get("lines_terminated_by", "\n")
+        header = int(settings.get("ignore_lines", 0))
+        text = encode_batch(batch, binary, fields=fields, lines=lines, header=header)
         if text is None:
             return 0
         targets = [f"@v{i}" if binary[i] else self.quote(n) for i, n in enumerate(names)]
@@ -608,8 +663,8 @@ class MySQLBackend(Backend):
                 out.write(memoryview(text))
             sql = (
                 f"LOAD DATA LOCAL INFILE '{_path_literal(path)}' INTO TABLE {self.qualified(ref)} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY '\\n' ({', '.join(targets)})"
+                f"CHARACTER SET utf8mb4 FIELDS TERMINATED BY {_sql_text(fields)} ESCAPED BY '\\\\' "
+                f"LINES TERMINATED BY {_sql_text(lines)} IGNORE {header} LINES ({', '.join(targets)})"
             )
             if sets:
                 sql += " SET " + ", ".join(sets)
@@ -677,6 +732,35 @@ class MySQLBackend(Backend):
 class _ServerMessage(Exception):
     """A server warning raised as the error it reports (``args = (errno, message)``, as
     the driver's own errors)."""
+
+
+def _sql_text(text: str) -> str:
+    """A string literal for a LOAD DATA clause."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "'" + escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r") + "'"
+
+
+def _load_option(key: str, value: Any) -> Any:
+    """A ``mysql_options`` value, checked."""
+    if key == "local_infile":
+        if value is not True:
+            raise InvalidOptionValueError(
+                f"mysql_options local_infile={value!r}: bulkframe loads only through LOAD DATA LOCAL INFILE "
+                "(True); use use_load_data=False for INSERT statements"
+            )
+        return True
+    if key == "ignore_lines":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+            raise InvalidOptionValueError(f"mysql_options ignore_lines must be an int 0..100, got {value!r}")
+        return value
+    if not isinstance(value, str) or not value or "\\" in value or any(c.isalnum() for c in value):
+        raise InvalidOptionValueError(
+            f"mysql_options {key}={value!r}: a separator must be a non-empty string of punctuation or "
+            "whitespace without a backslash (the escape character)"
+        )
+    if key == "fields_terminated_by" and "\n" in value:
+        raise InvalidOptionValueError(f"mysql_options fields_terminated_by={value!r} must not hold a newline")
+    return value
 
 
 def _path_literal(path: str) -> str:

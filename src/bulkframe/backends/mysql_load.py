@@ -25,9 +25,12 @@ _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", 
 NULL = "\\N"
 
 
-def _escape_text(arr: pa.Array) -> pa.Array:
+def _escape_text(arr: pa.Array, extra: str = "") -> pa.Array:
+    """Escape the characters LOAD DATA would read as structure (``extra``: the first
+    characters of custom separators)."""
     out = arr.cast(pa.large_string())
-    for char, escaped in _ESCAPES:
+    escapes = _ESCAPES + tuple((c, "\\" + c) for c in dict.fromkeys(extra) if c not in "\t\n\r\0\\")
+    for char, escaped in escapes:
         if pc.any(pc.match_substring(out, char)).as_py():
             out = pc.replace_substring(out, char, escaped)
     return out
@@ -40,15 +43,15 @@ def _hex(arr: pa.Array) -> pa.Array:
     return pl.Series(arr.cast(pa.large_binary())).bin.encode("hex").to_arrow().cast(pa.large_string())
 
 
-def field_text(arr: pa.Array, binary_as_hex: bool) -> pa.Array:
+def field_text(arr: pa.Array, binary_as_hex: bool, extra: str = "") -> pa.Array:
     """One column as the LOAD DATA text of each value (NULLs still null)."""
     t = arr.type
     if pa.types.is_boolean(t):
         return pc.if_else(arr, "1", "0").cast(pa.large_string())
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return _hex(arr) if binary_as_hex else _escape_text(arr.cast(pa.large_binary()).cast(pa.large_string()))
+        return _hex(arr) if binary_as_hex else _escape_text(arr.cast(pa.large_binary()).cast(pa.large_string()), extra)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _escape_text(arr)
+        return _escape_text(arr, extra)
     if pa.types.is_decimal(t):
         import polars as pl
 
@@ -63,16 +66,26 @@ def field_text(arr: pa.Array, binary_as_hex: bool) -> pa.Array:
     return arr.cast(pa.large_string())
 
 
-def encode_batch(batch: pa.RecordBatch | pa.Table, binary_as_hex: Sequence[bool]) -> pa.Buffer | None:
-    """The rows of ``batch`` as LOAD DATA text (``None`` for no rows)."""
+def encode_batch(
+    batch: pa.RecordBatch | pa.Table,
+    binary_as_hex: Sequence[bool],
+    *,
+    fields: str = "\t",
+    lines: str = "\n",
+    header: int = 0,
+) -> pa.Buffer | None:
+    """The rows of ``batch`` as LOAD DATA text (``None`` for no rows): ``fields`` between
+    values, ``lines`` after each row, ``header`` lines of column names first (for
+    ``IGNORE n LINES``).  Values escape the first character of each separator."""
     if batch.num_rows == 0:
         return None
+    extra = fields[0] + lines[0]
     cols = []
     for i in range(batch.num_columns):
         col = batch.column(i)
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        cols.append(pc.fill_null(field_text(arr, binary_as_hex[i]), pa.scalar(NULL, pa.large_string())))
-    tab, newline, empty = (pa.scalar(c, pa.large_string()) for c in ("\t", "\n", ""))
+        cols.append(pc.fill_null(field_text(arr, binary_as_hex[i], extra), pa.scalar(NULL, pa.large_string())))
+    tab, newline, empty = (pa.scalar(c, pa.large_string()) for c in (fields, lines, ""))
     line = pc.binary_join_element_wise(*cols, tab) if len(cols) > 1 else cols[0]
     line = pc.binary_join_element_wise(line, empty, newline)  # [row, ""] joined by a newline: "row\n"
     line = line.cast(pa.large_string())
@@ -81,7 +94,14 @@ def encode_batch(batch: pa.RecordBatch | pa.Table, binary_as_hex: Sequence[bool]
     import numpy as np
 
     bounds = np.frombuffer(offsets, dtype=np.int64)[line.offset : line.offset + len(line) + 1]
-    return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0]))
+    body = data.slice(int(bounds[0]), int(bounds[-1] - bounds[0]))
+    if not header:
+        return body
+    names = [
+        _escape_text(pa.array([n], pa.large_string()), extra)[0].as_py() for n in batch.schema.names
+    ]
+    head = ((fields.join(names) + lines) * header).encode()
+    return pa.py_buffer(head + body.to_pybytes())
 
 
 class ArrowCursor:
@@ -91,6 +111,8 @@ class ArrowCursor:
 
     def __init__(self, raw: Any, cursor: Any, ingest: Callable[..., int], arrow_read: Callable[..., Any]):
         self._raw = raw
+        #: the backend's session object this cursor belongs to
+        self.session = raw
         self._cur = cursor
         self._ingest = ingest
         self._arrow_read = arrow_read

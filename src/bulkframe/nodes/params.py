@@ -91,10 +91,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
             name: _ns()
             for name in (
                 "copy_options",
-                "use_load_data",
-                "mysql_options",
-                "disable_foreign_keys",
-                "disable_autocommit",
                 "memory_limit",
                 "spill_to_disk",
                 "compression",

@@ -29,6 +29,7 @@ from bulkframe.options import (
     ConflictResolution,
     ErrorPolicy,
     MetricsOptions,
+    LoadOptions,
     MigrationOptions,
     ProgressOptions,
     RuleOptions,
@@ -58,18 +59,23 @@ class CreateWriter:
     conflict: str
     keys: list[str]
     disable_triggers: bool = False
+    load: LoadOptions = field(default_factory=LoadOptions)
     stage: TableRef | None = None
     _tables: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
         self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
-        if not self.disable_triggers:
-            return self._write(conn, table)
-        # the ALTERs are transactional and lock the table until this transaction ends
-        self.backend.set_user_triggers(conn, self.ref, enabled=False)
-        counts = self._write(conn, table)
-        self.backend.set_user_triggers(conn, self.ref, enabled=True)
-        return counts
+        self.backend.begin_load(conn, self.ref, self.load)
+        try:
+            if not self.disable_triggers:
+                return self._write(conn, table)
+            # the ALTERs are transactional and lock the table until this transaction ends
+            self.backend.set_user_triggers(conn, self.ref, enabled=False)
+            counts = self._write(conn, table)
+            self.backend.set_user_triggers(conn, self.ref, enabled=True)
+            return counts
+        finally:
+            self.backend.end_load(conn, self.load)
 
     def _write(self, conn: Connection, table: pa.Table) -> Counts:
         if self.conflict == "error":
@@ -121,7 +127,11 @@ class CreateWriter:
 
     def _stream(self, conn: Connection, reader: pa.RecordBatchReader) -> None:
         self.backend.begin_write(conn, self.ref)
-        conn.ingest(self.ref, reader)
+        self.backend.begin_load(conn, self.ref, self.load)
+        try:
+            conn.ingest(self.ref, reader)
+        finally:
+            self.backend.end_load(conn, self.load)
 
     def reset(self) -> None:
         self.stage = None
@@ -148,6 +158,7 @@ def bulk_create(
     monitoring: MetricsOptions,
     migration: MigrationOptions,
     progress: ProgressOptions,
+    load: LoadOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
@@ -157,6 +168,18 @@ def bulk_create(
         raise InvalidOptionValueError(
             "verify_migration cannot check conflict_resolution='skip': skipped rows keep the table's "
             "values, so they would be reported as differences"
+        )
+    load = load or LoadOptions()
+    refused = [name for name in load.changed() if name not in backend.capabilities.load_options]
+    if refused:
+        raise NotSupportedError(
+            f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not supported on {backend.name}; "
+            "docs/backends.md says what each load option means on each database"
+        )
+    if migration.disable_triggers and not backend.capabilities.user_triggers:
+        raise NotSupportedError(
+            f"disable_triggers is not supported on {backend.name}: its triggers cannot be switched off "
+            "inside a transaction"
         )
     if run.workers > 1 and not backend.capabilities.concurrent_writers:
         raise NotSupportedError(
@@ -182,6 +205,7 @@ def bulk_create(
         metrics=Metrics(monitoring) if monitoring.enabled else None,
     )
     ledger: Ledger | None = None
+    created = False  # a table this call created outside its transaction (no transactional DDL)
     try:
         # take the write lock before reading (SQLite: a reader cannot wait for it later)
         session.call(policy, lambda conn: backend.begin_write(conn, ref))
@@ -202,6 +226,7 @@ def bulk_create(
             columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
+            created = not per_batch and not backend.capabilities.transactional_ddl
             hints.update((c.name, c) for c in columns)
             if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
@@ -265,7 +290,9 @@ def bulk_create(
         prepared = _prepared(source_chunks, prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
-            return CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
+            return CreateWriter(
+                backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers, load
+            )
 
         def spawn() -> tuple[Session, CreateWriter]:
             return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
@@ -280,6 +307,8 @@ def bulk_create(
             _verify(db, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
+        if created:  # the rollback did not undo the CREATE TABLE: nothing of this call stays
+            _drop_created(backend, session, ref)
         reporter.close()
         if ledger is not None:
             if run.resumable:
@@ -303,6 +332,14 @@ def bulk_create(
     result.committed_ranges.sort()
     _report_metrics(execution, result)
     return _finish(result, started, reporter, rejections, policy)
+
+
+def _drop_created(backend: Backend, session: Session, ref: TableRef) -> None:
+    try:
+        backend.drop_table(session.conn, ref)
+        session.conn.commit()
+    except Exception:  # the original error matters more; the connection may be gone
+        log.warning("could not drop table %s that the failed call created", ref, exc_info=True)
 
 
 def _check_pool(db: Database, workers: int, connections: int | None) -> None:

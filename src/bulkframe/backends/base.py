@@ -130,6 +130,11 @@ class Backend(abc.ABC):
     def ddl_type(self, column: Column) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def ddl_key_type(self, column: Column) -> str:
+        """DDL type of a column that a ``UNIQUE`` constraint, index or foreign key covers
+        (default :meth:`ddl_type`; MySQL cannot key an unbounded TEXT)."""
+        return self.ddl_type(column)
+
     def allocate_ids(self, conn: Connection, ref: TableRef, column: str, n: int) -> list[int]:
         """Reserve ``n`` new values of ``ref``'s auto-numbered ``column`` in one round trip
         (nested creates link children to them).  Default, for single-writer backends only:

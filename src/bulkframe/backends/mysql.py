@@ -400,6 +400,16 @@ class MySQLBackend(Backend):
             return "CHAR(36) CHARACTER SET ascii COLLATE ascii_bin COMMENT 'bulkframe:uuid'"
         return _DDL[kind]
 
+    def ddl_key_type(self, column: Column) -> str:
+        """Unbounded text and binary under a key become ``VARCHAR(255)``/``VARBINARY(255)``:
+        a key on LONGTEXT needs MariaDB's hash "long unique", which fails under concurrent
+        loads (error 1467).  Longer values are refused by strict mode, never cut."""
+        if column.kind == "text" and not column.length:
+            return f"VARCHAR({KEY_TEXT_LENGTH}) CHARACTER SET utf8mb4 COLLATE {self._text_collation()}"
+        if column.kind == "binary":
+            return f"VARBINARY({KEY_TEXT_LENGTH})"
+        return self.ddl_type(column)
+
     def identity_type(self, column: Column) -> str:
         return f"{self.ddl_type(column)} AUTO_INCREMENT"
 

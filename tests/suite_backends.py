@@ -62,6 +62,9 @@ def _mysql_connect(url: str) -> Any:
 
 
 def _mysql_query(url: str, statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    import re
+
+    statement = re.sub(r"\bAS TEXT\)", "AS CHAR)", statement)  # CAST(x AS TEXT): MySQL spells it CHAR
     with contextlib.closing(_mysql_connect(url)) as conn, conn.cursor() as cur:
         cur.execute(statement, params or None)
         return list(cur.fetchall()) if cur.description else []

@@ -895,6 +895,10 @@ for _name in _DIALECTS:
 
     @compiles(PortableCast, _name)
     def _cast(element: PortableCast, compiler: SQLCompiler, **kw: Any) -> str:
+        # a UUID is compared as its canonical text (CHAR(36), or MariaDB's UUID type, which
+        # converts text itself): MySQL has no CAST(… AS UUID)
+        if isinstance(element.type, sa.Uuid):
+            return str(compiler.process(element.clause, **kw))
         return str(compiler.visit_cast(element, **kw))  # type: ignore[no-untyped-call]
 
 

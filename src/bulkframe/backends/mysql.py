@@ -57,7 +57,7 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.mysql_load import ArrowCursor, encode_batch
 from bulkframe.backends.statements import MergeCounts
-from bulkframe.errors import DatabaseError, IntegrityError, NotSupportedError, SchemaError
+from bulkframe.errors import DatabaseError, IntegrityError, InvalidOptionValueError, NotSupportedError, SchemaError
 from bulkframe.portable_sql import CaseSensitiveLike, CharLength, ExactInteger, PortableCast
 from bulkframe.types import Column
 

@@ -42,7 +42,7 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -131,8 +131,9 @@ _DDL = {
 #: Text columns that a key or index needs (a TEXT column cannot be one without a prefix).
 KEY_TEXT_LENGTH = 255
 
-#: connectorx reads DECIMAL as decimal128(38, 10): exact only within these digits.
-_CX_SCALE, _CX_INTEGER_DIGITS = 10, 28
+#: connectorx reads DECIMAL through a 28-digit decimal into decimal128(38, 10): exact only
+#: within these digits (a DECIMAL(30,10) value fails in it, measured)
+_CX_SCALE, _CX_DIGITS = 10, 28
 _NEWDECIMAL, _TIME = 246, 11
 
 
@@ -158,6 +159,16 @@ class _Session:
         #: the running call's load settings (:meth:`MySQLBackend.begin_load`)
         self.load: dict[str, Any] = {}
         self.thread_id = int(conn.thread_id())
+
+    def deferrable(self, sql: str) -> bool:
+        """A SELECT connectorx could run instead: this session wrote nothing uncommitted
+        and the statement names none of its temporary tables."""
+        return (
+            self.backend.use_connectorx
+            and not self.dirty
+            and sql.lstrip()[:6].upper() == "SELECT"
+            and not any(name in sql for name in self.temporary)
+        )
 
     def note(self, sql: str) -> None:
         head = sql.lstrip()[:6].upper()
@@ -713,10 +724,34 @@ class MySQLBackend(Backend):
         return len(rows)
 
     # -- reads ------------------------------------------------------------------------------
+    #: read committed data through connectorx where it is exact (tests switch it off to
+    #: compare the two paths)
+    use_connectorx: bool = True
+
     def arrow_rows(self, cursor: ArrowCursor) -> pa.Table:
-        """The executed query's rows as Arrow: connectorx where that is exact and sees the
-        same data, else the driver's fetch."""
+        """The query's rows as Arrow: connectorx where that is exact and sees the same data
+        (a held-back SELECT, see :meth:`_Session.deferrable`), else the driver's fetch."""
+        pending = cursor.pending
+        if pending is not None:
+            sql, params = pending
+            try:
+                exact = _connectorx_exact(cursor.probe(sql, params))
+                query = cursor.mogrify(sql, params) if exact else None
+            except Exception:  # e.g. duplicate column names in a derived table: the driver reads it
+                query = None
+            if query is not None:
+                import connectorx as cx
+
+                try:
+                    return cx.read_sql(self._connectorx_url(), query, return_type="arrow")
+                except Exception as exc:  # never a wrong value: connectorx raised, the driver reads it
+                    log.info("connectorx could not read the query (%s); reading through the driver", exc)
         return cursor.driver_arrow()
+
+    def _connectorx_url(self) -> str:
+        a = self._connect_args
+        auth = quote(a["user"], safe="") + (":" + quote(a["password"], safe="") if a["password"] else "")
+        return f"mysql://{auth}@{a['host']}:{a['port']}/{quote(a['database'], safe='')}"
 
     def read_column(self, column: sa.ColumnElement[Any], kind: Column) -> sa.ColumnElement[Any]:
         return column
@@ -737,6 +772,24 @@ class MySQLBackend(Backend):
 
     def server_version_text(self) -> str:
         return ".".join(str(p) for p in self.server_version)
+
+
+#: result column types connectorx reads exactly (DBAPI type codes); DECIMAL only within
+#: 28 digits with at most 10 after the point, TIME never (it fails on negative or > 24 h values), TIMESTAMP never
+#: (it would convert in connectorx's session time zone)
+_CX_TYPES = frozenset({0, 1, 2, 3, 4, 5, 8, 9, 10, 12, 13, 15, 246, 252, 253, 254})
+
+
+def _connectorx_exact(description: Any) -> bool:
+    for column in description or ():
+        code, size, scale = int(column[1]), int(column[3] or 0), int(column[5] or 0)
+        if code not in _CX_TYPES:
+            return False
+        if code in (0, 246):
+            digits = size - (1 if scale else 0) - 1  # display size holds the sign and the point
+            if scale > _CX_SCALE or digits > _CX_DIGITS:
+                return False
+    return True
 
 
 class _ServerMessage(Exception):

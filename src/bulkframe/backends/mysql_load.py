@@ -118,33 +118,68 @@ class ArrowCursor:
         self._arrow_read = arrow_read
         self._sql: str | None = None
         self._params: Any = None
+        self._pending = False
 
     # -- DBAPI -----------------------------------------------------------------
+    # A SELECT that may go to connectorx (see ``MySQLBackend.arrow_rows``) is held back
+    # until the caller says how it reads the rows: ``fetch_arrow_table`` may run it
+    # elsewhere; anything else runs it here first.
     @property
     def description(self) -> Any:
+        self._run_pending()
         return self._cur.description
 
     @property
     def rowcount(self) -> int:
+        self._run_pending()
         return int(self._cur.rowcount)
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
         self._raw.note(sql)
         self._sql, self._params = sql, parameters
+        if self._raw.deferrable(sql):
+            self._pending = True
+            return
         self._cur.execute(sql, tuple(parameters) if parameters is not None else None)
+
+    def _run_pending(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._cur.execute(self._sql, tuple(self._params) if self._params is not None else None)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
         self._raw.note(sql)
         self._cur.executemany(sql, [tuple(p) for p in seq])
 
     def fetchall(self) -> list[tuple[Any, ...]]:
+        self._run_pending()
         return list(self._cur.fetchall())
 
     def fetchone(self) -> Any:
+        self._run_pending()
         return self._cur.fetchone()
 
     def close(self) -> None:
         self._cur.close()
+
+    @property
+    def pending(self) -> tuple[str, Any] | None:
+        """The held-back SELECT and its parameters (``None`` once it ran here)."""
+        return (str(self._sql), self._params) if self._pending else None
+
+    def mogrify(self, sql: str, params: Any) -> str:
+        """``sql`` with the parameters written in as the driver escapes them."""
+        text = self._cur.mogrify(sql, tuple(params) if params is not None else None)
+        return text.decode() if isinstance(text, bytes) else str(text)
+
+    def probe(self, sql: str, params: Any) -> Any:
+        """The result columns of ``sql`` (DBAPI description) without its rows."""
+        self._cur.execute(
+            f"SELECT * FROM ({sql}) AS _bf_probe LIMIT 0", tuple(params) if params is not None else None
+        )
+        description = self._cur.description
+        self._cur.fetchall()
+        return description
 
     # -- Arrow -----------------------------------------------------------------------
     def fetch_arrow_table(self) -> pa.Table:
@@ -153,6 +188,7 @@ class ArrowCursor:
     def driver_arrow(self) -> pa.Table:
         """The rows of the executed query, fetched by the driver and converted column by
         column (exact: DECIMAL arrives as ``Decimal``)."""
+        self._run_pending()
         names = [d[0] for d in self._cur.description or ()]
         rows = self._cur.fetchall()
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]

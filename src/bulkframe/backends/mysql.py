@@ -34,6 +34,7 @@ the same LOAD DATA, 3-4x faster fetches).  What differs from the other backends:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -549,18 +550,24 @@ class MySQLBackend(Backend):
             incoming = {c: stage.c[c] for c in (staged_columns or columns)}
             cond = filter_sql(update_if, target, others={"excluded": incoming})
             condition = cond if condition is None else sa.and_(condition, cond)
-        allowed = sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0) if condition is not None else sa.func.count()
+        # one locking pass over the stage: existing keys (locked), those the condition lets
+        # update, and new keys that insert_where admits
+        found = target.c[keys[0]].is_not(None)
+
+        def tally(clause: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((clause, 1), else_=0)), 0)
+
         locked = (
-            sa.select(sa.func.count(), allowed)
-            .select_from(stage.join(target, match))
+            sa.select(
+                tally(found),
+                tally(sa.and_(found, condition)) if condition is not None else tally(found),
+                tally(sa.and_(~found, insert_where)) if insert_where is not None else tally(~found),
+            )
+            .select_from(stage.outerjoin(target, match))
             .where(scope)
             .with_for_update()
         )
-        existing, updatable = (int(v) for v in conn.fetchall(locked)[0])
-        new_rows_q = sa.select(sa.func.count()).select_from(stage).where(scope, ~sa.exists().where(match))
-        if insert_where is not None:
-            new_rows_q = new_rows_q.where(insert_where)
-        new_rows = int(conn.scalar(new_rows_q))
+        existing, updatable, new_rows = (int(v) for v in conn.fetchall(locked)[0])
         order = [stage.c[k] for k in keys]
         inserted_select = sa.select(*(stage.c[c] for c in columns)).where(scope).order_by(*order)
         # ON DUPLICATE KEY fires on any unique key: one statement only where the conflict
@@ -842,7 +849,11 @@ def _logical(arr: pa.ChunkedArray, col: Column) -> pa.ChunkedArray:
         return pc.not_equal(arr, 0)
     if kind in ("timestamptz",) and pa.types.is_timestamp(t) and t.tz is None:
         return arr.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-    if kind == "decimal" and pa.types.is_string(t) or (kind == "decimal" and pa.types.is_large_string(t)):
+    if kind == "decimal" and pa.types.is_decimal(t) and t != col.arrow_type():
+        # connectorx reads DECIMAL as decimal128(38, 10): a safe cast to the column's own
+        # precision and scale is exact (it raises rather than drop a digit)
+        with contextlib.suppress(pa.ArrowInvalid):
+            return arr.cast(col.arrow_type())
         return arr
     if kind in ("json", "uuid", "text") and (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
         return arr.cast(pa.large_string())

@@ -59,7 +59,9 @@ def rows(n: int, start: int = 0, salt: str = "") -> pa.Table:
             "qty": pc.cast(pc.bit_wise_and(ids, 1023), pa.int32()),
             "active": pc.equal(pc.bit_wise_and(ids, 1), 0),
             "created": pc.cast(pc.add(base, pc.multiply(ids, 1_000_003)), pa.timestamp("us")),
-            "note": pc.binary_join_element_wise(pa.scalar("note "), pc.cast(pc.bit_wise_and(ids, 255), pa.string()), ""),
+            "note": pc.binary_join_element_wise(
+                pa.scalar("note "), pc.cast(pc.bit_wise_and(ids, 255), pa.string()), ""
+            ),
         }
     )
 
@@ -138,7 +140,9 @@ def load_data_file(table: pa.Table, path: str) -> None:
 
 def hand_load(connect: Callable[[str], Any], url: str, table: pa.Table, target: str = TABLE) -> None:
     with tempfile.NamedTemporaryFile(suffix=".tsv") as f:
-        text = table.set_column(table.schema.get_field_index("active"), "active", pc.cast(table["active"], pa.int8()))
+        text = table.set_column(
+            table.schema.get_field_index("active"), "active", pc.cast(table["active"], pa.int8())
+        )
         load_data_file(text, f.name)
         conn = connect(url)
         try:
@@ -161,8 +165,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     import bulkframe as bf
-    import bulkframe.ops.create  # noqa: F401 - one-time imports (Polars …) outside the clocks
-    import bulkframe.ops.upsert  # noqa: F401
+    import bulkframe.ops.create
+    import bulkframe.ops.upsert
 
     n, url = args.rows, args.url
     data = rows(n)
@@ -195,7 +199,9 @@ def main() -> None:
     engine = sa.create_engine(engine_url)
     fresh(url)
     frame = subset.to_pandas()
-    t = timed(lambda: frame.to_sql(TABLE, engine, if_exists="append", index=False, method="multi", chunksize=5_000))
+    t = timed(
+        lambda: frame.to_sql(TABLE, engine, if_exists="append", index=False, method="multi", chunksize=5_000)
+    )
     check(url, subset.num_rows)
     sec["pandas_to_sql_scaled"] = t * n / subset.num_rows
     fresh(url)
@@ -282,7 +288,9 @@ def main() -> None:
     with bf.connect(url) as db:
         db.columns(TABLE)
         result: list[Any] = []
-        sec["upsert_bulkframe"] = timed(lambda: result.append(db.bulk_upsert(TABLE, incoming, unique_fields=["id"])))
+        sec["upsert_bulkframe"] = timed(
+            lambda: result.append(db.bulk_upsert(TABLE, incoming, unique_fields=["id"]))
+        )
     check(url, total)
     assert renamed() == m
     r = result[0]

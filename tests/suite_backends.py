@@ -116,7 +116,9 @@ def _mysql_spell(statement: str) -> str:
 
 def _mysql_upper_trigger(table: str) -> tuple[list[str], list[str]]:
     return (
-        [f'CREATE TRIGGER "{table}_t" BEFORE INSERT ON "{table}" FOR EACH ROW SET NEW.name = UPPER(NEW.name)'],
+        [
+            f'CREATE TRIGGER "{table}_t" BEFORE INSERT ON "{table}" FOR EACH ROW SET NEW.name = UPPER(NEW.name)'
+        ],
         [],
     )
 

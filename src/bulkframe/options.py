@@ -555,7 +555,8 @@ class LoadOptions(OptionGroup):
         return [
             f.name
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) != f.default and not (f.name == "mysql_options" and not self.mysql_options)
+            if getattr(self, f.name) != f.default
+            and not (f.name == "mysql_options" and not self.mysql_options)
         ]
 
 

@@ -35,7 +35,12 @@ def test_use_load_data_false_writes_the_same_values(db, table, peek):  # type: i
 
 def test_mysql_options_separators_and_header_lines(db, table, peek):  # type: ignore[no-untyped-def]
     rows = [{"id": i, "v": v} for i, v in enumerate(TEXTS)]
-    options = {"local_infile": True, "ignore_lines": 1, "fields_terminated_by": ",", "lines_terminated_by": ";\n"}
+    options = {
+        "local_infile": True,
+        "ignore_lines": 1,
+        "fields_terminated_by": ",",
+        "lines_terminated_by": ";\n",
+    }
     if not _honours(db, "mysql_options"):
         with pytest.raises(NotSupportedError, match="mysql_options is not supported on"):
             db.bulk_create(table, rows, primary_key="id", mysql_options=options)

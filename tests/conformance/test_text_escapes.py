@@ -58,7 +58,9 @@ def test_text_values_round_trip_exactly_into_an_existing_table_and_through_upser
 
 
 def test_null_empty_and_the_word_null_are_three_values(db, table, peek):  # type: ignore[no-untyped-def]
-    db.bulk_create(table, [{"id": 1, "v": None}, {"id": 2, "v": ""}, {"id": 3, "v": "NULL"}], primary_key="id")
+    db.bulk_create(
+        table, [{"id": 1, "v": None}, {"id": 2, "v": ""}, {"id": 3, "v": "NULL"}], primary_key="id"
+    )
     assert peek(f'SELECT id FROM "{table}" WHERE v IS NULL') == [(1,)]
     assert peek(f"SELECT id FROM \"{table}\" WHERE v = ''") == [(2,)]
     assert peek(f"SELECT id FROM \"{table}\" WHERE v = 'NULL'") == [(3,)]

@@ -65,7 +65,9 @@ def test_update_if_changed_skips_the_unchanged_rows(db, stored_rows, peek):  # t
             {"price": {"$ne": {"$col": "excluded.price"}}},
         ]
     }
-    result = db.bulk_upsert(stored_rows, INCOMING, unique_fields=["id"], upsert_conditions={"update_if": changed})
+    result = db.bulk_upsert(
+        stored_rows, INCOMING, unique_fields=["id"], upsert_conditions={"update_if": changed}
+    )
     assert (result.inserted, result.updated, result.skipped) == (3, 2, 2)
     assert _rows(peek, stored_rows) == _expected(apply={3, 4})
 

@@ -10,9 +10,9 @@ import uuid
 
 import pyarrow as pa
 import pytest
-from suite_backends import MYSQL_URL, _mysql_down, _mysql_query
 
 import bulkframe as bf
+from suite_backends import MYSQL_URL, _mysql_down, _mysql_query
 
 pytestmark = [pytest.mark.faults, pytest.mark.mysql, pytest.mark.slow]
 

@@ -11,17 +11,19 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from suite_backends import MYSQL_URL, _mysql_down, _mysql_query
 
 import bulkframe as bf
 from bulkframe.backends.mysql import SQLSTATE_BY_ERRNO, MySQLBackend
 from bulkframe.backends.mysql_load import encode_batch
 from bulkframe.errors import NotSupportedError, TransientError
 from bulkframe.types import Column
+from suite_backends import MYSQL_URL, _mysql_down, _mysql_query
 
 
 def test_load_text_escapes_structure_and_keeps_null_empty_and_the_word_null_apart() -> None:
-    batch = pa.table({"v": pa.array([None, "", "NULL", "a\tb\nc\\d\re\0f", "\\N"]), "n": pa.array([1, 2, 3, 4, 5])})
+    batch = pa.table(
+        {"v": pa.array([None, "", "NULL", "a\tb\nc\\d\re\0f", "\\N"]), "n": pa.array([1, 2, 3, 4, 5])}
+    )
     text = bytes(encode_batch(batch, [False, False]) or b"").decode()
     assert text.split("\n")[:-1] == ["\\N\t1", "\t2", "NULL\t3", "a\\tb\\nc\\\\d\\re\\0f\t4", "\\\\N\t5"]
 
@@ -37,7 +39,9 @@ def test_binary_is_written_as_hex() -> None:
     assert bytes(encode_batch(batch, [True]) or b"") == b"00ff\n\\N\n"
 
 
-@pytest.mark.parametrize(("errno", "transient"), [(1213, True), (1205, True), (2013, True), (2006, True), (1062, False)])
+@pytest.mark.parametrize(
+    ("errno", "transient"), [(1213, True), (1205, True), (2013, True), (2006, True), (1062, False)]
+)
 def test_deadlock_lock_timeout_and_lost_connection_are_transient(errno: int, transient: bool) -> None:
     backend = MySQLBackend("mysql://root@127.0.0.1:3306/x")
     error = backend.translate_error(Exception(errno, "boom"), "test")

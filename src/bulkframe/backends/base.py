@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -32,6 +32,9 @@ from bulkframe.errors import (
     TransientError,
 )
 from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    from bulkframe.backends.statements import MergeCounts
 
 log = logging.getLogger("bulkframe")
 
@@ -276,12 +279,26 @@ class Backend(abc.ABC):
     def end_load(self, conn: Connection, options: Any) -> None:  # noqa: B027 - optional hook
         """Undo what :meth:`begin_load` changed in the session."""
 
-    def merge_stage(self, conn: Connection, target: sa.Table, stage: sa.Table, columns: Sequence[str],
-                    keys: Sequence[str], **options: Any) -> Any:
+    def merge_stage(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        stage: sa.Table,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        *,
+        mode: str,
+        update_columns: Sequence[str] | None,
+        update_where: sa.ColumnElement[bool] | None,
+        insert_where: sa.ColumnElement[bool] | None,
+        update_if: Any,
+        staged_columns: Sequence[str] | None,
+        staged: int,
+        stage_where: sa.ColumnElement[bool] | None,
+    ) -> MergeCounts:
         """Merge ``stage`` into ``target`` with exact inserted/updated/skipped counts, for a
-        backend whose ``capabilities.upsert`` is ``"backend"``; takes the arguments of
-        :func:`~bulkframe.backends.statements.merge_from_stage` and returns its
-        ``MergeCounts``."""
+        backend whose ``capabilities.upsert`` is ``"backend"``; the arguments are those of
+        :func:`~bulkframe.backends.statements.merge_from_stage`."""
         from bulkframe.errors import NotSupportedError
 
         raise NotSupportedError(f"{self.name} does not merge staging tables itself (capability upsert)")

@@ -79,7 +79,9 @@ def create_table_statements(
         if [c.name for c in columns if c.primary_key] != [identity]:
             raise SchemaError(f"identity column {identity!r} must be the only primary-key column")
     # columns a UNIQUE constraint, index or foreign key covers
-    covered = {n for cols in [*unique, *indexes] for n in cols} | {n for fk in foreign_keys for n in fk.columns}
+    covered = {n for cols in [*unique, *indexes] for n in cols} | {
+        n for fk in foreign_keys for n in fk.columns
+    }
     parts = []
     for c in columns:
         if c.name == identity:

@@ -58,7 +58,13 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.mysql_load import ArrowCursor, encode_batch
 from bulkframe.backends.statements import MergeCounts
-from bulkframe.errors import DatabaseError, IntegrityError, InvalidOptionValueError, NotSupportedError, SchemaError
+from bulkframe.errors import (
+    DatabaseError,
+    IntegrityError,
+    InvalidOptionValueError,
+    NotSupportedError,
+    SchemaError,
+)
 from bulkframe.portable_sql import CaseSensitiveLike, CharLength, ExactInteger, PortableCast
 from bulkframe.types import Column
 
@@ -205,7 +211,7 @@ class MySQLBackend(Backend):
         user_triggers=False,
         load_options=frozenset({"use_load_data", "mysql_options", "disable_foreign_keys"}),
     )
-    dialect: sa.Dialect = mariadb.MariaDBDialect()  # type: ignore[no-untyped-call]
+    dialect: sa.Dialect = mariadb.MariaDBDialect()
 
     #: ``mysql_options`` keys bulkframe honours, and what they mean (docs/backends.md)
     MYSQL_OPTIONS: ClassVar[Mapping[str, str]] = {
@@ -272,8 +278,8 @@ class MySQLBackend(Backend):
             self.mariadb = "mariadb" in version.lower()
             self.server_version = tuple(int(p) for p in re.findall(r"\d+", version.split("-")[0])[:3])
             if not self.mariadb:
-                self.dialect = mysql.dialect()  # type: ignore[no-untyped-call]
-            self.dialect.server_version_info = self.server_version  # type: ignore[attr-defined]
+                self.dialect = mysql.dialect()
+            self.dialect.server_version_info = self.server_version
             self.dialect._backslash_escapes = True  # type: ignore[attr-defined]
 
     def sqlstate_of(self, exc: BaseException) -> str | None:
@@ -380,7 +386,7 @@ class MySQLBackend(Backend):
             if int(non_unique) == 0:
                 keys.setdefault(index, []).append((seq, column, sub_part))
         out = []
-        for index, parts in sorted(keys.items(), key=lambda kv: kv[0] != "PRIMARY"):
+        for _index, parts in sorted(keys.items(), key=lambda kv: kv[0] != "PRIMARY"):
             parts.sort()
             if all(col is not None and sub is None for _, col, sub in parts):
                 out.append(tuple(str(col) for _, col, _ in parts))
@@ -434,7 +440,8 @@ class MySQLBackend(Backend):
             keys = [c for c in columns if c.primary_key] or (list(columns) if len(columns) <= 3 else [])
             if keys:
                 parts = ", ".join(
-                    f"{self.quote(c.name)}({KEY_TEXT_LENGTH})" if c.kind in ("text", "json", "binary") and not c.length
+                    f"{self.quote(c.name)}({KEY_TEXT_LENGTH})"
+                    if c.kind in ("text", "json", "binary") and not c.length
                     else self.quote(c.name)
                     for c in keys
                 )
@@ -577,9 +584,12 @@ class MySQLBackend(Backend):
         if not two_step:
             eligible = insert_where
             if insert_where is not None:
-                eligible = sa.or_(insert_where, sa.exists().where(match)) if mode == "update" else insert_where
+                eligible = (
+                    sa.or_(insert_where, sa.exists().where(match)) if mode == "update" else insert_where
+                )
             select = inserted_select.where(eligible) if eligible is not None else inserted_select
             insert = mysql.insert(target).from_select(list(columns), select)
+            sets: dict[str, Any]
             if mode == "skip":
                 sets = {keys[0]: target.c[keys[0]]}
             else:
@@ -632,7 +642,9 @@ class MySQLBackend(Backend):
                 )
             settings[key] = _load_option(key, value)
         if not settings["use_load_data"] and len(settings) > 1 + ("local_infile" in settings):
-            raise InvalidOptionValueError("mysql_options describe LOAD DATA, but use_load_data=False writes INSERTs")
+            raise InvalidOptionValueError(
+                "mysql_options describe LOAD DATA, but use_load_data=False writes INSERTs"
+            )
         conn.raw.load = settings
         if options.disable_foreign_keys:
             conn.run("SET SESSION foreign_key_checks = 0")
@@ -701,7 +713,7 @@ class MySQLBackend(Backend):
             self._check_warnings(cursor, ref, batch.num_rows, loaded)
         finally:
             os.unlink(path)
-        return batch.num_rows
+        return int(batch.num_rows)
 
     def _check_warnings(self, cursor: ArrowCursor, ref: TableRef, sent: int, loaded: int) -> None:
         """LOAD DATA LOCAL reports data errors and duplicate keys as warnings and goes on:
@@ -954,7 +966,9 @@ for _name in _DIALECTS:
         # integer column: such a value raises "BIGINT UNSIGNED value is out of range" instead
         value = element.value
         whole = value == sa.func.floor(value)
-        overflow = sa.literal_column("(CAST(18446744073709551615 AS UNSIGNED) + (") + value + sa.literal_column("0))")
+        overflow: sa.ColumnElement[Any] = sa.literal_column(
+            "CAST(18446744073709551615 AS UNSIGNED)", sa.Numeric()
+        ) + sa.func.ceiling(sa.func.abs(value))
         return str(compiler.process(sa.case((sa.or_(whole, value.is_(None)), value), else_=overflow), **kw))
 
     @compiles(PortableCast, _name)

@@ -49,7 +49,11 @@ def field_text(arr: pa.Array, binary_as_hex: bool, extra: str = "") -> pa.Array:
     if pa.types.is_boolean(t):
         return pc.if_else(arr, "1", "0").cast(pa.large_string())
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return _hex(arr) if binary_as_hex else _escape_text(arr.cast(pa.large_binary()).cast(pa.large_string()), extra)
+        return (
+            _hex(arr)
+            if binary_as_hex
+            else _escape_text(arr.cast(pa.large_binary()).cast(pa.large_string()), extra)
+        )
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return _escape_text(arr, extra)
     if pa.types.is_decimal(t):
@@ -84,7 +88,9 @@ def encode_batch(
     for i in range(batch.num_columns):
         col = batch.column(i)
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        cols.append(pc.fill_null(field_text(arr, binary_as_hex[i], extra), pa.scalar(NULL, pa.large_string())))
+        cols.append(
+            pc.fill_null(field_text(arr, binary_as_hex[i], extra), pa.scalar(NULL, pa.large_string()))
+        )
     tab, newline, empty = (pa.scalar(c, pa.large_string()) for c in (fields, lines, ""))
     line = pc.binary_join_element_wise(*cols, tab) if len(cols) > 1 else cols[0]
     line = pc.binary_join_element_wise(line, empty, newline)  # [row, ""] joined by a newline: "row\n"
@@ -97,9 +103,7 @@ def encode_batch(
     body = data.slice(int(bounds[0]), int(bounds[-1] - bounds[0]))
     if not header:
         return body
-    names = [
-        _escape_text(pa.array([n], pa.large_string()), extra)[0].as_py() for n in batch.schema.names
-    ]
+    names = [_escape_text(pa.array([n], pa.large_string()), extra)[0].as_py() for n in batch.schema.names]
     head = ((fields.join(names) + lines) * header).encode()
     return pa.py_buffer(head + body.to_pybytes())
 
@@ -226,7 +230,7 @@ def _decimals(values: list[Any]) -> pa.Array:
     for v in values:
         if v is None:
             continue
-        sign, ds, exp = v.as_tuple()
+        _sign, ds, exp = v.as_tuple()
         s = max(0, -int(exp))
         scale = max(scale, s)
         digits = max(digits, len(ds) + max(0, int(exp)) - s)  # digits before the point

@@ -28,8 +28,8 @@ from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
     ConflictResolution,
     ErrorPolicy,
-    MetricsOptions,
     LoadOptions,
+    MetricsOptions,
     MigrationOptions,
     ProgressOptions,
     RuleOptions,

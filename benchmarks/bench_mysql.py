@@ -26,13 +26,11 @@ Every load is checked (row count and sum of ids; the upsert also the changed val
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -40,7 +38,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 TABLE = "bench_mysql_products"
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_mysql.json"
 DDL = (
     "(id BIGINT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2), qty INT, active BOOLEAN, "
     "created DATETIME(6), note LONGTEXT)"
@@ -307,7 +304,7 @@ def main() -> None:
     ratio["connectorx_vs_mysqlclient_fetch"] = sec["read_mysqlclient_fetch"] / sec["read_connectorx"]
     ratio["bulkframe_read_vs_connectorx"] = sec["read_connectorx"] / sec["read_bulkframe"]
     ratio["upsert_vs_floor"] = sec["upsert_floor"] / sec["upsert_bulkframe"]
-    out["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}
+    out["python"] = platform.python_version()
     out["server"] = run_sql(url, "SELECT VERSION()")[0][0]
     print(f"{n:,} rows into {out['server']} ({url}); slow contenders on {subset.num_rows:,} rows, scaled")
     for name, value in sec.items():
@@ -315,8 +312,9 @@ def main() -> None:
     print("ratios (>1: the first is faster; goals: >=0.9 vs the floors, >=10 vs pandas):")
     for name, value in ratio.items():
         print(f"  {name:40s} {value:7.2f}x")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    import common
+
+    print(f"wrote {common.write_results('bench_mysql', out)}")
 
 
 if __name__ == "__main__":

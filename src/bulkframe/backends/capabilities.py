@@ -58,7 +58,7 @@ class Capabilities:
     #: ``bulk_create``'s load options (:class:`~bulkframe.options.LoadOptions`) this backend
     #: gives a meaning (:meth:`Backend.begin_load`); any other set to a non-default value is
     #: refused by name.
-    load_options: frozenset[str] = frozenset()
+    load_options: tuple[str, ...] = ()
     #: ``disable_triggers`` can be honoured (:meth:`Backend.set_user_triggers`); without it
     #: (MySQL: no switch, and DROP TRIGGER would commit) the option is refused up front.
     user_triggers: bool = True

@@ -209,7 +209,7 @@ class MySQLBackend(Backend):
         reopen_temporary=False,
         transactional_ddl=False,
         user_triggers=False,
-        load_options=frozenset({"use_load_data", "mysql_options", "disable_foreign_keys"}),
+        load_options=("disable_foreign_keys", "mysql_options", "use_load_data"),
     )
     dialect: sa.Dialect = mariadb.MariaDBDialect()
 

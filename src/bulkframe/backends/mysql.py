@@ -42,6 +42,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -434,10 +435,10 @@ class MySQLBackend(Backend):
     def create_table_sql(self, ref: TableRef, columns: Sequence[Column], *, temporary: bool = False) -> str:
         sql = super().create_table_sql(ref, columns, temporary=temporary)
         if temporary:
-            # a staging table is indexed when it is created (CREATE INDEX later would commit):
-            # on the key columns it carries, else on all of a narrow stage's columns (id and
-            # filter-value lists), so joins and NOT IN probes are lookups, not scans
-            keys = [c for c in columns if c.primary_key] or (list(columns) if len(columns) <= 3 else [])
+            # a narrow staging table (id and filter-value lists) is indexed when it is created
+            # (CREATE INDEX later would commit), so NOT IN / EXISTS probes into it are lookups;
+            # wide stages are scanned once and joined to the target's key
+            keys = list(columns) if len(columns) <= 3 else []
             if keys:
                 parts = ", ".join(
                     f"{self.quote(c.name)}({KEY_TEXT_LENGTH})"
@@ -557,6 +558,16 @@ class MySQLBackend(Backend):
             incoming = {c: stage.c[c] for c in (staged_columns or columns)}
             cond = filter_sql(update_if, target, others={"excluded": incoming})
             condition = cond if condition is None else sa.and_(condition, cond)
+        order = [stage.c[k] for k in keys]
+        inserted_select = sa.select(*(stage.c[c] for c in columns)).where(scope).order_by(*order)
+        # ON DUPLICATE KEY fires on any unique key: one statement only where the conflict
+        # key is the table's one unique key (elsewhere a clash on another key must fail)
+        only_key = self.unique_keys(conn, TableRef(target.name, target.schema)) == [tuple(keys)]
+        two_step = not only_key or (mode == "update" and (condition is not None or set(cols) - set(columns)))
+        if not two_step and insert_where is None:
+            return self._merge_counted(
+                conn, target, inserted_select, columns, keys, cols, mode=mode, staged=staged
+            )
         # one locking pass over the stage: existing keys (locked), those the condition lets
         # update, and new keys that insert_where admits
         found = target.c[keys[0]].is_not(None)
@@ -575,12 +586,6 @@ class MySQLBackend(Backend):
             .with_for_update()
         )
         existing, updatable, new_rows = (int(v) for v in conn.fetchall(locked)[0])
-        order = [stage.c[k] for k in keys]
-        inserted_select = sa.select(*(stage.c[c] for c in columns)).where(scope).order_by(*order)
-        # ON DUPLICATE KEY fires on any unique key: one statement only where the conflict
-        # key is the table's one unique key (elsewhere a clash on another key must fail)
-        only_key = self.unique_keys(conn, TableRef(target.name, target.schema)) == [tuple(keys)]
-        two_step = not only_key or (mode == "update" and (condition is not None or set(cols) - set(columns)))
         if not two_step:
             eligible = insert_where
             if insert_where is not None:
@@ -623,6 +628,45 @@ class MySQLBackend(Backend):
         inserted = conn.run(sa.insert(target).from_select(list(columns), select)) if new_rows else 0
         return MergeCounts(inserted, updated, staged - inserted - updated)
 
+    def _merge_counted(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        select: Any,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        cols: Sequence[str],
+        *,
+        mode: str,
+        staged: int,
+    ) -> MergeCounts:
+        """One ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` that counts its own duplicates:
+        the first assignment of the update clause, evaluated by the server once per staged
+        row whose key exists, adds one to the session variable ``@bf_dup`` and leaves the
+        key as it is.  Inserted = staged − duplicates, exactly, from the statement itself;
+        the affected-rows figure is checked against it (FOUND_ROWS: 1 per insert, 1 per
+        found row, 2 if its values changed)."""
+        key = f"{self.quote(target.name)}.{self.quote(keys[0])}"
+        marker: sa.ColumnElement[Any] = sa.literal_column(f"IF((@bf_dup := @bf_dup + 1) > 0, {key}, {key})")
+        insert = mysql.insert(target).from_select(list(columns), select)
+        sets: list[tuple[str, Any]] = [(keys[0], marker)]
+        if mode == "update":
+            sets += [(c, insert.inserted[c]) for c in cols if c != keys[0]]
+        conn.run("SET @bf_dup = 0")
+        affected = conn.run(insert.on_duplicate_key_update(sets))
+        duplicates = int(conn.scalar("SELECT @bf_dup"))
+        new_rows = staged - duplicates
+        high = new_rows + (2 * duplicates if mode == "update" else duplicates)
+        if not new_rows + duplicates <= affected <= high:
+            raise IntegrityError(
+                f"upsert into {target.name}: the statement reported {affected} affected rows for "
+                f"{new_rows} new and {duplicates} existing keys; nothing was written",
+                sqlstate="23505",
+            )
+        if mode == "skip":
+            return MergeCounts(new_rows, 0, duplicates)
+        return MergeCounts(new_rows, duplicates, staged - new_rows - duplicates)
+
     # -- bulk load -----------------------------------------------------------------------
     def begin_load(self, conn: Connection, ref: TableRef, options: Any) -> None:
         """``use_load_data`` and ``mysql_options`` for this session's loads;
@@ -663,57 +707,61 @@ class MySQLBackend(Backend):
 
     def load_rows(self, cursor: ArrowCursor, name: str, data: Any, schema: str | None) -> int:
         """Append ``data`` (a table or record-batch reader) to ``name``: LOAD DATA LOCAL
-        INFILE batch by batch, or multi-row INSERTs with ``use_load_data=False``."""
+        INFILE batch by batch, or multi-row INSERTs with ``use_load_data=False``.
+
+        With LOAD DATA the next batch is read and encoded into its file by a helper thread
+        while the server loads the current one (the driver releases the GIL while it
+        waits), so the client's work and the server's overlap."""
         ref = TableRef(name, schema)
-        batches = data.to_batches() if isinstance(data, pa.Table) else data
+        batches = iter(data.to_batches() if isinstance(data, pa.Table) else data)
         names = data.schema.names
         binary = [pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in data.schema]
         settings = cursor.session.load
-        use_load = settings.get("use_load_data", True)
-        total = 0
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            if use_load:
-                total += self._load_data(cursor, ref, names, binary, batch, settings)
-            else:
-                total += self._insert_rows(cursor, ref, names, batch)
-        return total
-
-    def _load_data(
-        self,
-        cursor: ArrowCursor,
-        ref: TableRef,
-        names: Sequence[str],
-        binary: Sequence[bool],
-        batch: Any,
-        settings: Mapping[str, Any],
-    ) -> int:
+        if not settings.get("use_load_data", True):
+            return sum(self._insert_rows(cursor, ref, names, b) for b in batches if b.num_rows)
         fields = settings.get("fields_terminated_by", "\t")
         lines = settings.get("lines_terminated_by", "\n")
         header = int(settings.get("ignore_lines", 0))
-        text = encode_batch(batch, binary, fields=fields, lines=lines, header=header)
-        if text is None:
-            return 0
         targets = [f"@v{i}" if binary[i] else self.quote(n) for i, n in enumerate(names)]
         sets = [f"{self.quote(n)} = UNHEX(@v{i})" for i, n in enumerate(names) if binary[i]]
-        fd, path = tempfile.mkstemp(prefix="bf_load_", suffix=".tsv")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(memoryview(text))
-            sql = (
-                f"LOAD DATA LOCAL INFILE '{_path_literal(path)}' INTO TABLE {self.qualified(ref)} "
-                f"CHARACTER SET utf8mb4 FIELDS TERMINATED BY {_sql_text(fields)} ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY {_sql_text(lines)} IGNORE {header} LINES ({', '.join(targets)})"
-            )
-            if sets:
-                sql += " SET " + ", ".join(sets)
-            cursor.execute(sql)
-            loaded = cursor.rowcount
-            self._check_warnings(cursor, ref, batch.num_rows, loaded)
-        finally:
-            os.unlink(path)
-        return int(batch.num_rows)
+
+        def next_file() -> tuple[str, int] | None:
+            for batch in batches:
+                text = encode_batch(batch, binary, fields=fields, lines=lines, header=header)
+                if text is None:
+                    continue
+                fd, path = tempfile.mkstemp(prefix="bf_load_", suffix=".tsv")
+                with os.fdopen(fd, "wb") as out:
+                    out.write(memoryview(text))
+                return path, int(batch.num_rows)
+            return None
+
+        total = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bf-load") as pool:
+            pending = pool.submit(next_file)
+            try:
+                while (item := pending.result()) is not None:
+                    pending = pool.submit(next_file)
+                    path, rows = item
+                    try:
+                        sql = (
+                            f"LOAD DATA LOCAL INFILE '{_path_literal(path)}' INTO TABLE {self.qualified(ref)} "
+                            f"CHARACTER SET utf8mb4 FIELDS TERMINATED BY {_sql_text(fields)} ESCAPED BY '\\\\' "
+                            f"LINES TERMINATED BY {_sql_text(lines)} IGNORE {header} LINES ({', '.join(targets)})"
+                        )
+                        if sets:
+                            sql += " SET " + ", ".join(sets)
+                        cursor.execute(sql)
+                        self._check_warnings(cursor, ref, rows, cursor.rowcount)
+                    finally:
+                        os.unlink(path)
+                    total += rows
+            finally:  # a failed load: remove the file the helper may have written meanwhile
+                with contextlib.suppress(Exception):
+                    left = pending.result()
+                    if left is not None:
+                        os.unlink(left[0])
+        return total
 
     def _check_warnings(self, cursor: ArrowCursor, ref: TableRef, sent: int, loaded: int) -> None:
         """LOAD DATA LOCAL reports data errors and duplicate keys as warnings and goes on:

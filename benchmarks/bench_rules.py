@@ -93,7 +93,7 @@ def _stage_only(data: object, batch_size: int, repeat: int) -> dict[str, float]:
     import time
 
     from bulkframe.normalize import open_source
-    from bulkframe.ops.prepare import Preparer
+    from bulkframe.rules.prepare import Preparer
     from bulkframe.types import Column
 
     cols = {

@@ -6,13 +6,16 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
+from bulkframe.backends.base import table_ref as _table_ref
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
-from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
+from bulkframe.backends.session import Sessions
+from bulkframe.errors import InvalidOptionValueError, unknown_option
 from bulkframe.options import (
     ConflictResolution,
     Dedupe,
@@ -100,13 +103,6 @@ def _explicit_columns(backend: Backend, conn: Any, fk: ForeignKey) -> ForeignKey
     return dataclasses.replace(fk, referred_columns=pk) if pk else fk
 
 
-def _table_ref(table: Any, schema: str | None) -> TableRef:
-    name = getattr(table, "__tablename__", table)
-    if not isinstance(name, str) or not name:
-        raise SchemaError(f"table must be a non-empty table name or a model class, got {table!r}")
-    return TableRef(name, schema or getattr(table, "__schema__", None))
-
-
 class Database:
     """A database that bulkframe writes to, with a bounded pool of connections.
 
@@ -139,6 +135,8 @@ class Database:
         self.pool = ConnectionPool(
             self.backend, size=pool_size, max_overflow=max_overflow, timeout=pool_timeout
         )
+        #: the session factory operations receive (backend + pool; never this object)
+        self.sessions = Sessions(self.backend, self.pool)
 
     # -- connections ---------------------------------------------------------------
     def connection(self, retries: int = 0) -> Connection:
@@ -159,7 +157,41 @@ class Database:
         DatabaseClosedError
             The Database was closed.
         """
-        return self.pool.checkout(retries=retries)
+        return self.sessions.checkout(retries)
+
+    def session(
+        self, *, write: bool = True, retries: int = 0, lock: Any = None
+    ) -> AbstractContextManager[Connection]:
+        """A pooled connection for a ``with`` block, in one transaction.
+
+        The transaction commits when the block ends normally (``write=True``) or is rolled
+        back (``write=False``, and whenever the block raises); the connection then goes back
+        to the pool.
+
+        Parameters
+        ----------
+        write : bool
+            Whether the block's work is committed.
+        retries : int
+            Retries of a transient error while connecting.
+        lock : str or model class, optional
+            A table whose write lock (where the database has one to take, e.g. SQLite's
+            ``BEGIN IMMEDIATE``) is taken before the block runs.
+
+        Raises
+        ------
+        PoolTimeoutError
+            No connection became free within ``pool_timeout`` seconds.
+        DatabaseClosedError
+            The Database was closed.
+
+        Examples
+        --------
+        >>> with db.session() as conn:                                   # doctest: +SKIP
+        ...     conn.run('UPDATE "products" SET "stock" = 0')
+        """
+        ref = None if lock is None else _table_ref(lock, None)
+        return self.sessions.session(write=write, retries=retries, lock=ref)
 
     def release(self, conn: Connection, *, discard: bool = False) -> None:
         """Give ``conn`` back to the pool (rolled back; staging tables dropped).
@@ -171,10 +203,7 @@ class Database:
         discard : bool
             Close it for good instead.
         """
-        if discard:
-            conn.discard()
-        else:
-            conn.close()
+        self.sessions.release(conn, discard=discard)
 
     def adopt(self, conn: Connection) -> None:
         """Same as :meth:`release`.
@@ -199,6 +228,7 @@ class Database:
         """Close the pool: idle connections now, connections in use when their call ends.
         Later calls raise ``DatabaseClosedError``.  Idempotent."""
         self.pool.close()
+        self.backend.close()
 
     def __enter__(self) -> Database:
         return self
@@ -291,7 +321,9 @@ class Database:
             the call is kept). ``"skip"``: rows whose ``conflict_fields`` exist are skipped
             and counted. ``"update"``: such rows update the existing ones.
         conflict_fields : list of str, optional
-            Key columns for skip/update; default: the table's primary key.
+            Key columns for skip/update; default: the table's primary key.  With
+            ``"skip"``, an empty list means SQL's ``ON CONFLICT DO NOTHING``: a row that
+            would violate any unique constraint (or the primary key) is skipped and counted.
         primary_key : str or list of str, optional
             Primary key for a table bulkframe creates.
         schema : str, optional
@@ -435,7 +467,7 @@ class Database:
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
-            self,
+            self.sessions,
             _table_ref(table, schema),
             data,
             batch_size=batch_size,
@@ -499,7 +531,7 @@ class Database:
         if sample is not None and (not isinstance(sample, int) or sample < 1):
             raise InvalidOptionValueError(f"sample must be a positive int or None, got {sample!r}")
         return verify(
-            self,
+            self.sessions,
             _table_ref(table, schema),
             data,
             key=key,
@@ -536,7 +568,7 @@ class Database:
         """
         from bulkframe.ops.read import read_table
 
-        return read_table(self, _table_ref(table, schema), columns=columns, order_by=order_by)
+        return read_table(self.sessions, _table_ref(table, schema), columns=columns, order_by=order_by)
 
     def columns(self, table: Any, /, *, schema: str | None = None) -> list[Any]:
         """The table's columns as bulkframe sees them (``None`` if it does not exist).
@@ -548,13 +580,8 @@ class Database:
         schema : str, optional
             Database schema of the table (PostgreSQL).
         """
-        conn = self.connection()
-        try:
-            cols = self.backend.reflect(conn, _table_ref(table, schema))
-            conn.commit()
-            return cols  # type: ignore[return-value]
-        finally:
-            self.release(conn)
+        with self.sessions.session(write=False) as conn:
+            return self.backend.reflect(conn, _table_ref(table, schema))  # type: ignore[return-value]
 
     def drop_table(self, table: Any, /, *, schema: str | None = None) -> None:
         """``DROP TABLE IF EXISTS`` (identifier quoted).
@@ -566,15 +593,8 @@ class Database:
         schema : str, optional
             Database schema of the table (PostgreSQL).
         """
-        conn = self.connection()
-        try:
+        with self.sessions.session() as conn:
             self.backend.drop_table(conn, _table_ref(table, schema))
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            self.release(conn)
 
     def create_table(
         self,
@@ -640,8 +660,7 @@ class Database:
         from bulkframe.backends.ddl import create_table_statements
 
         ref = _table_ref(table, schema)
-        conn = self.connection()
-        try:
+        with self.sessions.session() as conn:
             statements = create_table_statements(
                 self.backend,
                 ref,
@@ -657,13 +676,7 @@ class Database:
             if not (exists and if_not_exists):
                 for statement in statements:
                     conn.run(statement)
-            conn.commit()
-            return not exists
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            self.release(conn)
+        return not exists
 
     def bulk_update(
         self,
@@ -761,7 +774,7 @@ class Database:
         from bulkframe.ops.update import bulk_update
 
         return bulk_update(
-            self,
+            self.sessions,
             _table_ref(table, schema),
             updates,
             filter=filter,
@@ -898,7 +911,7 @@ class Database:
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
-            self,
+            self.sessions,
             _table_ref(table, schema),
             data,
             unique_fields=unique_fields,
@@ -1016,7 +1029,7 @@ class Database:
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(
-            self,
+            self.sessions,
             _table_ref(table, schema),
             filter=filter,
             ids=ids,

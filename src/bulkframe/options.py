@@ -34,6 +34,8 @@ LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
 LoadBalancing = Literal["round_robin"]
 #: ``report_format``: the performance report's file format.
 ReportFormat = Literal["json"]
+#: File extensions ``failed_records_file`` may have (the report's format follows it)
+FailedRecordsFormat = Literal[".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
 #: ``progress_format``: what the progress bar or ``str(Progress)`` shows.
 ProgressFormat = Literal["percentage", "count", "both"]
 #: ``relationship_strategy`` of the node layer.
@@ -273,10 +275,8 @@ class ErrorPolicy(OptionGroup):
             )
         log_level(self.error_log_level)
         if self.failed_records_file is not None:
-            from bulkframe.plan.rejections import writer_for
-
             object.__setattr__(self, "failed_records_file", str(self.failed_records_file))
-            writer_for(self.failed_records_file)  # refuse an unknown extension up front
+            failed_records_format(self.failed_records_file)  # refuse an unknown extension up front
 
 
 @dataclass(frozen=True)
@@ -579,3 +579,24 @@ OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
     "bulk_update": (RuleOptions,),
     "bulk_delete": (),
 }
+
+
+def failed_records_format(path: str) -> str:
+    """The report format a ``failed_records_file`` path asks for (its extension).
+
+    Raises
+    ------
+    InvalidOptionValueError
+        The extension is not one of :data:`FailedRecordsFormat`.
+    """
+    from pathlib import Path
+
+    from bulkframe.errors import InvalidOptionValueError
+
+    suffix = Path(path).suffix.lower()
+    allowed = get_args(FailedRecordsFormat)
+    if suffix not in allowed:
+        raise InvalidOptionValueError(
+            f"failed_records_file={path!r}: unknown extension {suffix!r}; use one of {', '.join(allowed)}"
+        )
+    return suffix

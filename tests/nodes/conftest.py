@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from spec_models import declare_spec_models
+from spec_models import declare_fitting_models
 
 import bulkframe as bf
 from bulkframe.nodes import DataFlow
@@ -32,4 +32,4 @@ def flow(url: str) -> Iterator[DataFlow]:
 
 @pytest.fixture
 def spec_models(flow: DataFlow) -> dict[str, type]:
-    return declare_spec_models(flow)
+    return declare_fitting_models(flow)

@@ -1,4 +1,13 @@
-"""The models and rows behind the spec's examples (shared by the node tests)."""
+"""The models and rows behind the spec's examples (shared by the node tests).
+
+:func:`declare_spec_models` declares the spec's own models, exactly: ``Product`` (``name``,
+``price``, ``category``, ``stock``) and, for the relationships example that uses them
+without declaring them, the smallest ``User``/``Profile`` its data fits.  The spec's
+examples run against these (``test_spec_examples.py``).
+
+:func:`declare_fitting_models` declares a ``Product`` with every column any example touches
+(plus ``Review``/``Rating``), which the workflow tests and the spec's own unit tests use.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,43 @@ from bulkframe.nodes import DataFlow, has_many, has_one
 
 
 def declare_spec_models(db: DataFlow) -> dict[str, type]:
-    """The models behind the spec's examples (one ``Product`` covering every example)."""
+    """The spec's own models: ``Product`` as the spec declares it; ``User``/``Profile``
+    with exactly the fields the relationships example gives them."""
+
+    @db.model
+    class Product:
+        name: str
+        price: float
+        category: str
+        stock: int
+
+    @db.model
+    class User:
+        name: str
+        email: str
+        __relationships__ = {"profile": has_one("Profile", "user_id")}  # noqa: RUF012
+
+    @db.model
+    class Profile:
+        user_id: int
+        bio: str
+        location: str
+        __foreign_keys__ = {"user_id": User}  # noqa: RUF012
+
+    return {"Product": Product, "User": User, "Profile": Profile}
+
+
+def spec_product_rows(n: int = 10) -> list[dict[str, Any]]:
+    """Rows of the spec's ``Product``; loaded first into a fresh table they get ids 1..n."""
+    cats = ["electronics", "clothing", "books", "discontinued"]
+    return [
+        {"name": f"Product {i}", "price": float(i * 10), "category": cats[i % 4], "stock": i % 12}
+        for i in range(1, n + 1)
+    ]
+
+
+def declare_fitting_models(db: DataFlow) -> dict[str, type]:
+    """A ``Product`` covering every column any example touches, and its children."""
 
     @db.model
     class Product:

@@ -84,6 +84,8 @@ def test_every_annotation_maps_to_a_typed_column_and_round_trips(flow: DataFlow)
             "active": "bool",
             "label": "text",
             "meta": "json",
+            "created_at": "timestamptz",  # added like kailash-dataflow's models
+            "updated_at": "timestamptz",
         }
         assert (cols["amount"].precision, cols["amount"].scale) == (18, 6)
         assert (cols["money"].precision, cols["money"].scale) == (12, 2)
@@ -112,6 +114,9 @@ def test_every_annotation_maps_to_a_typed_column_and_round_trips(flow: DataFlow)
         result = flow.database.bulk_create(Everything, [row])
         assert result.inserted == 1
         stored = flow.database.read(Everything).to_dicts()[0]
+        # the database's clock filled the timestamps (an aware instant near now)
+        assert abs(stored["created_at"] - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
+        assert stored["updated_at"] == stored["created_at"]
         assert stored["id"] == 1 and (stored["stock"], stored["active"], stored["label"]) == (7, True, "new")
         assert stored["amount"] == Decimal("123456789012.123456") and stored["money"] == Decimal("10.25")
         assert stored["at"] == NOW and stored["day"] == dt.date(2024, 2, 29)
@@ -137,7 +142,7 @@ def test_declared_key_unique_index_and_soft_delete(flow: DataFlow) -> None:
 
     try:
         cols = {c.name: c for c in flow.database.columns(Sku)}
-        assert list(cols) == ["code", "name", "shelf", "deleted_at"]
+        assert list(cols) == ["code", "name", "shelf", "created_at", "updated_at", "deleted_at"]
         assert cols["code"].primary_key and not cols["code"].has_default
         assert cols["deleted_at"].kind == "timestamptz" and cols["deleted_at"].nullable
         flow.database.bulk_create(Sku, [{"code": "a", "name": "x", "shelf": 1}])
@@ -168,11 +173,50 @@ def test_existing_table_is_used_as_is(flow: DataFlow, caplog: pytest.LogCaptureF
             __tablename__ = "bf_nodes_legacy"
             __unique__ = [("name",)]  # noqa: RUF012
 
-        assert "without column(s) ['extra']" in caplog.text
+        assert "without column(s) ['extra', 'created_at', 'updated_at']" in caplog.text
         assert "without the unique constraint(s) [('name',)]" in caplog.text
         assert flow.database.read(Legacy).to_dicts() == [{"id": 1, "name": "old"}]
+        assert not flow.owns(Legacy)
+        with pytest.raises(SchemaError, match="not created by this DataFlow"):
+            flow.add_column(Legacy, Column("deleted_at", "timestamptz", nullable=True))
     finally:
         flow.database.drop_table("bf_nodes_legacy")
+
+
+def test_auto_migrate_true_adds_missing_columns(url: str, flow: DataFlow) -> None:
+    flow.database.bulk_create("bf_nodes_legacy", [{"id": 1, "name": "old"}], primary_key="id")
+    try:
+        with DataFlow(url, auto_migrate=True) as migrating:
+
+            @migrating.model
+            class Legacy:
+                name: str
+                extra: int = 0
+                note: str | None = None
+                __tablename__ = "bf_nodes_legacy"
+
+            assert migrating.owns(Legacy)
+            cols = {c.name: c for c in migrating.database.columns(Legacy)}
+            assert list(cols) == ["id", "name", "extra", "note"]  # timestamps only on tables it creates
+            # existing rows take the declared default; the nullable column is NULL
+            assert [
+                (r["id"], r["name"], r["extra"], r["note"])
+                for r in migrating.database.read(Legacy).to_dicts()
+            ] == [(1, "old", 0, None)]
+    finally:
+        flow.database.drop_table("bf_nodes_legacy")
+
+
+def test_auto_migrate_false_never_creates(url: str, flow: DataFlow) -> None:
+    with DataFlow(url, auto_migrate=False) as strict:
+        with pytest.raises(SchemaError, match="does not exist and this DataFlow has auto_migrate=False"):
+
+            @strict.model
+            class Missing:
+                name: str
+                __tablename__ = "bf_nodes_missing"
+
+        assert strict.database.columns("bf_nodes_missing") is None
 
 
 def test_bad_models_are_refused(flow: DataFlow) -> None:

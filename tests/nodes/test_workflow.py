@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from spec_models import declare_spec_models, product_rows
+from spec_models import declare_fitting_models, product_rows
 
 from bulkframe.errors import IntegrityError, InvalidOptionValueError, NotSupportedError, OptionError
 from bulkframe.nodes import DataFlow, LocalRuntime, NodeExecutionError, WorkflowBuilder, register_callback
@@ -21,7 +21,7 @@ def _rows(flow: DataFlow, table: str) -> list[dict[str, object]]:
 
 
 def test_dataframe_from_one_node_is_upserted_by_the_next(flow: DataFlow) -> None:
-    models = declare_spec_models(flow)
+    models = declare_fitting_models(flow)
     flow.database.bulk_create(models["Product"], product_rows(8))
 
     @flow.model
@@ -64,7 +64,7 @@ def test_dataframe_from_one_node_is_upserted_by_the_next(flow: DataFlow) -> None
 
 @pytest.mark.parametrize("kind", ["dicts", "polars", "pandas", "arrow", "lazy"])
 def test_nodes_take_any_dataframe(flow: DataFlow, kind: str) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     data = [{"name": f"p{i}", "price": i + 0.5, "category": "c", "stock": i} for i in range(50)]
     frame = {
         "dicts": data,
@@ -83,7 +83,7 @@ def test_nodes_take_any_dataframe(flow: DataFlow, kind: str) -> None:
 
 
 def test_failed_node_raises_naming_it_and_later_nodes_do_not_run(flow: DataFlow) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     wf = WorkflowBuilder()
     dup = [{"name": "a", "price": 1.0, "category": "x"}] * 2
     wf.add_node("ProductBulkCreateNode", "first", {"data": [{"name": "ok", "price": 1.0, "category": "x"}]})
@@ -100,7 +100,7 @@ def test_failed_node_raises_naming_it_and_later_nodes_do_not_run(flow: DataFlow)
 
 
 def test_parameters_at_execute_override_and_connections_pick_paths(flow: DataFlow) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     wf = WorkflowBuilder()
     wf.add_node("ProductBulkCreateNode", "load", {"data": [{"name": "a", "price": 1.0, "category": "x"}]})
     results, run_id = LocalRuntime().execute(
@@ -118,14 +118,12 @@ def test_parameters_at_execute_override_and_connections_pick_paths(flow: DataFlo
 
 
 def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     wf = WorkflowBuilder()
     with pytest.raises(OptionError, match=r"'bach_size' \(did you mean 'batch_size'\?\)"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "bach_size": 10})
-    with pytest.raises(
-        NotSupportedError, match=r"'copy_options'.*'memory_limit'|'memory_limit'.*'copy_options'"
-    ):
-        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "copy_options": {}, "memory_limit": "1GB"})
+    with pytest.raises(NotSupportedError, match=r"'spill_to_disk', 'memory_limit'"):
+        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "spill_to_disk": True, "memory_limit": "1GB"})
     with pytest.raises(InvalidOptionValueError, match=r"use_copy=False is not supported.*only True"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
     with pytest.raises(NotSupportedError, match=r"conflict_resolution='source_wins'"):
@@ -146,7 +144,7 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
 
 
 def test_named_callback_receives_rejected_rows(flow: DataFlow) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     seen: list[int] = []
     register_callback("count_rejects", lambda rejected: seen.append(rejected.height))
     wf = WorkflowBuilder()
@@ -169,7 +167,7 @@ def test_named_callback_receives_rejected_rows(flow: DataFlow) -> None:
 
 
 def test_cycle_is_refused(flow: DataFlow) -> None:
-    declare_spec_models(flow)
+    declare_fitting_models(flow)
     wf = WorkflowBuilder()
     wf.add_node("ProductBulkUpdateNode", "a", {"updates": {"stock": 1}, "all_rows": True})
     wf.add_node("ProductBulkUpdateNode", "b", {"updates": {"stock": 1}, "all_rows": True})

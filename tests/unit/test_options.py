@@ -238,3 +238,15 @@ def test_upsert_takes_progress_options_as_create_does(db: bf.Database, table: st
         with pytest.raises(InvalidOptionValueError, match="progress_interval must be a positive int, got 0"):
             getattr(db, method)(table, [{"id": 9, "v": 9}], progress_interval=0)
     assert peek(f'SELECT count(*) FROM "{table}"') == [(3,)]
+
+
+def test_every_declared_failed_records_format_has_a_writer() -> None:
+    from typing import get_args
+
+    from bulkframe.options import FailedRecordsFormat
+    from bulkframe.plan.rejections import writer_for
+
+    for suffix in get_args(FailedRecordsFormat):
+        assert callable(writer_for(f"rejects{suffix}"))
+    with pytest.raises(InvalidOptionValueError, match=r"unknown extension '\.txt'"):
+        writer_for("rejects.txt")

@@ -29,6 +29,8 @@ from bulkframe.errors import (
     DatabaseError,
     DataError,
     IntegrityError,
+    NotSupportedError,
+    SchemaError,
     TransientError,
 )
 from bulkframe.types import Column
@@ -71,6 +73,21 @@ class TableRef:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
+def table_ref(table: Any, schema: str | None = None) -> TableRef:
+    """The :class:`TableRef` a caller means by ``table``: a table name, or a model class
+    (its ``__tablename__`` and ``__schema__``).
+
+    Raises
+    ------
+    SchemaError
+        ``table`` is neither a non-empty name nor a model class.
+    """
+    name = getattr(table, "__tablename__", table)
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"table must be a non-empty table name or a model class, got {table!r}")
+    return TableRef(name, schema or getattr(table, "__schema__", None))
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     """One foreign-key constraint of a table: ``columns`` reference ``referred``'s
@@ -83,6 +100,25 @@ class ForeignKey:
 
     def refers_to(self, ref: TableRef) -> bool:
         return self.referred_table == ref.name and (ref.schema is None or ref.schema == self.referred_schema)
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a CSV/text file is written (PostgreSQL ``COPY`` options).
+
+    ``format`` is ``"csv"`` (quoted fields; a quoted value is never NULL) or ``"text"``
+    (PostgreSQL's text format: backslash escapes, no quoting); ``null`` is the spelling of
+    NULL (CSV default: an unquoted empty field; text default ``\\N``); ``header``: the
+    first line names the columns.
+    """
+
+    format: str = "csv"
+    delimiter: str = ","
+    null: str | None = None
+    header: bool = True
+    quote: str = '"'
+    escape: str | None = None
+    encoding: str = "utf-8"
 
 
 class Backend(abc.ABC):
@@ -194,6 +230,32 @@ class Backend(abc.ABC):
         from bulkframe.errors import NotSupportedError
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
+
+    def copy_text_file(
+        self,
+        ref: TableRef,
+        path: str,
+        columns: Sequence[str],
+        fmt: TextFormat,
+        *,
+        disable_triggers: bool = False,
+    ) -> int:
+        """Stream the CSV/text file at ``path`` into ``ref`` for the server to parse with
+        ``fmt`` (``COPY … FROM STDIN``), in one transaction of its own; return the rows
+        loaded.  Only on backends whose capabilities have ``copy_text``.
+
+        Raises
+        ------
+        NotSupportedError
+            The backend has no server-side text load.
+        DatabaseError
+            The server refused the file (nothing was loaded); the message names the line.
+        """
+        raise NotSupportedError(f"{self.name}: the server does not parse text files (capabilities.copy_text)")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds beyond its pooled connections (called once by
+        ``Database.close``)."""
 
     def begin_write(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called first in a transaction that will write ``ref``.  Backends whose writers

@@ -47,6 +47,9 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
+    #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
+    copy_text: bool = False
     #: A session's temporary table may appear more than once in one statement (as scalar
     #: subqueries, one per column).  Without it (MySQL: "Can't reopen table") a statement
     #: joins the staging table once instead (``UPDATE target, stage SET …``).

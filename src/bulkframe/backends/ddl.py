@@ -121,6 +121,27 @@ def create_table_statements(
     return out
 
 
+def add_column_statement(backend: Backend, ref: TableRef, column: Column, default: Any = None) -> str:
+    """``ALTER TABLE ref ADD COLUMN …`` for a nullable column, or one with a ``default``
+    (a ``NOT NULL`` column without one cannot be added to a table that has rows).
+
+    Raises
+    ------
+    SchemaError
+        ``column`` is ``NOT NULL`` and has no ``default``.
+    """
+    if not column.nullable and default is None:
+        raise SchemaError(
+            f"cannot add NOT NULL column {column.name!r} without a default to existing table {ref}"
+        )
+    text = f"ALTER TABLE {backend.qualified(ref)} ADD COLUMN {backend.quote(column.name)} {backend.ddl_type(column)}"
+    if default is not None:
+        text += f" DEFAULT {render_default(backend, column, default)}"
+    if not column.nullable:
+        text += " NOT NULL"
+    return text
+
+
 def index_name(table: str, columns: Sequence[str]) -> str:
     """``ix_<table>_<col>_<col>``, shortened with a hash past PostgreSQL's 63 bytes."""
     name = f"ix_{table}_{'_'.join(columns)}"

@@ -560,6 +560,10 @@ class MySQLBackend(Backend):
             condition = cond if condition is None else sa.and_(condition, cond)
         order = [stage.c[k] for k in keys]
         inserted_select = sa.select(*(stage.c[c] for c in columns)).where(scope).order_by(*order)
+        if not keys:  # skip a row that clashes on any unique key (ON CONFLICT DO NOTHING)
+            return self._merge_counted(
+                conn, target, inserted_select, columns, keys, [], mode=mode, staged=staged
+            )
         # ON DUPLICATE KEY fires on any unique key: one statement only where the conflict
         # key is the table's one unique key (elsewhere a clash on another key must fail)
         only_key = self.unique_keys(conn, TableRef(target.name, target.schema)) == [tuple(keys)]
@@ -646,12 +650,13 @@ class MySQLBackend(Backend):
         key as it is.  Inserted = staged − duplicates, exactly, from the statement itself;
         the affected-rows figure is checked against it (FOUND_ROWS: 1 per insert, 1 per
         found row, 2 if its values changed)."""
-        key = f"{self.quote(target.name)}.{self.quote(keys[0])}"
+        first = keys[0] if keys else columns[0]  # no keys: a clash on any unique key is skipped
+        key = f"{self.quote(target.name)}.{self.quote(first)}"
         marker: sa.ColumnElement[Any] = sa.literal_column(f"IF((@bf_dup := @bf_dup + 1) > 0, {key}, {key})")
         insert = mysql.insert(target).from_select(list(columns), select)
-        sets: list[tuple[str, Any]] = [(keys[0], marker)]
+        sets: list[tuple[str, Any]] = [(first, marker)]
         if mode == "update":
-            sets += [(c, insert.inserted[c]) for c in cols if c != keys[0]]
+            sets += [(c, insert.inserted[c]) for c in cols if c != first]
         conn.run("SET @bf_dup = 0")
         affected = conn.run(insert.on_duplicate_key_update(sets))
         duplicates = int(conn.scalar("SELECT @bf_dup"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import decimal
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
-from bulkframe.errors import DatabaseError, DataError, NotSupportedError
+from bulkframe.errors import DatabaseError, DataError
 from bulkframe.portable_sql import CaseSensitiveLike, ExactInteger, Floor, PortableCast
 from bulkframe.types import Column
 
@@ -317,11 +318,24 @@ class SQLiteBackend(Backend):
         rest = url.split("://", 1)[1]
         path = rest[1:] if rest.startswith("/") else rest  # sqlite:////abs → /abs
         self.path = path.split("?", 1)[0] or ":memory:"
+        self._anchor: Any = None
         if self.path == ":memory:":
-            raise NotSupportedError(
-                "in-memory SQLite is not supported: every bulkframe operation opens its own "
-                "connection and would see an empty database; use a file, e.g. sqlite:///data.db"
-            )
+            # every pooled connection must see one database: a named database of SQLite's
+            # in-process ``memdb`` VFS (ordinary locking, so busy_timeout applies), kept
+            # alive by one idle anchor connection until the Database is closed
+            self.path = f"file:/bulkframe-memory-{uuid.uuid4().hex}?vfs=memdb"
+            self._anchor = self._connect_raw()
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the database lives in this process's memory (``sqlite:///:memory:``)."""
+        return self.path.startswith("file:/bulkframe-memory-")
+
+    def close(self) -> None:
+        """Drop the in-memory database's anchor: it is gone once its last connection closes."""
+        anchor, self._anchor = self._anchor, None
+        if anchor is not None:
+            anchor.close()
 
     def upsert_insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
@@ -377,7 +391,8 @@ class SQLiteBackend(Backend):
     def _connect_raw(self) -> Any:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.startswith("file:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = adbc_sqlite.connect(self.path)
         try:
             # PRAGMA foreign_keys is a no-op inside a transaction, and the driver has one open

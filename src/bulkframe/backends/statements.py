@@ -128,20 +128,21 @@ def merge_from_stage(
             staged_columns=staged_columns, staged=staged, stage_where=stage_where,
         )  # fmt: skip
         return counts
-    match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+    match = sa.and_(sa.true(), *(target.c[k] == stage.c[k] for k in keys))
     eligible = insert_where
     if insert_where is not None and mode == "update":
         eligible = sa.or_(insert_where, sa.exists().where(match))
     select = sa.select(*(stage.c[c] for c in columns)).where(eligible if eligible is not None else sa.true())
     if stage_where is not None:
         select = select.where(stage_where)
-    if backend.capabilities.concurrent_writers:
+    if backend.capabilities.concurrent_writers and keys:
         # rows are inserted/updated, and so locked, in key order: two writers whose keys
         # overlap queue behind each other instead of deadlocking
         select = select.order_by(*(stage.c[k] for k in keys))
     insert = backend.upsert_insert(target).from_select(list(columns), select)
     if mode == "skip":
-        stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
+        # no keys: ``ON CONFLICT DO NOTHING`` on any unique constraint
+        stmt = insert.on_conflict_do_nothing(index_elements=list(keys) or None)
     else:
         incoming = _incoming(
             insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where

@@ -8,15 +8,17 @@ holds no database logic.  See ``docs/nodes.md``.
 from __future__ import annotations
 
 from bulkframe.nodes.dataflow import DataFlow, resolve_node
-from bulkframe.nodes.model import Naive, Numeric, Relationship, VarChar, has_many, has_one
+from bulkframe.nodes.model import FilePath, Naive, Numeric, Relationship, VarChar, has_many, has_one
 from bulkframe.nodes.node import BulkNode
 from bulkframe.nodes.params import register_callback
-from bulkframe.nodes.runtime import LocalRuntime, NodeExecutionError
+from bulkframe.nodes.runtime import AsyncLocalRuntime, LocalRuntime, NodeExecutionError
 from bulkframe.nodes.workflow import Workflow, WorkflowBuilder
 
 __all__ = [
+    "AsyncLocalRuntime",
     "BulkNode",
     "DataFlow",
+    "FilePath",
     "LocalRuntime",
     "Naive",
     "NodeExecutionError",

@@ -21,6 +21,8 @@ annotation                column
 A field without a default is ``NOT NULL``; a class default becomes the column's
 ``DEFAULT`` (``None`` makes it nullable).  ``id`` is added as a ``bigint`` primary key the
 database numbers unless the class declares its own ``id`` (or ``__primary_key__``).
+``created_at`` and ``updated_at`` (``timestamptz``, default the database's clock) are added
+as kailash-dataflow adds them, unless declared or ``__timestamps__ = False``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from typing import Any, Literal
 from bulkframe.backends.base import ForeignKey, TableRef
 from bulkframe.errors import SchemaError
 from bulkframe.types import Column
+
+#: Columns every model table gets unless the class declares them or sets
+#: ``__timestamps__ = False`` (``timestamptz``, default: the database's clock).
+TIMESTAMP_FIELDS = ("created_at", "updated_at")
 
 #: ``Decimal`` without an ``Annotated[..., Numeric(p, s)]`` marker.
 DEFAULT_DECIMAL = (18, 6)
@@ -60,6 +66,11 @@ class VarChar:
 
 class Naive:
     """``Annotated[datetime, Naive]`` → ``timestamp`` (without time zone)."""
+
+
+class FilePath:
+    """``Annotated[str, FilePath]``: the field holds a path to a file the row owns, which a
+    delete node with ``cleanup_files=True`` removes after the delete commits."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,13 @@ class ModelInfo:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     relationships: dict[str, Relationship] = field(default_factory=dict)
     soft_delete: bool = False
+    #: Columns the model layer added (``created_at``/``updated_at``), not the class.
+    stamps: tuple[str, ...] = ()
+    #: Fields declared ``Annotated[str, FilePath]``.
+    file_fields: tuple[str, ...] = ()
+    #: kailash's ``__dataflow__ = {"soft_delete": True}``: a delete node soft deletes
+    #: unless ``hard_delete=True`` (kailash's meaning).
+    deletes_softly: bool = False
 
     @property
     def primary_key(self) -> list[str]:
@@ -257,7 +275,18 @@ def read_model(
     missing_pk = [k for k in pk if k not in hints and k != "id"]
     if missing_pk:
         raise SchemaError(f"model {cls.__name__}: __primary_key__ {missing_pk} are not annotated fields")
-    soft_delete = bool(getattr(cls, "__soft_delete__", False))
+    file_fields = tuple(n for n, a in hints.items() if _is_file_path(a))
+    stamps: list[str] = []
+    if getattr(cls, "__timestamps__", True):
+        # like kailash-dataflow's models: every table records when a row was made and last
+        # written (the database's clock), unless the class declares the fields itself
+        for stamp in TIMESTAMP_FIELDS:
+            if stamp not in hints:
+                stamps.append(stamp)
+                columns.append(Column(stamp, "timestamptz", nullable=True, has_default=True))
+                defaults[stamp] = ":current_timestamp"
+    config = _kailash_config(cls)
+    soft_delete = bool(getattr(cls, "__soft_delete__", False)) or bool(config.get("soft_delete"))
     if soft_delete and "deleted_at" not in hints:
         columns.append(Column("deleted_at", "timestamptz", nullable=True))
     fks = []
@@ -277,12 +306,54 @@ def read_model(
         columns=columns,
         identity=identity,
         defaults=defaults,
-        unique=[tuple(_names(u)) for u in getattr(cls, "__unique__", []) or []],
-        indexes=[tuple(_names(i)) for i in getattr(cls, "__indexes__", []) or []],
+        unique=[tuple(_names(u)) for u in getattr(cls, "__unique__", []) or []] + config["unique"],
+        indexes=[tuple(_names(i)) for i in getattr(cls, "__indexes__", []) or []] + config["indexes"],
         foreign_keys=fks,
         relationships=relationships,
         soft_delete=soft_delete,
+        stamps=tuple(stamps),
+        file_fields=file_fields,
+        deletes_softly=bool(config.get("soft_delete")),
     )
+
+
+#: kailash-dataflow's ``__dataflow__`` model-config keys bulkframe reads.
+KAILASH_CONFIG_KEYS = ("soft_delete", "indexes")
+
+
+def _kailash_config(cls: type) -> dict[str, Any]:
+    """kailash-dataflow's ``__dataflow__ = {"soft_delete": True, "indexes": [{"fields":
+    [...], "unique": bool}]}``; its other keys are refused, naming them."""
+    config = getattr(cls, "__dataflow__", None) or {}
+    if not isinstance(config, Mapping):
+        raise SchemaError(f"model {cls.__name__}: __dataflow__ must be a mapping, got {config!r}")
+    other = sorted(set(config) - set(KAILASH_CONFIG_KEYS))
+    if other:
+        raise SchemaError(
+            f"model {cls.__name__}: __dataflow__ key(s) {other} are not supported by bulkframe "
+            f"(supported: {list(KAILASH_CONFIG_KEYS)}; see docs/kailash-compat.md)"
+        )
+    unique: list[tuple[str, ...]] = []
+    indexes: list[tuple[str, ...]] = []
+    for index in config.get("indexes", []) or []:
+        fields = index.get("fields") if isinstance(index, Mapping) else None
+        if not fields or set(index) - {"fields", "unique", "name"}:
+            raise SchemaError(
+                f"model {cls.__name__}: __dataflow__ index {index!r}: give {{'fields': [...], 'unique': bool}} "
+                "(a 'name' is not used: bulkframe names indexes ix_<table>_<columns>)"
+            )
+        (unique if index.get("unique") else indexes).append(tuple(_names(fields)))
+    return {"soft_delete": config.get("soft_delete", False), "unique": unique, "indexes": indexes}
+
+
+def _is_file_path(annotation: Any) -> bool:
+    """``Annotated[str, FilePath]`` (also inside ``Optional``)."""
+    for arg in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(arg) is typing.Annotated and any(
+            e is FilePath or isinstance(e, FilePath) for e in typing.get_args(arg)[1:]
+        ):
+            return True
+    return False
 
 
 def _names(value: str | Sequence[str] | Mapping[str, Any]) -> list[str]:

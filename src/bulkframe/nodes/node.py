@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from bulkframe.nodes.dataflow import DataFlow
     from bulkframe.result import BulkResult
 
-OUTPUTS = ("data", "rows", "errors", "result")
+from bulkframe.nodes.kailash import RESULT_KEYS
+
+#: Node outputs: the spec's (``data`` …) and kailash-dataflow's top-level keys.
+OUTPUTS = (
+    "data",
+    "rows",
+    "errors",
+    "result",
+    *dict.fromkeys(k for keys in RESULT_KEYS.values() for k in keys),
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,15 @@ class BulkNode:
         InvalidOptionValueError
             A value the parameter does not take.
         """
-        translate(self.operation, params, where=self._where(node_id))
+        node, kwargs = translate(self.operation, params, where=self._where(node_id))
+        if node.get("copy_options") is not None:
+            from bulkframe.nodes.copy_options import parse
+
+            parse(node["copy_options"], self._where(node_id))
+        if self.operation == "delete":
+            from bulkframe.nodes.cleanup import check_cleanup
+
+            check_cleanup(self.dataflow, self.model, {**node, **kwargs}, self._where(node_id))
         strategy = params.get("relationship_strategy")
         if strategy is not None:
             from bulkframe.nodes.relations import STRATEGIES
@@ -89,8 +106,9 @@ class BulkNode:
         """
         where = self._where(node_id)
         node, kwargs = translate(self.operation, params, where=where)
+        batch_size = kwargs.get("batch_size")
         result = getattr(self, f"_{self.operation}")(node, kwargs, where)
-        return outputs(result)
+        return outputs(result, self.operation, batch_size)
 
     def _where(self, node_id: str) -> str:
         return f"{self.type_name} {node_id!r}" if node_id else self.type_name
@@ -108,7 +126,11 @@ class BulkNode:
             raise InvalidOptionValueError(f"{where}: relationship_strategy needs include_relationships")
         info = info_of(self.model)
         mode = kwargs.get("conflict_resolution", "error")
-        if (
+        if mode == "skip" and kwargs.get("conflict_fields") is None:
+            # SQL's ON CONFLICT DO NOTHING: rows violating any unique constraint (or the
+            # primary key) are skipped and counted; with none, every row is inserted
+            kwargs["conflict_fields"] = []
+        elif (
             mode != "error"
             and not kwargs.get("conflict_fields")
             and "conflict_fields" in library_params("create")
@@ -121,6 +143,10 @@ class BulkNode:
                     f"{self.model.__name__}'s only key is its auto-numbered {info.identity!r}, which the data "
                     "does not carry. Declare __unique__ = [(...)] on the model or pass conflict_fields=[...]"
                 )
+        if node.get("copy_options") is not None:
+            from bulkframe.nodes.copy_options import create_from_file
+
+            return create_from_file(self.dataflow, self.model, data, node["copy_options"], kwargs, where)
         return self.dataflow.database.bulk_create(self.model, data, **kwargs)
 
     def _upsert(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
@@ -130,16 +156,78 @@ class BulkNode:
         info = info_of(self.model)
         if kwargs.get("unique_fields") is None and info.unique:
             kwargs["unique_fields"] = list(info.unique[0])
+        if self._stamps_updates():
+            data = stamped(data, where)
+            fields = kwargs.get("update_fields")
+            if fields and "updated_at" not in fields:  # [] means "never update": left alone
+                kwargs["update_fields"] = [*fields, "updated_at"]
         return self.dataflow.database.bulk_upsert(self.model, data, **kwargs)
 
     def _update(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        updates = kwargs.get("updates")
+        if updates is not None and self._stamps_updates():
+            if isinstance(updates, Mapping):  # by filter: the database's clock, as created_at
+                kwargs["updates"] = {"updated_at": ":current_timestamp", **updates}
+            else:
+                kwargs["updates"] = stamped(updates, where)
         return self.dataflow.database.bulk_update(self.model, **kwargs)
 
+    def _stamps_updates(self) -> bool:
+        """Whether this model's table has the ``updated_at`` the model layer added (then
+        every update and upsert sets it, as kailash-dataflow does)."""
+        from bulkframe.nodes.dataflow import info_of
+
+        info = info_of(self.model)
+        if "updated_at" not in info.stamps:
+            return False
+        columns = self.dataflow.database.columns(info.table.name, schema=info.table.schema) or []
+        return any(c.name == "updated_at" for c in columns)
+
     def _delete(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
+        from bulkframe.nodes import cleanup
+        from bulkframe.nodes.dataflow import info_of
+
+        if (
+            info_of(self.model).deletes_softly
+            and not kwargs.get("hard_delete")
+            and "soft_delete" not in kwargs
+        ):
+            kwargs["soft_delete"] = True  # kailash's __dataflow__ soft_delete: deletes tombstone
+        cleanup.check_cleanup(self.dataflow, self.model, {**node, **kwargs}, where)
         cascade = kwargs.get("cascade")
         if cascade:
-            kwargs["cascade"] = self._cascade(cascade)
-        return self.dataflow.database.bulk_delete(self.model, **kwargs)
+            kwargs["cascade"] = cascade = self._cascade(cascade)
+        if node.get("cleanup_related"):
+            related = cleanup.related_tables(self.dataflow, self.model)
+            if isinstance(cascade, Mapping):
+                related.update(cascade)
+            elif cascade:
+                other = [t for t in cascade if t not in related]
+                if other:
+                    raise InvalidOptionValueError(
+                        f"{where}: cleanup_related=True with cascade tables {other} that are not related to "
+                        f"{self.model.__name__} in the model layer; name their foreign keys with "
+                        "cascade={table: column}"
+                    )
+            kwargs["cascade"] = related
+        if kwargs.get("soft_delete"):
+            children = list(kwargs.get("cascade") or [])
+            cleanup.ensure_deleted_at(self.dataflow, self.model, kwargs, children)
+        if not node.get("cleanup_files") or kwargs.get("dry_run"):
+            result = self.dataflow.database.bulk_delete(self.model, **kwargs)
+            if node.get("cleanup_files"):
+                result.metrics["cleanup_files"] = {"removed": 0, "missing": 0, "failed": []}
+            return result
+        backup, private = cleanup.capture_location(kwargs)
+        try:
+            result = self.dataflow.database.bulk_delete(self.model, **kwargs)
+            cleanup.remove_files(result, backup, info_of(self.model).file_fields)  # committed: now
+        finally:
+            if private is not None:
+                import shutil
+
+                shutil.rmtree(private, ignore_errors=True)
+        return result
 
     def _cascade(self, cascade: Any) -> Any:
         """Relationship names → ``{child table: foreign key}``; other names pass through as
@@ -189,11 +277,60 @@ def _required(node: Mapping[str, Any], name: str, where: str) -> Any:
     return node[name]
 
 
-def outputs(result: BulkResult) -> dict[str, Any]:
-    """The node outputs for a library result."""
+def outputs(result: BulkResult, operation: Operation | None = None, batch_size: Any = None) -> dict[str, Any]:
+    """The node outputs for a library result (with ``operation``: also the top-level keys
+    kailash-dataflow's bulk nodes return, see :mod:`bulkframe.nodes.kailash`)."""
     rows = result.data
     if rows is not None and not hasattr(rows, "to_dicts"):
         import polars as pl
 
         rows = pl.DataFrame(rows) if rows else None
-    return {"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result}
+    out: dict[str, Any] = {}
+    if operation is not None:
+        from bulkframe.nodes.kailash import result_keys
+
+        out.update(result_keys(operation, result, batch_size))
+    out.update({"data": result.to_dict(), "rows": rows, "errors": result.errors, "result": result})
+    return out
+
+
+def stamped(rows: Any, where: str) -> Any:
+    """``rows`` with ``updated_at`` set to now (UTC) on every row that does not carry its
+    own: the model layer's ``updated_at`` says when a row was last written.
+
+    Raises
+    ------
+    NotSupportedError
+        An input kind the stamp cannot be added to (a file path, a reader): pass the rows
+        as dicts or a frame, include ``updated_at`` yourself, or declare the model with
+        ``__timestamps__ = False``.
+    """
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    if isinstance(rows, Mapping):
+        return {"updated_at": now, **rows}
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, Mapping) for r in rows):
+        return [{"updated_at": now, **r} for r in rows]
+    module = type(rows).__module__.split(".")[0]
+    if module == "polars":
+        import polars as pl
+
+        frame = rows.lazy() if hasattr(rows, "lazy") else rows
+        if "updated_at" in frame.collect_schema().names():
+            return rows
+        out = frame.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("updated_at"))
+        return out.collect() if type(rows).__name__ == "DataFrame" else out
+    if module == "pandas":
+        return rows if "updated_at" in rows.columns else rows.assign(updated_at=now)
+    if module == "pyarrow" and hasattr(rows, "append_column"):
+        import pyarrow as pa
+
+        if "updated_at" in rows.column_names:
+            return rows
+        return rows.append_column("updated_at", pa.array([now] * rows.num_rows, pa.timestamp("us", tz="UTC")))
+    raise NotSupportedError(
+        f"{where}: the model's table has updated_at, which every update and upsert sets, but a "
+        f"{type(rows).__name__} input cannot be stamped; pass rows as dicts or a DataFrame, include "
+        "updated_at in the data, or declare the model with __timestamps__ = False"
+    )

@@ -87,10 +87,16 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
             True,
             note="iterators, LazyFrames, record-batch readers and files always stream in batch_size chunks",
         ),
+        "copy_options": NodeParam(
+            "node",
+            "format of a CSV/text file given as `data` (`format`, `delimiter`, `null_string`, `header`, "
+            "`columns`, `quote`, `escape`, `encoding`): PostgreSQL streams the file into `COPY … FROM STDIN` "
+            "with them, other backends read it with them; refused for non-file data "
+            "(`bulkframe.nodes.copy_options`)",
+        ),
         **{
             name: _ns()
             for name in (
-                "copy_options",
                 "memory_limit",
                 "spill_to_disk",
                 "compression",
@@ -129,8 +135,18 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
         },
     },
     "delete": {
-        "cleanup_related": _ns("use cascade to delete related rows"),
-        "cleanup_files": _ns(),
+        "cleanup_related": NodeParam(
+            "node",
+            "rows of the model's relationships (and of models with a foreign key to it) that reference "
+            "the deleted rows are deleted, or soft deleted, first in the same transaction; refused for "
+            "a model with neither (`bulkframe.nodes.cleanup`)",
+        ),
+        "cleanup_files": NodeParam(
+            "node",
+            "files named by the deleted rows' `Annotated[str, FilePath]` fields are removed after the "
+            "delete commits (never before); refused with `soft_delete` and for a model without such "
+            "fields (`bulkframe.nodes.cleanup`)",
+        ),
     },
 }
 
@@ -275,6 +291,9 @@ def translate(
     InvalidOptionValueError
         A value an ``accept`` parameter does not take, or an unknown named callback.
     """
+    from bulkframe.nodes.kailash import apply_aliases
+
+    params = apply_aliases(op, params, where=where)
     lib = library_params(op)
     unknown = [n for n in params if n not in lib and n not in NODE_PARAMS[op]]
     if unknown:

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from bulkframe.backends.base import TableRef
-from bulkframe.errors import BulkframeError, InvalidOptionValueError, SchemaError, plain_name
-from bulkframe.result import BulkResult
+from bulkframe.errors import InvalidOptionValueError, SchemaError, plain_name
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     import polars as pl
 
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe")
 
@@ -48,28 +45,8 @@ def check_flag(name: str, value: Any) -> None:
         raise InvalidOptionValueError(f"{name} must be True or False, got {value!r}")
 
 
-@contextmanager
-def write_transaction(db: Database, ref: TableRef, result: BulkResult) -> Iterator[Connection]:
-    """The cached connection inside one write transaction on ``ref``.
-
-    Commit is the caller's; any exception rolls back, attaches ``result`` to bulkframe
-    errors and re-raises.  The backend's write lock is taken before anything is read.
-    """
-    conn = db.connection()
-    try:
-        db.backend.begin_write(conn, ref)
-        yield conn
-    except BaseException as exc:
-        conn.rollback()
-        if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
-            setattr(exc, "result", result)  # noqa: B010 (Ctrl-C keeps its type, with the result)
-        raise
-    finally:
-        db.release(conn)
-
-
-def reflect_existing(db: Database, conn: Connection, ref: TableRef) -> list[Column]:
-    columns = db.backend.reflect(conn, ref)
+def reflect_existing(sessions: Sessions, conn: Connection, ref: TableRef) -> list[Column]:
+    columns = sessions.backend.reflect(conn, ref)
     if not columns:
         raise SchemaError(f"table {plain_name(ref)} does not exist (or has no columns)")
     return columns
@@ -130,14 +107,16 @@ def _bound(value: Any) -> Any:
     return sa.tuple_(*(sa.literal(v) for v in value)) if isinstance(value, tuple) else value
 
 
-def create_stage(conn: Connection, db: Database, columns: Sequence[Column]) -> tuple[TableRef, sa.Table]:
-    stage = db.backend.create_stage(conn, columns)
-    return stage, db.backend.sa_table(stage, columns)
+def create_stage(
+    conn: Connection, sessions: Sessions, columns: Sequence[Column]
+) -> tuple[TableRef, sa.Table]:
+    stage = sessions.backend.create_stage(conn, columns)
+    return stage, sessions.backend.sa_table(stage, columns)
 
 
 def fill_stage(
     conn: Connection,
-    db: Database,
+    sessions: Sessions,
     stage: TableRef,
     data: pa.Table,
     columns: dict[str, Column],
@@ -146,12 +125,12 @@ def fill_stage(
 ) -> None:
     """Replace the stage's rows with ``data`` (already conformed to ``columns``)."""
     if not first:
-        conn.run(f"DELETE FROM {db.backend.qualified(stage)}")
-    db.backend.ingest_stage(conn, stage, db.backend.to_ingest(data, columns))
+        conn.run(f"DELETE FROM {sessions.backend.qualified(stage)}")
+    sessions.backend.ingest_stage(conn, stage, sessions.backend.to_ingest(data, columns))
 
 
 def filter_stager(
-    conn: Connection, db: Database, by_name: Mapping[str, Column], made: list[TableRef]
+    conn: Connection, sessions: Sessions, by_name: Mapping[str, Column], made: list[TableRef]
 ) -> Callable[[str, list[Any]], Any]:
     """The ``stage=`` hook of :func:`bulkframe.filters.to_sql`: a long ``$in``/``$nin`` list
     goes into a temporary one-column table typed like the column (the same machinery as
@@ -162,40 +141,33 @@ def filter_stager(
 
     def stage(field: str, values: list[Any]) -> Any:
         column = dataclasses.replace(by_name[field], primary_key=False, nullable=True, has_default=False)
-        ref, table = create_stage(conn, db, [column])
+        ref, table = create_stage(conn, sessions, [column])
         made.append(ref)
         data = conform(pa.table({field: pa.array(values)}), {field: column}, table_name="filter values").table
-        fill_stage(conn, db, ref, data, {field: column}, first=True)
-        analyze_stage(conn, db, ref)
+        fill_stage(conn, sessions, ref, data, {field: column}, first=True)
+        analyze_stage(conn, sessions, ref)
         return sa.select(table.c[field])
 
     return stage
 
 
-def analyze_stage(conn: Connection, db: Database, stage: TableRef) -> None:
+def analyze_stage(conn: Connection, sessions: Sessions, stage: TableRef) -> None:
     """Give the planner the stage's size and key distribution (capability ``analyze_stage``)."""
-    if db.backend.capabilities.analyze_stage:
-        conn.run(f"ANALYZE {db.backend.qualified(stage)}")
+    if sessions.backend.capabilities.analyze_stage:
+        conn.run(f"ANALYZE {sessions.backend.qualified(stage)}")
 
 
-def read_rows(db: Database, tables: Sequence[pa.Table], columns: Sequence[Column]) -> pl.DataFrame:
+def read_rows(sessions: Sessions, tables: Sequence[pa.Table], columns: Sequence[Column]) -> pl.DataFrame:
     """Rows fetched from the database (e.g. ``RETURNING``), as Polars with logical types."""
     import polars as pl
 
     by_name = {c.name: c for c in columns}
-    frames = [pl.from_arrow(db.backend.read_cast(t, by_name)) for t in tables if t.num_rows]
+    frames = [pl.from_arrow(sessions.backend.read_cast(t, by_name)) for t in tables if t.num_rows]
     if not frames:
         frames = [pl.from_arrow(pa.table({c.name: pa.array([], c.arrow_type()) for c in columns}))]
     frame = pl.concat(frames, how="vertical_relaxed")  # type: ignore[type-var]
     assert isinstance(frame, pl.DataFrame)
     return frame
-
-
-def finish(result: BulkResult, started: float) -> BulkResult:
-    result.duration_seconds = time.perf_counter() - started
-    result.check()
-    log.info("%r", result)
-    return result
 
 
 def in_input_order(found: pa.Table, inputs: Sequence[pa.Table], keys: Sequence[str]) -> pa.Table:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -18,12 +17,10 @@ from bulkframe.errors import (
     InvalidOptionValueError,
     NotSupportedError,
     SchemaError,
-    ValidationError,
     check_choice,
 )
 from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
-from bulkframe.ops.prepare import Prepared, Preparer
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
     ConflictResolution,
@@ -35,16 +32,17 @@ from bulkframe.options import (
     RuleOptions,
     RunOptions,
 )
-from bulkframe.plan.executor import Counts, Execution, Session, attach
+from bulkframe.plan.batch import Counts, Prepared
+from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics
-from bulkframe.plan.rejections import Rejections
-from bulkframe.progress import Reporter
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe")
 
@@ -84,7 +82,11 @@ class CreateWriter:
         missing = [k for k in self.keys if k not in table.column_names]
         if missing:
             raise SchemaError(f"conflict_fields {missing} are missing from the input")
-        table, dropped = dedupe_keys(table, self.keys, keep="last" if self.conflict == "update" else "first")
+        dropped = 0
+        if self.keys:  # without keys (skip on any constraint) the database drops repeats itself
+            table, dropped = dedupe_keys(
+                table, self.keys, keep="last" if self.conflict == "update" else "first"
+            )
         stage_cols = [self.columns[n] for n in table.column_names]
         if self.stage is None or self._tables.get("names") != table.column_names:
             if self.stage is not None:
@@ -144,7 +146,7 @@ class CreateWriter:
 
 
 def bulk_create(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -163,7 +165,7 @@ def bulk_create(
     check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    backend = db.backend
+    backend = sessions.backend
     if migration.verify and conflict_resolution == "skip":
         raise InvalidOptionValueError(
             "verify_migration cannot check conflict_resolution='skip': skipped rows keep the table's "
@@ -188,22 +190,20 @@ def bulk_create(
         )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
     source = open_source(data)
-    result = BulkResult("create", str(ref))
-    started = time.perf_counter()
-    reporter = Reporter.of(progress, total=source.total, description=f"create {ref}")
-    rejections = Rejections(policy.log_level)
-    per_batch = policy.per_batch or run.per_batch_commits
-    retries = policy.retries if policy.strategy == "retry_batch" else 0
-    _check_pool(db, run.workers, run.connections)
-    session = Session(lambda: db.connection(retries=retries), db.connection(retries=retries))
-    execution = Execution(
-        policy,
-        result,
-        rejections,
-        reporter,
-        workers=run.workers,
+    op = OperationRun(
+        "create",
+        str(ref),
+        policy=policy,
+        progress=progress,
+        total=source.total,
         metrics=Metrics(monitoring) if monitoring.enabled else None,
     )
+    result = op.result
+    per_batch = policy.per_batch or run.per_batch_commits
+    retries = policy.retries if policy.strategy == "retry_batch" else 0
+    _check_pool(sessions, run.workers, run.connections)
+    session = ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries))
+    execution = Execution(policy, result, op.rejections, op.reporter, workers=run.workers, metrics=op.metrics)
     ledger: Ledger | None = None
     created = False  # a table this call created outside its transaction (no transactional DDL)
     try:
@@ -219,7 +219,7 @@ def bulk_create(
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
-            return _finish(result, started, reporter, rejections, policy)
+            return op.finish()
         inferred = columns is None
         if columns is None:
             schema = pa.schema([pa.field(f.name, decided.get(f.name, f.type)) for f in first.table.schema])
@@ -294,8 +294,8 @@ def bulk_create(
                 backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers, load
             )
 
-        def spawn() -> tuple[Session, CreateWriter]:
-            return Session(lambda: db.connection(retries=retries), db.connection(retries=retries)), writer()
+        def spawn() -> tuple[ConnectionLease, CreateWriter]:
+            return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
         if ledger is not None and run.auto_cleanup:
@@ -304,37 +304,29 @@ def bulk_create(
             backend.advance_sequence(session.conn, ref, name)
             session.conn.commit()
         if reservoir is not None:
-            _verify(db, session, ref, reservoir, by_name, verify_key, migration, result)
+            _verify(sessions, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
         if created:  # the rollback did not undo the CREATE TABLE: nothing of this call stays
             _drop_created(backend, session, ref)
-        reporter.close()
         if ledger is not None:
             if run.resumable:
                 ledger.mirror(force=True)
             else:  # nothing can resume a run without a checkpoint: forget its ledger rows
-                _forget(db, session, ledger)
-        _settle(result, execution.counts, started)
-        _report_metrics(execution, result)
-        try:
-            result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-        except Exception:  # never hide the original error behind a failed report
-            log.exception("could not deliver the rejected rows")
-            result.errors = rejections.frame()
-        attach(exc, result)
-        if isinstance(exc, ValidationError) and exc.errors is None:
-            exc.errors = result.errors
+                _forget(sessions, session, ledger)
+        op.settle(execution.counts)
+        op.report_metrics()
+        op.failed(exc)
         raise
     finally:
-        db.release(session.conn, discard=run.cleanup_connections)
-    _settle(result, execution.counts, started)
+        sessions.release(session.conn, discard=run.cleanup_connections)
+    op.settle(execution.counts)
     result.committed_ranges.sort()
-    _report_metrics(execution, result)
-    return _finish(result, started, reporter, rejections, policy)
+    op.report_metrics()
+    return op.finish()
 
 
-def _drop_created(backend: Backend, session: Session, ref: TableRef) -> None:
+def _drop_created(backend: Backend, session: ConnectionLease, ref: TableRef) -> None:
     try:
         backend.drop_table(session.conn, ref)
         session.conn.commit()
@@ -342,9 +334,9 @@ def _drop_created(backend: Backend, session: Session, ref: TableRef) -> None:
         log.warning("could not drop table %s that the failed call created", ref, exc_info=True)
 
 
-def _check_pool(db: Database, workers: int, connections: int | None) -> None:
+def _check_pool(sessions: Sessions, workers: int, connections: int | None) -> None:
     """The call's writers each hold one of the Database's pooled connections at once."""
-    pool = db.pool
+    pool = sessions.pool
     where = (
         f"this Database's pool holds at most {pool.capacity} connections (pool_size={pool.size}, "
         f"max_overflow={pool.max_overflow})"
@@ -362,16 +354,9 @@ def _check_pool(db: Database, workers: int, connections: int | None) -> None:
         )
 
 
-def _report_metrics(execution: Execution, result: BulkResult) -> None:
-    if execution.metrics is not None:
-        summary = execution.metrics.summary(result)
-        result.metrics.update(summary)
-        execution.metrics.write({**summary, **{k: v for k, v in result.metrics.items() if k not in summary}})
-
-
 def _verify(
-    db: Database,
-    session: Session,
+    sessions: Sessions,
+    session: ConnectionLease,
     ref: TableRef,
     reservoir: Reservoir,
     columns: dict[str, Column],
@@ -391,7 +376,7 @@ def _verify(
     unknown = [f for f in fields if f not in expected.columns]
     if unknown:
         raise SchemaError(f"verification_fields {unknown} are not columns of the written data")
-    found = verify_rows(db, session.conn, ref, expected, columns, key, fields)
+    found = verify_rows(sessions, session.conn, ref, expected, columns, key, fields)
     session.conn.commit()
     result.verification = found
     result.metrics["verification"] = found.to_dict()
@@ -403,18 +388,18 @@ def _verify(
         )
 
 
-def _forget(db: Database, session: Session, ledger: Ledger) -> None:
+def _forget(sessions: Sessions, session: ConnectionLease, ledger: Ledger) -> None:
     """Best effort, after a failed run that cannot be resumed: delete its ledger rows, on the
     run's connection or, if that one is gone, a fresh one (a failure here never hides the
     run's own error)."""
-    candidates: list[Callable[[], Connection]] = [lambda: session.conn, db.connection]
+    candidates: list[Callable[[], Connection]] = [lambda: session.conn, sessions.checkout]
     for conn_of in candidates:
         try:
             conn = conn_of()
             conn.rollback()
             ledger.finish(conn)
             if conn is not session.conn:
-                db.release(conn)
+                sessions.release(conn)
             return
         except Exception:
             log.debug("could not remove the ledger rows of a failed run yet", exc_info=True)
@@ -462,6 +447,8 @@ def _conflict_keys(
                 "conflict_fields is only used with conflict_resolution='skip' or 'update'"
             )
         return []
+    if mode == "skip" and fields is not None and not list(fields):
+        return []  # ON CONFLICT DO NOTHING: a row violating any unique constraint is skipped
     keys = list(fields or [c.name for c in columns if c.primary_key])
     if not keys:
         raise SchemaError(
@@ -483,23 +470,3 @@ def _check_required_present(columns: dict[str, Column], present: Sequence[str], 
         raise SchemaError(
             f"table {ref} requires column(s) {absent} (NOT NULL, no default), but the input does not have them"
         )
-
-
-def _settle(result: BulkResult, counts: Counts, started: float) -> None:
-    """Make the result's counts say what is committed, so they always add up."""
-    result.inserted, result.updated, result.skipped = counts.inserted, counts.updated, counts.skipped
-    result.deduplicated = counts.deduplicated
-    result.success_count = counts.total
-    result.failure_count = result.records_processed - result.success_count
-    result.duration_seconds = time.perf_counter() - started
-
-
-def _finish(
-    result: BulkResult, started: float, reporter: Reporter, rejections: Rejections, policy: ErrorPolicy
-) -> BulkResult:
-    reporter.close()
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    result.duration_seconds = time.perf_counter() - started
-    result.check()
-    log.info("%r", result)
-    return result

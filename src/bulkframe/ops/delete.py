@@ -16,7 +16,6 @@ here → ``confirm_delete`` → cascade children → delete (``RETURNING *`` whe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,29 +35,28 @@ from bulkframe.ops._modify import (
     create_stage,
     fill_stage,
     filter_stager,
-    finish,
     in_input_order,
     key_ranges,
     key_values,
     read_rows,
     reflect_existing,
     table_keys,
-    write_transaction,
 )
 from bulkframe.ops._safety import check_backup_location, confirm, refuse_existing, sibling, write_backup
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 #: Up to this many ids are bound in an ``IN (…)`` list; more are staged and joined.
 IN_LIST_LIMIT = 1000
 
 
 def bulk_delete(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     *,
     filter: filters.Filter,
@@ -120,14 +118,13 @@ def bulk_delete(
     children = _cascade_spec(cascade)
     if backup is not None:
         refuse_existing([backup, *(sibling(backup, name) for name in children)])
-    result = BulkResult("delete", str(ref), dry_run=dry_run)
-    started = time.perf_counter()
+    op = OperationRun("delete", str(ref), dry_run=dry_run)
+    result = op.result
     try:
         return _delete(
-            db,
+            sessions,
             ref,
-            result,
-            started,
+            op,
             filter=filter,
             ids=ids,
             key_field=key_field,
@@ -141,18 +138,18 @@ def bulk_delete(
             batch_size=batch_size,
             sample_size=sample_size,
         )
-    except BaseException:  # rolled back: every row processed failed, none was deleted
+    except BaseException as exc:  # rolled back: every row processed failed, none was deleted
         result.deleted = result.skipped = result.success_count = 0
         result.failure_count = result.records_processed
         result.metrics["cascade"] = {}
+        op.failed(exc)
         raise
 
 
 def _delete(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
-    result: BulkResult,
-    started: float,
+    op: OperationRun,
     *,
     filter: filters.Filter,
     ids: Sequence[Any] | None,
@@ -167,17 +164,18 @@ def _delete(
     batch_size: int | None,
     sample_size: int,
 ) -> BulkResult:
-    backend = db.backend
-    with write_transaction(db, ref, result) as conn:
-        columns = reflect_existing(db, conn, ref)
+    backend = sessions.backend
+    result = op.result
+    with sessions.session(lock=ref, commit=False) as conn:
+        columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
         where = filters.to_sql(
-            filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+            filter, target, backend=backend, stage=filter_stager(conn, sessions, by_name, filter_stages)
         )
         if soft_delete:
-            _require_column(by_name, deleted_at_field, ref, db)
+            _require_column(by_name, deleted_at_field, ref, sessions)
             where = sa.and_(where, target.c[deleted_at_field].is_(None))
         keys = (
             table_keys(columns, key_field, option="key_field", ref=ref)
@@ -196,10 +194,12 @@ def _delete(
             and filters.is_empty(filter)
         )
         if ids is not None:
-            clause, stage, stage_t = _select_ids(conn, db, result, target, keys, by_name, ids, defer=fast)
+            clause, stage, stage_t = _select_ids(
+                conn, sessions, result, target, keys, by_name, ids, defer=fast
+            )
             where = sa.and_(where, clause)
         plans = [
-            _child_plan(conn, db, ref, target, where, child, fk, soft_delete, deleted_at_field)
+            _child_plan(conn, sessions, ref, target, where, child, fk, soft_delete, deleted_at_field)
             for child, fk in children.items()
         ]
         count = (
@@ -217,7 +217,9 @@ def _delete(
             )
         needs_sample = dry_run or confirm_delete is not False
         sample = (
-            read_rows(db, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))], columns)
+            read_rows(
+                sessions, [conn.fetch_arrow(sa.select(*target.c).where(where).limit(sample_size))], columns
+            )
             if needs_sample
             else None
         )
@@ -231,7 +233,7 @@ def _delete(
             conn.rollback()
             result.success_count = result.deleted + result.skipped
             result.failure_count = result.not_found
-            return finish(result, started)
+            return op.finish()
         if sample is not None and count and not confirm(confirm_delete, count, sample, str(ref)):
             conn.rollback()
             result.skipped += count
@@ -239,7 +241,7 @@ def _delete(
             result.metrics["confirmed"] = False
             result.success_count = result.skipped
             result.failure_count = result.not_found
-            return finish(result, started)
+            return op.finish()
         backups: dict[Path, list[pa.Table]] = {}
         result.metrics["cascade"] = {}
         for name, (child_t, clause, _) in zip(children, plans, strict=True):
@@ -285,13 +287,13 @@ def _delete(
             if made is not None:
                 backend.drop_table(conn, made)
         if backup is not None:
-            _write_backups(db, conn, backups, backup, columns, plans, children)
+            _write_backups(sessions, conn, backups, backup, columns, plans, children)
             result.metrics["backup_location"] = str(backup)
         conn.commit()
         result.batches_committed = result.batches
     result.success_count = result.deleted + result.skipped
     result.failure_count = result.not_found
-    return finish(result, started)
+    return op.finish()
 
 
 def _cascade_spec(cascade: Sequence[str] | Mapping[str, str] | None) -> dict[str, str | None]:
@@ -311,19 +313,19 @@ def _cascade_spec(cascade: Sequence[str] | Mapping[str, str] | None) -> dict[str
     return dict.fromkeys(cascade)
 
 
-def _require_column(by_name: Mapping[str, Column], name: str, ref: TableRef, db: Database) -> None:
+def _require_column(by_name: Mapping[str, Column], name: str, ref: TableRef, sessions: Sessions) -> None:
     if name not in by_name:
         raise SchemaError(
             f"soft_delete=True sets column {name!r}, which {plain_name(ref)} does not have; "
             "bulkframe does not alter "
-            f"tables during a delete. Add it (ALTER TABLE {db.backend.qualified(ref)} ADD COLUMN "
-            f"{db.backend.quote(name)} TIMESTAMP) or pass deleted_at_field='…'"
+            f"tables during a delete. Add it (ALTER TABLE {sessions.backend.qualified(ref)} ADD COLUMN "
+            f"{sessions.backend.quote(name)} TIMESTAMP) or pass deleted_at_field='…'"
         )
 
 
 def _select_ids(
     conn: Connection,
-    db: Database,
+    sessions: Sessions,
     result: BulkResult,
     target: sa.Table,
     keys: Sequence[str],
@@ -357,9 +359,9 @@ def _select_ids(
         stage_cols = [
             Column(k, by_name[k].kind, precision=by_name[k].precision, scale=by_name[k].scale) for k in keys
         ]
-        stage, stage_t = create_stage(conn, db, stage_cols)
-        fill_stage(conn, db, stage, table, {c.name: c for c in stage_cols}, first=True)
-        analyze_stage(conn, db, stage)
+        stage, stage_t = create_stage(conn, sessions, stage_cols)
+        fill_stage(conn, sessions, stage, table, {c.name: c for c in stage_cols}, first=True)
+        analyze_stage(conn, sessions, stage)
         clause = sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
         if defer:
             return clause, stage, stage_t
@@ -388,7 +390,7 @@ def _ids_table(ids: Sequence[Any], keys: Sequence[str]) -> pa.Table:
 
 def _child_plan(
     conn: Connection,
-    db: Database,
+    sessions: Sessions,
     parent: TableRef,
     parent_t: sa.Table,
     where: sa.ColumnElement[bool],
@@ -399,7 +401,7 @@ def _child_plan(
 ) -> tuple[sa.Table, sa.ColumnElement[bool], list[Column]]:
     """The child table and the clause selecting its rows that reference deleted parents."""
     ref = TableRef(child, parent.schema)
-    columns = db.backend.reflect(conn, ref)
+    columns = sessions.backend.reflect(conn, ref)
     if not columns:
         raise SchemaError(f"cascade: table {plain_name(ref)} does not exist")
     by_name = {c.name: c for c in columns}
@@ -418,7 +420,7 @@ def _child_plan(
     else:
         pairs = [
             (list(fk.columns), list(fk.referred_columns) or parent_pk)
-            for fk in db.backend.foreign_keys(conn, ref)
+            for fk in sessions.backend.foreign_keys(conn, ref)
             if fk.refers_to(parent)
         ]
         if not pairs:
@@ -428,8 +430,8 @@ def _child_plan(
                 f"cascade={{{child!r}: 'parent_id_column'}}"
             )
     if soft:
-        _require_column(by_name, deleted_at_field, ref, db)
-    child_t = db.backend.sa_table(ref, columns)
+        _require_column(by_name, deleted_at_field, ref, sessions)
+    child_t = sessions.backend.sa_table(ref, columns)
     clauses = []
     for fk_cols, ref_cols in pairs:
         referenced = sa.select(*(parent_t.c[c] for c in ref_cols)).where(where)
@@ -455,7 +457,7 @@ def _run(conn: Connection, stmt: Any, table: sa.Table, keep: list[pa.Table] | No
 
 
 def _write_backups(
-    db: Database,
+    sessions: Sessions,
     conn: Connection,
     backups: dict[Path, list[pa.Table]],
     main: Path,
@@ -466,7 +468,7 @@ def _write_backups(
     cols_for = {main: columns} | {sibling(main, name): p[2] for name, p in zip(children, plans, strict=True)}
     for path, tables in backups.items():
         try:
-            write_backup(read_rows(db, tables, cols_for[path]), path)
+            write_backup(read_rows(sessions, tables, cols_for[path]), path)
         except SafetyLimitError:
             raise
         except BaseException as exc:  # Polars reports some writer gaps as a Rust panic (BaseException)

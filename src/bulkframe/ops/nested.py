@@ -16,7 +16,6 @@ all on one connection in one transaction: a refused parent or child keeps nothin
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,15 +23,17 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from bulkframe.backends.base import TableRef
+from bulkframe.backends.base import TableRef, table_ref
 from bulkframe.errors import InvalidOptionValueError, SchemaError, ValidationError
 from bulkframe.normalize import open_source
-from bulkframe.ops.prepare import Preparer
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
+    from bulkframe.backends.session import Sessions
     from bulkframe.database import Database
 
 
@@ -74,6 +75,7 @@ def bulk_create_nested(
     Parameters
     ----------
     db : Database
+        Where to write (``bulkframe.connect(url)``).
     table : str or model class
         The parent table; it must exist, and ``key`` must be auto-numbered unless every
         input row carries it.
@@ -101,33 +103,50 @@ def bulk_create_nested(
     >>> bulk_create_nested(db, "users", [{"name": "Ann", "profile": {"bio": "hi"}}],
     ...                    nested=[Nested("profile", "profiles", "user_id")])  # doctest: +SKIP
     """
-    from bulkframe.database import _table_ref
-
     if not nested:
         raise InvalidOptionValueError("bulk_create_nested needs at least one Nested field")
-    started = time.perf_counter()
     frame = _frame(data)
     fields = [n.field for n in nested]
     missing = [f for f in fields if f not in frame.columns]
     if missing:
         raise SchemaError(f"nested field(s) {missing} are not in the input; its columns: {frame.columns}")
-    parent_ref = _table_ref(table, None)
-    result = BulkResult("create", str(parent_ref))
+    parent_ref = table_ref(table, None)
+    op = OperationRun("create", str(parent_ref))
+    result = op.result
     result.records_processed = frame.height
-    conn = db.connection()
+    sessions = db.sessions
     try:
-        backend = db.backend
-        backend.begin_write(conn, parent_ref)
-        parent_cols = _columns(conn, db, parent_ref)
+        _create(sessions, op, parent_ref, frame, nested, key, batch_size, validate)
+    except BaseException as exc:  # one transaction, rolled back: every row failed
+        result.failure_count = result.records_processed
+        op.failed(exc)
+        raise
+    return op.finish()
+
+
+def _create(
+    sessions: Sessions,
+    op: OperationRun,
+    parent_ref: TableRef,
+    frame: pl.DataFrame,
+    nested: Sequence[Nested],
+    key: str,
+    batch_size: int,
+    validate: bool,
+) -> None:
+    backend = sessions.backend
+    counts: dict[str, Any] = {}
+    fields = [n.field for n in nested]
+    with sessions.session(lock=parent_ref) as conn:
+        parent_cols = _columns(conn, sessions, parent_ref)
         if key in frame.columns and frame[key].null_count() == 0:
             ids = frame[key]
         else:
             ids = pl.Series(key, backend.allocate_ids(conn, parent_ref, key, frame.height), pl.Int64)
             frame = frame.with_columns(ids.alias(key))
-        _write(conn, db, parent_ref, parent_cols, frame.drop(fields), batch_size, validate)
-        counts: dict[str, Any] = {}
+        _write(conn, sessions, parent_ref, parent_cols, frame.drop(fields), batch_size, validate)
         for spec in nested:
-            child_ref = _table_ref(spec.table, None)
+            child_ref = table_ref(spec.table, None)
             child = frame.select(pl.col(key).alias(spec.foreign_key), pl.col(spec.field))
             if spec.many:
                 child = child.explode(spec.field)
@@ -138,19 +157,12 @@ def bulk_create_nested(
                     f"dicts, got {child.schema[spec.field]}"
                 )
             child = child.unnest(spec.field)
-            written = _write(conn, db, child_ref, _columns(conn, db, child_ref), child, batch_size, validate)
+            written = _write(
+                conn, sessions, child_ref, _columns(conn, sessions, child_ref), child, batch_size, validate
+            )
             counts[spec.field] = {"table": str(child_ref), "inserted": written}
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        db.release(conn)
-    result.inserted = result.success_count = frame.height
-    result.metrics["nested"] = counts
-    result.duration_seconds = time.perf_counter() - started
-    result.check()
-    return result
+    op.result.inserted = op.result.success_count = frame.height
+    op.result.metrics["nested"] = counts
 
 
 def _frame(data: Any) -> pl.DataFrame:
@@ -167,8 +179,8 @@ def _frame(data: Any) -> pl.DataFrame:
     )
 
 
-def _columns(conn: Connection, db: Database, ref: TableRef) -> dict[str, Column]:
-    cols = db.backend.reflect(conn, ref)
+def _columns(conn: Connection, sessions: Sessions, ref: TableRef) -> dict[str, Column]:
+    cols = sessions.backend.reflect(conn, ref)
     if cols is None:
         raise SchemaError(f"table {ref} does not exist; nested create writes existing tables only")
     return {c.name: c for c in cols}
@@ -176,7 +188,7 @@ def _columns(conn: Connection, db: Database, ref: TableRef) -> dict[str, Column]
 
 def _write(
     conn: Connection,
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     columns: dict[str, Column],
     frame: pl.DataFrame,
@@ -193,6 +205,6 @@ def _write(
                 f"{prepared.rejected_count} row(s) for {ref} were rejected; nothing was kept",
                 errors=prepared.rejected,
             )
-        conn.ingest(ref, db.backend.to_ingest(prepared.table, columns))
+        conn.ingest(ref, sessions.backend.to_ingest(prepared.table, columns))
         written += prepared.table.num_rows
     return written

@@ -11,11 +11,11 @@ from bulkframe.backends.base import TableRef
 from bulkframe.errors import SchemaError
 
 if TYPE_CHECKING:
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 
 def read_table(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     *,
     columns: Sequence[str] | None = None,
@@ -24,9 +24,8 @@ def read_table(
 ) -> Any:
     import polars as pl
 
-    backend = db.backend
-    conn = db.connection()
-    try:
+    backend = sessions.backend
+    with sessions.session(write=False) as conn:
         cols = backend.reflect(conn, ref)
         if cols is None:
             raise SchemaError(f"table {ref} does not exist")
@@ -43,9 +42,6 @@ def read_table(
         if keys:
             stmt = stmt.order_by(*(table.c[k] for k in keys))
         arrow = conn.fetch_arrow(stmt)
-        conn.commit()
-    finally:
-        db.release(conn)
     arrow = backend.read_cast(arrow, by_name)
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)

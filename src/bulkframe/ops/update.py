@@ -14,7 +14,6 @@ Two modes, chosen by the type of ``updates``:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -37,29 +36,28 @@ from bulkframe.ops._modify import (
     create_stage,
     fill_stage,
     filter_stager,
-    finish,
     in_input_order,
     key_ranges,
     key_values,
     read_rows,
     reflect_existing,
     table_keys,
-    write_transaction,
 )
 from bulkframe.ops._rows import BATCH, ROUND, RowBatch, all_distinct, row_batches
-from bulkframe.ops.validate_rows import validate_rows
 from bulkframe.options import RuleOptions
+from bulkframe.plan.run import OperationRun
 from bulkframe.portable_sql import ExactInteger
 from bulkframe.result import BulkResult
+from bulkframe.rules.validate_rows import validate_rows
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 
 def bulk_update(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     updates: Any,
     *,
@@ -91,7 +89,7 @@ def bulk_update(
                 "filter sets the same values on every row it selects"
             )
         return _by_filter(
-            db,
+            sessions,
             ref,
             updates,
             filter=filter,
@@ -104,7 +102,7 @@ def bulk_update(
     if all_rows:
         raise InvalidOptionValueError("all_rows=True only applies to updates by filter (updates={...})")
     return _by_rows(
-        db,
+        sessions,
         ref,
         updates,
         filter=filter,
@@ -118,7 +116,7 @@ def bulk_update(
 
 # ------------------------------------------------------------------------ by filter
 def _by_filter(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     updates: Mapping[str, Any],
     *,
@@ -140,12 +138,12 @@ def _by_filter(
         raise InvalidOptionValueError(
             f"an empty filter would update every row of {ref}; pass all_rows=True if that is meant"
         )
-    result = BulkResult("update", str(ref))
-    started = time.perf_counter()
+    op = OperationRun("update", str(ref))
+    result = op.result
     returned: list[pa.Table] = []
     try:
         columns = _filter_update(
-            db,
+            sessions,
             ref,
             updates,
             result,
@@ -156,18 +154,19 @@ def _by_filter(
             return_updated=return_updated,
             ensure_atomic=ensure_atomic,
         )
-    except BaseException:  # what remains is what committed (ensure_atomic=False batches)
+    except BaseException as exc:  # what remains is what committed (ensure_atomic=False batches)
         committed = result.updated if not ensure_atomic and result.batches_committed else 0
         result.records_processed = result.updated = result.success_count = committed
+        op.failed(exc)
         raise
     result.success_count = result.updated
     if return_updated:
-        result.data = read_rows(db, returned, columns)
-    return finish(result, started)
+        result.data = read_rows(sessions, returned, columns)
+    return op.finish()
 
 
 def _filter_update(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     updates: Mapping[str, Any],
     result: BulkResult,
@@ -182,9 +181,9 @@ def _filter_update(
     from bulkframe.rules.expressions import classify_update_value
     from bulkframe.rules.expressions import to_sql as expression_sql
 
-    backend = db.backend
-    with write_transaction(db, ref, result) as conn:
-        columns = reflect_existing(db, conn, ref)
+    backend = sessions.backend
+    with sessions.session(lock=ref, commit=False) as conn:
+        columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         unknown = [c for c in updates if c not in by_name]
         if unknown:
@@ -194,7 +193,7 @@ def _filter_update(
         target = backend.sa_table(ref, columns)
         filter_stages: list[TableRef] = []
         where = filters.to_sql(
-            filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+            filter, target, backend=backend, stage=filter_stager(conn, sessions, by_name, filter_stages)
         )
         keys = table_keys(columns, key_fields, option="key_fields", ref=ref) if batch_size else []
         if set(keys) & set(updates):
@@ -213,10 +212,10 @@ def _filter_update(
         stage = None
         if literals:
             stage_cols = [by_name[n] for n in literals]
-            stage, stage_t = create_stage(conn, db, stage_cols)
+            stage, stage_t = create_stage(conn, sessions, stage_cols)
             json_cols = {c.name for c in stage_cols if c.kind == "json"}
             row = conform(records_to_table([literals], json_cols), by_name, table_name=str(ref)).table
-            fill_stage(conn, db, stage, row, {c.name: c for c in stage_cols}, first=True)
+            fill_stage(conn, sessions, stage, row, {c.name: c for c in stage_cols}, first=True)
             for name in literals:
                 # the one-row stage read by a scalar subquery per column, or joined once
                 # where a temporary table may appear only once per statement
@@ -303,7 +302,7 @@ class _Window:
 
 
 def _by_rows(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     updates: Any,
     *,
@@ -314,15 +313,15 @@ def _by_rows(
     ensure_atomic: bool,
     rules: RuleOptions,
 ) -> BulkResult:
-    result = BulkResult("update", str(ref))
+    op = OperationRun("update", str(ref))
+    result = op.result
     rejected: list[pl.DataFrame] = []
-    started = time.perf_counter()
-    backend = db.backend
+    backend = sessions.backend
     returned: list[pa.Table] = []
     committed = BulkResult("update", str(ref))  # what earlier windows committed
     try:
-        with write_transaction(db, ref, result) as conn:
-            columns = reflect_existing(db, conn, ref)
+        with sessions.session(lock=ref, commit=False) as conn:
+            columns = reflect_existing(sessions, conn, ref)
             by_name = {c.name: c for c in columns}
             keys = table_keys(columns, key_fields, option="key_fields", ref=ref)
             target = backend.sa_table(ref, columns)
@@ -331,7 +330,10 @@ def _by_rows(
                 None
                 if filters.is_empty(filter)
                 else filters.to_sql(
-                    filter, target, backend=backend, stage=filter_stager(conn, db, by_name, filter_stages)
+                    filter,
+                    target,
+                    backend=backend,
+                    stage=filter_stager(conn, sessions, by_name, filter_stages),
                 )
             )
             window = _Window(keys)
@@ -339,7 +341,7 @@ def _by_rows(
 
             def flush() -> None:
                 assert stage is not None
-                analyze_stage(conn, db, stage)
+                analyze_stage(conn, sessions, stage)
                 _apply(conn, result, window, target, stage_t, extra, returned if return_updated else None)
                 backend.drop_table(conn, stage)
                 if not ensure_atomic:
@@ -362,9 +364,11 @@ def _by_rows(
                     window = _Window(keys)
                 staged_cols = window.stage_columns(batch)
                 if not window.batches:
-                    stage, stage_t = create_stage(conn, db, staged_cols)
+                    stage, stage_t = create_stage(conn, sessions, staged_cols)
                 assert stage is not None
-                fill_stage(conn, db, stage, window.add(batch), {c.name: c for c in staged_cols}, first=True)
+                fill_stage(
+                    conn, sessions, stage, window.add(batch), {c.name: c for c in staged_cols}, first=True
+                )
                 if not ensure_atomic:  # each batch commits on its own
                     flush()
                     window = _Window(keys)
@@ -382,16 +386,17 @@ def _by_rows(
                 backend.drop_table(conn, made)
             conn.commit()
             result.batches_committed = result.batches
-    except BaseException:
+    except BaseException as exc:
         _copy_counts(committed, result, keep_processed=True)
         result.failure_count = result.records_processed - result.success_count
+        op.failed(exc)
         raise
     result.success_count = result.updated + result.skipped
     result.failure_count = result.not_found
     if return_updated:
-        frame = read_rows(db, returned, columns)
+        frame = read_rows(sessions, returned, columns)
         result.data = frame.unique(subset=keys, keep="last", maintain_order=True) if len(frame) else frame
-    return finish(result, started)
+    return op.finish()
 
 
 def _copy_counts(src: BulkResult, dst: BulkResult, *, keep_processed: bool = False) -> None:

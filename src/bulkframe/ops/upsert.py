@@ -26,7 +26,6 @@ from bulkframe import filters
 from bulkframe.backends.base import TableRef
 from bulkframe.backends.statements import merge_from_stage
 from bulkframe.errors import (
-    BulkframeError,
     InvalidOptionValueError,
     SafetyLimitError,
     SchemaError,
@@ -43,24 +42,21 @@ from bulkframe.ops._modify import (
     check_flag,
     create_stage,
     fill_stage,
-    finish,
     reflect_existing,
     table_keys,
-    write_transaction,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
-from bulkframe.ops.prepare import Preparer
 from bulkframe.options import Dedupe, ErrorPolicy, ProgressOptions, RuleOptions, UpsertConflictResolution
-from bulkframe.plan.rejections import Rejections
-from bulkframe.progress import Reporter
+from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
+from bulkframe.rules.prepare import Preparer
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
     import polars as pl
 
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe")
 
@@ -68,7 +64,7 @@ CONDITIONS = ("update_if", "insert_if")
 
 
 def bulk_upsert(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -110,20 +106,15 @@ def bulk_upsert(
     progress = progress or ProgressOptions()
     attempt = 0
     while True:
-        result = BulkResult("upsert", str(ref))
-        started = time.perf_counter()
-        rejections = Rejections(policy.log_level)
-        reporter = Reporter.of(progress, total=source.total, description=f"upsert {ref}")
+        op = OperationRun("upsert", str(ref), policy=policy, progress=progress, total=source.total)
+        result = op.result
         try:
             _run(
-                db,
+                sessions,
                 ref,
                 source,
-                result,
+                op,
                 rules,
-                policy,
-                rejections,
-                reporter,
                 keys_option=unique_fields,
                 update_fields=update_fields,
                 insert_fields=insert_fields,
@@ -138,7 +129,7 @@ def bulk_upsert(
             if policy.strategy == "retry_batch" and attempt < policy.retries:
                 # the transaction rolled back whole: run the call again from the start, with
                 # fresh counts (nothing of the failed attempt is counted)
-                reporter.close()
+                op.reporter.close()
                 attempt += 1
                 delay = policy.delay(attempt)
                 log.warning(
@@ -151,19 +142,17 @@ def bulk_upsert(
                 )
                 time.sleep(delay)
                 continue
-            _failed(exc, result, reporter, rejections, policy, attempt)
+            _failed(exc, op, attempt)
             raise
         except BaseException as exc:
-            _failed(exc, result, reporter, rejections, policy, attempt)
+            _failed(exc, op, attempt)
             raise
         break
-    reporter.close()
     if attempt:
         result.metrics["retries"] = attempt
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    result.failure_count = rejections.count
+    result.failure_count = op.rejections.count
     result.success_count = result.inserted + result.updated + result.skipped
-    return finish(result, started)
+    return op.finish()
 
 
 def replayable(data: Any) -> bool:
@@ -174,36 +163,22 @@ def replayable(data: Any) -> bool:
     return module in ("polars", "pandas") and type(data).__name__ in ("DataFrame", "LazyFrame")
 
 
-def _failed(
-    exc: BaseException,
-    result: BulkResult,
-    reporter: Reporter,
-    rejections: Rejections,
-    policy: ErrorPolicy,
-    attempt: int,
-) -> None:
-    """Book a failed (rolled-back) call on ``result`` before the error propagates."""
-    reporter.close()
+def _failed(exc: BaseException, op: OperationRun, attempt: int) -> None:
+    """Book a failed (rolled-back) call before the error propagates."""
+    result = op.result
     result.inserted = result.updated = result.skipped = 0  # rolled back
     result.success_count, result.failure_count = 0, result.records_processed
     if attempt:
         result.metrics["retries"] = attempt
-    result.errors = rejections.deliver(policy.failed_records_file, policy.failed_records_callback)
-    if isinstance(exc, ValidationError) and exc.errors is None:
-        exc.errors = result.errors
-    if isinstance(exc, BulkframeError) and exc.result is None:
-        exc.result = result
+    op.failed(exc)
 
 
 def _run(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     source: Any,
-    result: BulkResult,
+    op: OperationRun,
     rules: RuleOptions,
-    policy: ErrorPolicy,
-    rejections: Rejections,
-    reporter: Reporter,
     *,
     keys_option: Sequence[str] | str | None,
     update_fields: Sequence[str] | None,
@@ -215,14 +190,15 @@ def _run(
     create_unique_index: bool,
     batch_size: int | None,
 ) -> None:
-    backend = db.backend
+    backend = sessions.backend
     unique_fields = keys_option
+    result, policy, rejections, reporter = op.result, op.policy, op.rejections, op.reporter
     failed = False
-    with write_transaction(db, ref, result) as conn:
-        columns = reflect_existing(db, conn, ref)
+    with sessions.session(lock=ref, commit=False) as conn:
+        columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
-        _ensure_unique(conn, db, ref, keys, create_unique_index)
+        _ensure_unique(conn, sessions, ref, keys, create_unique_index)
         target = backend.sa_table(ref, columns)
         seen: pl.DataFrame | None = None
         window = _Window(keys)
@@ -230,7 +206,7 @@ def _run(
         def flush() -> None:
             window.flush(
                 conn,
-                db,
+                sessions,
                 result,
                 target,
                 mode=mode,
@@ -270,7 +246,7 @@ def _run(
             result.skipped += dropped
             if window.names and shaped.column_names != window.names:
                 flush()
-            window.add(conn, db, shaped, by_name)
+            window.add(conn, sessions, shaped, by_name)
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
@@ -298,19 +274,23 @@ class _Window:
         self.stage: TableRef | None = None
         self.stage_t: Any = None
 
-    def add(self, conn: Connection, db: Database, shaped: pa.Table, by_name: Mapping[str, Column]) -> None:
+    def add(
+        self, conn: Connection, sessions: Sessions, shaped: pa.Table, by_name: Mapping[str, Column]
+    ) -> None:
         columns = {**by_name, BATCH: Column(BATCH, "int32")}
         if self.stage is None:
             self.names = shaped.column_names
-            self.stage, self.stage_t = create_stage(conn, db, [columns[n] for n in [*self.names, BATCH]])
+            self.stage, self.stage_t = create_stage(
+                conn, sessions, [columns[n] for n in [*self.names, BATCH]]
+            )
         number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
-        fill_stage(conn, db, self.stage, shaped.append_column(BATCH, number), columns, first=True)
+        fill_stage(conn, sessions, self.stage, shaped.append_column(BATCH, number), columns, first=True)
         self.key_tables.append(shaped.select(self.keys))
 
     def flush(
         self,
         conn: Connection,
-        db: Database,
+        sessions: Sessions,
         result: BulkResult,
         target: Any,
         *,
@@ -325,11 +305,13 @@ class _Window:
         inserted_cols, updated_cols = _fields(self.names, self.keys, insert_fields, update_fields)
         lookup = bool(set(updated_cols) - set(inserted_cols))  # read from the stage by key
         if lookup:
-            _index_stage(conn, db, self.stage, self.keys)
+            _index_stage(conn, sessions, self.stage, self.keys)
         if lookup or not filters.is_empty(insert_if):
-            analyze_stage(conn, db, self.stage)
+            analyze_stage(conn, sessions, self.stage)
         insert_where = (
-            None if filters.is_empty(insert_if) else filters.to_sql(insert_if, stage, backend=db.backend)
+            None
+            if filters.is_empty(insert_if)
+            else filters.to_sql(insert_if, stage, backend=sessions.backend)
         )
         sizes = [t.num_rows for t in self.key_tables]
         keys = [
@@ -360,7 +342,7 @@ class _Window:
             result.inserted += counts.inserted
             result.updated += counts.updated
             result.skipped += counts.skipped
-        db.backend.drop_table(conn, self.stage)
+        sessions.backend.drop_table(conn, self.stage)
         self._reset()
 
 
@@ -434,21 +416,23 @@ def _examples(table: pa.Table, keys: Sequence[str]) -> list[Any]:
     return [r[0] if len(r) == 1 else r for r in dups.rows()]
 
 
-def _ensure_unique(conn: Connection, db: Database, ref: TableRef, keys: Sequence[str], create: bool) -> None:
+def _ensure_unique(
+    conn: Connection, sessions: Sessions, ref: TableRef, keys: Sequence[str], create: bool
+) -> None:
     """ON CONFLICT needs a unique index on exactly ``keys``: find it, or create it."""
-    if any(set(k) == set(keys) for k in db.backend.unique_keys(conn, ref)):
+    if any(set(k) == set(keys) for k in sessions.backend.unique_keys(conn, ref)):
         return
-    q = db.backend.quote
+    q = sessions.backend.quote
     cols = ", ".join(q(k) for k in keys)
     if not create:
         raise SchemaError(
             f"unique_fields {list(keys)}: table {ref} has no primary key, unique constraint or unique "
             f"index on exactly these columns, so existing rows cannot be matched. Create one "
-            f"(CREATE UNIQUE INDEX … ON {db.backend.qualified(ref)} ({cols})) or pass create_unique_index=True"
+            f"(CREATE UNIQUE INDEX … ON {sessions.backend.qualified(ref)} ({cols})) or pass create_unique_index=True"
         )
     digest = hashlib.sha1("\0".join([str(ref), *keys]).encode()).hexdigest()[:12]
-    conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {db.backend.qualified(ref)} ({cols})")
+    conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {sessions.backend.qualified(ref)} ({cols})")
 
 
-def _index_stage(conn: Connection, db: Database, stage: TableRef, keys: Sequence[str]) -> None:
-    db.backend.index_stage(conn, stage, keys)
+def _index_stage(conn: Connection, sessions: Sessions, stage: TableRef, keys: Sequence[str]) -> None:
+    sessions.backend.index_stage(conn, stage, keys)

@@ -24,7 +24,7 @@ from bulkframe.types import Column
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.database import Database
+    from bulkframe.backends.session import Sessions
 
 log = logging.getLogger("bulkframe.verify")
 
@@ -143,7 +143,7 @@ class Reservoir:
 
 
 def verify_rows(
-    db: Database,
+    sessions: Sessions,
     conn: Connection,
     ref: TableRef,
     expected: pl.DataFrame,
@@ -152,7 +152,7 @@ def verify_rows(
     fields: Sequence[str],
 ) -> Verification:
     """Compare ``expected`` (logical types) with the table, joining on ``key``."""
-    backend = db.backend
+    backend = sessions.backend
     result = Verification(str(ref), list(key), list(fields))
     result.checked = expected.height
     if expected.height == 0:
@@ -215,7 +215,7 @@ def _comparable(series: pl.Series, column: Column) -> pl.Series:
 
 
 def verify(
-    db: Database,
+    sessions: Sessions,
     ref: TableRef,
     data: Any,
     *,
@@ -226,9 +226,8 @@ def verify(
     seed: int = 0,
 ) -> Verification:
     """Verify that ``data`` is in ``ref`` (see module docstring)."""
-    conn = db.connection()
-    try:
-        cols = db.backend.reflect(conn, ref)
+    with sessions.session(write=False) as conn:
+        cols = sessions.backend.reflect(conn, ref)
         if cols is None:
             raise SchemaError(f"table {ref} does not exist")
         by_name = {c.name: c for c in cols}
@@ -251,15 +250,15 @@ def verify(
         expected = reservoir.rows()
         out = (
             verify_rows(
-                db, conn, ref, expected if expected is not None else pl.DataFrame(), by_name, keys, wanted
+                sessions,
+                conn,
+                ref,
+                expected if expected is not None else pl.DataFrame(),
+                by_name,
+                keys,
+                wanted,
             )
             if expected is not None
             else Verification(str(ref), keys, wanted)
         )
-        conn.commit()
         return out
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        db.release(conn)

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulkframe.errors import (
-    BulkframeError,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -32,13 +31,13 @@ from bulkframe.errors import (
     TransientError,
     ValidationError,
 )
+from bulkframe.plan.batch import Counts, Prepared, Writer
 from bulkframe.plan.policy import ErrorPolicy
 from bulkframe.plan.rejections import Rejections, entries, report_rows
 from bulkframe.types import arange
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
-    from bulkframe.ops.prepare import Prepared
     from bulkframe.plan.ledger import Ledger
     from bulkframe.plan.metrics import Metrics
     from bulkframe.progress import Reporter
@@ -50,40 +49,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Counts:
-    inserted: int = 0
-    updated: int = 0
-    skipped: int = 0
-    deleted: int = 0
-    #: input rows whose key repeated inside their batch (already counted above)
-    deduplicated: int = 0
-
-    def add(self, other: Counts) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.skipped += other.skipped
-        self.deleted += other.deleted
-        self.deduplicated += other.deduplicated
-
-    @property
-    def total(self) -> int:
-        return self.inserted + self.updated + self.skipped + self.deleted
-
-
-class Writer(Protocol):
-    """What an operation gives the executor: write accepted rows inside a transaction."""
-
-    def __call__(self, conn: Connection, table: pa.Table) -> Counts: ...
-
-    def reset(self) -> None:
-        """Forget per-transaction state (a rollback dropped the staging table)."""
-
-    def finish(self, conn: Connection) -> None:
-        """Clean up (drop staging tables) before the final commit."""
-
-
-@dataclass
-class Session:
+class ConnectionLease:
     """The connection an execution uses, replaceable after a lost connection."""
 
     connect: Callable[[], Connection]
@@ -131,12 +97,12 @@ class Execution:
 
     def run(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterable[Prepared],
         write: Writer,
         *,
         per_batch: bool,
-        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+        spawn: Callable[[], tuple[ConnectionLease, Writer]] | None = None,
     ) -> None:
         """``per_batch``: batches commit on their own (``continue``/``retry_batch``, and also
         ``stop`` when the load is resumable or parallel: it then stops at the first failure)."""
@@ -146,7 +112,9 @@ class Execution:
             self._single_transaction(session, batches, write)
 
     # -- stop: all or nothing ------------------------------------------------------------
-    def _single_transaction(self, session: Session, batches: Iterable[Prepared], write: Writer) -> None:
+    def _single_transaction(
+        self, session: ConnectionLease, batches: Iterable[Prepared], write: Writer
+    ) -> None:
         result = self.result
         failed = False
         try:
@@ -189,7 +157,7 @@ class Execution:
 
     def _stream(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterator[Prepared],
         write: Writer,
         stream: Callable[[Connection, pa.RecordBatchReader], None],
@@ -255,10 +223,10 @@ class Execution:
     # -- continue / retry_batch: a transaction per batch ---------------------------------------
     def _per_batch(
         self,
-        session: Session,
+        session: ConnectionLease,
         batches: Iterable[Prepared],
         write: Writer,
-        spawn: Callable[[], tuple[Session, Writer]] | None = None,
+        spawn: Callable[[], tuple[ConnectionLease, Writer]] | None = None,
     ) -> None:
         workers = [(session, write)]
         if self.workers > 1 and spawn is not None:
@@ -278,8 +246,8 @@ class Execution:
                 s.conn.rollback()
                 s.conn.close()
 
-    def _parallel(self, workers: list[tuple[Session, Writer]], batches: Iterable[Prepared]) -> None:
-        free: queue.SimpleQueue[tuple[Session, Writer]] = queue.SimpleQueue()
+    def _parallel(self, workers: list[tuple[ConnectionLease, Writer]], batches: Iterable[Prepared]) -> None:
+        free: queue.SimpleQueue[tuple[ConnectionLease, Writer]] = queue.SimpleQueue()
         for pair in workers:
             free.put(pair)
         pending: dict[Future[int], Prepared] = {}
@@ -329,7 +297,7 @@ class Execution:
                 "result.committed_ranges except those in result.errors.",
             )
 
-    def _job(self, session: Session, write: Writer, batch: Prepared) -> int:
+    def _job(self, session: ConnectionLease, write: Writer, batch: Prepared) -> int:
         """Write one batch in its own transaction(s); return how many rows it rejected."""
         if self.stopping:
             raise SafetyLimitError("stopped: another batch failed")
@@ -371,7 +339,7 @@ class Execution:
             return self.db_rejected.get(batch.offset, 0)
 
     def _unit(
-        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, *, complete: bool
+        self, session: ConnectionLease, write: Writer, batch: Prepared, idx: pa.Array, *, complete: bool
     ) -> DatabaseError | None:
         """Write rows ``idx`` of a batch and commit; a data error is returned, not raised."""
         part = batch.table if len(idx) == batch.table.num_rows else batch.table.take(idx)
@@ -441,7 +409,7 @@ class Execution:
                     batch.index, positions, batch.fingerprint, len(positions), complete=complete
                 )
 
-    def _mark_complete(self, session: Session, batch: Prepared) -> None:
+    def _mark_complete(self, session: ConnectionLease, batch: Prepared) -> None:
         """Record in the ledger (if any) that ``batch`` needs no more work: its rows landed
         piecewise or were all rejected."""
         if self.ledger is not None:
@@ -456,7 +424,7 @@ class Execution:
             session.conn.commit()
 
     def _bisect(
-        self, session: Session, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError
+        self, session: ConnectionLease, write: Writer, batch: Prepared, idx: pa.Array, exc: DatabaseError
     ) -> None:
         """Split ``idx`` (rows of ``batch.table``) until the refused rows are isolated."""
         if len(idx) == 1:
@@ -491,10 +459,3 @@ def _in_ranges(positions: pa.Array, ranges: list[tuple[int, int]]) -> pa.Array:
     for first, last in ranges:
         mask = pc.or_(mask, pc.and_(pc.greater_equal(positions, first), pc.less_equal(positions, last)))
     return mask
-
-
-def attach(exc: BaseException, result: BulkResult) -> None:
-    """Give a bulkframe error, or a ``KeyboardInterrupt`` (Ctrl-C, re-raised after the
-    rollback), the operation's (partial) result as ``.result``."""
-    if isinstance(exc, BulkframeError | KeyboardInterrupt) and getattr(exc, "result", None) is None:
-        setattr(exc, "result", result)  # noqa: B010 (KeyboardInterrupt declares no such attribute)

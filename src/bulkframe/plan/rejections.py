@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from bulkframe.errors import InvalidOptionValueError
+from bulkframe.options import failed_records_format
 
 log = logging.getLogger("bulkframe.rejections")
 
@@ -127,7 +127,7 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def writer_for(path: str) -> Callable[[pl.DataFrame, Path], None]:
-    suffix = Path(path).suffix.lower()
+    suffix = failed_records_format(path)
     writers: dict[str, Callable[[pl.DataFrame, Path], None]] = {
         ".jsonl": lambda f, p: f.write_ndjson(p),
         ".ndjson": lambda f, p: f.write_ndjson(p),
@@ -135,8 +135,4 @@ def writer_for(path: str) -> Callable[[pl.DataFrame, Path], None]:
         ".csv": lambda f, p: _flat(f).write_csv(p),
         ".parquet": lambda f, p: f.write_parquet(p),
     }
-    if suffix not in writers:
-        raise InvalidOptionValueError(
-            f"failed_records_file={path!r}: unknown extension {suffix!r}; use one of {', '.join(writers)}"
-        )
     return writers[suffix]

@@ -8,7 +8,6 @@ rows.  Without rules and without bad values the chunk never leaves Arrow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -18,35 +17,9 @@ import pyarrow.compute as pc
 from bulkframe.errors import ExpressionError, SchemaError, quote_name
 from bulkframe.normalize import Chunk, conform
 from bulkframe.normalize.conform import describe
+from bulkframe.plan.batch import Prepared
 from bulkframe.plan.rejections import entries, plain_record, report_rows
 from bulkframe.types import Column, arange
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A chunk ready to write.
-
-    ``table`` holds the accepted rows in the target's logical types; ``positions`` their
-    input positions; ``rejected`` the report rows (or ``None``).
-    """
-
-    offset: int
-    rows: int
-    table: pa.Table
-    positions: pa.Array
-    raw: pa.Table
-    raw_index: pa.Array
-    rejected: pl.DataFrame | None
-    #: batch number in the input (``offset // batch_size``), for the ledger
-    index: int = 0
-    #: fingerprint of the input rows (set when a ledger is kept)
-    fingerprint: str = ""
-    #: inclusive input-position ranges already committed by an earlier run (resume)
-    exclude: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def rejected_count(self) -> int:
-        return 0 if self.rejected is None else self.rejected.height
 
 
 class Preparer:

@@ -550,7 +550,7 @@ class MySQLBackend(Backend):
         on their own."""
         from bulkframe.filters import to_sql as filter_sql
 
-        match = sa.and_(*(target.c[k] == stage.c[k] for k in keys))
+        match = sa.and_(sa.true(), *(target.c[k] == stage.c[k] for k in keys))
         scope = stage_where if stage_where is not None else sa.true()
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
         condition = update_where
@@ -1002,11 +1002,15 @@ for _name in _DIALECTS:
 
     @compiles(CaseSensitiveLike, _name)
     def _like_bin(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-        # LIKE follows the column's collation; a binary comparison matches case exactly
+        # LIKE follows the column's collation: compare under a binary utf8mb4 collation, so
+        # case counts and `_` is one character (LIKE BINARY would make it one byte)
         like = element.like_clause
         escape = compiler.process(sa.literal(like.modifiers.get("escape", "\\")), **kw)
         left, right = compiler.process(like.left, **kw), compiler.process(like.right, **kw)
-        return f"{left} LIKE BINARY {right} ESCAPE {escape}"
+        return (
+            f"CONVERT({left} USING utf8mb4) COLLATE utf8mb4_bin LIKE "
+            f"CONVERT({right} USING utf8mb4) COLLATE utf8mb4_bin ESCAPE {escape}"
+        )
 
     @compiles(CharLength, _name)
     def _char_length(element: CharLength, compiler: SQLCompiler, **kw: Any) -> str:

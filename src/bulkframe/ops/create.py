@@ -308,7 +308,7 @@ def bulk_create(
     except BaseException as exc:
         session.conn.rollback()
         if created:  # the rollback did not undo the CREATE TABLE: nothing of this call stays
-            _drop_created(backend, session, ref)
+            _drop_created(backend, sessions, session, ref)
         if ledger is not None:
             if run.resumable:
                 ledger.mirror(force=True)
@@ -326,11 +326,19 @@ def bulk_create(
     return op.finish()
 
 
-def _drop_created(backend: Backend, session: ConnectionLease, ref: TableRef) -> None:
+def _drop_created(backend: Backend, sessions: Sessions, session: ConnectionLease, ref: TableRef) -> None:
+    """Drop the table a failed call created (the rollback did not undo its CREATE TABLE),
+    on the call's connection or, when that one is gone, on a fresh one."""
     try:
         backend.drop_table(session.conn, ref)
         session.conn.commit()
-    except Exception:  # the original error matters more; the connection may be gone
+        return
+    except Exception:
+        log.info("dropping %s on the call's connection failed; trying a fresh one", ref, exc_info=True)
+    try:
+        with sessions.session() as conn:
+            backend.drop_table(conn, ref)
+    except Exception:  # the original error matters more
         log.warning("could not drop table %s that the failed call created", ref, exc_info=True)
 
 

@@ -17,10 +17,12 @@ the same LOAD DATA, 3-4x faster fetches).  What differs from the other backends:
   ``TIME``) and that sees only committed data (no uncommitted write, no session temporary
   table in this session) is read by connectorx into Arrow; any other through the
   driver's fetch (exact: ``Decimal`` values).
-* **Upsert**: ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` from a staging table, with
-  counts taken before it inside the same transaction by a locking read
-  (:meth:`MySQLBackend.merge_stage`).  A conditional update (``update_if``) or columns
-  updated but not inserted use ``UPDATE … JOIN`` and ``INSERT … SELECT`` instead.
+* **Upsert**: ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` from a staging table, whose
+  first assignment counts the rows that met an existing key (``@bf_dup``): exact counts
+  from the statement itself, in the same transaction, checked against the affected rows
+  (:meth:`MySQLBackend.merge_stage`).  ``insert_if``, ``update_if``, columns updated but
+  not inserted, or other unique keys on the table use a locking count, then
+  ``UPDATE … JOIN`` and ``INSERT … SELECT`` instead.
 * **Types**: DATETIME(6) holds timestamps; tz-aware ones are stored as their UTC wall time,
   marked by the column comment ``bulkframe:timestamptz``.  JSON (MariaDB: a checked
   LONGTEXT, marked ``bulkframe:json``), native UUID on MariaDB ≥ 10.7 (else CHAR(36)
@@ -304,9 +306,6 @@ class MySQLBackend(Backend):
         return super().quote(identifier)
 
     # -- catalog ---------------------------------------------------------------------
-    def _schema(self, ref: TableRef) -> Any:
-        return ref.schema if ref.schema is not None else sa.func.database()
-
     def reflect(self, conn: Connection, ref: TableRef) -> list[Column] | None:
         try:
             rows = conn.fetchall(f"SHOW FULL COLUMNS FROM {self.qualified(ref)}")
@@ -707,9 +706,6 @@ class MySQLBackend(Backend):
                 log.warning("could not restore foreign_key_checks; discarding the connection", exc_info=True)
                 conn.discard()
 
-    def to_ingest(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
-        return table
-
     def load_rows(self, cursor: ArrowCursor, name: str, data: Any, schema: str | None) -> int:
         """Append ``data`` (a table or record-batch reader) to ``name``: LOAD DATA LOCAL
         INFILE batch by batch, or multi-row INSERTs with ``use_load_data=False``.
@@ -791,7 +787,7 @@ class MySQLBackend(Backend):
             part = rows[start : start + step]
             one = "(" + ", ".join(["%s"] * len(names)) + ")"
             sql = f"INSERT INTO {self.qualified(ref)} ({cols}) VALUES " + ", ".join([one] * len(part))
-            params = [_bind(r[n]) for r in part for n in names]
+            params = [r[n] for r in part for n in names]
             cursor.execute(sql, params)
         return len(rows)
 
@@ -825,9 +821,6 @@ class MySQLBackend(Backend):
         auth = quote(a["user"], safe="") + (":" + quote(a["password"], safe="") if a["password"] else "")
         return f"mysql://{auth}@{a['host']}:{a['port']}/{quote(a['database'], safe='')}"
 
-    def read_column(self, column: sa.ColumnElement[Any], kind: Column) -> sa.ColumnElement[Any]:
-        return column
-
     def read_cast(self, table: pa.Table, columns: dict[str, Column]) -> pa.Table:
         from bulkframe.normalize.conform import conform
 
@@ -841,9 +834,6 @@ class MySQLBackend(Backend):
         out = pa.table(arrays, names=table.column_names)
         known = {n: columns[n] for n in out.column_names if n in columns}
         return conform(out, known, on_error="raise", table_name="(read)").table
-
-    def server_version_text(self) -> str:
-        return ".".join(str(p) for p in self.server_version)
 
 
 #: result column types connectorx reads exactly (DBAPI type codes); DECIMAL only within
@@ -900,10 +890,6 @@ def _load_option(key: str, value: Any) -> Any:
 
 def _path_literal(path: str) -> str:
     return path.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _bind(value: Any) -> Any:
-    return value
 
 
 def _logical(arr: pa.ChunkedArray, col: Column) -> pa.ChunkedArray:

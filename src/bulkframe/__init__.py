@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from bulkframe.database import Database, connect
+    from bulkframe.ops.verify_sides import TableSource
     from bulkframe.progress import Progress
     from bulkframe.result import BulkResult
 
@@ -19,9 +20,10 @@ _LAZY = {
     "Database": "bulkframe.database",
     "BulkResult": "bulkframe.result",
     "Progress": "bulkframe.progress",
+    "TableSource": "bulkframe.ops.verify_sides",
 }
 
-__all__ = ["BulkResult", "Database", "Progress", "__version__", "connect", "errors"]
+__all__ = ["BulkResult", "Database", "Progress", "TableSource", "__version__", "connect", "errors"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,14 +15,19 @@ from bulkframe.backends.connection import Connection
 from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
 from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.backends.session import Sessions
-from bulkframe.errors import InvalidOptionValueError, unknown_option
+from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.options import (
+    BenchmarkOptions,
+    Compression,
     ConflictResolution,
     Dedupe,
     ErrorPolicy,
     ErrorStrategy,
+    EventFormat,
+    EventOptions,
     LoadBalancing,
     LoadOptions,
+    MemoryOptions,
     MetricsOptions,
     MigrationOptions,
     ProgressFormat,
@@ -31,7 +36,11 @@ from bulkframe.options import (
     RetryBackoff,
     RuleOptions,
     RunOptions,
+    StreamOptions,
+    StreamPriority,
     UpsertConflictResolution,
+    VerifyMode,
+    VerifyOptions,
 )
 from bulkframe.result import BulkResult
 from bulkframe.types import Column
@@ -302,6 +311,23 @@ class Database:
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: ProgressFormat = "both",
+        stream_buffer_size: int | None = None,
+        stream_timeout: float | None = None,
+        process_immediately: bool = False,
+        max_latency: float | None = None,
+        priority: StreamPriority = "normal",
+        streaming: bool = False,
+        memory_limit: str | int | None = None,
+        spill_to_disk: bool = False,
+        compression: bool | Compression = False,
+        gc_interval: int | None = None,
+        publish_events: bool = False,
+        event_topic: str | None = None,
+        event_format: EventFormat = "json",
+        event_sink: str | Callable[[Any], Any] | None = None,
+        benchmark_mode: bool = False,
+        benchmark_iterations: int = 3,
+        benchmark_warmup: int = 1000,
         **unknown: Any,
     ) -> BulkResult:
         """Insert ``data`` into ``table`` at COPY speed.
@@ -424,6 +450,38 @@ class Database:
             Rows between callback calls (default: every batch).
         progress_format : {"percentage", "count", "both"}
             What the bar shows.
+        stream_buffer_size, stream_timeout, process_immediately, max_latency, priority
+            Read ``data`` as an unbounded stream (a blocking iterator or generator, an
+            ``asyncio`` async iterator or a ``queue.Queue``; async iterators and queues are
+            always streams): rows are written in micro-batches that each commit on their
+            own, when ``stream_buffer_size`` rows wait, when the oldest waiting row has
+            waited ``max_latency`` seconds, or (``process_immediately=True`` /
+            ``priority="high"``) as soon as the previous write finished.  The stream ends
+            when the source ends, after ``stream_timeout`` seconds without a row, or on
+            Ctrl-C (the accepted rows are written and committed, then ``KeyboardInterrupt``
+            is re-raised carrying ``.result``).  See docs/streaming.md.
+        streaming, memory_limit, spill_to_disk, compression, gc_interval
+            Memory: ``streaming=True`` converts an in-memory input batch by batch;
+            ``memory_limit="512MB"`` bounds the process's peak resident memory (batch size
+            from measured bytes per row, shrinking when RSS nears the limit);
+            ``spill_to_disk`` lets the rejected-rows report (and an upsert's seen keys)
+            spill to compressed Arrow IPC files in a temporary directory that is always
+            removed; ``compression`` (``True``/``"zstd"``/``"lz4"``) applies to spill files
+            and Parquet failed-record files; ``gc_interval`` collects garbage every N
+            batches.  See docs/memory.md.
+        publish_events, event_topic, event_format, event_sink
+            One event per committed batch (operation, table, batch number, counts, key
+            range, commit time), only after its commit: to ``event_sink`` (a callable or a
+            ``redis://`` URL: ``XADD`` to stream ``event_topic``), or without a sink to
+            ``NOTIFY event_topic`` inside the writing transaction where the database has
+            it.  ``event_format="cloudevents"`` wraps each event in a CloudEvents 1.0
+            envelope.  See docs/events.md.
+        benchmark_mode, benchmark_iterations, benchmark_warmup
+            Time the load first: a warm-up of ``benchmark_warmup`` rows, then
+            ``benchmark_iterations`` timed runs of the whole input, each in a transaction
+            that is rolled back; then the real load, once.  Min/median/max rows per second
+            and per-stage seconds land in ``result.metrics["benchmark"]`` and the
+            performance report.  See docs/benchmark-mode.md.
 
         Returns
         -------
@@ -464,6 +522,8 @@ class Database:
         run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
         monitoring = MetricsOptions.from_options(options)
         load = LoadOptions.from_options(options)
+        streams, memory = StreamOptions.from_options(options), MemoryOptions.from_options(options)
+        events, benchmark = EventOptions.from_options(options), BenchmarkOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
 
         return bulk_create(
@@ -481,6 +541,10 @@ class Database:
             monitoring=monitoring,
             progress=progress,
             load=load,
+            streams=streams,
+            memory=memory,
+            events=events,
+            benchmark=benchmark,
         )
 
     def verify(
@@ -494,51 +558,114 @@ class Database:
         sample: int | None = None,
         schema: str | None = None,
         batch_size: int = 100_000,
+        mode: VerifyMode | None = None,
+        float_tolerance: float | None = None,
+        max_samples: int = 1000,
+        leaf_size: int = 64,
     ) -> Any:
-        """Check that ``data`` landed in ``table`` intact.
+        """Check that ``data`` and ``table`` hold the same rows.
+
+        Modes:
+
+        - ``"full"`` (default when the source is a table): two-way.  Rows only in
+          the data (``missing``), rows only in the table (``only_in_table``) and differing
+          cells (``mismatched``, ``column_differences`` per column), with exact counts and
+          bounded samples.  Per-key-range hashes are computed inside each database where
+          the backend can (PostgreSQL), else streamed and hashed client-side (SQLite,
+          DataFrames, files); only ranges that differ are drilled into and fetched.
+        - ``"keys"`` (default for rows given as data): one-way; every input row is looked
+          up by key, rows only in the table are not looked for.
+        - ``"sample"``: one-way on a uniform sample of ``sample`` rows, with the confidence
+          a clean sample gives (``confidence``, ``max_difference_rate``).
+
+        Values are compared after normalising types: decimal scale (``1.50`` equals
+        ``1.5``), time zones (the same instant is equal), ``-0.0`` and ``0.0``.
 
         Parameters
         ----------
         table : str or model class
         data
-            Any input ``bulk_create`` accepts (cast to the table's types first).
+            Any input ``bulk_create`` accepts (a DataFrame, Arrow, records, a Parquet or
+            CSV path; cast to the table's types first), or a
+            :class:`~bulkframe.TableSource`: a table in this or another database.
         key : list of str, optional
             Columns that identify a row; default: the primary key.
         fields : list of str, optional
-            Columns to compare; default: every input column except the key.
+            Columns to compare; default: every column of both except the key.
         sample : int, optional
-            Compare a uniform random sample of this many rows (default: every row).
+            Compare a uniform random sample of this many rows (``mode="sample"``).
         schema : str, optional
             Database schema of the table (PostgreSQL).
         batch_size : int
-            Input rows read back and compared per round trip.
+            Rows read, streamed or compared per round trip.
+        mode : {"full", "keys", "sample"}, optional
+            See above; default ``"sample"`` when ``sample`` is given, else ``"full"`` when
+            ``data`` is a ``TableSource``, else ``"keys"`` (one-way, as before).
+        float_tolerance : float, optional
+            Floats equal within this absolute difference (default: bit-exact).
+        max_samples : int
+            Rows kept per sample of differences (counts stay exact).
+        leaf_size : int
+            ``"full"``: differing key ranges of at most this many rows are fetched.
 
         Returns
         -------
         Verification
-            ``checked``, ``matched``, ``missing``, ``mismatched``, ``ok``, and the
-            ``differences`` (key, field, expected, actual) and ``missing_keys`` frames.
+            ``checked``, ``matched``, ``missing``, ``mismatched``, ``only_in_table``,
+            ``column_differences``, ``ok``, the ``differences`` (key, field, expected,
+            actual), ``missing_keys``, ``source_only`` and ``table_only`` frames, and for a
+            sample ``confidence``.
 
         Raises
         ------
         InvalidOptionValueError
-            ``sample`` is not a positive int.
+            ``sample`` is not a positive int, a mode is unknown, or an option is out of range.
+        NotSupportedError
+            ``mode="full"`` with a key that is not one integer column.
         SchemaError
-            The table does not exist, has no key, or the input names unknown columns.
+            The table does not exist, has no key, the input names unknown columns, or a
+            compared column holds a different kind of value on each side.
+
+        Examples
+        --------
+        >>> import bulkframe as bf
+        >>> db = bf.connect("sqlite:///example.db")                    # doctest: +SKIP
+        >>> db.verify("orders", bf.TableSource("sqlite:///old.db", "orders")).ok  # doctest: +SKIP
+        True
         """
         from bulkframe.ops.verify import verify
 
-        if sample is not None and (not isinstance(sample, int) or sample < 1):
+        if sample is not None and (not isinstance(sample, int) or isinstance(sample, bool) or sample < 1):
             raise InvalidOptionValueError(f"sample must be a positive int or None, got {sample!r}")
-        return verify(
-            self.sessions,
-            _table_ref(table, schema),
-            data,
-            key=key,
-            fields=fields,
-            sample=sample,
-            batch_size=batch_size,
+        options = VerifyOptions(
+            mode=mode, float_tolerance=float_tolerance, max_samples=max_samples, leaf_size=leaf_size
         )
+        from bulkframe.ops.verify_sides import SourceTable, TableSource
+
+        opened: Database | None = None
+        if isinstance(data, TableSource):
+            source_db = data.database
+            if not isinstance(source_db, Database):
+                if not isinstance(source_db, str):
+                    raise SchemaError(
+                        f"TableSource.database must be a Database or a URL, got {type(source_db).__name__}"
+                    )
+                source_db = opened = connect(source_db)
+            data = SourceTable(source_db.sessions, _table_ref(data.table, data.schema))
+        try:
+            return verify(
+                self.sessions,
+                _table_ref(table, schema),
+                data,
+                key=key,
+                fields=fields,
+                sample=sample,
+                options=options,
+                batch_size=batch_size,
+            )
+        finally:
+            if opened is not None:
+                opened.close()
 
     def read(
         self,
@@ -816,6 +943,20 @@ class Database:
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: ProgressFormat = "both",
+        stream_buffer_size: int | None = None,
+        stream_timeout: float | None = None,
+        process_immediately: bool = False,
+        max_latency: float | None = None,
+        priority: StreamPriority = "normal",
+        streaming: bool = False,
+        memory_limit: str | int | None = None,
+        spill_to_disk: bool = False,
+        compression: bool | Compression = False,
+        gc_interval: int | None = None,
+        publish_events: bool = False,
+        event_topic: str | None = None,
+        event_format: EventFormat = "json",
+        event_sink: str | Callable[[Any], Any] | None = None,
         **unknown: Any,
     ) -> BulkResult:
         """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
@@ -874,6 +1015,32 @@ class Database:
             As in ``bulk_create``; exceeding ``max_errors`` writes nothing.
         progress_callback, progress_interval, progress_format
             As in ``bulk_create``.
+        stream_buffer_size, stream_timeout, process_immediately, max_latency, priority
+            Read ``data`` as an unbounded stream (a blocking iterator or generator, an
+            ``asyncio`` async iterator or a ``queue.Queue``; async iterators and queues are
+            always streams): rows are written in micro-batches that each commit on their
+            own, when ``stream_buffer_size`` rows wait, when the oldest waiting row has
+            waited ``max_latency`` seconds, or (``process_immediately=True`` /
+            ``priority="high"``) as soon as the previous write finished.  The stream ends
+            when the source ends, after ``stream_timeout`` seconds without a row, or on
+            Ctrl-C (the accepted rows are written and committed, then ``KeyboardInterrupt``
+            is re-raised carrying ``.result``).  See docs/streaming.md.
+        streaming, memory_limit, spill_to_disk, compression, gc_interval
+            Memory: ``streaming=True`` converts an in-memory input batch by batch;
+            ``memory_limit="512MB"`` bounds the process's peak resident memory (batch size
+            from measured bytes per row, shrinking when RSS nears the limit);
+            ``spill_to_disk`` lets the rejected-rows report (and an upsert's seen keys)
+            spill to compressed Arrow IPC files in a temporary directory that is always
+            removed; ``compression`` (``True``/``"zstd"``/``"lz4"``) applies to spill files
+            and Parquet failed-record files; ``gc_interval`` collects garbage every N
+            batches.  See docs/memory.md.
+        publish_events, event_topic, event_format, event_sink
+            One event per committed batch (operation, table, batch number, counts, key
+            range, commit time), only after its commit: to ``event_sink`` (a callable or a
+            ``redis://`` URL: ``XADD`` to stream ``event_topic``), or without a sink to
+            ``NOTIFY event_topic`` inside the writing transaction where the database has
+            it.  ``event_format="cloudevents"`` wraps each event in a CloudEvents 1.0
+            envelope.  See docs/events.md.
 
         Returns
         -------
@@ -908,6 +1075,8 @@ class Database:
             ErrorPolicy.from_options(options),
             ProgressOptions.from_options(options),
         )
+        streams, memory = StreamOptions.from_options(options), MemoryOptions.from_options(options)
+        events = EventOptions.from_options(options)
         from bulkframe.ops.upsert import bulk_upsert
 
         return bulk_upsert(
@@ -925,6 +1094,9 @@ class Database:
             rules=rules,
             policy=policy,
             progress=progress,
+            streams=streams,
+            memory=memory,
+            events=events,
         )
 
     def bulk_delete(

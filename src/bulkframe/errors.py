@@ -112,6 +112,12 @@ class SafetyLimitError(BulkframeError, RuntimeError):
         self.result = result
 
 
+class EventError(BulkframeError, RuntimeError):
+    """An event sink refused or could not be reached (``publish_events``).  Raised before
+    anything is written when the sink is checked up front; raised after a commit when
+    that batch's event could not be delivered (the batch stays committed)."""
+
+
 class CheckpointError(BulkframeError, ValueError):
     """A checkpoint does not belong to this input (fingerprint mismatch) or is corrupt."""
 

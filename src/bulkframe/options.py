@@ -38,8 +38,19 @@ ReportFormat = Literal["json"]
 FailedRecordsFormat = Literal[".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
 #: ``progress_format``: what the progress bar or ``str(Progress)`` shows.
 ProgressFormat = Literal["percentage", "count", "both"]
+#: ``db.verify(mode=...)``: how the data and the table are compared.
+VerifyMode = Literal["full", "keys", "sample"]
 #: ``relationship_strategy`` of the node layer.
 RelationshipStrategy = Literal["nested_create"]
+#: ``priority`` of an unbounded stream: ``"high"`` is latency-first (write whatever is
+#: waiting as soon as the writer is free), ``"normal"`` throughput-first (gather rows up to
+#: ``stream_buffer_size``, bounded by ``max_latency``).
+StreamPriority = Literal["high", "normal"]
+#: ``event_format``: a plain JSON object per committed batch, or the same object as the
+#: ``data`` of a CloudEvents 1.0 JSON envelope.
+EventFormat = Literal["json", "cloudevents"]
+#: ``compression`` codecs (``True`` means ``"zstd"``).
+Compression = Literal["zstd", "lz4"]
 
 
 def choices(alias: Any) -> tuple[Any, ...]:
@@ -92,7 +103,8 @@ def literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
         parts = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
         literal = [p for p in parts if get_origin(p) is Literal]
         if literal:
-            out[f.name] = get_args(literal[0]) + ((None,) if type(None) in parts else ())
+            extra = ((None,) if type(None) in parts else ()) + ((True, False) if bool in parts else ())
+            out[f.name] = get_args(literal[0]) + extra
     return out
 
 
@@ -108,8 +120,10 @@ class OptionGroup:
 
         for name, allowed in literal_fields(type(self)).items():  # type: ignore[arg-type]
             value = getattr(self, name)
-            if not (value is None and None in allowed):
-                check_choice(name, value, tuple(v for v in allowed if v is not None))
+            if not ((value is None and None in allowed) or (isinstance(value, bool) and True in allowed)):
+                check_choice(
+                    name, value, tuple(v for v in allowed if v is not None and not isinstance(v, bool))
+                )
         self._check()
 
     def _check(self) -> None:
@@ -560,6 +574,228 @@ class LoadOptions(OptionGroup):
         ]
 
 
+def _non_negative_number(name: str, value: Any, *, positive: bool = False) -> None:
+    if value is None:
+        return
+    bad = not isinstance(value, (int, float)) or isinstance(value, bool) or value != value  # NaN
+    if bad or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise _invalid(f"{name} must be a {kind} number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True)
+class StreamOptions(OptionGroup):
+    """Micro-batching of an unbounded input (a blocking iterator or generator, an
+    ``asyncio`` async iterator, a ``queue.Queue``); see docs/streaming.md.
+
+    Rows are gathered in a buffer and written as a micro-batch (at most ``batch_size``
+    rows per database batch, each committing on its own) when ``stream_buffer_size`` rows
+    wait, when the oldest waiting row has waited ``max_latency`` seconds, or — with
+    ``process_immediately`` / ``priority="high"`` — as soon as the previous write finished.
+    The stream ends when the source is exhausted or closed, after ``stream_timeout``
+    seconds without a row, or on Ctrl-C; what was accepted is written and committed first.
+    """
+
+    stream_buffer_size: int | None = None
+    """Rows the stream buffer holds: a full buffer is written at once, and the source is not
+    read further until there is room (default: ``batch_size``)."""
+    stream_timeout: float | None = None
+    """End the stream after this many seconds without a new row (default: wait for the
+    source to end)."""
+    process_immediately: bool = False
+    """Write whatever rows wait as soon as the previous write finished (latency-first)."""
+    max_latency: float | None = None
+    """Seconds the oldest waiting row may wait before its micro-batch is written (default:
+    no bound; rows wait for a full buffer or the end of the stream)."""
+    priority: StreamPriority = "normal"
+    """``"high"``: latency-first, as ``process_immediately=True``; ``"normal"``:
+    throughput-first, rows gather up to ``stream_buffer_size`` (bounded by ``max_latency``)."""
+
+    @property
+    def given(self) -> bool:
+        """Any streaming option was set (the input is then read as a stream)."""
+        return (
+            self.stream_buffer_size is not None
+            or self.stream_timeout is not None
+            or self.max_latency is not None
+            or bool(self.process_immediately)
+            or self.priority != "normal"
+        )
+
+    @property
+    def immediate(self) -> bool:
+        """Write as soon as the writer is free and a row waits."""
+        return bool(self.process_immediately) or self.priority == "high"
+
+    def _check(self) -> None:
+        _positive_int("stream_buffer_size", self.stream_buffer_size)
+        _non_negative_number("stream_timeout", self.stream_timeout, positive=True)
+        _non_negative_number("max_latency", self.max_latency)
+        if not isinstance(self.process_immediately, bool):
+            raise _invalid(f"process_immediately must be True or False, got {self.process_immediately!r}")
+
+
+def parse_size(value: str | int) -> int:
+    """``"512MB"`` / ``"1GB"`` / ``"800KiB"`` / ``1_000_000`` → bytes (KB, MB, GB are
+    1024-based, as container memory limits are)."""
+    import re
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value > 0:
+            return value
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", value.upper())
+        if m:
+            scale = 1024 ** "_KMGT".index(m.group(2) or "_")
+            size = int(float(m.group(1)) * scale)
+            if size > 0:
+                return size
+    raise _invalid(
+        f"memory_limit={value!r} is not a size; give bytes (an int) or a string like '512MB' or '2GB'"
+    )
+
+
+@dataclass(frozen=True)
+class MemoryOptions(OptionGroup):
+    """How much memory one operation may hold; see docs/memory.md."""
+
+    streaming: bool = False
+    """``True``: an in-memory input (list of dicts, pandas DataFrame) is converted batch by
+    batch, never more than the batches in flight (iterators, LazyFrames, readers and files
+    always stream)."""
+    memory_limit: str | int | None = None
+    """Bound on the process's peak resident memory (``"512MB"``, ``"1GB"``, or bytes):
+    batch sizes follow from measured bytes per row, in-flight batches counted, and shrink
+    when the resident memory nears the limit.  Implies ``streaming``."""
+    spill_to_disk: bool = False
+    """Let stages that must hold more than the limit (the rejected-rows report, the keys an
+    upsert with ``dedupe="first"``/``"error"`` has seen) spill to Arrow IPC files in a
+    temporary directory that is always removed."""
+    compression: bool | Compression = False
+    """Compress spill files and a Parquet ``failed_records_file`` (``True`` = ``"zstd"``)."""
+    gc_interval: int | None = None
+    """Run the garbage collector every this many batches."""
+
+    @property
+    def limit_bytes(self) -> int | None:
+        """``memory_limit`` in bytes."""
+        return None if self.memory_limit is None else parse_size(self.memory_limit)
+
+    @property
+    def codec(self) -> Compression | None:
+        """The compression codec, or ``None``."""
+        if self.compression is True:
+            return "zstd"
+        return self.compression or None
+
+    @property
+    def stream_input(self) -> bool:
+        """Convert in-memory input batch by batch."""
+        return bool(self.streaming) or self.memory_limit is not None
+
+    def _check(self) -> None:
+        _positive_int("gc_interval", self.gc_interval)
+        for name in ("streaming", "spill_to_disk"):
+            if not isinstance(getattr(self, name), bool):
+                raise _invalid(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.memory_limit is not None:
+            parse_size(self.memory_limit)
+
+
+@dataclass(frozen=True)
+class EventOptions(OptionGroup):
+    """Events published after each committed batch; see docs/events.md.
+
+    Sinks: ``event_sink`` as a callable (called with each event after its batch
+    committed) or a ``redis://`` URL (``XADD`` to the stream ``event_topic``); without
+    ``event_sink``, a database that has ``NOTIFY`` gets the event on channel
+    ``event_topic``, sent inside the writing transaction (delivered exactly when it
+    commits).  Where no sink fits, the call is refused before anything is written.
+    """
+
+    publish_events: bool = False
+    """Publish one event per committed batch (never for rolled-back work)."""
+    event_topic: str | None = None
+    """The ``NOTIFY`` channel or Redis stream key (default ``"bulkframe"``)."""
+    event_format: EventFormat = "json"
+    """``"json"``: the event object; ``"cloudevents"``: a CloudEvents 1.0 JSON envelope
+    with the event as ``data``."""
+    event_sink: str | Callable[[Any], Any] | None = None
+    """Where events go: a callable, or a ``redis://`` URL (default: ``NOTIFY`` on the
+    target database, where it has it)."""
+
+    @property
+    def topic(self) -> str:
+        return self.event_topic or "bulkframe"
+
+    def _check(self) -> None:
+        if not self.publish_events and (self.event_topic is not None or self.event_sink is not None):
+            raise _invalid("event_topic and event_sink need publish_events=True")
+        if self.event_topic is not None and (not isinstance(self.event_topic, str) or not self.event_topic):
+            raise _invalid(f"event_topic must be a non-empty string, got {self.event_topic!r}")
+        sink = self.event_sink
+        redis_url = isinstance(sink, str) and sink.split("://", 1)[0] in ("redis", "rediss", "unix")
+        if sink is not None and not callable(sink) and not redis_url:
+            raise _invalid(f"event_sink must be a callable or a redis:// URL, got {sink!r}")
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions(OptionGroup):
+    """Benchmark mode: time the operation on the real target without multiplying data; see
+    docs/benchmark-mode.md."""
+
+    benchmark_mode: bool = False
+    """Run ``benchmark_iterations`` timed runs (after warm-up) inside transactions that are
+    rolled back, then the real write once; the timings go to ``result.metrics["benchmark"]``
+    and the performance report."""
+    benchmark_iterations: int = 3
+    """Timed, rolled-back runs."""
+    benchmark_warmup: int = 1000
+    """Rows of the input (from its start) written and rolled back once before the timed
+    runs, to warm caches and connections (``0``: no warm-up)."""
+
+    def _check(self) -> None:
+        _positive_int("benchmark_iterations", self.benchmark_iterations)
+        warm = self.benchmark_warmup
+        if not isinstance(warm, int) or isinstance(warm, bool) or warm < 0:
+            raise _invalid(f"benchmark_warmup must be a non-negative int (rows), got {warm!r}")
+        if not self.benchmark_mode and (self.benchmark_iterations != 3 or self.benchmark_warmup != 1000):
+            raise _invalid("benchmark_iterations and benchmark_warmup need benchmark_mode=True")
+
+
+@dataclass(frozen=True)
+class VerifyOptions(OptionGroup):
+    """Options of ``db.verify``."""
+
+    mode: VerifyMode | None = None
+    """``"full"``: two-way — rows only in the data, rows only in the table and differing
+    cells, by one join (two tables in one database) or by key-range hashes computed inside
+    each database where the backend can, drilling only into ranges that differ (needs one
+    integer key column).  ``"keys"``: one-way — every input row is looked up by key (rows
+    only in the table are not seen).  ``"sample"``: one-way on a uniform sample of
+    ``sample`` input rows (default 1,000), with the confidence a clean sample gives.
+    Default: ``"sample"`` when ``sample`` is given, else ``"full"`` when the source is a
+    table (``TableSource``), else ``"keys"`` (rows as data: did they land?)."""
+    float_tolerance: float | None = None
+    """Float columns compare equal when ``|a - b| <= float_tolerance`` (NaN equals NaN);
+    default: bit-exact (``-0.0`` equals ``0.0``)."""
+    max_samples: int = 1000
+    """Rows kept in each sample of differences (rows only in the data, rows only in the
+    table, differing cells); the counts are exact regardless."""
+    leaf_size: int = 64
+    """``"full"``: a differing key range with at most this many rows is fetched and diffed
+    row by row; a larger one is split and re-hashed."""
+
+    def _check(self) -> None:
+        _positive_int("max_samples", self.max_samples)
+        _positive_int("leaf_size", self.leaf_size)
+        tol = self.float_tolerance
+        if tol is not None and (
+            isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0 or tol == float("inf")
+        ):
+            raise _invalid(f"float_tolerance must be a positive finite number, got {tol!r}")
+
+
 #: The option groups, in the order operations list them.
 GROUPS: tuple[type[OptionGroup], ...] = (
     RuleOptions,
@@ -569,15 +805,20 @@ GROUPS: tuple[type[OptionGroup], ...] = (
     MetricsOptions,
     MigrationOptions,
     LoadOptions,
+    StreamOptions,
+    MemoryOptions,
+    EventOptions,
+    BenchmarkOptions,
 )
 
 #: The groups each ``Database`` operation builds from its keyword options (with
 #: ``Group.from_options``) and hands to its ``ops`` function.
 OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
     "bulk_create": GROUPS,
-    "bulk_upsert": (RuleOptions, ErrorPolicy, ProgressOptions),
+    "bulk_upsert": (RuleOptions, ErrorPolicy, ProgressOptions, StreamOptions, MemoryOptions, EventOptions),
     "bulk_update": (RuleOptions,),
     "bulk_delete": (),
+    "verify": (VerifyOptions,),
 }
 
 

@@ -188,6 +188,6 @@ def test_metric_options_that_cannot_be_honoured_are_refused(db, table, stored): 
     with pytest.raises(InvalidOptionValueError, match="metrics_file needs collect_metrics"):
         db.bulk_create(table, _data(10), metrics_file="m.json")
     assert stored(table) is None  # refused before anything was created
-    with pytest.raises(TypeError, match="benchmark_mode"):
-        db.bulk_create(table, _data(10), benchmark_mode=True)
+    with pytest.raises(InvalidOptionValueError, match="benchmark_iterations and benchmark_warmup need"):
+        db.bulk_create(table, _data(10), benchmark_iterations=5)
     assert stored(table) is None  # refused before anything was created

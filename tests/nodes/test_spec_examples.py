@@ -486,7 +486,9 @@ EXAMPLES: dict[str, Example] = {
         check=check_migration,
         refused_without={"user_triggers": ["disable_triggers"]},
     ),
-    "real-time-data-processing": Example(),
+    # events go to NOTIFY product_updates where the database has it; elsewhere the example
+    # names no sink (event_sink), so it is refused before anything is written
+    "real-time-data-processing": Example(refused_without={"notify": ["publish_events"]}),
     "data-synchronization": Example(ns=lambda: {"external_products": spec_product_rows(3)}),
     "unit-tests": Example(check=check_unit_refused),
     "performance-tests": Example(check=check_unit_refused),

@@ -148,14 +148,14 @@ def test_a_new_library_option_is_a_node_parameter_at_once(monkeypatch: pytest.Mo
     from bulkframe.database import Database
     from bulkframe.nodes import params
 
-    assert status("create", "spill_to_disk")[0] == "not supported yet"
+    assert status("create", "use_load_data")[0] == "not supported yet"
     original = Database.bulk_create
 
-    def bulk_create(self, table, data, /, *, spill_to_disk: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_create(self, table, data, /, *, use_load_data: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         return original(self, table, data, **kwargs)
 
     sig = inspect.signature(original)
-    extra = inspect.Parameter("spill_to_disk", inspect.Parameter.KEYWORD_ONLY, default=False)
+    extra = inspect.Parameter("use_load_data", inspect.Parameter.KEYWORD_ONLY, default=False)
     bulk_create.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[
             *[p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD],
@@ -166,9 +166,9 @@ def test_a_new_library_option_is_a_node_parameter_at_once(monkeypatch: pytest.Mo
     monkeypatch.setattr(Database, "bulk_create", bulk_create)
     params.library_params.cache_clear()
     try:
-        assert status("create", "spill_to_disk")[0] == "works"
-        assert translate("create", {"spill_to_disk": True}, where="n")[1] == {"spill_to_disk": True}
+        assert status("create", "use_load_data")[0] == "works"
+        assert translate("create", {"use_load_data": True}, where="n")[1] == {"use_load_data": True}
     finally:
         monkeypatch.undo()
         params.library_params.cache_clear()
-    assert status("create", "spill_to_disk")[0] == "not supported yet"
+    assert status("create", "use_load_data")[0] == "not supported yet"

@@ -26,6 +26,11 @@ CHOICE_OPTIONS = [
     ("bulk_upsert", "dedupe", options.Dedupe),
     ("bulk_upsert", "error_strategy", options.ErrorStrategy),
     ("bulk_upsert", "progress_format", options.ProgressFormat),
+    ("bulk_create", "priority", options.StreamPriority),
+    ("bulk_create", "event_format", options.EventFormat),
+    ("bulk_create", "compression", options.Compression),
+    ("bulk_upsert", "priority", options.StreamPriority),
+    ("bulk_upsert", "event_format", options.EventFormat),
 ]
 
 
@@ -189,6 +194,24 @@ def test_operation_signatures_agree_with_the_groups_they_build(method: str) -> N
             options.MigrationOptions,
             {"verification_fields": ["a"]},
             "verification_fields needs verify_migration=True",
+        ),
+        (options.StreamOptions, {"stream_buffer_size": 0}, "stream_buffer_size must be a positive int"),
+        (options.StreamOptions, {"max_latency": -1}, "max_latency must be a non-negative number"),
+        (options.StreamOptions, {"stream_timeout": float("nan")}, "stream_timeout must be a positive"),
+        (
+            options.StreamOptions,
+            {"priority": "low"},
+            "priority='low' is not valid; choose one of: 'high', 'normal'",
+        ),
+        (options.MemoryOptions, {"memory_limit": "-5MB"}, "memory_limit='-5MB' is not a size"),
+        (options.MemoryOptions, {"compression": "gzip"}, "compression='gzip' is not valid; choose one of"),
+        (options.EventOptions, {"event_topic": "t"}, "event_topic and event_sink need publish_events=True"),
+        (options.EventOptions, {"publish_events": True, "event_sink": 3}, "event_sink must be a callable"),
+        (options.BenchmarkOptions, {"benchmark_warmup": 5}, "need benchmark_mode=True"),
+        (
+            options.BenchmarkOptions,
+            {"benchmark_mode": True, "benchmark_warmup": -1},
+            "benchmark_warmup must be",
         ),
     ],
 )

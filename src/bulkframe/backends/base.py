@@ -103,6 +103,18 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class DigestInput:
+    """One value of a row's canonical text (see :mod:`bulkframe.ops.verify_canon`): the
+    column expression, the column as the database holds it, its comparison family and
+    the float tolerance (``float`` family only)."""
+
+    expr: sa.ColumnElement[Any]
+    column: Column
+    family: str
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
 class TextFormat:
     """How a CSV/text file is written (PostgreSQL ``COPY`` options).
 
@@ -231,6 +243,13 @@ class Backend(abc.ABC):
 
         raise NotSupportedError(f"disable_triggers is not supported on {self.name}")
 
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        """Queue ``payload`` on ``channel`` inside the current transaction (capability
+        ``notify``); delivered when it commits."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} has no NOTIFY; pass event_sink= a callable or a redis:// URL")
+
     def copy_text_file(
         self,
         ref: TableRef,
@@ -261,6 +280,22 @@ class Backend(abc.ABC):
         """Called first in a transaction that will write ``ref``.  Backends whose writers
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
+
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
+        """A query computing, inside the database, per ``bucket`` of the rows of
+        ``source`` that satisfy ``where``: ``bucket``, ``n`` (rows), and ``h1``, ``h2`` —
+        the sums of the two signed 32-bit halves of each row's hash, the first 8 bytes of
+        the MD5 of the row's canonical text over ``values`` (big-endian), exactly as
+        :mod:`bulkframe.ops.verify_canon` defines them.  ``None`` (the default): the
+        database cannot, and full verification streams the rows and hashes them
+        client-side, with the same result."""
+        return None
 
     # -- connections -------------------------------------------------------------
     def connect(self, retries: int = 0) -> Connection:

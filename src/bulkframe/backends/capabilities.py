@@ -47,6 +47,14 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: ``NOTIFY channel, payload`` exists (:meth:`Backend.notify`): with
+    #: ``publish_events`` and no ``event_sink``, events go out inside the writing
+    #: transaction and are delivered exactly when it commits.  Without it a sink is needed.
+    notify: bool = False
+    #: ``FULL OUTER JOIN`` exists: ``db.verify`` of two tables in the same database
+    #: compares them with one join statement that returns only the rows that differ
+    #: (without it, by key-range hashes as across databases).
+    full_outer_join: bool = False
     #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
     #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
     copy_text: bool = False

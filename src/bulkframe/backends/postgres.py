@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from bulkframe.backends.base import Backend, ForeignKey, TableRef, TextFormat
+from bulkframe.backends.base import Backend, DigestInput, ForeignKey, TableRef, TextFormat
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import MissingDependencyError
@@ -107,12 +107,17 @@ class PostgresBackend(Backend):
         regex=True,
         analyze_stage=True,
         modified_count="execute_update",
+        notify=True,
+        full_outer_join=True,
         copy_text=True,
     )
     dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
     def upsert_insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
+
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        conn.fetchall(sa.select(sa.func.pg_notify(sa.literal(channel), sa.literal(payload))))
 
     def copy_text_file(
         self,
@@ -292,6 +297,48 @@ class PostgresBackend(Backend):
         lock on the table until the transaction ends (needs table ownership)."""
         conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
 
+    def verify_bucket_hashes(
+        self,
+        source: sa.FromClause,
+        bucket: sa.ColumnElement[int],
+        where: sa.ColumnElement[bool] | None,
+        values: Sequence[DigestInput],
+    ) -> sa.Select[Any] | None:
+        """``md5`` of the canonical text built in SQL (``trim_scale`` for decimals,
+        ``float8send`` bits for floats, ``extract(epoch)`` microseconds for timestamps),
+        its first 16 hex digits as a ``bigint`` split by shifts; JSON is not hashed here
+        (``jsonb`` text is not the canonical form).  Constants are SQL literals, not
+        parameters, and the per-row part sits behind ``OFFSET 0`` so ``md5`` runs once
+        per row (both measured: each cost ~2x)."""
+        null, sep = sa.literal_column("chr(30)", sa.Text()), sa.literal_column("chr(31)", sa.Text())
+        parts: list[sa.ColumnElement[Any]] = []
+        for value in values:
+            text = _canonical_sql(value)
+            if text is None:
+                return None
+            parts.append(sa.func.coalesce(text, null))
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.op("||")(sep).op("||")(part)
+        digest = sa.func.left(sa.func.md5(joined, type_=sa.Text()), sa.literal_column("16"))
+        word = sa.cast(
+            sa.cast(sa.literal_column("'x'", sa.Text()).op("||")(digest), postgresql.BIT(64)), sa.BigInteger()
+        )
+        inner = sa.select(bucket.label("bucket"), word.label("w")).select_from(source)
+        if where is not None:
+            inner = inner.where(where)
+        rows = inner.offset(sa.literal_column("0")).subquery()
+        high = sa.cast(rows.c.w.op(">>")(sa.literal_column("32")), sa.Integer())
+        low = sa.cast(
+            rows.c.w.op("<<")(sa.literal_column("32")).op(">>")(sa.literal_column("32")), sa.Integer()
+        )
+        return sa.select(
+            rows.c.bucket,
+            sa.func.count().label("n"),
+            sa.func.sum(high).label("h1"),
+            sa.func.sum(low).label("h2"),
+        ).group_by(rows.c.bucket)
+
     def server_version(self, conn: Connection) -> int:
         return int(conn.scalar("SHOW server_version_num"))
 
@@ -307,6 +354,50 @@ def _round_numeric(element: Round, compiler: SQLCompiler, **kw: Any) -> str:
     # PostgreSQL has round(numeric, int) but no round(double precision, int)
     x, *digits = element.clauses.clauses
     return str(compiler.process(sa.func.round(sa.cast(x, sa.Numeric), *digits), **kw))
+
+
+def _text(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(expr, sa.Text())
+
+
+def _epoch_us(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    seconds = sa.func.extract("epoch", expr)
+    return _text(sa.cast(seconds * sa.literal_column("1000000"), sa.BigInteger()))
+
+
+def _float_bits(expr: sa.ColumnElement[Any], tolerance: float | None) -> sa.ColumnElement[str]:
+    x: sa.ColumnElement[Any] = sa.cast(expr, sa.Double())
+    if tolerance is not None:
+        x = sa.func.floor(x / sa.literal_column(f"{float(tolerance)!r}::float8"), type_=sa.Double())
+    hexed = sa.literal_column("'x'", sa.Text()).op("||")(
+        sa.func.encode(sa.func.float8send(x), sa.literal_column("'hex'"))
+    )
+    bits = _text(sa.cast(sa.cast(hexed, postgresql.BIT(64)), sa.BigInteger()))
+    return sa.case(
+        (x == sa.literal_column("0::float8"), sa.literal_column("'0'")),
+        (x == sa.literal_column("'NaN'::float8"), sa.literal_column("'NaN'")),
+        else_=bits,
+    )
+
+
+def _canonical_sql(value: DigestInput) -> sa.ColumnElement[str] | None:
+    """The canonical text of one value (``bulkframe.ops.verify_canon``), or ``None``."""
+    expr, kind, fam = value.expr, value.column.kind, value.family
+    if fam == "number":
+        return _text(sa.func.trim_scale(expr)) if kind == "decimal" else _text(expr)
+    if fam == "float":
+        return _float_bits(expr, value.tolerance)
+    if fam == "bool":
+        return sa.case((expr, sa.literal_column("'true'")), else_=sa.literal_column("'false'"))
+    if fam == "text":
+        return _text(expr)
+    if fam == "date":
+        return _text(expr - sa.literal_column("DATE '1970-01-01'"))
+    if fam in ("time", "instant"):
+        return _epoch_us(expr)
+    if fam == "binary":
+        return sa.func.encode(expr, sa.literal_column("'hex'"), type_=sa.Text())
+    return None  # json: jsonb's text is not the canonical form
 
 
 def _wrap(arr: pa.ChunkedArray, ext: pa.ExtensionType) -> pa.ChunkedArray:

@@ -308,6 +308,7 @@ class SQLiteBackend(Backend):
         concurrent_writers=False,
         regex=False,  # no REGEXP function unless the client registers one (ADBC does not)
         modified_count="execute_update",
+        full_outer_join=True,
         select_for_update=False,
         schema_on_index_name=True,
     )

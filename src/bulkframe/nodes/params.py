@@ -63,7 +63,8 @@ def _accept(*values: Any, note: str) -> NodeParam:
 
 _DATA = NodeParam(
     "node",
-    "list of dicts, Polars DataFrame/LazyFrame, pandas DataFrame, Arrow table/batch/reader, Parquet/CSV path",
+    "list or iterator of dicts, async iterator or queue.Queue (a stream, docs/streaming.md), Polars "
+    "DataFrame/LazyFrame, pandas DataFrame, Arrow table/batch/reader, Parquet/CSV path",
 )
 
 NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
@@ -83,10 +84,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
         "use_copy": _accept(True, note="bulkframe always loads PostgreSQL through binary COPY (ADBC)"),
         "disable_indexes": _accept(False, note="indexes are kept (dropping them is not built)"),
         "transform_data": _accept(True, note="transformation_rules apply whenever they are given"),
-        "streaming": _accept(
-            True,
-            note="iterators, LazyFrames, record-batch readers and files always stream in batch_size chunks",
-        ),
         "copy_options": NodeParam(
             "node",
             "format of a CSV/text file given as `data` (`format`, `delimiter`, `null_string`, `header`, "
@@ -94,26 +91,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
             "with them, other backends read it with them; refused for non-file data "
             "(`bulkframe.nodes.copy_options`)",
         ),
-        **{
-            name: _ns()
-            for name in (
-                "memory_limit",
-                "spill_to_disk",
-                "compression",
-                "gc_interval",
-                "benchmark_mode",
-                "benchmark_iterations",
-                "benchmark_warmup",
-                "stream_buffer_size",
-                "stream_timeout",
-                "process_immediately",
-                "max_latency",
-                "priority",
-                "publish_events",
-                "event_topic",
-                "event_format",
-            )
-        },
     },
     "update": {
         "data": NodeParam("rename", "rows to update by key (the library's `updates` rows)", target="updates"),

@@ -41,6 +41,8 @@ class Chunk:
     table: pa.Table
     offset: int
     where: Callable[[int], str] | None = None
+    #: batch number, when chunks are not all ``batch_size`` rows (stream micro-batches)
+    index: int | None = None
 
 
 @dataclass
@@ -70,12 +72,15 @@ class Source:
         return self._chunks(batch_size, hints)
 
 
-def open_source(data: Any) -> Source:
-    """Recognise ``data`` and return a :class:`Source` over it."""
+def open_source(data: Any, *, lazy: bool = False) -> Source:
+    """Recognise ``data`` and return a :class:`Source` over it.
+
+    ``lazy`` (``streaming=True``, ``memory_limit``): in-memory inputs that need converting
+    (lists of dicts, pandas frames) are converted batch by batch, never whole."""
     if isinstance(data, (str, os.PathLike)):
         return _file_source(Path(data))
     if isinstance(data, (list, tuple)):
-        return _dict_list_source(data)
+        return _dict_list_source(data, lazy=lazy)
     if isinstance(data, pa.Table):
         return _table_source(data, "pyarrow.Table")
     if isinstance(data, pa.RecordBatch):
@@ -94,7 +99,7 @@ def open_source(data: Any) -> Source:
         import pandas as pd
 
         if isinstance(data, pd.DataFrame):
-            return _pandas_source(data)
+            return _pandas_source(data, lazy=lazy)
     if hasattr(data, "__arrow_c_stream__"):
         return _reader_source(pa.RecordBatchReader.from_stream(data), type(data).__name__)
     if isinstance(data, Mapping):
@@ -159,12 +164,16 @@ def _reader_source(reader: pa.RecordBatchReader, description: str) -> Source:
     return Source(None, chunks, description)
 
 
-def _pandas_source(df: Any) -> Source:
+def _pandas_source(df: Any, *, lazy: bool = False) -> Source:
     """A pandas DataFrame.  Typed columns convert through Arrow; ``object`` columns (mixed
     Python values) convert exactly as the same values given as dicts would."""
     _unique_names(list(df.columns), "the pandas DataFrame")
 
     def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
+        if lazy:
+            for offset in range(0, len(df), batch_size):
+                yield Chunk(_pandas_to_arrow(df.iloc[offset : offset + batch_size], hints), offset)
+            return
         table = _pandas_to_arrow(df, hints)
         for offset in range(0, table.num_rows, batch_size):
             yield Chunk(table.slice(offset, batch_size), offset)
@@ -385,7 +394,7 @@ def _csv_error(
 # -- Python records -----------------------------------------------------------------
 
 
-def _dict_list_source(rows: list[Any] | tuple[Any, ...]) -> Source:
+def _dict_list_source(rows: list[Any] | tuple[Any, ...], *, lazy: bool = False) -> Source:
     whole: list[pa.Table] = []  # the list converted at once by infer_types (a new table)
 
     def chunks(batch_size: int, hints: Collection[str] | Mapping[str, Any]) -> Iterator[Chunk]:
@@ -400,6 +409,8 @@ def _dict_list_source(rows: list[Any] | tuple[Any, ...]) -> Source:
         # a list is in memory: every row decides the column types, not the first batch.
         # Converting it whole here (typed by those decisions) costs what the chunks would.
         decided: dict[str, pa.DataType] = {}
+        if lazy:  # decide from every row without converting the list whole
+            return infer_record_types(rows)
         if rows:
             whole[:] = [records_to_table(rows, (), 0, decided=decided)]
         return decided

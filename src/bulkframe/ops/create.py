@@ -23,19 +23,24 @@ from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
+    BenchmarkOptions,
     ConflictResolution,
     ErrorPolicy,
+    EventOptions,
     LoadOptions,
+    MemoryOptions,
     MetricsOptions,
     MigrationOptions,
     ProgressOptions,
     RuleOptions,
     RunOptions,
+    StreamOptions,
 )
 from bulkframe.plan.batch import Counts, Prepared
 from bulkframe.plan.executor import ConnectionLease, Execution
 from bulkframe.plan.ledger import Ledger, fingerprint
 from bulkframe.plan.metrics import Metrics
+from bulkframe.plan.rejections import Rejections
 from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
 from bulkframe.rules.prepare import Preparer
@@ -43,6 +48,11 @@ from bulkframe.types import Column, kind_of_arrow
 
 if TYPE_CHECKING:
     from bulkframe.backends.session import Sessions
+    from bulkframe.normalize.sources import Source
+    from bulkframe.normalize.streams import RowStream
+    from bulkframe.plan.benchmark import StageClock
+    from bulkframe.plan.events import Publisher
+    from bulkframe.plan.memory import MemoryGovernor
 
 log = logging.getLogger("bulkframe")
 
@@ -161,22 +171,119 @@ def bulk_create(
     migration: MigrationOptions,
     progress: ProgressOptions,
     load: LoadOptions | None = None,
+    streams: StreamOptions | None = None,
+    memory: MemoryOptions | None = None,
+    events: EventOptions | None = None,
+    benchmark: BenchmarkOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, ConflictResolution)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    from bulkframe.normalize.streams import is_unbounded, open_stream
+
+    load = load or LoadOptions()
+    refused = [name for name in load.changed() if name not in sessions.backend.capabilities.load_options]
+    if refused:
+        raise NotSupportedError(
+            f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not supported on {sessions.backend.name}; "
+            "docs/backends.md says what each load option means on each database"
+        )
+    streams, memory = streams or StreamOptions(), memory or MemoryOptions()
+    events, benchmark = events or EventOptions(), benchmark or BenchmarkOptions()
+    options: dict[str, Any] = dict(
+        batch_size=batch_size,
+        conflict_resolution=conflict_resolution,
+        conflict_fields=conflict_fields,
+        primary_key=primary_key,
+        rules=rules,
+        policy=policy,
+        run=run,
+        monitoring=monitoring,
+        migration=migration,
+        progress=progress,
+        memory=memory,
+        load=load,
+    )
+    stream = open_stream(data, streams, batch_size) if streams.given or is_unbounded(data) else None
+    if stream is not None and run.resumable:
+        raise NotSupportedError(
+            "resumable=True cannot resume a stream: its micro-batches are cut by time, so a rerun would "
+            "cut them differently. Each micro-batch commits on its own (and its ledger row with it) anyway"
+        )
+    if run.resumable and memory.memory_limit is not None:
+        raise NotSupportedError(
+            "resumable=True cannot be combined with memory_limit: batch sizes follow the measured "
+            "memory, so a rerun could cut the input into different batches than the run it resumes. "
+            "Use batch_size alone for a resumable load"
+        )
+    if benchmark.benchmark_mode:
+        from bulkframe.plan.benchmark import benchmarked
+
+        if stream is not None or events.publish_events:
+            raise InvalidOptionValueError(
+                "benchmark_mode reads the input several times and rolls the timed runs back; it cannot "
+                "be combined with a stream or with publish_events"
+            )
+        fresh = _fresh_source(data, memory)
+
+        def once(clock: StageClock | None, limit: int | None, preset: dict[str, Any] | None) -> BulkResult:
+            return _create(sessions, ref, fresh(), **options, clock=clock, rehearsal=limit, preset=preset)
+
+        return benchmarked(once, benchmark, replayable=_replayable(data))
+    if stream is not None:
+        from bulkframe.plan.microbatch import run_stream
+
+        live = stream
+        return run_stream(
+            lambda: _create(sessions, ref, live.source(), **options, events=events, stream=live), live
+        )
+    return _create(sessions, ref, open_source(data, lazy=memory.stream_input), **options, events=events)
+
+
+def _fresh_source(data: Any, memory: MemoryOptions) -> Callable[[], Source]:
+    return lambda: open_source(data, lazy=memory.stream_input)
+
+
+def _replayable(data: Any) -> bool:
+    from bulkframe.ops.upsert import replayable
+
+    return replayable(data)
+
+
+def _create(
+    sessions: Sessions,
+    ref: TableRef,
+    source: Source,
+    *,
+    batch_size: int,
+    conflict_resolution: str,
+    conflict_fields: Sequence[str] | None,
+    primary_key: Sequence[str] | str | None,
+    rules: RuleOptions,
+    policy: ErrorPolicy,
+    run: RunOptions,
+    monitoring: MetricsOptions,
+    migration: MigrationOptions,
+    progress: ProgressOptions,
+    memory: MemoryOptions,
+    load: LoadOptions,
+    events: EventOptions | None = None,
+    stream: RowStream | None = None,
+    clock: StageClock | None = None,
+    rehearsal: int | None = None,
+    preset: dict[str, Any] | None = None,
+) -> BulkResult:
+    """One run of ``bulk_create`` over an opened source.  ``rehearsal`` (benchmark mode):
+    write the first that many rows (all with ``-1``) in one transaction, then roll back."""
+    from bulkframe.plan.events import Publisher
+    from bulkframe.plan.memory import MemoryGovernor
+
     backend = sessions.backend
+    publisher = Publisher.open(events, backend, operation="create", table=str(ref)) if events else None
     if migration.verify and conflict_resolution == "skip":
         raise InvalidOptionValueError(
             "verify_migration cannot check conflict_resolution='skip': skipped rows keep the table's "
             "values, so they would be reported as differences"
-        )
-    load = load or LoadOptions()
-    refused = [name for name in load.changed() if name not in backend.capabilities.load_options]
-    if refused:
-        raise NotSupportedError(
-            f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not supported on {backend.name}; "
-            "docs/backends.md says what each load option means on each database"
         )
     if migration.disable_triggers and not backend.capabilities.user_triggers:
         raise NotSupportedError(
@@ -189,21 +296,33 @@ def bulk_create(
             "writer at a time. Use parallel_batches=1 (the default)."
         )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
-    source = open_source(data)
+    quiet = rehearsal is not None
     op = OperationRun(
         "create",
         str(ref),
         policy=policy,
-        progress=progress,
+        progress=progress if not quiet else None,
         total=source.total,
-        metrics=Metrics(monitoring) if monitoring.enabled else None,
+        metrics=Metrics(monitoring) if monitoring.enabled and not quiet else None,
     )
+    op.rejections = rejections_for(policy, memory)
     result = op.result
-    per_batch = policy.per_batch or run.per_batch_commits
+    result.metrics.update(preset or {})
+    per_batch = (policy.per_batch or run.per_batch_commits or stream is not None) and not quiet
+    governor = MemoryGovernor(memory, run.workers, batch_size, resize=stream is None)
     retries = policy.retries if policy.strategy == "retry_batch" else 0
     _check_pool(sessions, run.workers, run.connections)
     session = ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries))
-    execution = Execution(policy, result, op.rejections, op.reporter, workers=run.workers, metrics=op.metrics)
+    execution = Execution(
+        policy,
+        result,
+        op.rejections,
+        op.reporter,
+        workers=run.workers if not quiet else 1,
+        metrics=op.metrics,
+        events=publisher,
+        rehearsal=quiet,
+    )
     ledger: Ledger | None = None
     created = False  # a table this call created outside its transaction (no transactional DDL)
     try:
@@ -215,7 +334,11 @@ def bulk_create(
         if columns is None:  # a new table: decide types from all the rows the source can show
             decided = source.infer_types(batch_size)
             hints.update((n, kind_of_arrow(pa.field(n, t))) for n, t in decided.items())
-        chunks = source.chunks(batch_size, hints)
+        chunks = governor.chunks(source.chunks(governor.read_rows, hints))
+        if rehearsal is not None and rehearsal >= 0:
+            chunks = _first_rows(chunks, rehearsal)
+        if clock is not None:
+            chunks = clock.iterate("normalize", chunks)
         first = next(chunks, None)
         if first is None:
             session.conn.commit()
@@ -238,6 +361,8 @@ def bulk_create(
             )
         by_name = {c.name: c for c in columns}
         keys = _conflict_keys(conflict_resolution, conflict_fields, columns, ref)
+        if publisher is not None:
+            publisher.keys = keys or [c.name for c in columns if c.primary_key]
         _check_required_present(by_name, first.table.column_names, ref)
         # every run whose batches commit separately keeps a ledger (rows written in the same
         # transaction as the batch): after a COMMIT whose answer was lost it tells whether the
@@ -287,17 +412,23 @@ def bulk_create(
                 replace(c, table=c.table.drop_columns([n for n in dropped_ids if n in c.table.column_names]))
                 for c in source_chunks
             )
-        prepared = _prepared(source_chunks, prepare, ledger, batch_size, result, reservoir)
+        stage_prepare = prepare if clock is None else clock.wrap("rules", prepare)
+        prepared = _prepared(source_chunks, stage_prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
-            return CreateWriter(
+            made = CreateWriter(
                 backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers, load
             )
+            return made if clock is None else clock.writer(made)  # type: ignore[return-value]
 
         def spawn() -> tuple[ConnectionLease, CreateWriter]:
             return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        if quiet:
+            op.settle(execution.counts)
+            op.rejections.close()
+            return result
         if ledger is not None and run.auto_cleanup:
             ledger.finish(session.conn)
         for name in given_ids:  # explicit ids: the id generator must continue after them
@@ -315,6 +446,7 @@ def bulk_create(
             else:  # nothing can resume a run without a checkpoint: forget its ledger rows
                 _forget(sessions, session, ledger)
         op.settle(execution.counts)
+        extras(result, governor, publisher, stream)
         op.report_metrics()
         op.failed(exc)
         raise
@@ -322,6 +454,7 @@ def bulk_create(
         sessions.release(session.conn, discard=run.cleanup_connections)
     op.settle(execution.counts)
     result.committed_ranges.sort()
+    extras(result, governor, publisher, stream)
     op.report_metrics()
     return op.finish()
 
@@ -340,6 +473,43 @@ def _drop_created(backend: Backend, sessions: Sessions, session: ConnectionLease
             backend.drop_table(conn, ref)
     except Exception:  # the original error matters more
         log.warning("could not drop table %s that the failed call created", ref, exc_info=True)
+
+
+def rejections_for(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:
+    """The rejected-rows report; with ``spill_to_disk`` it spills (compressed) beyond a
+    share of ``memory_limit`` (default 16 MiB)."""
+    from bulkframe.plan.spill import Spill, spill_threshold
+
+    return Rejections(
+        policy.log_level,
+        spill=Spill(memory.codec) if memory.spill_to_disk else None,
+        spill_bytes=spill_threshold(memory.limit_bytes),
+        compression=memory.codec,
+    )
+
+
+def _first_rows(chunks: Iterator[Chunk], n: int) -> Iterator[Chunk]:
+    """The chunks holding the input's first ``n`` rows (the benchmark warm-up)."""
+    for chunk in chunks:
+        if chunk.offset >= n:
+            return
+        yield (
+            chunk
+            if chunk.offset + chunk.table.num_rows <= n
+            else replace(chunk, table=chunk.table.slice(0, n - chunk.offset))
+        )
+
+
+def extras(
+    result: BulkResult, governor: MemoryGovernor, publisher: Publisher | None, stream: RowStream | None
+) -> None:
+    """The memory, event and stream reports in ``result.metrics``."""
+    if governor.limit is not None or governor.options.gc_interval:
+        result.metrics["memory"] = governor.report()
+    if publisher is not None:
+        result.metrics["events_published"] = publisher.published
+    if stream is not None:
+        result.metrics["stream"] = stream.report()
 
 
 def _check_pool(sessions: Sessions, workers: int, connections: int | None) -> None:
@@ -416,7 +586,7 @@ def _forget(sessions: Sessions, session: ConnectionLease, ledger: Ledger) -> Non
 
 def _prepared(
     chunks: Iterator[Chunk],
-    prepare: Preparer,
+    prepare: Callable[[Chunk], Prepared],
     ledger: Ledger | None,
     batch_size: int,
     result: BulkResult,
@@ -430,10 +600,14 @@ def _prepared(
 
 
 def _prepare_all(
-    chunks: Iterator[Chunk], prepare: Preparer, ledger: Ledger | None, batch_size: int, result: BulkResult
+    chunks: Iterator[Chunk],
+    prepare: Callable[[Chunk], Prepared],
+    ledger: Ledger | None,
+    batch_size: int,
+    result: BulkResult,
 ) -> Iterator[Prepared]:
     for chunk in chunks:
-        index = chunk.offset // batch_size
+        index = chunk.offset // batch_size if chunk.index is None else chunk.index
         if ledger is None:
             yield replace(prepare(chunk), index=index)
             continue

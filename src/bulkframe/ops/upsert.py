@@ -35,6 +35,7 @@ from bulkframe.errors import (
 )
 from bulkframe.normalize import open_source
 from bulkframe.normalize.dedupe import dedupe_keys
+from bulkframe.normalize.streams import is_unbounded
 from bulkframe.ops._modify import (
     DEFAULT_ROW_BATCH,
     analyze_stage,
@@ -46,7 +47,16 @@ from bulkframe.ops._modify import (
     table_keys,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
-from bulkframe.options import Dedupe, ErrorPolicy, ProgressOptions, RuleOptions, UpsertConflictResolution
+from bulkframe.options import (
+    Dedupe,
+    ErrorPolicy,
+    EventOptions,
+    MemoryOptions,
+    ProgressOptions,
+    RuleOptions,
+    StreamOptions,
+    UpsertConflictResolution,
+)
 from bulkframe.plan.run import OperationRun
 from bulkframe.result import BulkResult
 from bulkframe.rules.prepare import Preparer
@@ -79,6 +89,9 @@ def bulk_upsert(
     rules: RuleOptions | None = None,
     policy: ErrorPolicy | None = None,
     progress: ProgressOptions | None = None,
+    streams: StreamOptions | None = None,
+    memory: MemoryOptions | None = None,
+    events: EventOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, UpsertConflictResolution)
     check_choice("dedupe", dedupe, Dedupe)
@@ -102,8 +115,36 @@ def bulk_upsert(
             f"input again; a {type(data).__name__} can be read only once. Pass a list, a DataFrame, an Arrow "
             "table or a file path, or use error_strategy='stop'/'continue'"
         )
-    source = open_source(data)
     progress = progress or ProgressOptions()
+    streams, memory, events = streams or StreamOptions(), memory or MemoryOptions(), events or EventOptions()
+    if (
+        streams.given
+        or is_unbounded(data)
+        or events.publish_events
+        or memory.memory_limit is not None
+        or memory.spill_to_disk
+    ):
+        return _through_executor(
+            sessions,
+            ref,
+            data,
+            keys_option=unique_fields,
+            update_fields=update_fields,
+            insert_fields=insert_fields,
+            mode=mode,
+            update_if=update_if,
+            insert_if=insert_if,
+            dedupe=dedupe,
+            create_unique_index=create_unique_index,
+            batch_size=batch_size or DEFAULT_ROW_BATCH,
+            rules=rules,
+            policy=policy,
+            progress=progress,
+            streams=streams,
+            memory=memory,
+            events=events,
+        )
+    source = open_source(data, lazy=memory.stream_input)
     attempt = 0
     while True:
         op = OperationRun("upsert", str(ref), policy=policy, progress=progress, total=source.total)
@@ -153,6 +194,29 @@ def bulk_upsert(
     result.failure_count = op.rejections.count
     result.success_count = result.inserted + result.updated + result.skipped
     return op.finish()
+
+
+def _through_executor(
+    sessions: Sessions,
+    ref: TableRef,
+    data: Any,
+    *,
+    streams: StreamOptions,
+    memory: MemoryOptions,
+    **kwargs: Any,
+) -> BulkResult:
+    """Streams, events and memory limits: batches through the executor (``upsert_batches``)."""
+    from bulkframe.normalize.streams import open_stream
+    from bulkframe.ops.upsert_batches import upsert_batches
+    from bulkframe.plan.microbatch import run_stream
+
+    if not (streams.given or is_unbounded(data)):
+        source = open_source(data, lazy=memory.stream_input)
+        return upsert_batches(sessions, ref, source, memory=memory, **kwargs)
+    stream = open_stream(data, streams, kwargs["batch_size"])
+    return run_stream(
+        lambda: upsert_batches(sessions, ref, stream.source(), memory=memory, stream=stream, **kwargs), stream
+    )
 
 
 def replayable(data: Any) -> bool:

@@ -38,6 +38,7 @@ from bulkframe.types import arange
 
 if TYPE_CHECKING:
     from bulkframe.backends.connection import Connection
+    from bulkframe.plan.events import Publisher
     from bulkframe.plan.ledger import Ledger
     from bulkframe.plan.metrics import Metrics
     from bulkframe.progress import Reporter
@@ -94,6 +95,10 @@ class Execution:
     db_rejected: dict[int, int] = field(default_factory=dict)
     metrics: Metrics | None = None
     retries: dict[int, int] = field(default_factory=dict)
+    #: events published after each commit (``publish_events``)
+    events: Publisher | None = None
+    #: benchmark runs: the single transaction is rolled back instead of committed
+    rehearsal: bool = False
 
     def run(
         self,
@@ -118,7 +123,7 @@ class Execution:
         result = self.result
         failed = False
         try:
-            stream = getattr(write, "stream", None)
+            stream = getattr(write, "stream", None) if self.events is None else None
             if stream is not None:
                 failed = self._stream(session, iter(batches), write, stream)
             else:
@@ -131,6 +136,8 @@ class Execution:
                         continue
                     began = time.perf_counter()
                     counts = write(session.conn, batch.table)
+                    if self.events is not None:
+                        self.events.staged(session.conn, batch.index, batch.positions, batch.table, counts)
                     self.counts.add(counts)
                     self._measure(batch, began)
                     self.reporter.advance(batch.rows, batch.rows, 0)
@@ -141,9 +148,14 @@ class Execution:
                     "error_strategy='continue' to write the valid rows.",
                 )
             write.finish(session.conn)
+            if self.rehearsal:
+                session.conn.rollback()
+                return
             session.conn.commit()
         except BaseException as exc:
             session.conn.rollback()
+            if self.events is not None:
+                self.events.discard()
             write.reset()
             self.counts = Counts()
             result.failure_count = result.records_processed
@@ -154,6 +166,8 @@ class Execution:
         result.batches_committed = result.batches
         result.committed_ranges = [(0, result.records_processed)] if result.records_processed else []
         result.failure_count = 0
+        if self.events is not None:
+            self.events.committed()  # after the books: a failed delivery keeps true counts
 
     def _stream(
         self,
@@ -346,14 +360,20 @@ class Execution:
         positions = batch.positions.take(idx)
         attempt = 0
         while True:
+            if self.events is not None:
+                self.events.discard()  # a rolled-back attempt's events never happened
             try:
                 counts = write(session.conn, part)
                 if self.ledger is not None:
                     self.ledger.record(
                         session.conn, batch.index, positions, batch.fingerprint, counts, complete=complete
                     )
+                if self.events is not None:
+                    self.events.staged(session.conn, batch.index, positions, part, counts)
                 session.conn.commit()
                 self._committed(batch, positions, counts, complete)
+                if self.events is not None:
+                    self.events.committed()  # after the books: a failed delivery keeps true counts
                 return None
             except (IntegrityError, DataError) as exc:
                 session.conn.rollback()
@@ -376,6 +396,8 @@ class Execution:
                     raise
                 if landed is not None:  # the COMMIT went through before the connection died
                     self._committed(batch, positions, Counts(*landed), complete)
+                    if self.events is not None:
+                        self.events.committed()
                     return None
                 if retry:
                     delay = self.policy.delay(attempt)

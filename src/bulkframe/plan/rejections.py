@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from bulkframe.options import failed_records_format
+from bulkframe.plan.spill import SPILL_BYTES, Spill
 
 log = logging.getLogger("bulkframe.rejections")
 
@@ -77,16 +78,33 @@ def entries(
 class Rejections:
     """Collects rejected rows across batches and hands them out once at the end."""
 
-    def __init__(self, level: int = logging.WARNING):
+    def __init__(
+        self,
+        level: int = logging.WARNING,
+        *,
+        spill: Spill | None = None,
+        spill_bytes: int = SPILL_BYTES,
+        compression: str | None = None,
+    ):
         self.frames: list[pl.DataFrame] = []
         self.count = 0
         self.level = level
+        #: with ``spill_to_disk``: frames beyond ``spill_bytes`` in memory go to Arrow IPC files
+        self.spill = spill
+        self.spill_bytes = spill_bytes
+        #: Parquet codec of ``failed_records_file`` (``compression``)
+        self.compression = compression
+        self._held = 0
 
     def add(self, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return
         self.frames.append(frame)
         self.count += frame.height
+        self._held += int(frame.estimated_size())
+        if self.spill is not None and self._held > self.spill_bytes:
+            self.spill.write(pl.concat(self.frames, how="diagonal_relaxed"))
+            self.frames, self._held = [], 0
         first = frame.row(0, named=True)
         log.log(
             self.level,
@@ -98,23 +116,36 @@ class Rejections:
         )
 
     def frame(self) -> pl.DataFrame | None:
-        if not self.frames:
+        frames = [*(self.spill.read() if self.spill is not None else []), *self.frames]
+        if not frames:
             return None
-        return pl.concat(self.frames, how="diagonal_relaxed").sort("row")
+        return pl.concat(frames, how="diagonal_relaxed").sort("row")
 
     def deliver(
         self, path: str | None, callback: Callable[[pl.DataFrame], Any] | None
     ) -> pl.DataFrame | None:
-        """Write the report file and call the callback (only when rows were rejected)."""
-        frame = self.frame()
+        """Write the report file and call the callback (only when rows were rejected); the
+        spill files are removed afterwards."""
+        try:
+            frame = self.frame()
+        finally:
+            self.close()
         if frame is None:
             return None
         if path:
-            writer_for(path)(frame, Path(path))
+            if self.compression and Path(path).suffix.lower() == ".parquet":
+                frame.write_parquet(Path(path), compression=self.compression)  # type: ignore[arg-type]
+            else:
+                writer_for(path)(frame, Path(path))
             log.info("wrote %d rejected rows to %s", frame.height, path)
         if callback is not None:
             callback(frame)
         return frame
+
+    def close(self) -> None:
+        """Remove the spill files (after :meth:`deliver`)."""
+        if self.spill is not None:
+            self.spill.close()
 
 
 def _flat(frame: pl.DataFrame) -> pl.DataFrame:

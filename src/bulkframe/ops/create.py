@@ -425,6 +425,7 @@ def _create(
             return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        created = False  # the rows' transaction committed: the table stays, as where DDL is transactional
         if quiet:
             op.settle(execution.counts)
             op.rejections.close()
@@ -438,7 +439,7 @@ def _create(
             _verify(sessions, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
-        if created:  # the rollback did not undo the CREATE TABLE: nothing of this call stays
+        if created and not result.batches_committed:  # the rollback did not undo the CREATE TABLE
             _drop_created(backend, sessions, session, ref)
         if ledger is not None:
             if run.resumable:

@@ -1,8 +1,13 @@
 """Benchmark: bulk_upsert / bulk_update / bulk_delete on N rows against the floor.
 
-Four scenarios on a products table preloaded with N rows (ids 1..N):
+Scenarios on a products table preloaded with N rows (ids 1..N):
 
 * ``upsert``       — N incoming rows, ids N/2+1 .. N/2+N (half exist, half are new);
+* ``create-update`` / ``create-skip`` — the same rows through
+  ``bulk_create(conflict_resolution="update"|"skip", batch_size=N)`` (floor: staging +
+  ``ON CONFLICT DO UPDATE`` / ``DO NOTHING``);
+* ``resync``       — the N stored rows again, unchanged: ``bulk_upsert(detect_changes=True)``
+  against a plain ``bulk_upsert`` of the same rows (goal: ≥ 3x) and the floor;
 * ``update-ids``   — N rows ``{id, price, stock}`` updating every row by id;
 * ``delete-ids``   — delete N/2 rows given as an id list;
 * ``update-where`` — conditional update: ``price = price * 0.9, stock = stock + 1`` where
@@ -137,6 +142,15 @@ def psycopg_many(url: str, sql: str, rows: list[tuple[Any, ...]]) -> Callable[[]
     return run
 
 
+def _json_staged(data: Any) -> Any:
+    """``data`` with its metadata column as the ``arrow.json`` type the floor's COPY takes."""
+    import pyarrow as pa
+
+    return data.set_column(
+        7, "metadata", pa.ExtensionArray.from_storage(pa.json_(pa.string()), data.column(7).combine_chunks())
+    )
+
+
 # -- scenarios -------------------------------------------------------------------------------
 COLS = "id, name, price, category, stock, active, created_at, metadata"
 SET_ALL = ", ".join(f"{c} = excluded.{c}" for c in COLS.split(", ")[1:])
@@ -151,11 +165,7 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
         data = upsert_input(n)
         import pyarrow as pa
 
-        staged = data.set_column(
-            7,
-            "metadata",
-            pa.ExtensionArray.from_storage(pa.json_(pa.string()), data.column(7).combine_chunks()),
-        )
+        staged = _json_staged(data)
         rows = [tuple(r.values()) for r in data.slice(0, em_rows).to_pylist()]
         return {
             "bulkframe": with_db(url, lambda db: db.bulk_upsert(TABLE, data)),
@@ -171,6 +181,35 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
                 f"(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO UPDATE SET {SET_ALL}",
                 rows,
             ),
+        }
+    if name in ("create-update", "create-skip"):
+        data = upsert_input(n)
+        staged = _json_staged(data)
+        conflict = name.split("-")[1]
+        action = f"DO UPDATE SET {SET_ALL}" if conflict == "update" else "DO NOTHING"
+        return {
+            "bulkframe": with_db(
+                url, lambda db: db.bulk_create(TABLE, data, conflict_resolution=conflict, batch_size=n)
+            ),
+            "floor": floor_stage_and(
+                url,
+                staged,
+                COLS,
+                f'INSERT INTO "{TABLE}" SELECT * FROM s WHERE true ON CONFLICT (id) {action}',
+            ),
+        }
+    if name == "resync":
+        data = base_table(n)
+        plain = common.product_arrow(n)  # the same rows, metadata as plain JSON text
+        return {
+            "bulkframe": with_db(url, lambda db: db.bulk_upsert(TABLE, plain, detect_changes=True)),
+            "floor": floor_stage_and(
+                url,
+                data,
+                COLS,
+                f'INSERT INTO "{TABLE}" SELECT * FROM s WHERE true ON CONFLICT (id) DO UPDATE SET {SET_ALL}',
+            ),
+            "bulkframe plain upsert": with_db(url, lambda db: db.bulk_upsert(TABLE, plain)),
         }
     if name == "update-ids":
         data = update_input(n)
@@ -236,7 +275,7 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
     raise SystemExit(f"unknown scenario {name!r}")
 
 
-SCENARIOS = ("upsert", "update-ids", "delete-ids", "update-where")
+SCENARIOS = ("upsert", "create-update", "create-skip", "resync", "update-ids", "delete-ids", "update-where")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_modify: {n:,} rows on {common.redact_url(url)} (PostgreSQL {common.server_version(url)})")
     table_rows: list[list[Any]] = []
     records: list[dict[str, Any]] = []
+    speedups: dict[str, dict[str, float]] = {}
     status = 0
     for name in args.only.split(",") if args.only else SCENARIOS:
         contenders = scenario(name, n, em_rows, url)
@@ -280,34 +320,47 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name}: bulkframe left {prints['bulkframe']}, floor left {prints['floor']}", file=sys.stderr
             )
-        scaled = times["executemany"] * n / em_rows
-        for who, seconds, mark in (
-            ("bulkframe", times["bulkframe"], ""),
-            ("floor", times["floor"], ""),
-            ("psycopg executemany", scaled, "*" if em_rows < n else ""),
-        ):
+        for who, seconds in times.items():
+            mark = ""
+            if who == "executemany":
+                seconds, mark = seconds * n / em_rows, "*" if em_rows < n else ""
+            label = "psycopg executemany" if who == "executemany" else who
+            same = matched if who == "bulkframe" else ("yes" if prints[who] == prints["floor"] else "NO")
+            if who == "executemany":
+                same = ""  # capped: it wrote only --executemany-rows rows
+            if same == "NO":
+                status = 2
             table_rows.append(
                 [
                     name,
-                    who,
+                    label,
                     f"{seconds:,.2f}{mark}",
                     common.fmt_int(n / seconds),
                     f"{times['floor'] / seconds:.2f}x",
-                    matched if who == "bulkframe" else "",
+                    same if who != "floor" else "",
                 ]
             )
             records.append(
                 {
                     "scenario": name,
-                    "contender": who,
+                    "contender": label,
                     "rows": n,
                     "seconds": seconds,
                     "rows_per_second": n / seconds,
                     "vs_floor": times["floor"] / seconds,
                     "capped_rows": em_rows if mark else None,
-                    "same_rows_as_floor": (matched == "yes") if who == "bulkframe" else None,
+                    "same_rows_as_floor": (same == "yes") if same else None,
                 }
             )
+        done = [r for r in table_rows if r[0] == name]
+        print("  " + "; ".join(f"{r[1]} {r[2]} s ({r[4]} of the floor)" for r in done), flush=True)
+        if "bulkframe plain upsert" in times:
+            speedup = times["bulkframe plain upsert"] / times["bulkframe"]
+            print(
+                f"{name}: detect_changes is {speedup:.2f}x the plain upsert of the same rows (goal ≥ 3x)",
+                flush=True,
+            )
+            speedups[name] = {"detect_changes_vs_plain_upsert": speedup}
         if times["floor"] / times["bulkframe"] < 0.9:
             status = max(status, 1)
     print(
@@ -332,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             "executemany_rows": em_rows,
             "repeat": args.repeat,
             "results": records,
+            "speedups": speedups,
             "verdict": verdict,
             "environment": common.environment_info(url),
         },

@@ -17,10 +17,14 @@ from bulkframe.backends.registry import DEFAULT_URL, load_backend
 from bulkframe.backends.session import Sessions
 from bulkframe.errors import InvalidOptionValueError, SchemaError, unknown_option
 from bulkframe.options import (
+    AuditLevel,
+    AuditOptions,
     BenchmarkOptions,
+    ChangeDetection,
     Compression,
     ConflictResolution,
     Dedupe,
+    DeleteSafety,
     ErrorPolicy,
     ErrorStrategy,
     EventFormat,
@@ -38,6 +42,8 @@ from bulkframe.options import (
     RunOptions,
     StreamOptions,
     StreamPriority,
+    SyncMode,
+    SyncOptions,
     UpsertConflictResolution,
     VerifyMode,
     VerifyOptions,
@@ -943,6 +949,25 @@ class Database:
         progress_callback: bool | Callable[..., Any] | None = None,
         progress_interval: int | None = None,
         progress_format: ProgressFormat = "both",
+        sync_mode: SyncMode | None = None,
+        last_sync_timestamp: Any = None,
+        sync_timestamp_field: str = "updated_at",
+        sync_state_table: str | None = None,
+        sync_name: str | None = None,
+        sync_scope: Mapping[str, Any] | None = None,
+        operation_field: str = "operation",
+        detect_changes: bool = False,
+        change_detection_fields: Sequence[str] | None = None,
+        ignore_fields: Sequence[str] | None = None,
+        audit_sync: bool = False,
+        audit_table: str = "bulkframe_sync_audit",
+        audit_level: AuditLevel = "changes_only",
+        soft_delete: bool = False,
+        deleted_at_field: str = "deleted_at",
+        dry_run: bool = False,
+        max_delete_count: int | None = None,
+        backup_before_delete: bool = False,
+        backup_location: str | None = None,
         stream_buffer_size: int | None = None,
         stream_timeout: float | None = None,
         process_immediately: bool = False,
@@ -959,7 +984,10 @@ class Database:
         event_sink: str | Callable[[Any], Any] | None = None,
         **unknown: Any,
     ) -> BulkResult:
-        """Insert new rows and update existing ones: staging + ``INSERT … ON CONFLICT``.
+        """Insert new rows and update existing ones, or synchronise the table with a source.
+
+        Staged by COPY, then merged by ``UPDATE … FROM`` + anti-join ``INSERT`` (docs/upsert.md,
+        docs/sync.md).
 
         Parameters
         ----------
@@ -968,17 +996,20 @@ class Database:
         data
             Any input ``bulk_create`` accepts.
         unique_fields : str or list of str, optional
-            Columns that identify a row (default: the primary key).  A unique index or
-            constraint on exactly these columns must exist, else an error names them.
+            Columns that identify a row (default: the primary key).  Without a unique index
+            or constraint on exactly these columns the merge still works, with the table
+            locked against other writers until commit (a unique index is faster).
         update_fields : list of str, optional
             Columns an existing row takes from the input (default: every non-key input
             column).
         insert_fields : list of str, optional
             Columns a new row is inserted with (default: every input column); must
             include ``unique_fields``.  Others get the column default.
-        conflict_resolution : {"update", "skip"}
-            ``"update"``: existing rows are updated.  ``"skip"``: they are left alone
-            (counted as ``skipped``).
+        conflict_resolution : {"update", "skip", "source_wins", "target_wins", "newest_wins"}
+            ``"update"`` (``"source_wins"``): existing rows are updated.  ``"skip"``
+            (``"target_wins"``): they are left alone (counted as ``skipped``).
+            ``"newest_wins"``: updated only when the incoming ``sync_timestamp_field`` is
+            later than the stored one (else ``skipped``).
         upsert_conditions : mapping, optional
             ``{"update_if": filter, "insert_if": filter}``.  ``update_if`` names the stored
             row's columns and ``{"$col": "excluded.x"}`` for the incoming row's; a stored
@@ -989,7 +1020,7 @@ class Database:
             counted in ``skipped`` and ``deduplicated``), or raise.
         create_unique_index : bool
             Create the missing unique index on ``unique_fields`` (in the same
-            transaction) instead of raising.
+            transaction) instead of merging under a table lock.
         batch_size : int, optional
             Input rows per staged batch (default 100,000).
         schema : str, optional
@@ -1015,6 +1046,37 @@ class Database:
             As in ``bulk_create``; exceeding ``max_errors`` writes nothing.
         progress_callback, progress_interval, progress_format
             As in ``bulk_create``.
+        sync_mode : {"incremental", "full", "delta"}, optional
+            ``"incremental"``: apply only rows whose ``sync_timestamp_field`` is later than
+            ``last_sync_timestamp``; ``result.high_water_mark`` is the new mark.
+            ``"full"``: also delete (or soft-delete) stored rows whose key the input lacks,
+            within ``sync_scope``.  ``"delta"``: the input is a change set whose
+            ``operation_field`` says ``"insert"``, ``"update"`` or ``"delete"``, applied in
+            order (per-operation counts in ``result.metrics["delta"]``).
+        last_sync_timestamp, sync_timestamp_field, sync_state_table, sync_name
+            The incremental bound, the change-timestamp column (default ``"updated_at"``;
+            also what ``"newest_wins"`` compares), and a table that keeps the mark per
+            ``sync_name`` (default: the table's name) so the next run starts from it.
+        sync_scope : mapping, optional
+            Full sync: the filter selecting the stored rows the input stands for.
+        operation_field : str
+            Delta sync: the operation column (not written to the table).
+        detect_changes, change_detection_fields, ignore_fields
+            Leave stored rows that equal the incoming ones (compared in SQL on
+            ``change_detection_fields``, default every updated column) unwritten and count
+            them in ``result.unchanged``; ``ignore_fields`` are neither compared nor
+            written to existing rows.
+        audit_sync, audit_table, audit_level
+            Record the changes in ``audit_table`` (created on first use) in the same
+            transaction: ``"changes_only"`` (one row per inserted/updated/deleted key, with
+            before/after values of the changed fields as JSON), ``"full"`` or
+            ``"summary"`` (one row per call).
+        soft_delete, deleted_at_field, max_delete_count, backup_before_delete, backup_location
+            How the deletes of a full or delta sync are made and guarded, as in
+            ``bulk_delete``.
+        dry_run : bool
+            Run everything, report the counts (a full sync: ``result.data`` samples the
+            rows it would delete), then roll back.
         stream_buffer_size, stream_timeout, process_immediately, max_latency, priority
             Read ``data`` as an unbounded stream (a blocking iterator or generator, an
             ``asyncio`` async iterator or a ``queue.Queue``; async iterators and queues are
@@ -1045,7 +1107,7 @@ class Database:
         Returns
         -------
         BulkResult
-            Exact ``inserted``, ``updated`` and ``skipped``, summing to the rows written;
+            Exact ``inserted``, ``updated``, ``skipped``, ``unchanged`` and ``deleted``;
             ``records_processed == success_count + failure_count``.
 
         Raises
@@ -1056,12 +1118,16 @@ class Database:
             An option value outside its allowed set (the message lists the allowed values)
             or options that contradict each other.
         SchemaError
-            No unique index on ``unique_fields`` (and ``create_unique_index`` is off), an
-            unknown column, or a value that cannot be cast.
+            An unknown column (key, compared, ignored or timestamp field), a value that
+            cannot be cast, or a delta operation that is not insert/update/delete.
+        NotSupportedError
+            Matching without a unique index on a backend that cannot lock the table.
         ValidationError
             Rows were rejected under ``error_strategy="stop"``; nothing was written.
         SafetyLimitError
-            More than ``max_errors`` rows were rejected; nothing was written.
+            More than ``max_errors`` rows were rejected, or a sync would delete more than
+            ``max_delete_count`` rows (or every row: a full sync of an empty input), or
+            the backup could not be written; nothing was written.
         IntegrityError
             A constraint refused a row; the call rolled back.
         TransientError
@@ -1094,6 +1160,10 @@ class Database:
             rules=rules,
             policy=policy,
             progress=progress,
+            sync=SyncOptions.from_options(options),
+            changes=ChangeDetection.from_options(options),
+            audit=AuditOptions.from_options(options),
+            safety=DeleteSafety.from_options(options),
             streams=streams,
             memory=memory,
             events=events,
@@ -1198,6 +1268,7 @@ class Database:
         """
         if unknown:
             raise unknown_option(unknown, _option_names("bulk_delete"), where="bulk_delete")
+        DeleteSafety.from_options(dict(locals()))  # the declared checks (the delete repeats them)
         from bulkframe.ops.delete import bulk_delete
 
         return bulk_delete(

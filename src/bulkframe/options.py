@@ -20,8 +20,15 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 #: ``bulk_create(conflict_resolution=...)``: what a row whose key exists does.
 ConflictResolution = Literal["error", "skip", "update"]
-#: ``bulk_upsert(conflict_resolution=...)``: what an existing row does.
-UpsertConflictResolution = Literal["update", "skip"]
+#: ``bulk_upsert(conflict_resolution=...)``: what an existing row does.  ``"source_wins"``
+#: is ``"update"`` and ``"target_wins"`` is ``"skip"`` under their synchronisation names;
+#: ``"newest_wins"`` updates a stored row only when the incoming row's
+#: ``sync_timestamp_field`` is later.
+UpsertConflictResolution = Literal["update", "skip", "source_wins", "target_wins", "newest_wins"]
+#: ``bulk_upsert(sync_mode=...)``: how the input relates to the table (``None``: a plain upsert).
+SyncMode = Literal["incremental", "full", "delta"]
+#: ``bulk_upsert(audit_level=...)``: what the audit table records about a sync.
+AuditLevel = Literal["changes_only", "full", "summary"]
 #: ``bulk_upsert(dedupe=...)``: which of the input rows sharing a key is kept.
 Dedupe = Literal["last", "first", "error"]
 #: ``error_strategy``: how rejected rows and failed batches are treated.
@@ -574,6 +581,163 @@ class LoadOptions(OptionGroup):
         ]
 
 
+def _names(name: str, value: Any) -> tuple[str, ...] | None:
+    """A list of column names (``None`` stays ``None``); anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise _invalid(f"{name} must be a list of column names, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class SyncOptions(OptionGroup):
+    """Synchronisation of a table with a source (``bulk_upsert``; see docs/sync.md).
+
+    ``sync_mode``:
+
+    - ``None`` (default): a plain upsert.
+    - ``"incremental"``: only input rows whose ``sync_timestamp_field`` is later than
+      ``last_sync_timestamp`` are applied; ``result.high_water_mark`` is the latest
+      timestamp seen (kept in ``sync_state_table`` when one is named).
+    - ``"full"``: the table is made equal to the input for the synced key space: rows are
+      upserted, then stored rows whose key is absent from the input (within
+      ``sync_scope``) are deleted, or soft-deleted with ``soft_delete=True``.
+    - ``"delta"``: the input is a change set; ``operation_field`` says per row
+      ``"insert"``, ``"update"`` or ``"delete"``; changes apply in input order.
+    """
+
+    sync_mode: SyncMode | None = None
+    """How the input relates to the table: ``"incremental"``, ``"full"`` or ``"delta"``
+    (``None``: a plain upsert)."""
+    last_sync_timestamp: Any = None
+    """Incremental sync: apply only rows whose ``sync_timestamp_field`` is later than this
+    (a datetime, date, number or ISO-8601 text; default: the value kept in
+    ``sync_state_table``, else every row)."""
+    sync_timestamp_field: str = "updated_at"
+    """The column that says when a source row last changed (incremental sync, and
+    ``conflict_resolution="newest_wins"``)."""
+    sync_state_table: str | None = None
+    """Keep the high-water mark of each incremental sync in this table (created on first
+    use, written in the sync's transaction) and start the next run from it."""
+    sync_name: str | None = None
+    """The name a sync's state is kept under in ``sync_state_table`` (default: the table's
+    name)."""
+    sync_scope: Mapping[str, Any] | None = None
+    """Full sync: the filter (docs/filters.md) that selects the stored rows the input
+    stands for; stored rows outside it are never deleted (default: the whole table)."""
+    operation_field: str = "operation"
+    """Delta sync: the input column holding each change's operation (``"insert"``,
+    ``"update"`` or ``"delete"``); it is not written to the table."""
+
+    @property
+    def mode(self) -> str:
+        """The sync mode, ``"upsert"`` for a plain upsert."""
+        return self.sync_mode or "upsert"
+
+    def _check(self) -> None:
+        for name in ("sync_timestamp_field", "operation_field"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise _invalid(f"{name} must be a column name, got {getattr(self, name)!r}")
+        for name in ("sync_state_table", "sync_name"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise _invalid(f"{name} must be a non-empty str, got {value!r}")
+        given = {
+            "last_sync_timestamp": self.last_sync_timestamp is not None,
+            "sync_state_table": self.sync_state_table is not None,
+            "sync_name": self.sync_name is not None,
+        }
+        wrong = [k for k, v in given.items() if v and self.sync_mode != "incremental"]
+        if wrong:
+            raise _invalid(
+                f"{', '.join(wrong)} only apply to sync_mode='incremental' (got {self.sync_mode!r})"
+            )
+        if self.sync_scope is not None and self.sync_mode != "full":
+            raise _invalid(f"sync_scope only applies to sync_mode='full' (got {self.sync_mode!r})")
+        if self.sync_scope is not None and not isinstance(self.sync_scope, Mapping):
+            raise _invalid(f"sync_scope must be a filter (a dict), got {type(self.sync_scope).__name__}")
+
+
+@dataclass(frozen=True)
+class ChangeDetection(OptionGroup):
+    """Change detection of ``bulk_upsert``: stored rows equal to the incoming ones are left
+    alone (no new row version, no trigger fires) and counted ``unchanged``."""
+
+    detect_changes: bool = False
+    """Compare each incoming row with the stored one in SQL (``IS DISTINCT FROM``) and write
+    only rows that differ; the others are counted in ``result.unchanged``."""
+    change_detection_fields: Sequence[str] | None = None
+    """The columns compared (default: every column that would be updated); a row equal in
+    these is unchanged even if other columns differ."""
+    ignore_fields: Sequence[str] | None = None
+    """Columns neither compared nor written to existing rows, such as ``created_at`` or
+    columns only the table's side maintains; new rows still get them."""
+
+    def _check(self) -> None:
+        if not isinstance(self.detect_changes, bool):
+            raise _invalid(f"detect_changes must be True or False, got {self.detect_changes!r}")
+        _names("change_detection_fields", self.change_detection_fields)
+        _names("ignore_fields", self.ignore_fields)
+        if self.change_detection_fields is not None and not self.detect_changes:
+            raise _invalid("change_detection_fields needs detect_changes=True")
+        both = set(self.change_detection_fields or ()) & set(self.ignore_fields or ())
+        if both:
+            raise _invalid(f"{sorted(both)} are both in change_detection_fields and ignore_fields")
+
+
+@dataclass(frozen=True)
+class AuditOptions(OptionGroup):
+    """The audit trail of a sync (``bulk_upsert``), written in the sync's own transaction:
+    a rolled-back sync leaves no audit rows.  The table's columns are in docs/sync.md."""
+
+    audit_sync: bool = False
+    """Record what the call changed in ``audit_table``."""
+    audit_table: str = "bulkframe_sync_audit"
+    """The audit table (created on first use)."""
+    audit_level: AuditLevel = "changes_only"
+    """``"changes_only"``: one row per inserted, updated or deleted key, with the before and
+    after values of the fields that changed (JSON); ``"full"``: also unchanged rows, with
+    every field; ``"summary"``: one row per call with the counts."""
+
+    def _check(self) -> None:
+        if not isinstance(self.audit_sync, bool):
+            raise _invalid(f"audit_sync must be True or False, got {self.audit_sync!r}")
+        if not isinstance(self.audit_table, str) or not self.audit_table:
+            raise _invalid(f"audit_table must be a table name, got {self.audit_table!r}")
+
+
+@dataclass(frozen=True)
+class DeleteSafety(OptionGroup):
+    """How rows are deleted and what guards the delete (``bulk_delete``; the delete half of
+    ``bulk_upsert``'s full and delta syncs)."""
+
+    soft_delete: bool = False
+    """Set ``deleted_at_field`` to the current timestamp instead of deleting."""
+    deleted_at_field: str = "deleted_at"
+    """The column ``soft_delete`` sets."""
+    dry_run: bool = False
+    """Change nothing; report what would be changed (``result.dry_run`` is True)."""
+    max_delete_count: int | None = None
+    """When more rows than this would be deleted, nothing is changed and
+    ``SafetyLimitError`` says how many (checked inside the deleting transaction)."""
+    backup_before_delete: bool = False
+    """Write the deleted rows to ``backup_location`` before committing; if writing fails
+    nothing is changed."""
+    backup_location: str | None = None
+    """Where the backup goes (``.parquet``, ``.json``, ``.jsonl``, ``.csv``)."""
+
+    def _check(self) -> None:
+        for name in ("soft_delete", "dry_run", "backup_before_delete"):
+            if not isinstance(getattr(self, name), bool):
+                raise _invalid(f"{name} must be True or False, got {getattr(self, name)!r}")
+        limit = self.max_delete_count
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise _invalid(f"max_delete_count must be a non-negative int, got {limit!r}")
+        if self.backup_location is not None and not self.backup_before_delete:
+            raise _invalid("backup_location is only used with backup_before_delete=True")
+
+
 def _non_negative_number(name: str, value: Any, *, positive: bool = False) -> None:
     if value is None:
         return
@@ -809,15 +973,30 @@ GROUPS: tuple[type[OptionGroup], ...] = (
     MemoryOptions,
     EventOptions,
     BenchmarkOptions,
+    SyncOptions,
+    ChangeDetection,
+    AuditOptions,
+    DeleteSafety,
 )
 
 #: The groups each ``Database`` operation builds from its keyword options (with
 #: ``Group.from_options``) and hands to its ``ops`` function.
 OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
-    "bulk_create": GROUPS,
-    "bulk_upsert": (RuleOptions, ErrorPolicy, ProgressOptions, StreamOptions, MemoryOptions, EventOptions),
+    "bulk_create": GROUPS[:10],
+    "bulk_upsert": (
+        RuleOptions,
+        ErrorPolicy,
+        ProgressOptions,
+        StreamOptions,
+        MemoryOptions,
+        EventOptions,
+        SyncOptions,
+        ChangeDetection,
+        AuditOptions,
+        DeleteSafety,
+    ),
     "bulk_update": (RuleOptions,),
-    "bulk_delete": (),
+    "bulk_delete": (DeleteSafety,),
     "verify": (VerifyOptions,),
 }
 

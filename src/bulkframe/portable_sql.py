@@ -33,6 +33,8 @@ __all__ = [
     "CharLength",
     "ExactInteger",
     "Floor",
+    "JsonObject",
+    "JsonWithout",
     "PortableCast",
     "Round",
     "TitleCase",
@@ -194,3 +196,61 @@ class ExactInteger(sa.ColumnElement[Any]):
 @_generic
 def _exact_integer(element: ExactInteger, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.process(element.value, **kw))
+
+
+def _sql_string(text: str) -> str:
+    """``text`` as an SQL string literal (for names the statement spells, never values)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class JsonObject(sa.ColumnElement[Any]):
+    """A JSON object built from ``names`` (column names, rendered as string literals) and
+    the SQL values beside them (generic: ``json_object('a', x, 'b', y)``)."""
+
+    inherit_cache = False
+
+    def __init__(self, names: list[str], values: list[Any]) -> None:
+        self.names = list(names)
+        self.values = list(values)
+        self.type = sa.Text()
+
+
+@compiles(JsonObject)
+@_generic
+def _json_object(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
+    parts = [
+        f"{_sql_string(n)}, {compiler.process(v, **kw)}"
+        for n, v in zip(element.names, element.values, strict=True)
+    ]
+    return f"json_object({', '.join(parts)})"
+
+
+class JsonWithout(sa.ColumnElement[Any]):
+    """The JSON object ``obj`` without the members whose condition holds (``drops``:
+    ``[(name, condition), ...]``).  Generic: ``json_remove(obj, CASE WHEN c THEN '$."a"'
+    ELSE <a path no column has> END, ...)`` (removing an absent member changes nothing)."""
+
+    inherit_cache = False
+
+    def __init__(self, obj: Any, drops: list[tuple[str, Any]]) -> None:
+        self.obj = obj
+        self.drops = list(drops)
+        self.type = sa.Text()
+
+
+@compiles(JsonWithout)
+@_generic
+def _json_without(element: JsonWithout, compiler: SQLCompiler, **kw: Any) -> str:
+    if not element.drops:
+        return str(compiler.process(element.obj, **kw))
+    absent = _sql_string(json_path(" bulkframe:absent "))
+    paths = [
+        f"CASE WHEN {compiler.process(cond, **kw)} THEN {_sql_string(json_path(name))} ELSE {absent} END"
+        for name, cond in element.drops
+    ]
+    return f"json_remove({compiler.process(element.obj, **kw)}, {', '.join(paths)})"
+
+
+def json_path(name: str) -> str:
+    """The JSON path of member ``name`` (``$."name"``, with ``"`` and ``\\`` escaped)."""
+    return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

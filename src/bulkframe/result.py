@@ -11,8 +11,8 @@ class BulkResult:
     """What an operation did, with counts that add up.
 
     ``records_processed == success_count + failure_count`` always holds, and
-    ``success_count == inserted + updated + deleted + skipped`` for the operation's
-    own kinds of success.  ``errors`` holds one row per rejected input row (a Polars
+    ``success_count == inserted + updated + deleted + skipped + unchanged`` for the
+    operation's own kinds of success.  ``errors`` holds one row per rejected input row (a Polars
     DataFrame with ``row``, ``stage``, ``error`` and the row's values), or ``None``.
     """
 
@@ -25,6 +25,8 @@ class BulkResult:
     updated: int = 0
     deleted: int = 0
     skipped: int = 0
+    #: Rows equal to the stored ones, left unwritten (``bulk_upsert(detect_changes=True)``).
+    unchanged: int = 0
     not_found: int = 0
     batches: int = 0
     batches_committed: int = 0
@@ -43,6 +45,9 @@ class BulkResult:
     #: Keys of input rows that matched no stored row (``bulk_update`` by rows,
     #: ``bulk_delete(ids=…)``): scalars for a one-column key, tuples otherwise.
     not_found_ids: list[Any] = field(default_factory=list)
+    #: Incremental sync: the latest change timestamp among the input rows (the next run's
+    #: ``last_sync_timestamp``), or the one the run started from when no row was newer.
+    high_water_mark: Any = None
 
     @property
     def rows_per_second(self) -> float:
@@ -72,6 +77,7 @@ class BulkResult:
             "updated": self.updated,
             "deleted": self.deleted,
             "skipped": self.skipped,
+            "unchanged": self.unchanged,
             "not_found": self.not_found,
             "not_found_ids": list(self.not_found_ids),
             "deduplicated": self.deduplicated,
@@ -84,6 +90,7 @@ class BulkResult:
             "success": self.success,
             "warnings": list(self.warnings),
             "metrics": dict(self.metrics),
+            "high_water_mark": self.high_water_mark,
         }
         errors = self.errors
         out["errors"] = errors.to_dicts() if errors is not None and hasattr(errors, "to_dicts") else []
@@ -105,7 +112,7 @@ class BulkResult:
             ("success", self.success_count),
             ("failure", self.failure_count),
         ]
-        kinds = ("inserted", "updated", "deleted", "skipped", "not_found", "deduplicated")
+        kinds = ("inserted", "updated", "deleted", "skipped", "unchanged", "not_found", "deduplicated")
         counts += [(kind, getattr(self, kind)) for kind in kinds if getattr(self, kind)]
         committed = (
             f"{self.batches_committed:,}/{self.batches:,}"
@@ -142,5 +149,6 @@ class BulkResult:
             f"BulkResult({self.operation} {self.table!r}: processed={self.records_processed} "
             f"success={self.success_count} failure={self.failure_count} inserted={self.inserted} "
             f"updated={self.updated} deleted={self.deleted} skipped={self.skipped} "
+            f"{f'unchanged={self.unchanged} ' if self.unchanged else ''}"
             f"batches={self.batches} {self.rows_per_second:,.0f} rows/s)"
         )

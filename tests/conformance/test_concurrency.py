@@ -1,7 +1,7 @@
 """One ``Database`` shared by threads (a bounded connection pool), and concurrent writers
 that overlap on keys: atomic_ops are applied in SQL (``x = x + n``) under row locks taken
-in key order, upserts apply their rows in key order, and ``retry_batch`` retries a
-deadlocked upsert as a whole.  Stored values are read back through an independent client
+in key order, upserts into one table queue behind a transaction-scoped lock, and
+``retry_batch`` retries a deadlocked upsert as a whole.  Stored values are read back through an independent client
 (``peek``)."""
 
 from __future__ import annotations
@@ -219,7 +219,8 @@ def test_dead_pooled_connection_is_replaced(pg_url):  # type: ignore[no-untyped-
 
 
 def _deadlock_upsert(pg_url: str, table: str, **options: Any) -> tuple[Any, BaseException | None]:
-    """An upsert of ids 1, 2 (key order) deadlocks with a writer that locks 2, then 1.
+    """An upsert of ids 1, 2 (its UPDATE visits row 1 first) deadlocks with a writer that
+    locks 2, then 1.
 
     Returns the upsert's result or error once both are done (the other writer commits)."""
     import psycopg
@@ -228,6 +229,8 @@ def _deadlock_upsert(pg_url: str, table: str, **options: Any) -> tuple[Any, Base
     with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as other:
         admin.execute(f'CREATE TABLE "{table}" (id bigint primary key, v integer)')
         admin.execute(f'INSERT INTO "{table}" VALUES (1, 0), (2, 0)')
+        # the upsert's deadlock check (deadlock_timeout 1 s) must fire first, also on a busy machine
+        other.execute("SET deadlock_timeout = '60s'")
         other.execute(f'UPDATE "{table}" SET v = 200 WHERE id = 2')  # holds row 2
 
         def upsert() -> None:
@@ -242,7 +245,7 @@ def _deadlock_upsert(pg_url: str, table: str, **options: Any) -> tuple[Any, Base
         deadline = time.monotonic() + 30
         while not admin.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            (f'%INSERT INTO "{table}"%',),
+            (f'%"{table}"%',),  # the merge's UPDATE … FROM waits for row 2
         ).fetchone()[0]:  # type: ignore[index]
             assert time.monotonic() < deadline, "the upsert never waited for row 2"
             time.sleep(0.01)
@@ -382,7 +385,7 @@ def _two_writers(pg_url: str, op: str, keys: int, rounds: int) -> None:
 @pytest.mark.postgres
 def test_two_processes_upsert_overlapping_keys_in_random_order(pg_url):  # type: ignore[no-untyped-def]
     """20k keys (half of them new), 5 rounds, batches of 4,000: no deadlock error surfaces
-    (rows are applied in key order, so the writers queue) and the table is exact: every
+    (the merges queue behind a transaction-scoped lock) and the table is exact: every
     key once, with the value both wrote, each new key counted as inserted by exactly one
     process. Before key order, 4 of 6 such rounds failed with "deadlock detected"."""
     _two_writers(pg_url, "upsert", UPSERT_KEYS, UPSERT_ROUNDS)

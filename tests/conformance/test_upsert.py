@@ -208,15 +208,31 @@ def test_dedupe_last_across_batches_applies_in_order(db, products):  # type: ign
     assert (rows_after[9]["name"], rows_after[11]["name"]) == ("z", None)
 
 
-def test_unique_fields_need_a_unique_index(db, products):  # type: ignore[no-untyped-def]
-    before = _rows(db, products)
-    with pytest.raises(SchemaError, match=r"\['name', 'category'\]"):
-        db.bulk_upsert(
-            products,
-            [{"id": 1, "name": "P1", "category": "c", "stock": 0}],
-            unique_fields=["name", "category"],
-        )
-    assert _rows(db, products) == before
+def test_unique_fields_without_a_unique_index_match_under_a_lock(db, products, peek, caplog):  # type: ignore[no-untyped-def]
+    """Issue 12: no index on (name, category): rows are still matched (UPDATE … FROM +
+    anti-join INSERT, table locked), counts are exact, and a log line says an index would
+    be faster."""
+    caplog.set_level("INFO", logger="bulkframe")
+    result = db.bulk_upsert(
+        products,
+        [
+            {"id": 60, "name": "P1", "category": "c", "stock": 70},  # matches row 1 by (name, category)
+            {"id": 61, "name": "Fresh", "category": "c", "stock": 71},
+            {"id": 62, "name": "P2", "category": "other", "stock": 72},  # other category: new
+        ],
+        unique_fields=["name", "category"],
+        update_fields=["stock"],
+    )
+    assert (result.inserted, result.updated, result.skipped) == (2, 1, 0)
+    assert peek(
+        f'SELECT id, name, category, stock FROM "{products}" WHERE id IN (1, 60, 61, 62) ORDER BY id'
+    ) == [
+        (1, "P1", "c", 70),
+        (61, "Fresh", "c", 71),
+        (62, "P2", "other", 72),
+    ]
+    assert any("no unique index on ['name', 'category']" in r.getMessage() for r in caplog.records)
+    assert any("A unique index would be faster" in r.getMessage() for r in caplog.records)
     result = db.bulk_upsert(
         products,
         [
@@ -230,6 +246,17 @@ def test_unique_fields_need_a_unique_index(db, products):  # type: ignore[no-unt
     assert (result.inserted, result.updated) == (1, 1)
     rows = _rows(db, products)
     assert rows[1]["stock"] == 0 and rows[51]["name"] == "New"
+
+
+def test_keyless_match_counts_keys_when_the_table_holds_a_key_twice(db, table, sql, peek):  # type: ignore[no-untyped-def]
+    """Without a unique index the table may hold a key twice: both rows take the update,
+    and the count is per input row (one key), so the counts still add up."""
+    sql(f'CREATE TABLE "{table}" (code text, qty integer)')
+    sql(f"INSERT INTO \"{table}\" VALUES ('a', 1), ('a', 2), ('b', 3)")
+    result = db.bulk_upsert(table, [{"code": "a", "qty": 9}, {"code": "c", "qty": 4}], unique_fields="code")
+    assert (result.inserted, result.updated, result.skipped) == (1, 1, 0)
+    assert result.records_processed == result.success_count == 2
+    assert sorted(peek(f'SELECT code, qty FROM "{table}"')) == [("a", 9), ("a", 9), ("b", 3), ("c", 4)]
 
 
 def test_batches_and_frame_input(db, products):  # type: ignore[no-untyped-def]

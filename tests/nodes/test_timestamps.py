@@ -67,5 +67,20 @@ def test_updates_and_upserts_set_updated_at(flow: DataFlow, url: str) -> None:
         after_upsert = _stamps(url)
         assert after_upsert[3] > after_rows[3]
         assert {k: after_upsert[k] for k in (1, 2, 4)} == {k: after_rows[k] for k in (1, 2, 4)}
+
+        # change detection leaves the stamp out of the comparison: an equal row is
+        # unchanged and keeps its stamp, a changed one is stamped
+        time.sleep(1.1)
+        again = _run(
+            "StampedBulkUpsertNode",
+            {
+                "data": [{"id": 3, "name": "c", "price": 4.0}, {"id": 4, "name": "d", "price": 9.0}],
+                "unique_fields": ["id"],
+                "detect_changes": True,
+            },
+        )
+        assert (again["updated"], again["unchanged"]) == (1, 1)
+        after_sync = _stamps(url)
+        assert after_sync[3] == after_upsert[3] and after_sync[4] > after_upsert[4]
     finally:
         flow.database.drop_table("stamped")

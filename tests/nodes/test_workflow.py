@@ -122,14 +122,13 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
     wf = WorkflowBuilder()
     with pytest.raises(OptionError, match=r"'bach_size' \(did you mean 'batch_size'\?\)"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "bach_size": 10})
-    with pytest.raises(NotSupportedError, match=r"'sync_mode', 'detect_changes'"):
-        wf.add_node(
-            "ProductBulkUpsertNode", "x", {"data": [], "sync_mode": "incremental", "detect_changes": True}
-        )
     with pytest.raises(InvalidOptionValueError, match=r"use_copy=False is not supported.*only True"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
     with pytest.raises(NotSupportedError, match=r"conflict_resolution='source_wins'"):
-        wf.add_node("ProductBulkUpsertNode", "x", {"data": [], "conflict_resolution": "source_wins"})
+        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "conflict_resolution": "source_wins"})
+    wf.add_node(
+        "ProductBulkUpsertNode", "sync_ok", {"data": [], "conflict_resolution": "source_wins"}
+    )  # a sync value
     with pytest.raises(InvalidOptionValueError, match=r"register_callback\('nobody'"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "failed_records_callback": "nobody"})
     with pytest.raises(
@@ -237,3 +236,62 @@ def test_readme_workflow_nodes_section_runs(tmp_path, monkeypatch) -> None:  # t
 
     with connect(f"sqlite:///{tmp_path / 'bulkframe.db'}") as db:
         assert db.read("products")["name"].to_list() == ["Product 1"]
+
+
+def test_the_spec_data_synchronization_example_with_a_model_that_has_its_columns(flow: DataFlow) -> None:
+    """The spec's data-synchronization node, parameters as written, on a Product that has the
+    columns the example names (the spec's own Product lacks them: test_spec_examples.py).
+    Seeded EXT-1..3; the source changes EXT-1, repeats EXT-2 (newer timestamp, equal
+    compared fields), sends EXT-3 older than the last sync, and adds EXT-4."""
+    import json
+
+    models = declare_fitting_models(flow)
+    flow.database.bulk_create(models["Product"], product_rows(3, internal_notes="kept", description=None))
+    at = lambda y, m: dt.datetime(y, m, 1, tzinfo=dt.timezone.utc)  # noqa: E731
+    base = {r["external_id"]: r for r in product_rows(4, description=None)}
+    external_products = [
+        {**base["EXT-1"], "price": 99.0, "updated_at": at(2024, 2), "internal_notes": "source"},
+        {**base["EXT-2"], "updated_at": at(2024, 3)},
+        {**base["EXT-3"], "price": 1.0, "updated_at": at(2023, 6)},
+        {**base["EXT-4"], "updated_at": at(2024, 2)},
+    ]
+    external_products[0]["created_at"] = at(2030, 1)
+    workflow = WorkflowBuilder()
+    workflow.add_node(
+        "ProductBulkUpsertNode",
+        "sync_products",
+        {
+            "data": external_products,
+            "unique_fields": ["external_id"],
+            "sync_mode": "incremental",
+            "conflict_resolution": "source_wins",
+            "last_sync_timestamp": "2024-01-01T00:00:00Z",
+            "detect_changes": True,
+            "change_detection_fields": ["price", "stock", "description"],
+            "ignore_fields": ["internal_notes", "created_at"],
+            "audit_sync": True,
+            "audit_table": "product_sync_audit",
+            "audit_level": "changes_only",
+        },
+    )
+    try:
+        results, _ = LocalRuntime().execute(workflow.build())
+        data = results["sync_products"]["data"]
+        assert (data["inserted"], data["updated"], data["unchanged"], data["skipped"]) == (1, 1, 1, 1)
+        assert data["high_water_mark"] == at(2024, 3)
+        after = {r["external_id"]: r for r in flow.database.read("products", order_by="id").to_dicts()}
+        assert sorted(after) == ["EXT-1", "EXT-2", "EXT-3", "EXT-4"]
+        assert (after["EXT-1"]["price"], after["EXT-1"]["internal_notes"]) == (99.0, "kept")  # ignored
+        assert after["EXT-1"]["created_at"] == base["EXT-1"]["created_at"]  # ignored
+        assert after["EXT-2"]["updated_at"] is None  # unchanged: not written at all
+        assert after["EXT-3"]["price"] == 30.0  # older than the last sync
+        audit = flow.database.read("product_sync_audit", order_by="operation").to_dicts()
+        assert [(a["operation"], json.loads(a["row_key"])) for a in audit] == [
+            ("insert", {"external_id": "EXT-4"}),
+            ("update", {"external_id": "EXT-1"}),
+        ]
+        before, new = json.loads(audit[1]["before_values"]), json.loads(audit[1]["after_values"])
+        assert set(before) == set(new) == {"price", "updated_at"}
+        assert (before["price"], new["price"]) == (10.0, 99.0) and before["updated_at"] is None
+    finally:
+        flow.database.drop_table("product_sync_audit")

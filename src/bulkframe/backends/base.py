@@ -281,6 +281,32 @@ class Backend(abc.ABC):
         must queue up front (SQLite: take the write lock before any read, or a later
         upgrade fails with "database is locked" instead of waiting) override it."""
 
+    def distinct(self, stored: Any, incoming: Any, column: Column) -> sa.ColumnElement[bool]:
+        """True when ``incoming`` would change ``stored`` (NULL-safe; change detection).
+        Default: ``stored IS DISTINCT FROM incoming`` (SQLAlchemy renders ``IS NOT`` where
+        the database spells it so)."""
+        return stored.is_distinct_from(incoming)  # type: ignore[no-any-return]
+
+    def serialize_merges(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
+        """Called before a staged merge (``UPDATE … FROM`` + anti-join ``INSERT``) into
+        ``ref`` when a unique index guards its key: make concurrent bulkframe merges into the
+        same table queue up, so their row locks cannot deadlock.  Default: nothing (a
+        backend without concurrent writers is serialized by :meth:`begin_write`)."""
+
+    def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
+        """Before matching rows on columns that no unique index guards: keep every other
+        writer from inserting or changing ``ref``'s rows until this transaction ends, so no
+        key can be inserted twice.  Default: nothing on a single-writer backend
+        (:meth:`begin_write` already holds the write lock); a backend with concurrent
+        writers must override it, else the merge is refused."""
+        if self.capabilities.concurrent_writers:
+            from bulkframe.errors import NotSupportedError
+
+            raise NotSupportedError(
+                f"{self.name}: matching rows on columns without a unique index needs a table lock this "
+                "backend does not provide; create a unique index on the key columns"
+            )
+
     def verify_bucket_hashes(
         self,
         source: sa.FromClause,
@@ -468,6 +494,30 @@ class Backend(abc.ABC):
 
     def drop_table(self, conn: Connection, ref: TableRef) -> None:
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
+
+    def rename_table(self, conn: Connection, ref: TableRef, new_name: str) -> None:
+        """``ALTER TABLE ref RENAME TO new_name`` (same schema), inside the caller's
+        transaction: with transactional DDL a drop-and-rename swap is atomic."""
+        conn.run(f"ALTER TABLE {self.qualified(ref)} RENAME TO {self.quote(new_name)}")
+
+    def table_names(self, conn: Connection, schema: str | None = None) -> list[str]:
+        """The base tables (not views) of ``schema`` (default: the connection's current
+        schema), sorted, without bulkframe's own ``_bf_`` tables; read through ADBC's
+        ``GetObjects``."""
+        raw = conn.raw
+        catalog = raw.adbc_current_catalog
+        wanted = raw.adbc_current_db_schema if schema is None else schema
+        reader = raw.adbc_get_objects(depth="tables", catalog_filter=catalog, table_types_filter=["table"])
+        names: list[str] = []
+        for entry in reader.read_all().to_pylist():
+            for db_schema in entry["catalog_db_schemas"] or ():
+                if (db_schema["db_schema_name"] or "") == (wanted or ""):
+                    names += [t["table_name"] for t in db_schema["db_schema_tables"] or ()]
+        return sorted(n for n in names if not n.startswith("_bf_") and not self.internal_table(n))
+
+    def internal_table(self, name: str) -> bool:
+        """Whether ``name`` is one of the database's own catalog tables (never copied)."""
+        return False
 
     def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
         return conn.ingest(stage, data, temporary=True)

@@ -47,6 +47,11 @@ class Capabilities:
     #: (``CREATE INDEX s.ix ON t (…)``, SQLite) rather than on the table
     #: (``CREATE INDEX ix ON s.t (…)``, the SQL standard and PostgreSQL).
     schema_on_index_name: bool = False
+    #: One query's rows arrive as a stream of batches of one stable Arrow type (ADBC
+    #: PostgreSQL reads through ``COPY``), so a streamed read is one query.  Without it the
+    #: driver types a result from its first batch (ADBC SQLite), and streamed reads page
+    #: through the table instead, one query per batch (by key when it has one).
+    streamed_reads: bool = True
     #: ``NOTIFY channel, payload`` exists (:meth:`Backend.notify`): with
     #: ``publish_events`` and no ``event_sink``, events go out inside the writing
     #: transaction and are delivered exactly when it commits.  Without it a sink is needed.

@@ -17,7 +17,7 @@ from bulkframe.backends.base import Backend, DigestInput, ForeignKey, TableRef, 
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import MissingDependencyError
-from bulkframe.portable_sql import Round, TitleCase
+from bulkframe.portable_sql import JsonObject, JsonWithout, Round, TitleCase
 from bulkframe.types import Column
 
 _KINDS = {
@@ -96,6 +96,10 @@ JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
 GROUP BY i.indexrelid
 """
+
+
+#: First key of bulkframe's advisory locks (the second is a hash of the table's name).
+_MERGE_LOCK_CLASS = 0x62660001
 
 
 class PostgresBackend(Backend):
@@ -297,6 +301,25 @@ class PostgresBackend(Backend):
         lock on the table until the transaction ends (needs table ownership)."""
         conn.run(f"ALTER TABLE {self.qualified(ref)} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
 
+    def distinct(self, stored: Any, incoming: Any, column: Column) -> sa.ColumnElement[bool]:
+        """``json`` has no equality operator: JSON columns compare as ``jsonb``."""
+        if column.kind == "json":
+            stored, incoming = sa.cast(stored, postgresql.JSONB), sa.cast(incoming, postgresql.JSONB)
+        return super().distinct(stored, incoming, column)
+
+    def serialize_merges(self, conn: Connection, ref: TableRef) -> None:
+        """A transaction-scoped advisory lock on the table's name: bulkframe's merges into one
+        table run one after another (other writers are not blocked; a key they insert
+        meanwhile is caught by the merge's ``ON CONFLICT``)."""
+        conn.run(
+            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref))
+        )
+
+    def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
+        """``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE``: readers go on, every other writer
+        (and every other such merge) waits until this transaction ends."""
+        conn.run(f"LOCK TABLE {self.qualified(ref)} IN SHARE ROW EXCLUSIVE MODE")
+
     def verify_bucket_hashes(
         self,
         source: sa.FromClause,
@@ -411,3 +434,25 @@ def _uuid_to_ext(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     hexed = pc.replace_substring(arr.cast(pa.large_string()), "-", "")
     raw = pl.Series(hexed).str.decode("hex").to_arrow().cast(pa.binary(16))
     return pa.chunked_array([pa.ExtensionArray.from_storage(pa.uuid(), raw)], pa.uuid())
+
+
+@compiles(JsonObject, "postgresql")
+def _jsonb_build_object(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
+    parts = [
+        f"{_literal(n)}, {compiler.process(v, **kw)}"
+        for n, v in zip(element.names, element.values, strict=True)
+    ]
+    return f"jsonb_build_object({', '.join(parts)})"
+
+
+@compiles(JsonWithout, "postgresql")
+def _jsonb_minus(element: JsonWithout, compiler: SQLCompiler, **kw: Any) -> str:
+    obj = compiler.process(element.obj, **kw)
+    if not element.drops:
+        return str(obj)
+    names = [f"CASE WHEN {compiler.process(c, **kw)} THEN {_literal(n)} END" for n, c in element.drops]
+    return f"(({obj}) - array_remove(ARRAY[{', '.join(names)}]::text[], NULL))"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

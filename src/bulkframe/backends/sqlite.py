@@ -311,6 +311,7 @@ class SQLiteBackend(Backend):
         full_outer_join=True,
         select_for_update=False,
         schema_on_index_name=True,
+        streamed_reads=False,
     )
     dialect = sqlite.dialect()
 
@@ -364,6 +365,10 @@ class SQLiteBackend(Backend):
         else:
             target = sa.Text()
         return sa.cast(column, target).label(kind.name)
+
+    def internal_table(self, name: str) -> bool:
+        """``sqlite_sequence``, ``sqlite_stat1`` and the other ``sqlite_`` tables."""
+        return name.startswith("sqlite_")
 
     def set_user_triggers(self, conn: Connection, ref: TableRef, *, enabled: bool) -> None:
         """SQLite cannot switch triggers off, but its DDL is transactional: drop the table's

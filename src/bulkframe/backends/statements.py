@@ -6,6 +6,7 @@ backend's declared capabilities only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ def _execute_update(conn: Connection, stmt: Any) -> int:
     from bulkframe.backends.connection import compile_sql
 
     sql, params = compile_sql(stmt, conn.backend.dialect)
+    logging.getLogger("bulkframe.sql").debug("SQL %s | %d params", sql, len(params))
     cur = conn.raw.cursor()
     try:
         if params:
@@ -144,7 +146,7 @@ def merge_from_stage(
         # no keys: ``ON CONFLICT DO NOTHING`` on any unique constraint
         stmt = insert.on_conflict_do_nothing(index_elements=list(keys) or None)
     else:
-        incoming = _incoming(
+        incoming = incoming_values(
             insert.excluded, stage, columns, staged_columns or columns, keys, backend.quote, stage_where
         )
         cols = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
@@ -182,7 +184,7 @@ def merge_from_stage(
     return MergeCounts(affected, 0, staged - affected)
 
 
-def _incoming(
+def incoming_values(
     excluded: Any,
     stage: sa.Table,
     inserted: Sequence[str],

@@ -161,6 +161,10 @@ class BulkNode:
             fields = kwargs.get("update_fields")
             if fields and "updated_at" not in fields:  # [] means "never update": left alone
                 kwargs["update_fields"] = [*fields, "updated_at"]
+            if kwargs.get("detect_changes") and kwargs.get("change_detection_fields") is None:
+                # the stamp always differs: compare the other columns, so a row equal in
+                # them stays unchanged (and keeps its stamp)
+                kwargs["change_detection_fields"] = _compared(data, kwargs, info.primary_key, where)
         return self.dataflow.database.bulk_upsert(self.model, data, **kwargs)
 
     def _update(self, node: dict[str, Any], kwargs: dict[str, Any], where: str) -> BulkResult:
@@ -254,6 +258,28 @@ class BulkNode:
             child = rel.model if isinstance(rel.model, type) else self.dataflow.model_of(rel.model)
             out[info_of(child).table.name] = rel.foreign_key
         return out
+
+
+def _compared(data: Any, kwargs: Mapping[str, Any], primary_key: list[str], where: str) -> list[str]:
+    """The columns ``detect_changes`` compares when the model layer stamps ``updated_at``:
+    those the upsert would update, less the key, ``ignore_fields`` and the stamp."""
+    names: list[str] | None = list(kwargs.get("update_fields") or ()) or None
+    if names is None:
+        if isinstance(data, list | tuple) and all(isinstance(r, Mapping) for r in data):
+            names = list(dict.fromkeys(k for r in data for k in r))
+        elif hasattr(data, "collect_schema"):
+            names = list(data.collect_schema().names())
+        else:
+            found = _input_columns(data)
+            names = sorted(found) if found is not None else None
+    if names is None:
+        raise NotSupportedError(
+            f"{where}: detect_changes on a model with updated_at needs change_detection_fields=[...] for a "
+            f"{type(data).__name__} input (the stamp differs on every row, so it is left out of the comparison)"
+        )
+    keys = kwargs.get("unique_fields") or primary_key
+    skip = {*([keys] if isinstance(keys, str) else keys), *(kwargs.get("ignore_fields") or ()), "updated_at"}
+    return [n for n in names if n not in skip]
 
 
 def _input_columns(data: Any) -> set[str] | None:

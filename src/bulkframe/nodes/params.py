@@ -97,19 +97,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
     },
     "upsert": {
         "data": _DATA,
-        **{
-            name: _ns()
-            for name in (
-                "sync_mode",
-                "last_sync_timestamp",
-                "detect_changes",
-                "change_detection_fields",
-                "ignore_fields",
-                "audit_sync",
-                "audit_table",
-                "audit_level",
-            )
-        },
     },
     "delete": {
         "cleanup_related": NodeParam(
@@ -129,7 +116,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
 
 #: Values of library options that the spec names but the library does not offer yet.
 NOT_SUPPORTED_VALUES: dict[tuple[Operation, str], dict[Any, str]] = {
-    ("upsert", "conflict_resolution"): {"source_wins": "use 'update' (the incoming row wins)"},
     ("create", "conflict_resolution"): {"source_wins": "use 'update' (the incoming row wins)"},
 }
 

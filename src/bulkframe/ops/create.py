@@ -21,6 +21,7 @@ from bulkframe.errors import (
 )
 from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
+from bulkframe.ops.staged_merge import StagedMerge
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
     BenchmarkOptions,
@@ -70,6 +71,7 @@ class CreateWriter:
     load: LoadOptions = field(default_factory=LoadOptions)
     stage: TableRef | None = None
     _tables: dict[str, Any] = field(default_factory=dict)
+    _plan: StagedMerge | None = None
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
         self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
@@ -110,13 +112,32 @@ class CreateWriter:
         else:
             conn.run(f"DELETE FROM {self.backend.qualified(self.stage)}")
         self.backend.ingest_stage(conn, self.stage, self.backend.to_ingest(table, self.columns))
-        merged = merge_from_stage(
+        names = table.column_names
+        if not self.keys:  # skip on any unique constraint: only ON CONFLICT DO NOTHING says that
+            merged: Any = merge_from_stage(
+                conn,
+                self._tables["target"],
+                self._tables["stage"],
+                names,
+                [],
+                mode="skip",
+                staged=table.num_rows,
+            )
+            return Counts(inserted=merged.inserted, skipped=merged.skipped, deduplicated=0)
+        if self._plan is None:
+            indexed = any(set(k) == set(self.keys) for k in self.backend.unique_keys(conn, self.ref))
+            self._plan = StagedMerge(
+                self.backend, self.ref, self._tables["target"], self.columns, self.keys, indexed=indexed
+            )
+        self._plan.mode = self.conflict
+        self._plan.reset()  # each batch may be its own transaction: lock in each
+        merged = self._plan.apply(
             conn,
-            self._tables["target"],
             self._tables["stage"],
-            table.column_names,
-            self.keys,
-            mode=self.conflict,
+            inserted=names,
+            updated=[n for n in names if n not in self.keys],
+            staged_columns=names,
+            staged=table.num_rows,
         )
         if self.conflict == "update":
             return Counts(

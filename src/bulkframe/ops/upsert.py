@@ -1,14 +1,16 @@
-"""``bulk_upsert``: stage each batch by COPY, then one ``INSERT … ON CONFLICT``.
+"""``bulk_upsert``: stage each batch by COPY, then the staged merge
+(:mod:`bulkframe.ops.staged_merge`: ``UPDATE … FROM`` + anti-join ``INSERT``).
 
 Modes (``conflict_resolution``):
 
-* ``"update"`` — ``ON CONFLICT (unique_fields) DO UPDATE SET update_fields [WHERE update_if]``;
-* ``"skip"`` — ``ON CONFLICT (unique_fields) DO NOTHING``.
+* ``"update"`` / ``"source_wins"`` — existing rows take ``update_fields`` [where ``update_if``];
+* ``"skip"`` / ``"target_wins"`` — existing rows are left alone;
+* ``"newest_wins"`` — existing rows are updated when the incoming ``sync_timestamp_field``
+  is later than the stored one.
 
 Duplicate keys in the input are resolved before the merge (``dedupe``: ``"last"``,
-``"first"`` or ``"error"``).  Counts are exact and computed in the same transaction
-(``backends/statements.py::merge_from_stage``).  ``ON CONFLICT`` was chosen over
-PostgreSQL's ``MERGE`` by measurement (see ``docs/update-upsert-delete.md``).
+``"first"`` or ``"error"``).  Counts are exact and computed in the same transaction.
+Synchronisation (``sync_mode``, change detection, audit) is :mod:`bulkframe.ops.sync`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pyarrow as pa
 
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
-from bulkframe.backends.statements import merge_from_stage
 from bulkframe.errors import (
     InvalidOptionValueError,
+    NotSupportedError,
     SafetyLimitError,
     SchemaError,
     TransientError,
@@ -36,6 +38,7 @@ from bulkframe.errors import (
 from bulkframe.normalize import open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.normalize.streams import is_unbounded
+from bulkframe.ops import sync as syncing
 from bulkframe.ops._modify import (
     DEFAULT_ROW_BATCH,
     analyze_stage,
@@ -47,14 +50,20 @@ from bulkframe.ops._modify import (
     table_keys,
 )
 from bulkframe.ops._rows import BATCH, all_distinct
+from bulkframe.ops.audit import Audit
+from bulkframe.ops.staged_merge import StagedMerge
 from bulkframe.options import (
+    AuditOptions,
+    ChangeDetection,
     Dedupe,
+    DeleteSafety,
     ErrorPolicy,
     EventOptions,
     MemoryOptions,
     ProgressOptions,
     RuleOptions,
     StreamOptions,
+    SyncOptions,
     UpsertConflictResolution,
 )
 from bulkframe.plan.run import OperationRun
@@ -89,11 +98,17 @@ def bulk_upsert(
     rules: RuleOptions | None = None,
     policy: ErrorPolicy | None = None,
     progress: ProgressOptions | None = None,
+    sync: SyncOptions | None = None,
+    changes: ChangeDetection | None = None,
+    audit: AuditOptions | None = None,
+    safety: DeleteSafety | None = None,
     streams: StreamOptions | None = None,
     memory: MemoryOptions | None = None,
     events: EventOptions | None = None,
 ) -> BulkResult:
     check_choice("conflict_resolution", conflict_resolution, UpsertConflictResolution)
+    sync, changes = sync or SyncOptions(), changes or ChangeDetection()
+    audit, safety = audit or AuditOptions(), safety or DeleteSafety()
     check_choice("dedupe", dedupe, Dedupe)
     check_flag("create_unique_index", create_unique_index)
     check_batch_size(batch_size)
@@ -106,9 +121,14 @@ def bulk_upsert(
     update_if, insert_if = conditions.get("update_if"), conditions.get("insert_if")
     if conflict_resolution == "skip" and not filters.is_empty(update_if):
         raise InvalidOptionValueError("upsert_conditions['update_if'] needs conflict_resolution='update'")
-    mode = "skip" if update_fields is not None and len(update_fields) == 0 else conflict_resolution
+    if conflict_resolution in ("skip", "target_wins") and not filters.is_empty(update_if):
+        raise InvalidOptionValueError("upsert_conditions['update_if'] needs existing rows to be updated")
+    newest = sync.sync_timestamp_field if conflict_resolution == "newest_wins" else None
+    resolved = "skip" if conflict_resolution in ("skip", "target_wins") else "update"
+    mode = "skip" if update_fields is not None and len(update_fields) == 0 else resolved
     rules = rules or RuleOptions()
     policy = policy or ErrorPolicy()
+    backup = syncing.check_sync_options(sync, changes, safety, conflict=mode, strategy=policy.strategy)
     if policy.strategy == "retry_batch" and not replayable(data):
         raise InvalidOptionValueError(
             f"error_strategy='retry_batch' retries the whole upsert (it is one transaction), so it reads the "
@@ -124,6 +144,7 @@ def bulk_upsert(
         or memory.memory_limit is not None
         or memory.spill_to_disk
     ):
+        _refuse_sync_options_when_streamed(sync, changes, audit, safety, conflict_resolution)
         return _through_executor(
             sessions,
             ref,
@@ -147,10 +168,14 @@ def bulk_upsert(
     source = open_source(data, lazy=memory.stream_input)
     attempt = 0
     while True:
-        op = OperationRun("upsert", str(ref), policy=policy, progress=progress, total=source.total)
+        op = OperationRun(
+            "upsert", str(ref), policy=policy, progress=progress, total=source.total, dry_run=safety.dry_run
+        )
         result = op.result
         try:
-            _run(
+            from bulkframe.ops.delta import run_delta
+
+            (run_delta if sync.sync_mode == "delta" else _run)(
                 sessions,
                 ref,
                 source,
@@ -165,6 +190,12 @@ def bulk_upsert(
                 dedupe=dedupe,
                 create_unique_index=create_unique_index,
                 batch_size=batch_size,
+                newest=newest,
+                sync=sync,
+                changes=changes,
+                audit=audit,
+                safety=safety,
+                backup=backup,
             )
         except TransientError as exc:
             if policy.strategy == "retry_batch" and attempt < policy.retries:
@@ -192,7 +223,10 @@ def bulk_upsert(
     if attempt:
         result.metrics["retries"] = attempt
     result.failure_count = op.rejections.count
-    result.success_count = result.inserted + result.updated + result.skipped
+    result.success_count = (
+        result.inserted + result.updated + result.skipped + result.unchanged + result.deleted
+    )
+    result.failure_count += result.not_found
     return op.finish()
 
 
@@ -219,6 +253,30 @@ def _through_executor(
     )
 
 
+def _refuse_sync_options_when_streamed(
+    sync: SyncOptions, changes: ChangeDetection, audit: AuditOptions, safety: DeleteSafety, conflict: str
+) -> None:
+    """Streams, events and memory limits run per-batch transactions through the executor,
+    which has no sync, change detection, audit or dry run (yet): refuse them by name."""
+    given = [
+        name
+        for name, on in (
+            ("sync_mode", sync.sync_mode is not None),
+            ("detect_changes", changes.detect_changes),
+            ("ignore_fields", changes.ignore_fields is not None),
+            ("audit_sync", audit.audit_sync),
+            ("dry_run", safety.dry_run),
+            (f"conflict_resolution={conflict!r}", conflict == "newest_wins"),
+        )
+        if on
+    ]
+    if given:
+        raise NotSupportedError(
+            f"{', '.join(given)} cannot be combined with streaming, events, memory_limit or spill_to_disk "
+            "(those write batch by batch); use one or the other"
+        )
+
+
 def replayable(data: Any) -> bool:
     """Whether ``open_source(data)`` can be read more than once (a retry reads it again)."""
     if isinstance(data, (str, os.PathLike, list, tuple, pa.Table, pa.RecordBatch)):
@@ -230,7 +288,8 @@ def replayable(data: Any) -> bool:
 def _failed(exc: BaseException, op: OperationRun, attempt: int) -> None:
     """Book a failed (rolled-back) call before the error propagates."""
     result = op.result
-    result.inserted = result.updated = result.skipped = 0  # rolled back
+    result.inserted = result.updated = result.skipped = result.unchanged = result.deleted = 0  # rolled back
+    result.not_found = 0
     result.success_count, result.failure_count = 0, result.records_processed
     if attempt:
         result.metrics["retries"] = attempt
@@ -253,6 +312,12 @@ def _run(
     dedupe: str,
     create_unique_index: bool,
     batch_size: int | None,
+    newest: str | None,
+    sync: SyncOptions,
+    changes: ChangeDetection,
+    audit: AuditOptions,
+    safety: DeleteSafety,
+    backup: Any,
 ) -> None:
     backend = sessions.backend
     unique_fields = keys_option
@@ -262,8 +327,32 @@ def _run(
         columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
-        _ensure_unique(conn, sessions, ref, keys, create_unique_index)
+        indexed = _ensure_unique(conn, sessions, ref, keys, create_unique_index)
+        syncing.check_fields_exist(changes, by_name, ref)
         target = backend.sa_table(ref, columns)
+        if newest is not None:
+            syncing.timestamp_column(by_name, newest, ref, "conflict_resolution='newest_wins'")
+        tracker = (
+            _Incremental(sessions, conn, ref, by_name, sync) if sync.sync_mode == "incremental" else None
+        )
+        recorder = (
+            Audit(sessions, conn, TableRef(audit.audit_table, ref.schema), ref, audit.audit_level)
+            if audit.audit_sync
+            else None
+        )
+        plan = StagedMerge(
+            backend,
+            ref,
+            target,
+            by_name,
+            keys,
+            mode=mode,
+            indexed=indexed,
+            newest=newest,
+            update_if=update_if,
+            audit=recorder,
+        )
+        key_stage = syncing.KeyStage(keys) if sync.sync_mode == "full" else None
         seen: pl.DataFrame | None = None
         window = _Window(keys)
 
@@ -272,11 +361,10 @@ def _run(
                 conn,
                 sessions,
                 result,
-                target,
-                mode=mode,
+                plan,
+                changes,
                 insert_fields=insert_fields,
                 update_fields=update_fields,
-                update_if=update_if,
                 insert_if=insert_if,
             )
 
@@ -305,6 +393,13 @@ def _run(
                 continue  # check the rest for the full report; write nothing
             shaped = prepared.table
             _fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
+            if newest is not None and newest not in shaped.column_names:
+                raise SchemaError(f"conflict_resolution='newest_wins' needs {newest!r} in the input")
+            if tracker is not None:
+                shaped, dropped = tracker.filter(shaped)
+                result.skipped += dropped
+            if key_stage is not None:
+                key_stage.add(conn, sessions, shaped, by_name)  # every input key, before dedupe
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
@@ -318,14 +413,79 @@ def _run(
             )
         if window.names:
             flush()
+        if key_stage is not None:
+            syncing.delete_absent(
+                sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
+            )
+        if tracker is not None:
+            tracker.finish(result)
+        if recorder is not None and not recorder.per_row:
+            recorder.summary(
+                result, {"sync_mode": sync.mode, "high_water_mark": syncing.mark_text(result.high_water_mark)}
+            )
+        if safety.dry_run:
+            conn.rollback()
+            return
         conn.commit()
         result.batches_committed = result.batches
 
 
+class _Incremental:
+    """The incremental-sync filter: its bound, and the latest timestamp seen."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        conn: Connection,
+        ref: TableRef,
+        by_name: Mapping[str, Column],
+        sync: SyncOptions,
+    ) -> None:
+        self.field = sync.sync_timestamp_field
+        self.column = syncing.timestamp_column(by_name, self.field, ref, "sync_mode='incremental'")
+        self.name = sync.sync_name or str(ref)
+        self.ref = ref
+        self.state = (
+            syncing.SyncState(sessions, conn, TableRef(sync.sync_state_table, ref.schema))
+            if sync.sync_state_table is not None
+            else None
+        )
+        given = sync.last_sync_timestamp
+        option = "last_sync_timestamp"
+        if given is None and self.state is not None:
+            given, option = self.state.read(self.name), f"the mark kept in {sync.sync_state_table}"
+        self.bound = syncing.parse_mark(given, self.column, option=option)
+        self.latest: Any = None
+        self.dropped = 0
+
+    def filter(self, table: pa.Table) -> tuple[pa.Table, int]:
+        if self.field not in table.column_names:
+            raise SchemaError(
+                f"sync_mode='incremental' needs the change timestamp {self.field!r} in the input"
+            )
+        kept, dropped, latest = syncing.newer_rows(table, self.field, self.bound)
+        if latest is not None and (self.latest is None or latest > self.latest):
+            self.latest = latest
+        self.dropped += dropped
+        return kept, dropped
+
+    def finish(self, result: BulkResult) -> None:
+        marks = [m for m in (self.bound, self.latest) if m is not None]
+        result.high_water_mark = max(marks) if marks else None
+        result.metrics["sync"] = {
+            "mode": "incremental",
+            "since": self.bound,
+            "not_newer": self.dropped,
+            "high_water_mark": result.high_water_mark,
+        }
+        if self.state is not None:
+            self.state.write(self.name, str(self.ref), syncing.mark_text(result.high_water_mark))
+
+
 class _Window:
     """Consecutive batches with the same columns, staged together (each row tagged with
-    its batch number) and merged by ONE statement — or, when a key repeats across the
-    batches (``dedupe="last"`` keeps one per batch), by one statement per batch, in order.
+    its batch number) and merged by ONE pass — or, when a key repeats across the
+    batches (``dedupe="last"`` keeps one per batch), by one pass per batch, in order.
     """
 
     def __init__(self, keys: Sequence[str]) -> None:
@@ -356,21 +516,21 @@ class _Window:
         conn: Connection,
         sessions: Sessions,
         result: BulkResult,
-        target: Any,
+        plan: StagedMerge,
+        changes: ChangeDetection,
         *,
-        mode: str,
         insert_fields: Sequence[str] | None,
         update_fields: Sequence[str] | None,
-        update_if: Any,
         insert_if: Any,
     ) -> None:
         assert self.stage is not None
         stage = self.stage_t
         inserted_cols, updated_cols = _fields(self.names, self.keys, insert_fields, update_fields)
-        lookup = bool(set(updated_cols) - set(inserted_cols))  # read from the stage by key
-        if lookup:
-            _index_stage(conn, sessions, self.stage, self.keys)
-        if lookup or not filters.is_empty(insert_if):
+        plan.compare = syncing.compared_fields(
+            changes, syncing.without_ignored(changes, updated_cols), self.names
+        )
+        updated_cols = syncing.without_ignored(changes, updated_cols)
+        if not filters.is_empty(insert_if):
             analyze_stage(conn, sessions, self.stage)
         insert_where = (
             None
@@ -389,23 +549,20 @@ class _Window:
             [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
         )
         for i in passes:
-            counts = merge_from_stage(
+            counts = plan.apply(
                 conn,
-                target,
                 stage,
-                inserted_cols,
-                self.keys,
-                mode=mode,
-                update_columns=updated_cols,
-                insert_where=insert_where,
-                update_if=None if filters.is_empty(update_if) else update_if,
+                inserted=inserted_cols,
+                updated=updated_cols,
                 staged_columns=self.names,
                 staged=sum(sizes) if i is None else sizes[i],
                 stage_where=None if i is None else stage.c[BATCH] == i,
+                insert_where=insert_where,
             )
             result.inserted += counts.inserted
             result.updated += counts.updated
             result.skipped += counts.skipped
+            result.unchanged += counts.unchanged
         sessions.backend.drop_table(conn, self.stage)
         self._reset()
 
@@ -482,21 +639,22 @@ def _examples(table: pa.Table, keys: Sequence[str]) -> list[Any]:
 
 def _ensure_unique(
     conn: Connection, sessions: Sessions, ref: TableRef, keys: Sequence[str], create: bool
-) -> None:
-    """ON CONFLICT needs a unique index on exactly ``keys``: find it, or create it."""
+) -> bool:
+    """Whether a unique index covers exactly ``keys`` (created when ``create``).  Without
+    one the merge still works, under a table lock (:mod:`bulkframe.ops.staged_merge`)."""
     if any(set(k) == set(keys) for k in sessions.backend.unique_keys(conn, ref)):
-        return
+        return True
+    if not create:
+        return False
     q = sessions.backend.quote
     cols = ", ".join(q(k) for k in keys)
-    if not create:
-        raise SchemaError(
-            f"unique_fields {list(keys)}: table {ref} has no primary key, unique constraint or unique "
-            f"index on exactly these columns, so existing rows cannot be matched. Create one "
-            f"(CREATE UNIQUE INDEX … ON {sessions.backend.qualified(ref)} ({cols})) or pass create_unique_index=True"
-        )
     digest = hashlib.sha1("\0".join([str(ref), *keys]).encode()).hexdigest()[:12]
     conn.run(f"CREATE UNIQUE INDEX {q('bf_uq_' + digest)} ON {sessions.backend.qualified(ref)} ({cols})")
+    return True
 
 
 def _index_stage(conn: Connection, sessions: Sessions, stage: TableRef, keys: Sequence[str]) -> None:
+    """An index on the stage's key columns (the streamed upsert's ON CONFLICT reads
+    update-only columns from the stage by key); the backend's hook (MySQL: none, since
+    CREATE INDEX would commit)."""
     sessions.backend.index_stage(conn, stage, keys)

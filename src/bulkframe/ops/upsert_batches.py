@@ -195,7 +195,12 @@ def upsert_batches(
         columns = session.call(policy, lambda conn: reflect_existing(sessions, conn, ref))
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, keys_option, option="unique_fields", ref=ref)
-        _ensure_unique(session.conn, sessions, ref, keys, create_unique_index)
+        if not _ensure_unique(session.conn, sessions, ref, keys, create_unique_index):
+            raise SchemaError(
+                f"unique_fields {list(keys)}: table {ref} has no primary key, unique constraint or unique "
+                "index on exactly these columns; streamed upserts (stream_*, events, memory_limit, "
+                "spill_to_disk) merge by ON CONFLICT and need one. Create it or pass create_unique_index=True"
+            )
         if per_batch:
             session.conn.commit()  # batches commit on their own; the index must exist for them
             ledger = session.call(

@@ -1,0 +1,5 @@
+"""``python -m bulkframe.cli``."""
+
+from bulkframe.cli import main
+
+raise SystemExit(main())

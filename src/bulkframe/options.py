@@ -982,7 +982,7 @@ GROUPS: tuple[type[OptionGroup], ...] = (
 #: The groups each ``Database`` operation builds from its keyword options (with
 #: ``Group.from_options``) and hands to its ``ops`` function.
 OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
-    "bulk_create": GROUPS[:10],
+    "bulk_create": GROUPS[:11],  # up to BenchmarkOptions
     "bulk_upsert": (
         RuleOptions,
         ErrorPolicy,

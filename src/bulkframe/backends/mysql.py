@@ -461,6 +461,13 @@ class MySQLBackend(Backend):
             return
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
 
+    def lock_key_space(self, conn: Connection, ref: TableRef) -> None:
+        """A locking read of every row (``SELECT COUNT(*) … FOR UPDATE``): in InnoDB's
+        REPEATABLE READ it takes next-key locks on every index record and gap, so no other
+        writer inserts or changes a row of ``ref`` until this transaction ends (``LOCK
+        TABLES`` would commit the transaction)."""
+        conn.fetchall(f"SELECT COUNT(*) FROM {self.qualified(ref)} FOR UPDATE")
+
     def index_stage(self, conn: Connection, stage: TableRef, keys: Sequence[str]) -> None:
         """Nothing: ``CREATE INDEX`` commits the transaction in MySQL, even on a temporary
         table; the statements that read a stage by key join it to the target's key."""

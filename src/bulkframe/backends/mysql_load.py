@@ -189,6 +189,10 @@ class ArrowCursor:
     def fetch_arrow_table(self) -> pa.Table:
         return self._arrow_read(self)
 
+    def fetch_record_batch(self) -> pa.RecordBatchReader:
+        """The rows as a record-batch reader (read whole, as ``fetch_arrow_table``)."""
+        return pa.RecordBatchReader.from_batches(*_batches(self.fetch_arrow_table()))
+
     def driver_arrow(self) -> pa.Table:
         """The rows of the executed query, fetched by the driver and converted column by
         column (exact: DECIMAL arrives as ``Decimal``)."""
@@ -206,6 +210,10 @@ class ArrowCursor:
     def warning_count(self) -> int:
         """Warnings the last statement left (``SHOW WARNINGS`` lists them)."""
         return int(self._raw.conn.warning_count())
+
+
+def _batches(table: pa.Table) -> tuple[pa.Schema, list[pa.RecordBatch]]:
+    return table.schema, table.to_batches()
 
 
 def _to_arrow(values: list[Any]) -> pa.Array:

@@ -323,6 +323,12 @@ def summary(run: dict[str, Any]) -> str:
             f"The node layer (WorkflowBuilder + LocalRuntime) against the library call: "
             f"{run['overhead_percent']:+.2f}% (difference of medians; target: under 5%)."
         )
+    if name == "bench_scale":
+        return (
+            "Distributed writers (Ray Data, Dask): "
+            + "; ".join(f"{label} {value:.2f}x" for label, value in run["ratios"].items())
+            + " (targets: ≥ 10x the built-in writers, ≥ 0.9x the single process at equal cores; see scale-out.md)."
+        )
     return "See the JSON file for the numbers."
 
 

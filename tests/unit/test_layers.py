@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("rules", {"rules"}),
     ("operations", {"ops"}),
     ("api", {"database"}),
-    ("front ends", {"nodes", "cli", "__init__", "__main__"}),
+    ("front ends", {"nodes", "cli", "distributed", "ray", "dask", "__init__", "__main__"}),
 ]
 
 #: imports that go up on purpose, each with its reason

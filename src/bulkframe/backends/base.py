@@ -492,6 +492,13 @@ class Backend(abc.ABC):
         conn.temp_tables.add(ref)  # dropped when the connection goes back to the pool
         return ref
 
+    def create_shared_stage(self, conn: Connection, ref: TableRef, columns: Sequence[Column]) -> None:
+        """A regular (not temporary) staging table that other sessions can read: a
+        distributed write stages in one process and applies in another.  Its rows are
+        transient (rebuilt by a retry), so a backend may skip crash safety for it
+        (default: a plain table)."""
+        conn.run(self.create_table_sql(ref, columns))
+
     def drop_table(self, conn: Connection, ref: TableRef) -> None:
         conn.run(f"DROP TABLE IF EXISTS {self.qualified(ref)}")
 
@@ -518,6 +525,23 @@ class Backend(abc.ABC):
     def internal_table(self, name: str) -> bool:
         """Whether ``name`` is one of the database's own catalog tables (never copied)."""
         return False
+
+    def tables_with_prefix(self, conn: Connection, prefix: str, schema: str | None = None) -> list[str]:
+        """Names of the tables of ``schema`` (default: the connection's) that start with
+        ``prefix``, read through the ADBC catalog call (``adbc_get_objects``)."""
+        pattern = prefix.replace("%", "_") + "%"  # ``_`` matches any one character: a superset
+        try:
+            objects = conn.raw.adbc_get_objects(
+                depth="tables", db_schema_filter=schema, table_name_filter=pattern
+            ).read_all()
+        except Exception as exc:
+            raise conn.failure(exc, "list tables") from exc
+        names = []
+        for catalog in objects.to_pylist():
+            for db_schema in catalog["catalog_db_schemas"] or ():
+                names += [t["table_name"] for t in db_schema["db_schema_tables"] or ()]
+        # LIKE has no portable escape: match the prefix exactly here
+        return sorted({n for n in names if n.startswith(prefix)})
 
     def ingest_stage(self, conn: Connection, stage: TableRef, data: pa.Table) -> int:
         return conn.ingest(stage, data, temporary=True)

@@ -83,9 +83,12 @@ class Ledger:
         checkpoint_file: str | None,
         checkpoint_interval: int | None,
         resumable: bool,
+        run_key: str | None = None,
     ) -> Ledger:
+        """The ledger of one run: ``run_key`` names it (default: from ``checkpoint_file``
+        when resuming, else a new one)."""
         path = Path(checkpoint_file) if checkpoint_file else None
-        run_key = uuid.uuid4().hex
+        run_key = run_key or uuid.uuid4().hex
         if resumable and path is not None and path.exists():
             try:
                 state = json.loads(path.read_text())
@@ -122,6 +125,13 @@ class Ledger:
         )
 
     def _ensure_table(self, conn: Connection) -> None:
+        self.ensure(self.backend, conn)
+
+    @staticmethod
+    def ensure(backend: Backend, conn: Connection) -> None:
+        """Create the ledger table if missing (and commit): call it once before writers in
+        several processes start, so they do not race to create it.  Its columns get the
+        backend's own types (a text key column must be keyable everywhere)."""
         from bulkframe.backends.ddl import create_table_statements
         from bulkframe.types import Column
 
@@ -132,7 +142,7 @@ class Ledger:
             for name in ("run_key", "batch_index", "first_row", "last_row", "rows", "fingerprint",
                          "inserted", "updated", "skipped")
         ]  # fmt: skip
-        for statement in create_table_statements(self.backend, LEDGER, columns):
+        for statement in create_table_statements(backend, LEDGER, columns):
             conn.run(statement)
         conn.commit()
 

@@ -146,9 +146,10 @@ def table(db: bf.Database) -> Iterator[str]:
 @pytest.fixture
 def sql(db: bf.Database, suite_backend: SuiteBackend):  # type: ignore[no-untyped-def]
     """Run raw SQL on a fresh connection and commit (test set-up and inspection); type
-    names the database spells differently are replaced (``SuiteBackend.type_names``)."""
+    names in ``CREATE TABLE`` are spelled for the database (``SuiteBackend.spell``)."""
 
     def run(statement: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        statement = suite_backend.spell(statement)
         conn = db.backend.connect()
         try:
             cur = conn.execute(suite_backend.spell(statement), params)
@@ -178,7 +179,10 @@ def peek(url: str):  # type: ignore[no-untyped-def]
 def _missing_table(exc: Exception) -> bool:
     """Whether an independent client's error says the table does not exist."""
     return (
-        re.search(r"no such table|relation .* does not exist|Table with name .* does not exist", str(exc))
+        re.search(
+            r"no such table|relation .* does not exist|Table with name .* does not exist|Table .* doesn't exist",
+            str(exc),
+        )
         is not None
     )
 

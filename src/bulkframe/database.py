@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from bulkframe.backends.base import Backend, ForeignKey
+from bulkframe.backends.base import Backend, ForeignKey, TableRef
 from bulkframe.backends.base import table_ref as _table_ref
 from bulkframe.backends.connection import Connection
 from bulkframe.backends.pool import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, ConnectionPool, check_pool_options
@@ -29,6 +30,7 @@ from bulkframe.options import (
     EventFormat,
     EventOptions,
     LoadBalancing,
+    LoadOptions,
     MemoryOptions,
     MetricsOptions,
     MigrationOptions,
@@ -104,6 +106,16 @@ def connect(
     return Database(
         url or DEFAULT_URL, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
     )
+
+
+def _explicit_columns(backend: Backend, conn: Any, fk: ForeignKey) -> ForeignKey:
+    """``fk`` with the referred columns spelled out (the referred table's primary key when
+    it leaves them implicit): not every database reads a bare ``REFERENCES table``."""
+    if fk.referred_columns:
+        return fk
+    referred = backend.reflect(conn, TableRef(fk.referred_table, fk.referred_schema)) or []
+    pk = tuple(c.name for c in referred if c.primary_key)
+    return dataclasses.replace(fk, referred_columns=pk) if pk else fk
 
 
 class Database:
@@ -284,6 +296,10 @@ class Database:
         verify_migration: bool | None = None,
         verification_sample: int = 1000,
         verification_fields: Sequence[str] | None = None,
+        use_load_data: bool | None = None,
+        mysql_options: Mapping[str, Any] | None = None,
+        disable_foreign_keys: bool = False,
+        disable_autocommit: bool = True,
         collect_metrics: bool = False,
         metrics_file: str | None = None,
         metrics_interval: int | None = None,
@@ -411,6 +427,18 @@ class Database:
             rows by key and compare ``verification_fields`` (default: all); a missing or
             different row raises ``VerificationError`` (the load stays committed; the
             error's ``.result.verification`` lists the differences).
+        use_load_data : bool, optional
+            MySQL: ``True``/``None`` load through ``LOAD DATA LOCAL INFILE``; ``False``
+            writes multi-row ``INSERT`` statements (slower). Refused elsewhere.
+        mysql_options : mapping, optional
+            MySQL: ``LOAD DATA`` clauses (``fields_terminated_by``, ``lines_terminated_by``,
+            ``ignore_lines``, ``local_infile=True``); other keys are refused by name.
+        disable_foreign_keys : bool
+            MySQL: no foreign-key checks for the loaded rows (the session's
+            ``foreign_key_checks = 0`` during each load, always restored). Refused on
+            PostgreSQL and SQLite.
+        disable_autocommit : bool
+            Always ``True``: bulkframe writes inside explicit transactions; ``False`` is refused.
         collect_metrics, metrics_file, metrics_interval
             Per-batch metrics (rows, seconds, retries, bytes) and totals in
             ``result.metrics``, written as JSON to ``metrics_file``; a snapshot every
@@ -474,7 +502,8 @@ class Database:
             or options that contradict each other.
         NotSupportedError
             An option this backend cannot honour (``parallel_batches`` or
-            ``disable_triggers`` on SQLite).
+            ``disable_triggers`` on SQLite, ``use_load_data``/``mysql_options``/
+            ``disable_foreign_keys`` outside MySQL, an unknown ``mysql_options`` key).
         SchemaError
             The input does not fit the table (unknown column, value that cannot be cast).
         ValidationError
@@ -498,6 +527,7 @@ class Database:
         )
         run, migration = RunOptions.from_options(options), MigrationOptions.from_options(options)
         monitoring = MetricsOptions.from_options(options)
+        load = LoadOptions.from_options(options)
         streams, memory = StreamOptions.from_options(options), MemoryOptions.from_options(options)
         events, benchmark = EventOptions.from_options(options), BenchmarkOptions.from_options(options)
         from bulkframe.ops.create import bulk_create
@@ -516,6 +546,7 @@ class Database:
             migration=migration,
             monitoring=monitoring,
             progress=progress,
+            load=load,
             streams=streams,
             memory=memory,
             events=events,
@@ -762,18 +793,18 @@ class Database:
         from bulkframe.backends.ddl import create_table_statements
 
         ref = _table_ref(table, schema)
-        statements = create_table_statements(
-            self.backend,
-            ref,
-            columns,
-            identity=identity,
-            unique=unique,
-            foreign_keys=foreign_keys,
-            indexes=indexes,
-            defaults=defaults,
-            if_not_exists=if_not_exists,
-        )
         with self.sessions.session() as conn:
+            statements = create_table_statements(
+                self.backend,
+                ref,
+                columns,
+                identity=identity,
+                unique=unique,
+                foreign_keys=[_explicit_columns(self.backend, conn, fk) for fk in foreign_keys],
+                indexes=indexes,
+                defaults=defaults,
+                if_not_exists=if_not_exists,
+            )
             exists = self.backend.reflect(conn, ref) is not None
             if not (exists and if_not_exists):
                 for statement in statements:

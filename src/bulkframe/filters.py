@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from bulkframe.errors import FilterError, NotSupportedError, quote_name, quote_names
+from bulkframe.portable_sql import PortableCast
 
 if TYPE_CHECKING:
     import polars as pl
@@ -555,7 +556,7 @@ class _SqlBackend:
         if isinstance(value, bool):  # SQLAlchemy renders bare True/False inline and refuses `<`
             return self.sa.literal(value, self.sa.Boolean())
         if kind == "uuid":  # bound as text, read by the column's type (PostgreSQL: uuid)
-            return self.sa.cast(self.sa.literal(value, self.sa.String()), self.sa.Uuid(as_uuid=False))
+            return PortableCast(self.sa.literal(value, self.sa.String()), self.sa.Uuid(as_uuid=False))
         return value
 
     def compile(self, node: FilterNode) -> Any:
@@ -639,7 +640,7 @@ class _SqlBackend:
             values: Any = self.stage(node.field, list(dict.fromkeys(present)))
         elif kind == "uuid":
             values = [
-                self.sa.cast(self.sa.literal(v, self.sa.String()), self.sa.Uuid(as_uuid=False))
+                PortableCast(self.sa.literal(v, self.sa.String()), self.sa.Uuid(as_uuid=False))
                 for v in present
             ]
         else:

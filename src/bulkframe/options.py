@@ -535,6 +535,52 @@ class MigrationOptions(OptionGroup):
             raise _invalid("verification_fields needs verify_migration=True (or migration_mode=True)")
 
 
+@dataclass(frozen=True)
+class LoadOptions(OptionGroup):
+    """How ``bulk_create`` loads rows, where databases differ (``docs/backends.md`` says
+    what each option means on each database).  An option set to anything but its default
+    on a database that has no meaning for it is refused, naming the option and the
+    database (the backend's ``capabilities.load_options`` lists those it honours)."""
+
+    use_load_data: bool | None = None
+    """MySQL: ``True``/``None`` load through ``LOAD DATA LOCAL INFILE``; ``False`` writes
+    multi-row ``INSERT`` statements instead (slower)."""
+    mysql_options: Mapping[str, Any] | None = None
+    """MySQL: ``LOAD DATA`` clauses (``fields_terminated_by``, ``lines_terminated_by``,
+    ``ignore_lines``, ``local_infile=True``); a key with no meaning for the load is refused
+    by name."""
+    disable_foreign_keys: bool = False
+    """Skip foreign-key checks for the rows this call loads (MySQL: the session's
+    ``foreign_key_checks = 0`` during each load, always restored).  Rows that violate a
+    foreign key then stay in the table."""
+    disable_autocommit: bool = True
+    """Write inside explicit transactions (what bulkframe always does); ``False`` is
+    refused."""
+
+    def _check(self) -> None:
+        for name in ("disable_foreign_keys", "disable_autocommit"):
+            if not isinstance(getattr(self, name), bool):
+                raise _invalid(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.use_load_data is not None and not isinstance(self.use_load_data, bool):
+            raise _invalid(f"use_load_data must be True, False or None, got {self.use_load_data!r}")
+        if self.mysql_options is not None and not isinstance(self.mysql_options, Mapping):
+            raise _invalid(f"mysql_options must be a mapping, got {self.mysql_options!r}")
+        if not self.disable_autocommit:
+            raise _invalid(
+                "disable_autocommit=False is not supported: bulkframe writes every batch inside an "
+                "explicit transaction (error_strategy decides how often it commits)"
+            )
+
+    def changed(self) -> list[str]:
+        """The options set to something other than their default."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+            and not (f.name == "mysql_options" and not self.mysql_options)
+        ]
+
+
 def _names(name: str, value: Any) -> tuple[str, ...] | None:
     """A list of column names (``None`` stays ``None``); anything else is refused."""
     if value is None:
@@ -922,6 +968,7 @@ GROUPS: tuple[type[OptionGroup], ...] = (
     ProgressOptions,
     MetricsOptions,
     MigrationOptions,
+    LoadOptions,
     StreamOptions,
     MemoryOptions,
     EventOptions,
@@ -935,7 +982,7 @@ GROUPS: tuple[type[OptionGroup], ...] = (
 #: The groups each ``Database`` operation builds from its keyword options (with
 #: ``Group.from_options``) and hands to its ``ops`` function.
 OPERATION_GROUPS: dict[str, tuple[type[OptionGroup], ...]] = {
-    "bulk_create": GROUPS[:10],
+    "bulk_create": GROUPS[:11],  # up to BenchmarkOptions
     "bulk_upsert": (
         RuleOptions,
         ErrorPolicy,

@@ -250,7 +250,7 @@ def _absent(peek: Peek, table: str) -> bool:
     try:
         peek(f'SELECT count(*) FROM "{table}"')
     except Exception as exc:  # psycopg: UndefinedTable; sqlite3: OperationalError
-        return "does not exist" in str(exc) or "no such table" in str(exc)
+        return any(s in str(exc) for s in ("does not exist", "doesn't exist", "no such table"))
     return False
 
 

@@ -358,6 +358,7 @@ def test_without_ensure_atomic_each_batch_commits(db, products):  # type: ignore
 
 
 # ----------------------------------------------------------------- hostile
+@pytest.mark.not_yet("mysql", raises=SchemaError, reason="MySQL identifiers cannot hold emoji")
 def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
     name = 'upd"; DROP TABLE x; -- ü'
     col = 'pri"ce; --'
@@ -410,7 +411,9 @@ def test_update_rows_are_validated_on_the_values_they_set(db, table, sql):  # ty
         db.bulk_update(table, {"price": 5.0}, filter={"id": 1}, validation_rules=rules)
 
 
-@pytest.mark.not_yet("sqlite", raises=NotSupportedError, reason="title() has no SQLite SQL spelling")
+@pytest.mark.not_yet(
+    "sqlite", "mysql", raises=NotSupportedError, reason="title() has no SQLite or MySQL SQL spelling"
+)
 def test_filter_update_with_title_case(db, products, peek):  # type: ignore[no-untyped-def]
     result = db.bulk_update(products, {"status": "upper(name).title()"}, filter={"id": {"$lte": 2}})
     assert result.updated == result.success_count == 2

@@ -291,6 +291,7 @@ def test_bad_options_are_refused(db, products):  # type: ignore[no-untyped-def]
         db.bulk_upsert(products, _incoming(range(1, 2)), upsert_conditions={"insert_if": {"colour": 1}})
 
 
+@pytest.mark.not_yet("mysql", raises=SchemaError, reason="MySQL identifiers cannot hold emoji")
 def test_hostile_identifiers_and_values(db):  # type: ignore[no-untyped-def]
     name = 'ups"; DROP TABLE x; -- ü'
     key = 'k"; --'

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import bulkframe as bf
-from bulkframe.errors import InvalidOptionValueError, NotSupportedError, SchemaError
+from bulkframe.errors import DataError, InvalidOptionValueError, NotSupportedError, SchemaError
 from bulkframe.ops.verify_canon import row_hashes
 from bulkframe.ops.verify_sides import FrameSide, TableSide
 from bulkframe.types import Column
@@ -82,6 +82,9 @@ def test_full_mode_finds_each_kind_of_difference_with_exact_counts(db, table, sq
     assert "by column: name=4, qty=2" in repr(everything)
 
 
+@pytest.mark.not_yet(
+    "mysql", raises=DataError, reason="a MySQL DOUBLE holds no infinity: the load refuses it"
+)
 def test_backend_hashes_agree_with_client_side_hashes(db, table):  # type: ignore[no-untyped-def]
     """The in-database digest (PostgreSQL) and the client-side Polars digest agree on the
     same logical values, edge cases included; on SQLite both are client-side over the rows
@@ -303,6 +306,9 @@ def _mismatched_kinds(db: bf.Database, table: str) -> Any:
         db.drop_table(other)
 
 
+@pytest.mark.not_yet(
+    "mysql", raises=KeyError, reason="MySQL has no FULL OUTER JOIN: verify compares by key-range hashes"
+)
 def test_tables_in_the_same_database_are_compared_by_one_join(db, table, sql) -> None:  # type: ignore[no-untyped-def]
     """Same counts as the hash path, any key (here text), float tolerance and JSON by meaning."""
     source = f"{table}_src"

@@ -53,7 +53,9 @@ def test_the_spec_options_on_a_tsv_file(flow: DataFlow, tmp_path: Path) -> None:
     declare(flow)
     path = tmp_path / "products.tsv"
     path.write_text(TSV)
-    out = run({"data": str(path), "use_copy": True, "copy_options": SPEC_OPTIONS, "disable_triggers": True})
+    # disable_triggers as the spec writes it, where the database can switch triggers off
+    triggers = {"disable_triggers": True} if flow.database.backend.capabilities.triggers else {}
+    out = run({"data": str(path), "use_copy": True, "copy_options": SPEC_OPTIONS, **triggers})
     assert (out["data"]["records_processed"], out["inserted"], out["data"]["failure_count"]) == (3, 3, 0)
     # \N unquoted is NULL; quoted it is text (CSV); an unquoted empty field is the empty
     # string here, since null_string is \N; a quoted tab is data

@@ -148,27 +148,29 @@ def test_a_new_library_option_is_a_node_parameter_at_once(monkeypatch: pytest.Mo
     from bulkframe.database import Database
     from bulkframe.nodes import params
 
-    assert status("create", "use_load_data")[0] == "not supported yet"
-    original = Database.bulk_create
+    if status("upsert", "sync_mode")[0] != "not supported yet":
+        pytest.skip("every spec parameter is built: none is left to flip from 'not supported yet'")
+    assert status("upsert", "sync_mode")[0] == "not supported yet"
+    original = Database.bulk_upsert
 
-    def bulk_create(self, table, data, /, *, use_load_data: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+    def bulk_upsert(self, table, data, /, *, sync_mode: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         return original(self, table, data, **kwargs)
 
     sig = inspect.signature(original)
-    extra = inspect.Parameter("use_load_data", inspect.Parameter.KEYWORD_ONLY, default=False)
-    bulk_create.__signature__ = sig.replace(  # type: ignore[attr-defined]
+    extra = inspect.Parameter("sync_mode", inspect.Parameter.KEYWORD_ONLY, default=False)
+    bulk_upsert.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[
             *[p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD],
             extra,
             *[p for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD],
         ]
     )
-    monkeypatch.setattr(Database, "bulk_create", bulk_create)
+    monkeypatch.setattr(Database, "bulk_upsert", bulk_upsert)
     params.library_params.cache_clear()
     try:
-        assert status("create", "use_load_data")[0] == "works"
-        assert translate("create", {"use_load_data": True}, where="n")[1] == {"use_load_data": True}
+        assert status("upsert", "sync_mode")[0] == "works"
+        assert translate("upsert", {"sync_mode": True}, where="n")[1] == {"sync_mode": True}
     finally:
         monkeypatch.undo()
         params.library_params.cache_clear()
-    assert status("create", "use_load_data")[0] == "not supported yet"
+    assert status("upsert", "sync_mode")[0] == "not supported yet"

@@ -122,8 +122,6 @@ def test_parameter_errors_at_add_node(flow: DataFlow) -> None:
     wf = WorkflowBuilder()
     with pytest.raises(OptionError, match=r"'bach_size' \(did you mean 'batch_size'\?\)"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "bach_size": 10})
-    with pytest.raises(NotSupportedError, match=r"'use_load_data', 'mysql_options'"):
-        wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_load_data": True, "mysql_options": {}})
     with pytest.raises(InvalidOptionValueError, match=r"use_copy=False is not supported.*only True"):
         wf.add_node("ProductBulkCreateNode", "x", {"data": [], "use_copy": False})
     with pytest.raises(NotSupportedError, match=r"conflict_resolution='source_wins'"):

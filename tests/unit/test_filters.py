@@ -92,7 +92,8 @@ def _sqlite_url(request: pytest.FixtureRequest) -> str:
 @functools.cache
 def _backend(engine: sa.Engine) -> Backend:
     """bulkframe's backend for the database ``engine`` reaches (its capabilities)."""
-    return load_backend(engine.url.render_as_string(hide_password=False))
+    # (the engine URL's query holds the test client's own connect arguments)
+    return load_backend(engine.url.set(query={}).render_as_string(hide_password=False))
 
 
 @pytest.fixture(scope="module", params=[pytest.param(b, marks=b.marks, id=b.id) for b in TEST_BACKENDS])
@@ -331,7 +332,7 @@ def test_regex_without_the_capability_raises_not_supported_naming_the_operator(u
         compiled = str(
             to_sql({"s": {"$regex": "^a"}}, table, backend=backend).compile(dialect=backend.dialect)
         )
-        assert "~" in compiled or "regexp_matches(" in compiled, compiled
+        assert "~" in compiled or "regexp_matches(" in compiled or "REGEXP" in compiled, compiled
 
         class WithoutRegex(type(backend)):  # type: ignore[misc]
             capabilities = dataclasses.replace(backend.capabilities, regex=False)
@@ -375,6 +376,8 @@ def test_like_translation(pattern: str, regex: str, glob: str) -> None:
 # --------------------------------------------------------- $col and namespaces
 def test_conditional_upsert_with_excluded_namespace(loaded: Any) -> None:
     engine, _ = loaded
+    if _backend(engine).capabilities.upsert != "on_conflict":
+        pytest.skip("the database has no INSERT … ON CONFLICT (capability upsert); its merge is its own")
     md = sa.MetaData()
     table = sa.Table(
         f"bf_upsert_{uuid.uuid4().hex[:10]}", md,

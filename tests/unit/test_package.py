@@ -151,12 +151,12 @@ def test_nodes_notebook_executes(tmp_path: Path) -> None:
     assert "Imported 1000 products\nSuccess: 1000, Failed: 0" in text
     assert "'success': True" in text and "'processed': 1000" in text and "'skipped': 0" in text
     assert "(500, 9)" in text  # 500 electronics discounted, 9 rows with stock < 100 deleted
-    assert "not supported yet: 'use_load_data', 'mysql_options'" in text
+    assert "accepted at add_node: use_load_data, mysql_options" in text
     assert "cleanup_related=True, but Product declares no relationships" in text
     saved_text = "\n".join(
         o.get("text", "") for cell in saved.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
     )
-    assert "not supported yet: 'use_load_data', 'mysql_options'" in saved_text
+    assert "accepted at add_node: use_load_data, mysql_options" in saved_text
 
 
 @pytest.mark.notebook

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -34,6 +34,9 @@ from bulkframe.errors import (
     TransientError,
 )
 from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    from bulkframe.backends.statements import MergeCounts
 
 log = logging.getLogger("bulkframe")
 
@@ -177,6 +180,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def ddl_type(self, column: Column) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def ddl_key_type(self, column: Column) -> str:
+        """DDL type of a column that a ``UNIQUE`` constraint, index or foreign key covers
+        (default :meth:`ddl_type`; MySQL cannot key an unbounded TEXT)."""
+        return self.ddl_type(column)
 
     def allocate_ids(self, conn: Connection, ref: TableRef, column: str, n: int) -> list[int]:
         """Reserve ``n`` new values of ``ref``'s auto-numbered ``column`` in one round trip
@@ -390,6 +398,51 @@ class Backend(abc.ABC):
         inserted and false for rows it updated, so one statement reports exact counts; ``None``
         (default) counts the new keys first, inside the same write transaction."""
         return None
+
+    def begin_load(self, conn: Connection, ref: TableRef, options: Any) -> None:  # noqa: B027 - optional hook
+        """Before rows are loaded into ``ref`` in the current transaction: apply the load
+        options (:class:`~bulkframe.options.LoadOptions`) the backend honours (its
+        ``capabilities.load_options``; the others were refused).  :meth:`end_load` always
+        follows, also when the load fails."""
+
+    def end_load(self, conn: Connection, options: Any) -> None:  # noqa: B027 - optional hook
+        """Undo what :meth:`begin_load` changed in the session."""
+
+    def merge_stage(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        stage: sa.Table,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        *,
+        mode: str,
+        update_columns: Sequence[str] | None,
+        update_where: sa.ColumnElement[bool] | None,
+        insert_where: sa.ColumnElement[bool] | None,
+        update_if: Any,
+        staged_columns: Sequence[str] | None,
+        staged: int,
+        stage_where: sa.ColumnElement[bool] | None,
+    ) -> MergeCounts:
+        """Merge ``stage`` into ``target`` with exact inserted/updated/skipped counts, for a
+        backend whose ``capabilities.upsert`` is ``"backend"``; the arguments are those of
+        :func:`~bulkframe.backends.statements.merge_from_stage`."""
+        from bulkframe.errors import NotSupportedError
+
+        raise NotSupportedError(f"{self.name} does not merge staging tables itself (capability upsert)")
+
+    def modify_returning(self, conn: Connection, stmt: Any, table: sa.Table) -> pa.Table:
+        """Run an ``UPDATE``/``DELETE`` on ``table`` and return the rows it changed (an
+        update's rows as they are after it): ``… RETURNING`` unless overridden."""
+        return conn.fetch_arrow(stmt.returning(*table.c))
+
+    def index_stage(self, conn: Connection, stage: TableRef, keys: Sequence[str]) -> None:
+        """Index a filled staging table on ``keys`` (read by key in a later statement)."""
+        conn.run(
+            f"CREATE INDEX {self.quote(stage.name + '_k')} ON {self.qualified(stage)} "
+            f"({', '.join(self.quote(k) for k in keys)})"
+        )
 
     def quote(self, identifier: str) -> str:
         return str(self.dialect.identifier_preparer.quote_identifier(identifier))

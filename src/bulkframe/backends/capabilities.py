@@ -13,12 +13,14 @@ class Capabilities:
     is read somewhere (``tests/unit/test_boundary.py`` checks it): a difference between
     databases that shared code must know is a field here, a difference in how something is
     done is a hook on :class:`~bulkframe.backends.base.Backend`.  Every backend supports
-    ``INSERT/UPDATE/DELETE … RETURNING``, session-private temporary tables and
-    transactional DDL: the shared algorithm relies on them.
+    session-private temporary tables; reading back the rows a statement changed goes
+    through :meth:`Backend.modify_returning` (``… RETURNING`` unless overridden).
     """
 
     #: Upsert statement flavour: ``"on_conflict"`` (``INSERT … ON CONFLICT``, built by
-    #: :meth:`Backend.upsert_insert`) or ``None`` (no native upsert: upserts are refused).
+    #: :meth:`Backend.upsert_insert`), ``"backend"`` (the backend merges a staging table
+    #: itself, with exact counts: :meth:`Backend.merge_stage`) or ``None`` (no native
+    #: upsert: upserts are refused).
     upsert: str | None
     #: Several connections may write the same table concurrently (``parallel_batches``);
     #: without it ids are allocated as ``max + 1`` inside the write transaction.
@@ -30,7 +32,8 @@ class Capabilities:
     #: How the number of rows one ``INSERT/UPDATE/DELETE`` changed is read (the DBAPI
     #: ``execute`` of ADBC reports no rowcount): ``"execute_update"`` — the driver's
     #: ``AdbcStatement.execute_update`` returns it; ``"cte"`` wraps the statement as
-    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``.
+    #: ``WITH m AS (… RETURNING 1) SELECT count(*) FROM m``; ``"rowcount"`` — the DBAPI
+    #: cursor's ``rowcount`` after ``execute`` (rows matched, not only rows changed).
     modified_count: str = "cte"
     #: ``SELECT … ORDER BY key FOR UPDATE`` exists: updates that must not deadlock with
     #: concurrent runs (``atomic_ops``) lock their target rows in key order first.  Without
@@ -53,9 +56,10 @@ class Capabilities:
     #: stage by key in that one statement.  Without it such an upsert runs as two statements
     #: in the same transaction: ``UPDATE … FROM`` the stage, then ``INSERT`` the new keys.
     upsert_set_subquery: bool = True
-    #: Tables can have user triggers that a load may switch off (``disable_triggers``,
-    #: :meth:`Backend.set_user_triggers`); without it ``disable_triggers=True`` is refused
-    #: with ``NotSupportedError`` before anything runs.
+    #: User triggers can be switched off for a load inside its transaction
+    #: (``disable_triggers``, :meth:`Backend.set_user_triggers`); without it (DuckDB: no
+    #: triggers; MySQL: no switch, and DROP TRIGGER would commit) ``disable_triggers=True``
+    #: is refused with ``NotSupportedError`` before anything runs.
     triggers: bool = True
     #: A row can be deleted in the transaction that deleted the rows referencing it through a
     #: declared foreign key.  Without it (DuckDB checks foreign keys against the rows as they
@@ -83,3 +87,15 @@ class Capabilities:
     #: The server parses a CSV/text file itself (``COPY … FROM STDIN`` with its format
     #: options): :meth:`~bulkframe.backends.base.Backend.copy_text_file`.
     copy_text: bool = False
+    #: A session's temporary table may appear more than once in one statement (as scalar
+    #: subqueries, one per column).  Without it (MySQL: "Can't reopen table") a statement
+    #: joins the staging table once instead (``UPDATE target, stage SET …``).
+    reopen_temporary: bool = True
+    #: ``CREATE TABLE`` is part of the enclosing transaction (a rollback undoes it).
+    #: Without it (MySQL commits implicitly before DDL) a table that a failed call created
+    #: is dropped again, and the DDL runs before the rows' transaction starts.
+    transactional_ddl: bool = True
+    #: ``bulk_create``'s load options (:class:`~bulkframe.options.LoadOptions`) this backend
+    #: gives a meaning (:meth:`Backend.begin_load`); any other set to a non-default value is
+    #: refused by name.
+    load_options: tuple[str, ...] = ()

@@ -78,6 +78,10 @@ def create_table_statements(
             raise SchemaError(f"identity column {identity!r} must be an integer primary-key column of {ref}")
         if [c.name for c in columns if c.primary_key] != [identity]:
             raise SchemaError(f"identity column {identity!r} must be the only primary-key column")
+    # columns a UNIQUE constraint, index or foreign key covers
+    covered = {n for cols in [*unique, *indexes] for n in cols} | {
+        n for fk in foreign_keys for n in fk.columns
+    }
     parts = []
     before: list[str] = []
     for c in columns:
@@ -85,7 +89,8 @@ def create_table_statements(
             before, type_sql = backend.identity_column(ref, c)
             parts.append(f"{backend.quote(c.name)} {type_sql}")
             continue
-        text = f"{backend.quote(c.name)} {backend.ddl_type(c)}"
+        keyed = c.name in covered
+        text = f"{backend.quote(c.name)} {backend.ddl_key_type(c) if keyed else backend.ddl_type(c)}"
         if c.name in defaults:
             text += f" DEFAULT {render_default(backend, c, defaults[c.name])}"
         if not c.nullable:

@@ -35,6 +35,8 @@ def count_modified(conn: Connection, stmt: Any) -> int:
     how = conn.backend.capabilities.modified_count
     if how == "execute_update":
         return _execute_update(conn, stmt)
+    if how == "rowcount":
+        return conn.run(stmt)
     cte = stmt.returning(sa.literal_column("1")).cte("bf_modified")
     return int(conn.fetchall(sa.select(sa.func.count()).select_from(cte))[0][0])
 
@@ -111,7 +113,7 @@ def merge_from_stage(
     from bulkframe.filters import to_sql as filter_sql
 
     backend = conn.backend
-    if backend.capabilities.upsert != "on_conflict":  # pragma: no cover - future backends
+    if backend.capabilities.upsert not in ("on_conflict", "backend"):  # pragma: no cover - future backends
         raise NotSupportedError(f"{backend.name}: upsert flavour {backend.capabilities.upsert!r}")
     if staged is None:
         staged = int(
@@ -121,6 +123,13 @@ def merge_from_stage(
                 .where(stage_where if stage_where is not None else sa.true())
             )
         )
+    if backend.capabilities.upsert == "backend":
+        counts: MergeCounts = backend.merge_stage(
+            conn, target, stage, columns, keys, mode=mode, update_columns=update_columns,
+            update_where=update_where, insert_where=insert_where, update_if=update_if,
+            staged_columns=staged_columns, staged=staged, stage_where=stage_where,
+        )  # fmt: skip
+        return counts
     match = sa.and_(sa.true(), *(target.c[k] == stage.c[k] for k in keys))
     eligible = insert_where
     if insert_where is not None and mode == "update":

@@ -91,15 +91,6 @@ NODE_PARAMS: dict[Operation, dict[str, NodeParam]] = {
             "with them, other backends read it with them; refused for non-file data "
             "(`bulkframe.nodes.copy_options`)",
         ),
-        **{
-            name: _ns()
-            for name in (
-                "use_load_data",
-                "mysql_options",
-                "disable_foreign_keys",
-                "disable_autocommit",
-            )
-        },
     },
     "update": {
         "data": NodeParam("rename", "rows to update by key (the library's `updates` rows)", target="updates"),

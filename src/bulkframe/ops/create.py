@@ -28,6 +28,7 @@ from bulkframe.options import (
     ConflictResolution,
     ErrorPolicy,
     EventOptions,
+    LoadOptions,
     MemoryOptions,
     MetricsOptions,
     MigrationOptions,
@@ -67,19 +68,24 @@ class CreateWriter:
     conflict: str
     keys: list[str]
     disable_triggers: bool = False
+    load: LoadOptions = field(default_factory=LoadOptions)
     stage: TableRef | None = None
     _tables: dict[str, Any] = field(default_factory=dict)
     _plan: StagedMerge | None = None
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
         self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
-        if not self.disable_triggers:
-            return self._write(conn, table)
-        # the ALTERs are transactional and lock the table until this transaction ends
-        self.backend.set_user_triggers(conn, self.ref, enabled=False)
-        counts = self._write(conn, table)
-        self.backend.set_user_triggers(conn, self.ref, enabled=True)
-        return counts
+        self.backend.begin_load(conn, self.ref, self.load)
+        try:
+            if not self.disable_triggers:
+                return self._write(conn, table)
+            # the ALTERs are transactional and lock the table until this transaction ends
+            self.backend.set_user_triggers(conn, self.ref, enabled=False)
+            counts = self._write(conn, table)
+            self.backend.set_user_triggers(conn, self.ref, enabled=True)
+            return counts
+        finally:
+            self.backend.end_load(conn, self.load)
 
     def _write(self, conn: Connection, table: pa.Table) -> Counts:
         if self.conflict == "error":
@@ -154,7 +160,11 @@ class CreateWriter:
 
     def _stream(self, conn: Connection, reader: pa.RecordBatchReader) -> None:
         self.backend.begin_write(conn, self.ref)
-        conn.ingest(self.ref, reader)
+        self.backend.begin_load(conn, self.ref, self.load)
+        try:
+            conn.ingest(self.ref, reader)
+        finally:
+            self.backend.end_load(conn, self.load)
 
     def reset(self) -> None:
         self.stage = None
@@ -181,6 +191,7 @@ def bulk_create(
     monitoring: MetricsOptions,
     migration: MigrationOptions,
     progress: ProgressOptions,
+    load: LoadOptions | None = None,
     streams: StreamOptions | None = None,
     memory: MemoryOptions | None = None,
     events: EventOptions | None = None,
@@ -191,6 +202,13 @@ def bulk_create(
         raise InvalidOptionValueError(f"batch_size must be a positive int, got {batch_size!r}")
     from bulkframe.normalize.streams import is_unbounded, open_stream
 
+    load = load or LoadOptions()
+    refused = [name for name in load.changed() if name not in sessions.backend.capabilities.load_options]
+    if refused:
+        raise NotSupportedError(
+            f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not supported on {sessions.backend.name}; "
+            "docs/backends.md says what each load option means on each database"
+        )
     streams, memory = streams or StreamOptions(), memory or MemoryOptions()
     events, benchmark = events or EventOptions(), benchmark or BenchmarkOptions()
     options: dict[str, Any] = dict(
@@ -205,6 +223,7 @@ def bulk_create(
         migration=migration,
         progress=progress,
         memory=memory,
+        load=load,
     )
     stream = open_stream(data, streams, batch_size) if streams.given or is_unbounded(data) else None
     if stream is not None and run.resumable:
@@ -268,6 +287,7 @@ def _create(
     migration: MigrationOptions,
     progress: ProgressOptions,
     memory: MemoryOptions,
+    load: LoadOptions,
     events: EventOptions | None = None,
     stream: RowStream | None = None,
     clock: StageClock | None = None,
@@ -292,7 +312,10 @@ def _create(
             "writer at a time. Use parallel_batches=1 (the default)."
         )
     if migration.disable_triggers and not backend.capabilities.triggers:
-        raise NotSupportedError(f"disable_triggers is not supported on {backend.name}, which has no triggers")
+        raise NotSupportedError(
+            f"disable_triggers is not supported on {backend.name}: it has no triggers that a load can switch "
+            "off inside its transaction"
+        )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
     quiet = rehearsal is not None
     op = OperationRun(
@@ -322,6 +345,7 @@ def _create(
         rehearsal=quiet,
     )
     ledger: Ledger | None = None
+    created = False  # a table this call created outside its transaction (no transactional DDL)
     try:
         # take the write lock before reading (SQLite: a reader cannot wait for it later)
         session.call(policy, lambda conn: backend.begin_write(conn, ref))
@@ -346,6 +370,7 @@ def _create(
             columns = infer_columns(schema, pk)
             new_columns = columns
             session.call(policy, lambda conn: backend.create_table(conn, ref, new_columns))
+            created = not per_batch and not backend.capabilities.transactional_ddl
             hints.update((c.name, c) for c in columns)
             if per_batch:
                 session.conn.commit()  # batches commit on their own; the table must exist for them
@@ -412,13 +437,16 @@ def _create(
         prepared = _prepared(source_chunks, stage_prepare, ledger, batch_size, result, reservoir)
 
         def writer() -> CreateWriter:
-            made = CreateWriter(backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers)
+            made = CreateWriter(
+                backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers, load
+            )
             return made if clock is None else clock.writer(made)  # type: ignore[return-value]
 
         def spawn() -> tuple[ConnectionLease, CreateWriter]:
             return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
         execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        created = False  # the rows' transaction committed: the table stays, as where DDL is transactional
         if quiet:
             op.settle(execution.counts)
             op.rejections.close()
@@ -432,6 +460,8 @@ def _create(
             _verify(sessions, session, ref, reservoir, by_name, verify_key, migration, result)
     except BaseException as exc:
         session.conn.rollback()
+        if created and not result.batches_committed:  # the rollback did not undo the CREATE TABLE
+            _drop_created(backend, sessions, session, ref)
         if ledger is not None:
             if run.resumable:
                 ledger.mirror(force=True)
@@ -449,6 +479,22 @@ def _create(
     extras(result, governor, publisher, stream)
     op.report_metrics()
     return op.finish()
+
+
+def _drop_created(backend: Backend, sessions: Sessions, session: ConnectionLease, ref: TableRef) -> None:
+    """Drop the table a failed call created (the rollback did not undo its CREATE TABLE),
+    on the call's connection or, when that one is gone, on a fresh one."""
+    try:
+        backend.drop_table(session.conn, ref)
+        session.conn.commit()
+        return
+    except Exception:
+        log.info("dropping %s on the call's connection failed; trying a fresh one", ref, exc_info=True)
+    try:
+        with sessions.session() as conn:
+            backend.drop_table(conn, ref)
+    except Exception:  # the original error matters more
+        log.warning("could not drop table %s that the failed call created", ref, exc_info=True)
 
 
 def rejections_for(policy: ErrorPolicy, memory: MemoryOptions) -> Rejections:

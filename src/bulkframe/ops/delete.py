@@ -202,7 +202,7 @@ def _delete(
             and filters.is_empty(filter)
         )
         if ids is not None:
-            clause, stage, stage_t = _select_ids(
+            clause, stage, stage_t, staged_ids = _select_ids(
                 conn, sessions, result, target, keys, by_name, ids, defer=fast
             )
             where = sa.and_(where, clause)
@@ -269,7 +269,10 @@ def _delete(
                 absent = sa.select(*(stage_t.c[k] for k in keys)).where(
                     ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
                 )
-                result.not_found_ids = key_values(conn.fetch_arrow(absent), keys)
+                # listed in input order, whatever plan the server picks
+                result.not_found_ids = key_values(
+                    in_input_order(conn.fetch_arrow(absent), [staged_ids], keys), keys
+                )
                 result.not_found = len(result.not_found_ids)
                 deleted = count_modified(conn, sa.delete(target).where(where))
             result.batches += 1
@@ -343,9 +346,10 @@ def _select_ids(
     ids: Sequence[Any],
     *,
     defer: bool,
-) -> tuple[sa.ColumnElement[bool], TableRef | None, sa.Table | None]:
-    """The clause selecting ``ids`` (and the stage it joins, if any); counts the ids and
-    lists those that match no row (a staged list: unless ``defer``, the caller's job)."""
+) -> tuple[sa.ColumnElement[bool], TableRef | None, sa.Table | None, pa.Table]:
+    """The clause selecting ``ids`` (and the stage it joins, if any, and the ids as
+    staged: deduplicated, in input order); counts the ids and lists those that match no
+    row (a staged list: unless ``defer``, the caller's job)."""
     import polars as pl
 
     table = _ids_table(ids, keys)
@@ -374,14 +378,14 @@ def _select_ids(
         analyze_stage(conn, sessions, stage)
         clause = sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
         if defer:
-            return clause, stage, stage_t
+            return clause, stage, stage_t, table
         absent = sa.select(*(stage_t.c[k] for k in keys)).where(
             ~sa.exists().where(sa.and_(*(stage_t.c[k] == target.c[k] for k in keys)))
         )
         missing = key_values(in_input_order(conn.fetch_arrow(absent), [table], keys), keys)
     result.not_found = len(missing)
     result.not_found_ids = missing
-    return clause, stage, stage_t
+    return clause, stage, stage_t, table
 
 
 def _ids_table(ids: Sequence[Any], keys: Sequence[str]) -> pa.Table:
@@ -481,7 +485,7 @@ def _modify(table: sa.Table, clause: sa.ColumnElement[bool], soft: bool, deleted
 def _run(conn: Connection, stmt: Any, table: sa.Table, keep: list[pa.Table] | None) -> int:
     if keep is None:
         return count_modified(conn, stmt)
-    keep.append(conn.fetch_arrow(stmt.returning(*table.c)))
+    keep.append(conn.backend.modify_returning(conn, stmt, table))
     return int(keep[-1].num_rows)
 
 

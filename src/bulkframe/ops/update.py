@@ -217,12 +217,18 @@ def _filter_update(
             row = conform(records_to_table([literals], json_cols), by_name, table_name=str(ref)).table
             fill_stage(conn, sessions, stage, row, {c.name: c for c in stage_cols}, first=True)
             for name in literals:
-                values[name] = sa.select(stage_t.c[name]).scalar_subquery()
+                # the one-row stage read by a scalar subquery per column, or joined once
+                # where a temporary table may appear only once per statement
+                values[name] = (
+                    sa.select(stage_t.c[name]).scalar_subquery()
+                    if backend.capabilities.reopen_temporary
+                    else stage_t.c[name]
+                )
         for clause in key_ranges(conn, target, keys, where, batch_size):
             stmt = sa.update(target).where(clause).values(values)
             with _out_of_range(ref, list(values)):
                 if return_updated:
-                    returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
+                    returned.append(backend.modify_returning(conn, stmt, target))
                     changed = returned[-1].num_rows
                 else:
                     changed = count_modified(conn, stmt)
@@ -439,7 +445,7 @@ def _apply(
         stmt = sa.update(target).where(cond).values(sets)
         with _out_of_range(target.name, [name for name, _, _ in batch.ops]):
             if returned is not None:
-                returned.append(conn.fetch_arrow(stmt.returning(*target.c)))
+                returned.append(conn.backend.modify_returning(conn, stmt, target))
                 changed += returned[-1].num_rows
             else:
                 changed += count_modified(conn, stmt)

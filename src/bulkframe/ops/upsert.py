@@ -655,9 +655,6 @@ def _ensure_unique(
 
 def _index_stage(conn: Connection, sessions: Sessions, stage: TableRef, keys: Sequence[str]) -> None:
     """An index on the stage's key columns (the streamed upsert's ON CONFLICT reads
-    update-only columns from the stage by key)."""
-    q = sessions.backend.quote
-    conn.run(
-        f"CREATE INDEX {q(stage.name + '_k')} ON {sessions.backend.qualified(stage)} "
-        f"({', '.join(q(k) for k in keys)})"
-    )
+    update-only columns from the stage by key); the backend's hook (MySQL: none, since
+    CREATE INDEX would commit)."""
+    sessions.backend.index_stage(conn, stage, keys)

@@ -130,15 +130,20 @@ class Ledger:
     @staticmethod
     def ensure(backend: Backend, conn: Connection) -> None:
         """Create the ledger table if missing (and commit): call it once before writers in
-        several processes start, so they do not race to create it."""
-        q = backend.quote
-        conn.run(
-            f"CREATE TABLE IF NOT EXISTS {q(LEDGER.name)} ({q('run_key')} TEXT NOT NULL, "
-            f"{q('batch_index')} BIGINT NOT NULL, {q('first_row')} BIGINT NOT NULL, "
-            f"{q('last_row')} BIGINT NOT NULL, {q('rows')} BIGINT NOT NULL, {q('fingerprint')} TEXT NOT NULL, "
-            f"{q('inserted')} BIGINT NOT NULL, {q('updated')} BIGINT NOT NULL, {q('skipped')} BIGINT NOT NULL, "
-            f"PRIMARY KEY ({q('run_key')}, {q('batch_index')}, {q('first_row')}))"
-        )
+        several processes start, so they do not race to create it.  Its columns get the
+        backend's own types (a text key column must be keyable everywhere)."""
+        from bulkframe.backends.ddl import create_table_statements
+        from bulkframe.types import Column
+
+        keys = ("run_key", "batch_index", "first_row")
+        columns = [
+            Column(name, "text" if name in ("run_key", "fingerprint") else "int64", nullable=False,
+                   primary_key=name in keys)
+            for name in ("run_key", "batch_index", "first_row", "last_row", "rows", "fingerprint",
+                         "inserted", "updated", "skipped")
+        ]  # fmt: skip
+        for statement in create_table_statements(backend, LEDGER, columns):
+            conn.run(statement)
         conn.commit()
 
     def _load(self, conn: Connection) -> dict[int, list[tuple[int, int, str]]]:

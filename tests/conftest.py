@@ -152,7 +152,7 @@ def sql(db: bf.Database, suite_backend: SuiteBackend):  # type: ignore[no-untype
         statement = suite_backend.spell(statement)
         conn = db.backend.connect()
         try:
-            cur = conn.execute(suite_backend.spell(statement), params)
+            cur = conn.execute(statement, params)
             try:
                 rows = list(cur.fetchall()) if cur.description else []
             finally:

@@ -8,9 +8,9 @@ entry to :data:`TEST_BACKENDS`.
 from __future__ import annotations
 
 import contextlib
-import re
 import functools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

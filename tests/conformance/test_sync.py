@@ -16,6 +16,7 @@ import bulkframe as bf
 from bulkframe.errors import (
     IntegrityError,
     InvalidOptionValueError,
+    NotSupportedError,
     SafetyLimitError,
     SchemaError,
 )
@@ -523,6 +524,12 @@ def test_a_sync_failing_half_way_applies_nothing_and_audits_nothing(db, items, p
 # -- matching without a unique index (issue 12) ------------------------------------------------
 
 
+@pytest.mark.not_yet(
+    "mysql",
+    raises=NotSupportedError,
+    reason="keyless matching counts keys from the UPDATE's changed rows; MySQL has no UPDATE … RETURNING and "
+    "its read-back needs a primary key, which these tables lack",
+)
 def test_create_conflict_update_and_skip_without_a_unique_index(db, table, sql, peek):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id integer, code text, qty integer)')
     db.bulk_create(table, [{"id": 1, "code": "a", "qty": 1}, {"id": 2, "code": "b", "qty": 2}])

@@ -13,6 +13,7 @@ from bulkframe.errors import (
     ExpressionError,
     IntegrityError,
     InvalidOptionValueError,
+    NotSupportedError,
     OptionError,
     SchemaError,
     ValidationError,
@@ -248,6 +249,12 @@ def test_unique_fields_without_a_unique_index_match_under_a_lock(db, products, p
     assert rows[1]["stock"] == 0 and rows[51]["name"] == "New"
 
 
+@pytest.mark.not_yet(
+    "mysql",
+    raises=NotSupportedError,
+    reason="keyless matching counts keys from the UPDATE's changed rows; MySQL has no UPDATE … RETURNING and "
+    "its read-back needs a primary key, which these tables lack",
+)
 def test_keyless_match_counts_keys_when_the_table_holds_a_key_twice(db, table, sql, peek):  # type: ignore[no-untyped-def]
     """Without a unique index the table may hold a key twice: both rows take the update,
     and the count is per input row (one key), so the counts still add up."""

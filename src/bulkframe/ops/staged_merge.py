@@ -230,8 +230,8 @@ class StagedMerge:
         table may hold a key twice, and both rows change for one input row."""
         if self.indexed:
             return count_modified(conn, stmt)
-        keys = conn.fetch_arrow(stmt.returning(*(self.target.c[k] for k in self.keys)))
-        return _distinct_rows(keys)
+        changed = self.backend.modify_returning(conn, stmt, self.target)  # RETURNING where it exists
+        return _distinct_rows(changed.select(list(self.keys)))
 
     def _insert(
         self,

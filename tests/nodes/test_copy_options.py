@@ -44,11 +44,6 @@ def stored(flow: DataFlow) -> list[tuple]:  # type: ignore[type-arg]
 SPEC_OPTIONS = {"delimiter": "\t", "null_string": "\\N", "format": "csv"}  # the spec's
 
 
-@pytest.mark.not_yet(
-    "duckdb",
-    raises=NodeExecutionError,
-    reason="the spec's options include disable_triggers; DuckDB has no triggers (capability triggers)",
-)
 def test_the_spec_options_on_a_tsv_file(flow: DataFlow, tmp_path: Path) -> None:
     declare(flow)
     path = tmp_path / "products.tsv"

@@ -574,8 +574,9 @@ def run_block(
         with pytest.raises(NodeExecutionError) as info:
             LocalRuntime().execute(ns["workflow"].build())
         assert isinstance(info.value.__cause__, NotSupportedError), repr(info.value.__cause__)
-        for name in runtime_refused:
-            assert name in str(info.value)
+        # the first node refused names what it was refused for (an example's nodes may be
+        # refused for different parameters: the run stops at the first)
+        assert any(name in str(info.value) for name in runtime_refused), (runtime_refused, str(info.value))
         return {k: v for k, v in info.value.results.items() if k != info.value.node_id}
     if example.run_refused is not None:
         node_id, cause, pattern = example.run_refused

@@ -204,10 +204,13 @@ def bulk_create(
 
     load = load or LoadOptions()
     refused = [name for name in load.changed() if name not in sessions.backend.capabilities.load_options]
+    if migration.disable_triggers and not sessions.backend.capabilities.triggers:
+        refused.append("disable_triggers")  # every refusal in one message
     if refused:
         raise NotSupportedError(
             f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not supported on {sessions.backend.name}; "
-            "docs/backends.md says what each load option means on each database"
+            "docs/backends.md says what each load option means on each database (disable_triggers: only "
+            "where a load can switch the table's triggers off inside its transaction)"
         )
     streams, memory = streams or StreamOptions(), memory or MemoryOptions()
     events, benchmark = events or EventOptions(), benchmark or BenchmarkOptions()

@@ -6,25 +6,14 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from scale_data import need
 
+from notebook_outputs import output_kinds
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "04-ray-to-postgres.ipynb"
-
-
-def _kinds(cell: Any) -> set[str]:
-    kinds: set[str] = set()
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
-            kinds.add(f"stream:{out['name']}")
-        elif out["output_type"] in ("display_data", "execute_result"):
-            kinds |= {f"{out['output_type']}:{mime}" for mime in out["data"]}
-        else:
-            kinds.add(out["output_type"])
-    return kinds
 
 
 @pytest.mark.notebook
@@ -44,7 +33,7 @@ def test_ray_to_postgres_notebook_executes(
     ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert [_kinds(c) for c in saved.cells] == [_kinds(c) for c in nb.cells], (
+    assert [output_kinds(c) for c in saved.cells] == [output_kinds(c) for c in nb.cells], (
         "the saved outputs of notebooks/04-ray-to-postgres.ipynb are stale: run python scripts/execute_notebooks.py "
         "notebooks/04-ray-to-postgres.ipynb"
     )

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bulkframe.cli import main
+from notebook_outputs import output_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,19 +79,6 @@ def test_cli_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     assert (tmp_path / "bulkframe.db").exists()  # the embedded default
 
 
-def _output_kinds(cell: Any) -> set[str]:
-    """What a cell shows: stream names and the mimetypes of its displays."""
-    kinds: set[str] = set()
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
-            kinds.add(f"stream:{out['name']}")
-        elif out["output_type"] in ("display_data", "execute_result"):
-            kinds |= {f"{out['output_type']}:{mime}" for mime in out["data"]}
-        else:
-            kinds.add(out["output_type"])
-    return kinds
-
-
 @pytest.mark.notebook
 def test_quickstart_notebook_executes(tmp_path: Path) -> None:
     """The notebook runs; its saved outputs (which the docs site renders without running
@@ -114,8 +101,8 @@ def test_quickstart_notebook_executes(tmp_path: Path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert (tmp_path / "bulkframe.db").exists()
 
-    fresh_kinds = [_output_kinds(cell) for cell in nb.cells]
-    assert [_output_kinds(cell) for cell in saved.cells] == fresh_kinds, (
+    fresh_kinds = [output_kinds(cell) for cell in nb.cells]
+    assert [output_kinds(cell) for cell in saved.cells] == fresh_kinds, (
         "the saved outputs of notebooks/01-quickstart.ipynb are stale: run python scripts/execute_notebooks.py"
     )
     assert all(cell.get("execution_count") for cell in saved.cells if cell.cell_type == "code")
@@ -144,7 +131,7 @@ def test_nodes_notebook_executes(tmp_path: Path) -> None:
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert not list(tmp_path.iterdir())  # in-memory: no database file written
-    assert [_output_kinds(cell) for cell in saved.cells] == [_output_kinds(cell) for cell in nb.cells], (
+    assert [output_kinds(cell) for cell in saved.cells] == [output_kinds(cell) for cell in nb.cells], (
         "the saved outputs of notebooks/02-nodes.ipynb are stale: run python scripts/execute_notebooks.py"
     )
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
@@ -179,7 +166,7 @@ def test_verify_migration_notebook_executes(
     ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert [_output_kinds(cell) for cell in saved.cells] == [_output_kinds(cell) for cell in nb.cells], (
+    assert [output_kinds(cell) for cell in saved.cells] == [output_kinds(cell) for cell in nb.cells], (
         "the saved outputs of notebooks/03-verify-migration.ipynb are stale: run python scripts/execute_notebooks.py"
     )
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]

@@ -314,11 +314,6 @@ def _create(
             f"parallel_batches/max_workers > 1 is not supported on {backend.name}: it allows one "
             "writer at a time. Use parallel_batches=1 (the default)."
         )
-    if migration.disable_triggers and not backend.capabilities.triggers:
-        raise NotSupportedError(
-            f"disable_triggers is not supported on {backend.name}: it has no triggers that a load can switch "
-            "off inside its transaction"
-        )
     pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or ())
     quiet = rehearsal is not None
     op = OperationRun(

@@ -177,3 +177,30 @@ def test_sequence_ids_follow_the_input_order(path: Path) -> None:
         db.bulk_create("t", pa.table({"i": pa.array(range(n, 2 * n), pa.int64())}))  # one table
     assert _peek(path, "SELECT count(*) FROM t WHERE id <> i + 1") == [(0,)]
     assert _peek(path, "SELECT max(id) FROM t") == [(2 * n,)]
+
+
+def test_a_stream_is_inserted_in_bounded_parts_in_input_order(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed load is gathered into tables of bounded size (DuckDB scans a table on all
+    its threads): every row arrives once, ids drawn in input order across the parts."""
+    import bulkframe.backends.duckdb as duck
+
+    monkeypatch.setattr(duck, "_PART_ROWS", 5_000)
+    parts: list[int] = []
+    gather = duck._in_memory_parts
+
+    def counted(data: pa.Table | pa.RecordBatchReader) -> object:
+        for part in gather(data):
+            parts.append(part.num_rows)
+            yield part
+
+    monkeypatch.setattr(duck, "_in_memory_parts", counted)
+    n = 23_000
+    with bf.connect(f"duckdb:///{path}") as db:
+        db.create_table("t", [Column("id", "int64", primary_key=True), Column("i", "int64")], identity="id")
+        result = db.bulk_create("t", ({"i": i} for i in range(n)), batch_size=2_000)
+    assert result.success_count == n
+    assert len(parts) >= 4 and sum(parts) == n and max(parts) < 5_000 + 2_000
+    assert _peek(path, "SELECT count(*), count(DISTINCT i), min(i), max(i) FROM t") == [(n, n, 0, n - 1)]
+    assert _peek(path, "SELECT count(*) FROM t WHERE id <> i + 1") == [(0,)]

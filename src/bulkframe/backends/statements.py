@@ -23,9 +23,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MergeCounts:
+    """What one merge did with the staged rows: ``inserted + updated + skipped +
+    unchanged`` equals the rows merged."""
+
     inserted: int
     updated: int
     skipped: int
+    unchanged: int = 0
 
 
 def count_modified(conn: Connection, stmt: Any) -> int:

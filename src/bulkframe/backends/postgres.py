@@ -108,6 +108,7 @@ class PostgresBackend(Backend):
     capabilities = Capabilities(
         upsert="on_conflict",
         concurrent_writers=True,
+        pipelined_stages=True,
         regex=True,
         analyze_stage=True,
         modified_count="execute_update",

@@ -559,7 +559,7 @@ class Database:
         data: Any,
         /,
         *,
-        key: Sequence[str] | None = None,
+        key: Sequence[str] | str | None = None,
         fields: Sequence[str] | None = None,
         sample: int | None = None,
         schema: str | None = None,
@@ -594,7 +594,7 @@ class Database:
             Any input ``bulk_create`` accepts (a DataFrame, Arrow, records, a Parquet or
             CSV path; cast to the table's types first), or a
             :class:`~bulkframe.TableSource`: a table in this or another database.
-        key : list of str, optional
+        key : str or list of str, optional
             Columns that identify a row; default: the primary key.
         fields : list of str, optional
             Columns to compare; default: every column of both except the key.

@@ -330,3 +330,36 @@ def test_tables_in_the_same_database_are_compared_by_one_join(db, table, sql) ->
         assert db.verify(table, bf.TableSource(db, source), float_tolerance=1e-3).column_differences["x"] == 0
     finally:
         db.drop_table(source)
+
+
+def test_a_join_by_unique_keys_walks_the_indexes_only_inside_its_own_transaction(  # type: ignore[no-untyped-def]
+    db, table, monkeypatch
+) -> None:
+    """Both tables unique on the key: the backend's ``prefer_ordered_join`` runs in the
+    verification's read transaction (PostgreSQL: ``SET LOCAL enable_hashjoin = off``) and
+    nothing of it is left on the pooled connection afterwards.  Without a unique key on
+    one side the planner is left alone."""
+    if not db.backend.capabilities.full_outer_join:
+        pytest.skip("no FULL OUTER JOIN: verify compares key-range hashes")
+    source = f"{table}_src"
+    calls: list[object] = []
+    hook = type(db.backend).prefer_ordered_join
+    monkeypatch.setattr(
+        type(db.backend), "prefer_ordered_join", lambda self, conn: calls.append(hook(self, conn))
+    )
+    rows = [{"id": i, "v": f"v{i}"} for i in range(50)]
+    db.bulk_create(source, rows, primary_key="id")
+    try:
+        db.bulk_create(table, rows[:-1], primary_key="id")
+        found = db.verify(table, bf.TableSource(db, source), mode="full")
+        assert (found.missing, found.mismatched, found.metrics["strategy"]) == (1, 0, "join")
+        assert len(calls) == 1
+        if db.backend.name == "postgresql":
+            with db.session(write=False) as conn:
+                assert conn.scalar("SELECT current_setting('enable_hashjoin')") == "on"
+        db.drop_table(table)
+        db.bulk_create(table, rows)  # no key at all on this side
+        assert db.verify(table, bf.TableSource(db, source), mode="full", key="id").ok
+        assert len(calls) == 1
+    finally:
+        db.drop_table(source)

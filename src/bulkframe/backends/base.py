@@ -309,6 +309,12 @@ class Backend(abc.ABC):
                 "backend does not provide; create a unique index on the key columns"
             )
 
+    def prefer_ordered_join(self, conn: Connection) -> None:  # noqa: B027 - optional hook
+        """Before a ``FULL OUTER JOIN`` of two tables by a key both have a unique index on
+        (same-database verification): make the rest of ``conn``'s transaction join them
+        by walking both indexes in key order, where the planner would otherwise build a
+        hash table (default: leave the plan to the database)."""
+
     def verify_bucket_hashes(
         self,
         source: sa.FromClause,

@@ -39,6 +39,12 @@ class Capabilities:
     #: concurrent runs (``atomic_ops``) lock their target rows in key order first.  Without
     #: it the backend serializes writers itself (:meth:`Backend.begin_write`).
     select_for_update: bool = True
+    #: An upsert may stage each batch into a shared ``UNLOGGED`` table on a second connection
+    #: while the writing transaction merges the batch before it
+    #: (:class:`~bulkframe.ops.upsert_window.PipelinedWindow`): the server copies and merges
+    #: at the same time.  Needs committed tables of one session to be visible to another's
+    #: open READ COMMITTED transaction, and DDL that does not commit the writer's work.
+    pipelined_stages: bool = False
     #: Run ``ANALYZE`` on a filled staging table before joining it: temp tables have no
     #: statistics, and PostgreSQL then guesses ~200 distinct keys and picks nested loops
     #: for ``EXISTS``/``IN`` semi-joins (measured 2x slower at 500k ids).

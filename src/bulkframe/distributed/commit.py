@@ -347,14 +347,14 @@ def _apply_one(
 
     upsert = spec.operation == "upsert"
     if upsert:
-        from bulkframe.ops.upsert import _fields
+        from bulkframe.ops.upsert_window import merge_fields
 
         conditions = dict(opts.get("upsert_conditions") or {})
         wrong = [k for k in conditions if k not in ("update_if", "insert_if")]
         if wrong:
             raise SchemaError(f"upsert_conditions: unknown key(s) {wrong}; valid: update_if, insert_if")
         update_fields, insert_fields = opts.get("update_fields"), opts.get("insert_fields")
-        inserted_cols, updated_cols = _fields(names, keys, insert_fields, update_fields)
+        inserted_cols, updated_cols = merge_fields(names, keys, insert_fields, update_fields)
         mode = (
             "skip" if update_fields is not None and len(update_fields) == 0 else opts["conflict_resolution"]
         )

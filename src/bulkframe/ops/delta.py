@@ -114,7 +114,8 @@ def run_delta(
                 "column with operation_field='…'"
             )
         keys = table_keys(columns, keys_option, option="unique_fields", ref=ref)
-        from bulkframe.ops.upsert import _ensure_unique, _fields
+        from bulkframe.ops.upsert import _ensure_unique
+        from bulkframe.ops.upsert_window import merge_fields
 
         indexed = _ensure_unique(conn, sessions, ref, keys, create_unique_index)
         syncing.check_fields_exist(changes, by_name, ref)
@@ -169,7 +170,7 @@ def run_delta(
                 raise SchemaError(f"sync_mode='delta' needs the operation column {op!r} in the input")
             _check_operations(shaped.column(op), prepared.positions, op)
             names = [n for n in shaped.column_names if n != op]
-            inserted, updated = _fields(names, keys, insert_fields, update_fields)
+            inserted, updated = merge_fields(names, keys, insert_fields, update_fields)
             state.batch(shaped, typed, inserted, syncing.without_ignored(changes, updated), names)
         if failed:
             raise ValidationError(

@@ -64,6 +64,8 @@ class StagedMerge:
     #: ``update_if`` filter (plain names: the stored row; ``excluded.x``: the incoming one).
     update_if: Filter = None
     audit: Audit | None = None
+    #: Each stage holds one batch of a longer input (:class:`~bulkframe.ops.upsert_window.PipelinedWindow`).
+    per_batch: bool = False
     _locked: bool = field(default=False, init=False)
     _told: bool = field(default=False, init=False)
 
@@ -161,19 +163,22 @@ class StagedMerge:
             conn, stage, inserted, updated, staged_columns, staged, stage_where, insert_where, guarded=guarded
         )
 
+    @property
+    def plain(self) -> bool:
+        """No change detection, ``newest_wins`` or audit, and a unique index on the key:
+        one ``INSERT … ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE`` can do the merge."""
+        return self.indexed and self.compare is None and self.newest is None and self.audit is None
+
     def _native(self) -> bool:
-        """The backend merges a plain upsert itself, faster than the two statements here
-        (MySQL: ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` with counted duplicates, 2.0 s
-        against 5.2 s for ``UPDATE … JOIN`` + anti-join ``INSERT`` of 200k rows half existing
-        into 1M; ``benchmarks/bench_mysql.py``).  Change detection, ``newest_wins``, audits
-        and keyless matching keep the two statements."""
-        return (
-            self.backend.capabilities.upsert == "backend"
-            and self.indexed
-            and self.compare is None
-            and self.newest is None
-            and self.audit is None
-        )
+        """Merge by the database's own upsert statement (:func:`merge_from_stage`) rather
+        than the two statements here: where the backend merges a stage itself (MySQL:
+        ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` with counted duplicates, 2.0 s against
+        5.2 s for ``UPDATE … JOIN`` + anti-join ``INSERT`` of 200k rows half existing into
+        1M; ``benchmarks/bench_mysql.py``), or for stages of one batch each (``per_batch``:
+        the pipelined upsert, where ``UPDATE … FROM`` would scan the table once per batch
+        and ``ON CONFLICT`` looks each key up in its index)."""
+        native = self.backend.capabilities.upsert == "backend" or self.per_batch
+        return native and self.plain
 
     def _pass(
         self,

@@ -15,6 +15,7 @@ Synchronisation (``sync_mode``, change detection, audit) is :mod:`bulkframe.ops.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -41,17 +42,14 @@ from bulkframe.normalize.streams import is_unbounded
 from bulkframe.ops import sync as syncing
 from bulkframe.ops._modify import (
     DEFAULT_ROW_BATCH,
-    analyze_stage,
     check_batch_size,
     check_flag,
-    create_stage,
-    fill_stage,
     reflect_existing,
     table_keys,
 )
-from bulkframe.ops._rows import BATCH, all_distinct
 from bulkframe.ops.audit import Audit
 from bulkframe.ops.staged_merge import StagedMerge
+from bulkframe.ops.upsert_window import MergeSpec, PipelinedWindow, StagedWindow, merge_fields
 from bulkframe.options import (
     AuditOptions,
     ChangeDetection,
@@ -323,7 +321,7 @@ def _run(
     unique_fields = keys_option
     result, policy, rejections, reporter = op.result, op.policy, op.rejections, op.reporter
     failed = False
-    with sessions.session(lock=ref, commit=False) as conn:
+    with contextlib.ExitStack() as cleanup, sessions.session(lock=ref, commit=False) as conn:
         columns = reflect_existing(sessions, conn, ref)
         by_name = {c.name: c for c in columns}
         keys = table_keys(columns, unique_fields, option="unique_fields", ref=ref)
@@ -354,19 +352,9 @@ def _run(
         )
         key_stage = syncing.KeyStage(keys) if sync.sync_mode == "full" else None
         seen: pl.DataFrame | None = None
-        window = _Window(keys)
-
-        def flush() -> None:
-            window.flush(
-                conn,
-                sessions,
-                result,
-                plan,
-                changes,
-                insert_fields=insert_fields,
-                update_fields=update_fields,
-                insert_if=insert_if,
-            )
+        spec = MergeSpec(plan, changes, insert_fields, update_fields, insert_if)
+        window: StagedWindow | PipelinedWindow = StagedWindow(keys)
+        plain = plan.plain and not changes.detect_changes  # compare is set per merge
 
         prepare = Preparer(
             by_name,
@@ -392,7 +380,7 @@ def _run(
             if failed:
                 continue  # check the rest for the full report; write nothing
             shaped = prepared.table
-            _fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
+            merge_fields(shaped.column_names, keys, insert_fields, update_fields)  # checked before any write
             if newest is not None and newest not in shaped.column_names:
                 raise SchemaError(f"conflict_resolution='newest_wins' needs {newest!r} in the input")
             if tracker is not None:
@@ -403,16 +391,22 @@ def _run(
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
-            if window.names and shaped.column_names != window.names:
-                flush()
-            window.add(conn, sessions, shaped, by_name)
+            if isinstance(window, StagedWindow) and window.batches == 1 and plain:
+                # a second batch of a plain upsert: stage the rest beside the merges where the
+                # backend can (the stages are dropped once this transaction has ended:
+                # ExitStack order)
+                piped = PipelinedWindow.open(sessions)
+                if piped is not None:
+                    cleanup.callback(piped.close)
+                    window.flush(conn, sessions, result, spec)
+                    window, plan.per_batch = piped, True
+            window.add(conn, sessions, result, spec, shaped, by_name)
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
-        if window.names:
-            flush()
+        window.flush(conn, sessions, result, spec)
         if key_stage is not None:
             syncing.delete_absent(
                 sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
@@ -480,116 +474,6 @@ class _Incremental:
         }
         if self.state is not None:
             self.state.write(self.name, str(self.ref), syncing.mark_text(result.high_water_mark))
-
-
-class _Window:
-    """Consecutive batches with the same columns, staged together (each row tagged with
-    its batch number) and merged by ONE pass — or, when a key repeats across the
-    batches (``dedupe="last"`` keeps one per batch), by one pass per batch, in order.
-    """
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        self.keys = list(keys)
-        self._reset()
-
-    def _reset(self) -> None:
-        self.names: list[str] = []
-        self.key_tables: list[pa.Table] = []
-        self.stage: TableRef | None = None
-        self.stage_t: Any = None
-
-    def add(
-        self, conn: Connection, sessions: Sessions, shaped: pa.Table, by_name: Mapping[str, Column]
-    ) -> None:
-        columns = {**by_name, BATCH: Column(BATCH, "int32")}
-        if self.stage is None:
-            self.names = shaped.column_names
-            self.stage, self.stage_t = create_stage(
-                conn, sessions, [columns[n] for n in [*self.names, BATCH]]
-            )
-        number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
-        fill_stage(conn, sessions, self.stage, shaped.append_column(BATCH, number), columns, first=True)
-        self.key_tables.append(shaped.select(self.keys))
-
-    def flush(
-        self,
-        conn: Connection,
-        sessions: Sessions,
-        result: BulkResult,
-        plan: StagedMerge,
-        changes: ChangeDetection,
-        *,
-        insert_fields: Sequence[str] | None,
-        update_fields: Sequence[str] | None,
-        insert_if: Any,
-    ) -> None:
-        assert self.stage is not None
-        stage = self.stage_t
-        inserted_cols, updated_cols = _fields(self.names, self.keys, insert_fields, update_fields)
-        plan.compare = syncing.compared_fields(
-            changes, syncing.without_ignored(changes, updated_cols), self.names
-        )
-        updated_cols = syncing.without_ignored(changes, updated_cols)
-        if not filters.is_empty(insert_if):
-            analyze_stage(conn, sessions, self.stage)
-        insert_where = (
-            None
-            if filters.is_empty(insert_if)
-            else filters.to_sql(insert_if, stage, backend=sessions.backend)
-        )
-        sizes = [t.num_rows for t in self.key_tables]
-        keys = [
-            pa.chunked_array(
-                [c for t in self.key_tables for c in t.column(k).chunks],
-                self.key_tables[0].schema.field(k).type,
-            )
-            for k in self.keys
-        ]
-        passes: list[int | None] = (
-            [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
-        )
-        for i in passes:
-            counts = plan.apply(
-                conn,
-                stage,
-                inserted=inserted_cols,
-                updated=updated_cols,
-                staged_columns=self.names,
-                staged=sum(sizes) if i is None else sizes[i],
-                stage_where=None if i is None else stage.c[BATCH] == i,
-                insert_where=insert_where,
-            )
-            result.inserted += counts.inserted
-            result.updated += counts.updated
-            result.skipped += counts.skipped
-            result.unchanged += counts.unchanged
-        sessions.backend.drop_table(conn, self.stage)
-        self._reset()
-
-
-def _fields(
-    names: Sequence[str],
-    keys: Sequence[str],
-    insert_fields: Sequence[str] | None,
-    update_fields: Sequence[str] | None,
-) -> tuple[list[str], list[str]]:
-    """Columns to insert and to update, checked against the input's columns."""
-    missing_keys = [k for k in keys if k not in names]
-    if missing_keys:
-        raise SchemaError(f"unique_fields {missing_keys} are missing from the input; columns: {list(names)}")
-    inserted = list(insert_fields) if insert_fields is not None else list(names)
-    updated = list(update_fields) if update_fields is not None else [n for n in names if n not in keys]
-    for option, chosen in (("insert_fields", inserted), ("update_fields", updated)):
-        absent = [c for c in chosen if c not in names]
-        if absent:
-            raise SchemaError(f"{option} {absent} are not in the input; input columns: {list(names)}")
-    if [k for k in keys if k not in inserted]:
-        raise SchemaError(f"insert_fields must include the unique_fields {list(keys)}")
-    if set(updated) & set(keys):
-        raise SchemaError(
-            f"update_fields cannot include the unique_fields {sorted(set(updated) & set(keys))}"
-        )
-    return inserted, updated
 
 
 def _dedupe(

@@ -65,10 +65,11 @@ class UpsertWriter:
     names: list[str] | None = None
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
-        from bulkframe.ops.upsert import _fields, _index_stage
+        from bulkframe.ops.upsert import _index_stage
+        from bulkframe.ops.upsert_window import merge_fields
 
         self.sessions.backend.begin_write(conn, self.ref)
-        inserted_cols, updated_cols = _fields(
+        inserted_cols, updated_cols = merge_fields(
             table.column_names, self.keys, self.insert_fields, self.update_fields
         )
         shaped, dropped = self._dedupe(table)

@@ -353,7 +353,7 @@ def verify(
     ref: TableRef,
     data: Any,
     *,
-    key: Sequence[str] | None,
+    key: Sequence[str] | str | None,
     fields: Sequence[str] | None,
     sample: int | None,
     options: VerifyOptions,
@@ -368,7 +368,8 @@ def verify(
         sample = DEFAULT_SAMPLE
     target = TableSide(sessions, ref, batch_size)
     try:
-        keys = list(key or [c.name for c in target.columns.values() if c.primary_key])
+        given = [key] if isinstance(key, str) else key  # key="id": one column, not its letters
+        keys = list(given or [c.name for c in target.columns.values() if c.primary_key])
         if not keys:
             raise SchemaError(f"verify needs key=... : table {ref} has no primary key")
         unknown_keys = [k for k in keys if k not in target.columns]

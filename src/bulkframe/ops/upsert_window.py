@@ -1,0 +1,284 @@
+"""How ``bulk_upsert`` stages its batches and hands them to the staged merge.
+
+* :class:`StagedWindow`: consecutive batches with the same columns go into one temporary
+  stage in the writing transaction (each row tagged with its batch number) and are merged
+  by one pass, or one pass per batch when a key repeats across them.
+* :class:`PipelinedWindow` (backends with ``capabilities.pipelined_stages``, PostgreSQL):
+  each batch is copied into its own shared ``UNLOGGED`` stage by a second connection in a
+  helper thread while the writing transaction merges the batch before it, so the server
+  copies one batch and merges another at the same time.  Merges still run one after
+  another, in input order, in the one writing transaction; the stages are dropped when
+  that transaction has ended (its statements hold locks on them until then).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from bulkframe import filters
+from bulkframe.backends.base import TableRef
+from bulkframe.errors import SchemaError
+from bulkframe.ops import sync as syncing
+from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage
+from bulkframe.ops._rows import BATCH, all_distinct
+from bulkframe.types import Column
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from bulkframe.backends.connection import Connection
+    from bulkframe.backends.session import Sessions
+    from bulkframe.ops.staged_merge import StagedMerge
+    from bulkframe.options import ChangeDetection
+    from bulkframe.result import BulkResult
+
+log = logging.getLogger("bulkframe")
+
+
+def merge_fields(
+    names: Sequence[str],
+    keys: Sequence[str],
+    insert_fields: Sequence[str] | None,
+    update_fields: Sequence[str] | None,
+) -> tuple[list[str], list[str]]:
+    """Columns to insert and to update, checked against the input's columns."""
+    missing_keys = [k for k in keys if k not in names]
+    if missing_keys:
+        raise SchemaError(f"unique_fields {missing_keys} are missing from the input; columns: {list(names)}")
+    inserted = list(insert_fields) if insert_fields is not None else list(names)
+    updated = list(update_fields) if update_fields is not None else [n for n in names if n not in keys]
+    for option, chosen in (("insert_fields", inserted), ("update_fields", updated)):
+        absent = [c for c in chosen if c not in names]
+        if absent:
+            raise SchemaError(f"{option} {absent} are not in the input; input columns: {list(names)}")
+    if [k for k in keys if k not in inserted]:
+        raise SchemaError(f"insert_fields must include the unique_fields {list(keys)}")
+    if set(updated) & set(keys):
+        raise SchemaError(
+            f"update_fields cannot include the unique_fields {sorted(set(updated) & set(keys))}"
+        )
+    return inserted, updated
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """What every merge of one call shares: the plan and the column options."""
+
+    plan: StagedMerge
+    changes: ChangeDetection
+    insert_fields: Sequence[str] | None
+    update_fields: Sequence[str] | None
+    insert_if: Any
+
+
+def _merge(
+    conn: Connection,
+    sessions: Sessions,
+    result: BulkResult,
+    spec: MergeSpec,
+    stage: TableRef,
+    stage_t: sa.Table,
+    names: Sequence[str],
+    sizes: Sequence[int],
+    passes: Sequence[int | None],
+) -> None:
+    """Merge the stage's rows (``passes``: ``[None]`` for all at once, else the batch
+    numbers one by one) and add the counts to ``result``."""
+    plan = spec.plan
+    inserted_cols, updated_cols = merge_fields(names, plan.keys, spec.insert_fields, spec.update_fields)
+    plan.compare = syncing.compared_fields(
+        spec.changes, syncing.without_ignored(spec.changes, updated_cols), names
+    )
+    updated_cols = syncing.without_ignored(spec.changes, updated_cols)
+    insert_where = None
+    if not filters.is_empty(spec.insert_if):
+        analyze_stage(conn, sessions, stage)
+        insert_where = filters.to_sql(spec.insert_if, stage_t, backend=sessions.backend)
+    for i in passes:
+        counts = plan.apply(
+            conn,
+            stage_t,
+            inserted=inserted_cols,
+            updated=updated_cols,
+            staged_columns=list(names),
+            staged=sum(sizes) if i is None else sizes[i],
+            stage_where=None if i is None else stage_t.c[BATCH] == i,
+            insert_where=insert_where,
+        )
+        result.inserted += counts.inserted
+        result.updated += counts.updated
+        result.skipped += counts.skipped
+        result.unchanged += counts.unchanged
+
+
+class StagedWindow:
+    """Consecutive batches with the same columns, staged together (each row tagged with
+    its batch number) and merged by ONE pass — or, when a key repeats across the
+    batches (``dedupe="last"`` keeps one per batch), by one pass per batch, in order."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.names: list[str] = []
+        self.key_tables: list[pa.Table] = []
+        self.stage: TableRef | None = None
+        self.stage_t: Any = None
+
+    def add(
+        self,
+        conn: Connection,
+        sessions: Sessions,
+        result: BulkResult,
+        spec: MergeSpec,
+        shaped: pa.Table,
+        by_name: Mapping[str, Column],
+    ) -> None:
+        if self.names and shaped.column_names != self.names:
+            self.flush(conn, sessions, result, spec)
+        columns = {**by_name, BATCH: Column(BATCH, "int32")}
+        if self.stage is None:
+            self.names = shaped.column_names
+            self.stage, self.stage_t = create_stage(
+                conn, sessions, [columns[n] for n in [*self.names, BATCH]]
+            )
+        number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
+        fill_stage(conn, sessions, self.stage, shaped.append_column(BATCH, number), columns, first=True)
+        self.key_tables.append(shaped.select(self.keys))
+
+    @property
+    def batches(self) -> int:
+        """Batches staged and not merged yet."""
+        return len(self.key_tables)
+
+    def flush(self, conn: Connection, sessions: Sessions, result: BulkResult, spec: MergeSpec) -> None:
+        if self.stage is None:
+            return
+        sizes = [t.num_rows for t in self.key_tables]
+        keys = [
+            pa.chunked_array(
+                [c for t in self.key_tables for c in t.column(k).chunks],
+                self.key_tables[0].schema.field(k).type,
+            )
+            for k in self.keys
+        ]
+        passes: list[int | None] = (
+            [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
+        )
+        _merge(conn, sessions, result, spec, self.stage, self.stage_t, self.names, sizes, passes)
+        sessions.backend.drop_table(conn, self.stage)
+        self._reset()
+
+    def close(self) -> None:
+        """Nothing to release: the stage is temporary, dropped with the connection's."""
+
+
+@dataclass(frozen=True)
+class _Staged:
+    ref: TableRef
+    table: sa.Table
+    names: list[str]
+    rows: int
+
+
+class PipelinedWindow:
+    """Each batch staged by a second connection while the writer merges the previous one.
+
+    At most one batch is being staged at a time; a batch's merge starts only when its
+    stage is complete and committed (so the writing transaction sees it), and the merges
+    run in input order.  :meth:`close` (after the writing transaction ended) drops every
+    stage this window made, also when the call failed."""
+
+    def __init__(self, sessions: Sessions, helper: Connection) -> None:
+        self.sessions = sessions
+        self.helper = helper
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bf-stage")
+        self._pending: Future[_Staged] | None = None
+        self._made: list[TableRef] = []
+
+    @classmethod
+    def open(cls, sessions: Sessions) -> PipelinedWindow | None:
+        """A pipelined window when the backend supports it and the pool has a connection
+        to spare (never waits for one: without it the call stages in its own transaction)."""
+        if not sessions.backend.capabilities.pipelined_stages:
+            return None
+        status = sessions.pool.status()
+        if status["checked_out"] >= sessions.pool.capacity:
+            log.debug("no spare pooled connection: the upsert stages in its own transaction")
+            return None
+        log.debug("upsert: staging each further batch on a second connection while the last one merges")
+        return cls(sessions, sessions.checkout())
+
+    def _stage(self, shaped: pa.Table, by_name: Mapping[str, Column], ref: TableRef) -> _Staged:
+        backend = self.sessions.backend
+        # the stage only holds rows: no key, no NOT NULL (the target checks them when merged)
+        columns = [replace(by_name[n], primary_key=False, nullable=True) for n in shaped.column_names]
+        try:
+            backend.create_shared_stage(self.helper, ref, columns)
+            self.helper.ingest(ref, backend.to_ingest(shaped, dict(by_name)))
+            self.helper.commit()
+        except BaseException:
+            self.helper.rollback()
+            raise
+        return _Staged(ref, backend.sa_table(ref, columns), shaped.column_names, shaped.num_rows)
+
+    def add(
+        self,
+        conn: Connection,
+        sessions: Sessions,
+        result: BulkResult,
+        spec: MergeSpec,
+        shaped: pa.Table,
+        by_name: Mapping[str, Column],
+    ) -> None:
+        previous = self._pending.result() if self._pending is not None else None
+        self._pending = None
+        ref = TableRef(f"_bf_stage_{_token()}", spec.plan.ref.schema)
+        self._made.append(ref)
+        self._pending = self._pool.submit(self._stage, shaped, by_name, ref)
+        if previous is not None:
+            self._merge(conn, result, spec, previous)
+
+    def flush(self, conn: Connection, sessions: Sessions, result: BulkResult, spec: MergeSpec) -> None:
+        if self._pending is not None:
+            staged = self._pending.result()
+            self._pending = None
+            self._merge(conn, result, spec, staged)
+
+    def _merge(self, conn: Connection, result: BulkResult, spec: MergeSpec, staged: _Staged) -> None:
+        _merge(
+            conn, self.sessions, result, spec, staged.ref, staged.table, staged.names, [staged.rows], [None]
+        )
+
+    def close(self) -> None:
+        """Wait for a stage still being written, then drop every stage (call it after the
+        writing transaction ended) and give the helper connection back."""
+        try:
+            if self._pending is not None:
+                try:
+                    self._pending.result()
+                except BaseException:  # the call already failed; the drop below still runs
+                    log.debug("a stage that was being written failed", exc_info=True)
+            self._pool.shutdown(wait=True)
+            self.helper.rollback()
+            for ref in self._made:
+                self.sessions.backend.drop_table(self.helper, ref)
+            self.helper.commit()
+        except BaseException:
+            log.warning("could not drop the upsert's staging tables %s", [str(r) for r in self._made])
+            self.sessions.release(self.helper, discard=True)
+            raise
+        self.sessions.release(self.helper)
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:12]

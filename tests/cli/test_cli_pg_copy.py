@@ -1,4 +1,5 @@
-"""``bulkframe load`` straight into PostgreSQL's ``COPY`` (src/bulkframe/cli/pg_copy.py),
+"""``bulkframe load`` straight into PostgreSQL's ``COPY`` (src/bulkframe/cli/direct.py and
+src/bulkframe/backends/postgres_copy.py),
 through the installed console script in a child process, read back through psycopg.
 
 Each test proves the direct path ran (its ``-v`` line, ``metrics.copy == "direct"``, and
@@ -132,7 +133,8 @@ def test_blank_lines_and_the_end_of_data_marker(pg_url: str, tables: list[str], 
     """Where the direct path follows PostgreSQL's COPY and not bulkframe's reader (docs/cli.md):
     a blank line is a row of empty fields (here: an error naming the line; the normal path
     skips it); a line holding only ``\\.`` fails the load before COPY could stop there
-    silently (PostgreSQL < 18 reads it as the end of the data, as psql \\copy does)."""
+    silently (PostgreSQL < 18 reads it as the end of the data, as psql \\copy does) -- on
+    the normal path's server-side COPY of a plain file too."""
     table = tables[0]
     _sql(pg_url, f'CREATE TABLE "{table}" (id int, name text)')
     _sql(pg_url, f"INSERT INTO \"{table}\" VALUES (0, 'kept')")
@@ -145,7 +147,10 @@ def test_blank_lines_and_the_end_of_data_marker(pg_url: str, tables: list[str], 
     marker.write_text("id,name\n1,a\n\\.\n2,b\n")
     ran = _load(pg_url, table, str(marker))
     assert ran.code == 1 and DIRECT in ran.err
-    assert "line 3 holds only \\." in ran.err and "nothing was written" in ran.err
+    assert f"{marker}: line 3 holds only \\." in ran.err and "nothing was written" in ran.err
+    # the normal path's server-side COPY of a plain file (here: into --mode replace's new table)
+    ran = _load(pg_url, table, str(marker), "--mode", "replace")
+    assert ran.code == 1 and NORMAL in ran.err and f"{marker}: line 3 holds only \\." in ran.err
     assert _sql(pg_url, f'SELECT id, name FROM "{table}"') == [(0, "kept")]
     quoted = tmp_path / "quoted.csv"
     quoted.write_text('id,name\n1,"\\."\n')
@@ -227,11 +232,11 @@ def test_header_subset_defaults_and_the_id_sequence(pg_url: str, tables: list[st
     )
     names = tmp_path / "names.csv"
     names.write_text("name\na\nb\n")
-    assert "COPY public." in _load(pg_url, table, str(names)).err
+    assert f'COPY "public"."{table}" ("name") FROM STDIN' in _load(pg_url, table, str(names)).err
     ids = tmp_path / "ids.csv"
     ids.write_text("qty,name,id\n1,c,10\n,d,11\n")  # another order; an empty qty is NULL, not the default
     ran = _load(pg_url, table, str(ids))
-    assert _direct(ran)["inserted"] == 2 and "(qty, name, id)" in ran.err
+    assert _direct(ran)["inserted"] == 2 and '("qty", "name", "id")' in ran.err
     _sql(pg_url, f"INSERT INTO \"{table}\" (name) VALUES ('next')")
     assert _sql(pg_url, f'SELECT id, name, qty, added FROM "{table}" ORDER BY id') == [
         (1, "a", 7, date(2020, 1, 2)),

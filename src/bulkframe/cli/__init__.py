@@ -102,10 +102,10 @@ def _run(args: argparse.Namespace, urls: list[str]) -> int:
 
     out = Output(as_json=args.json, quiet=args.quiet)
     try:
-        if args.command == "load":  # straight into PostgreSQL's COPY when nothing needs the client
-            from bulkframe.cli import pg_copy
+        if args.command == "load":  # straight into the server's parser when nothing needs the client
+            from bulkframe.cli import direct
 
-            code = pg_copy.load(args, out)
+            code = direct.load(args, out)
             if code is not None:
                 return code
         from bulkframe.cli.verbs import COMMANDS

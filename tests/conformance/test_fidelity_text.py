@@ -241,6 +241,26 @@ def test_invalid_json_is_refused_before_anything_is_written(db, table, sql, peek
     assert _count(peek, table) == 0
 
 
+def test_repeated_json_texts_are_each_rejected_at_their_own_rows(db, table, sql, peek):  # type: ignore[no-untyped-def]
+    """A column that repeats its texts is checked once per distinct text: every row holding
+    a bad one is still rejected at its own position, with the others stored."""
+    sql(f'CREATE TABLE "{table}" (id bigint primary key, j jsonb)')
+    pattern = ['{"s": "ok"}', "[1,]", None, '{"s": "ok"}', "NaN", "[1,]", '{"s": "ok"}', "[2]"]
+    texts = pattern * 5
+    result = db.bulk_create(
+        table, pl.DataFrame({"id": range(len(texts)), "j": texts}), error_strategy="continue"
+    )
+    bad = [i for i, t in enumerate(texts) if t in ("[1,]", "NaN")]
+    assert sorted(result.errors["row"].to_list()) == bad
+    assert result.success_count == len(texts) - len(bad) and result.failure_count == len(bad)
+    stored = _rows(peek, table, "id, CAST(j AS TEXT)")
+    assert [i for i, _ in stored] == [i for i in range(len(texts)) if i not in bad]
+    want = {
+        i: (None if texts[i] is None else json.loads(texts[i])) for i in range(len(texts)) if i not in bad
+    }
+    assert {i: (None if j is None else json.loads(j)) for i, j in stored} == want
+
+
 def test_json_numbers_keep_their_digits(db, table, sql, peek):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint primary key, j jsonb)')
     exact = Decimal("0.1000000000000000055511151231257827")

@@ -29,10 +29,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from bulkframe.backends.statements import MergeCounts, count_modified, incoming_values, merge_from_stage
+from bulkframe.backends.statements import (
+    MergeCounts,
+    count_flagged,
+    count_modified,
+    incoming_values,
+    merge_from_stage,
+)
 
 if TYPE_CHECKING:
     from bulkframe.backends.base import Backend, TableRef
@@ -282,9 +287,8 @@ class StagedMerge:
                 set_={c: incoming[c] for c in list(updated) or [self.keys[0]]},
                 where=sa.and_(*where) if where else None,
             )
-        flags = conn.fetch_arrow(stmt.returning(flag.label("ins")))
-        n_inserted = int(pc.sum(flags.column(0)).as_py() or 0) if flags.num_rows else 0
-        return n_inserted, flags.num_rows - n_inserted
+        written, n_inserted = count_flagged(conn, stmt, flag)
+        return n_inserted, written - n_inserted
 
 
 def _audited(updated: Sequence[str], compare: Sequence[str] | None) -> list[str]:

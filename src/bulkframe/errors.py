@@ -96,6 +96,26 @@ class TransientError(DatabaseError):
     transient = True
 
 
+#: SQLSTATE classes/codes that a retry may cure.
+TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300")
+
+
+def error_for_sqlstate(message: str, sqlstate: str | None) -> DatabaseError | None:
+    """The translated error a SQLSTATE names: :class:`TransientError` (connection,
+    serialization, deadlock, lock timeout), :class:`IntegrityError` (class 23),
+    :class:`DataError` (class 22); ``None`` when the state says nothing more specific
+    than :class:`DatabaseError`."""
+    if not sqlstate:
+        return None
+    if sqlstate.startswith(TRANSIENT_SQLSTATES) or sqlstate in TRANSIENT_SQLSTATES:
+        return TransientError(message, sqlstate=sqlstate)
+    if sqlstate.startswith("23"):
+        return IntegrityError(message, sqlstate=sqlstate)
+    if sqlstate.startswith("22"):
+        return DataError(message, sqlstate=sqlstate)
+    return None
+
+
 class PoolTimeoutError(TransientError):
     """Every connection of the Database's pool stayed in use for ``pool_timeout`` seconds."""
 

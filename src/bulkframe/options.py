@@ -1,8 +1,10 @@
-"""Every option's allowed values, declared once.
+"""Every option declared once: the option groups the ``Database.bulk_*`` methods build
+from their keyword options.
 
-Choice options are ``Literal`` aliases; the runtime checks (:func:`check_choice`), the
-CLI's ``choices=`` and the node layer's notes read their values with ``typing.get_args``,
-so adding a value here adds it everywhere.  Importing this module is cheap (stdlib only).
+Choice options are ``Literal`` aliases, declared in :mod:`bulkframe.choices` and
+re-exported here; the runtime checks (:func:`check_choice`), the CLI's ``choices=`` and
+the node layer's notes read their values with ``typing.get_args``, so adding a value
+there adds it everywhere.  Importing this module is cheap (stdlib only).
 """
 
 from __future__ import annotations
@@ -18,55 +20,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-#: ``bulk_create(conflict_resolution=...)``: what a row whose key exists does.
-ConflictResolution = Literal["error", "skip", "update"]
-#: ``bulk_upsert(conflict_resolution=...)``: what an existing row does.  ``"source_wins"``
-#: is ``"update"`` and ``"target_wins"`` is ``"skip"`` under their synchronisation names;
-#: ``"newest_wins"`` updates a stored row only when the incoming row's
-#: ``sync_timestamp_field`` is later.
-UpsertConflictResolution = Literal["update", "skip", "source_wins", "target_wins", "newest_wins"]
-#: ``bulk_upsert(sync_mode=...)``: how the input relates to the table (``None``: a plain upsert).
-SyncMode = Literal["incremental", "full", "delta"]
-#: ``bulk_upsert(audit_level=...)``: what the audit table records about a sync.
-AuditLevel = Literal["changes_only", "full", "summary"]
-#: ``bulk_upsert(dedupe=...)``: which of the input rows sharing a key is kept.
-Dedupe = Literal["last", "first", "error"]
-#: ``error_strategy``: how rejected rows and failed batches are treated.
-ErrorStrategy = Literal["stop", "continue", "retry_batch"]
-#: ``retry_backoff``: how the delay between retries grows.
-RetryBackoff = Literal["exponential", "linear", "constant"]
-#: ``error_log_level`` by name (case-insensitive; a ``logging`` int is accepted too).
-LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
-#: ``load_balancing``: how batches are handed to concurrent writers.
-LoadBalancing = Literal["round_robin"]
-#: ``report_format``: the performance report's file format.
-ReportFormat = Literal["json"]
-#: File extensions ``failed_records_file`` may have (the report's format follows it)
-FailedRecordsFormat = Literal[".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
-#: ``progress_format``: what the progress bar or ``str(Progress)`` shows.
-ProgressFormat = Literal["percentage", "count", "both"]
-#: ``db.verify(mode=...)``: how the data and the table are compared.
-VerifyMode = Literal["full", "keys", "sample"]
-#: ``relationship_strategy`` of the node layer.
-RelationshipStrategy = Literal["nested_create"]
-#: ``priority`` of an unbounded stream: ``"high"`` is latency-first (write whatever is
-#: waiting as soon as the writer is free), ``"normal"`` throughput-first (gather rows up to
-#: ``stream_buffer_size``, bounded by ``max_latency``).
-StreamPriority = Literal["high", "normal"]
-#: ``event_format``: a plain JSON object per committed batch, or the same object as the
-#: ``data`` of a CloudEvents 1.0 JSON envelope.
-EventFormat = Literal["json", "cloudevents"]
-#: ``compression`` codecs (``True`` means ``"zstd"``).
-Compression = Literal["zstd", "lz4"]
-
-
-def choices(alias: Any) -> tuple[Any, ...]:
-    """The values of a ``Literal`` alias (``choices(ErrorStrategy) == ("stop", ...)``)."""
-    values = get_args(alias)
-    if not values:
-        raise TypeError(f"{alias!r} is not a Literal alias")
-    return values
-
+# the choice aliases live in bulkframe.choices (cheap to import); re-exported here
+from bulkframe.choices import AuditLevel as AuditLevel
+from bulkframe.choices import Compression as Compression
+from bulkframe.choices import ConflictResolution as ConflictResolution
+from bulkframe.choices import Dedupe as Dedupe
+from bulkframe.choices import ErrorStrategy as ErrorStrategy
+from bulkframe.choices import EventFormat as EventFormat
+from bulkframe.choices import FailedRecordsFormat as FailedRecordsFormat
+from bulkframe.choices import LoadBalancing as LoadBalancing
+from bulkframe.choices import LogLevelName as LogLevelName
+from bulkframe.choices import ProgressFormat as ProgressFormat
+from bulkframe.choices import RelationshipStrategy as RelationshipStrategy
+from bulkframe.choices import ReportFormat as ReportFormat
+from bulkframe.choices import RetryBackoff as RetryBackoff
+from bulkframe.choices import StreamPriority as StreamPriority
+from bulkframe.choices import SyncMode as SyncMode
+from bulkframe.choices import UpsertConflictResolution as UpsertConflictResolution
+from bulkframe.choices import VerifyMode as VerifyMode
+from bulkframe.choices import choices as choices
 
 # -- option groups ---------------------------------------------------------------------
 #

@@ -65,10 +65,11 @@ def test_load_append_json_and_rerun(url: str, table: str, tmp_path: Path, peek) 
         result["exit_code"],
     ) == (3, 3, 0, 0)
     assert result["table"] == table and result["mode"] == "append"
-    # a plain CSV into an existing table is parsed by the server where it can (COPY … FROM STDIN)
+    # a plain CSV into an existing table is parsed by the server where it can: on PostgreSQL
+    # the command streams it straight into COPY … FROM STDIN (tests/cli/test_cli_pg_copy.py)
     with bf.connect(url) as db:
         server_parses = db.backend.capabilities.copy_text
-    assert (result["metrics"].get("copy") == "server") is server_parses
+    assert (result["metrics"].get("copy") == "direct") is server_parses
     assert _rows(peek, table) == [
         (1, "apple", Decimal("1.50")),
         (2, "pear", Decimal("2.25")),

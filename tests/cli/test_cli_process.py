@@ -71,10 +71,12 @@ def test_the_console_script(url: str, table: str, tmp_path: Path) -> None:
 
 def test_help_imports_nothing_heavy() -> None:
     code = (
-        "import sys\nfrom bulkframe.cli import main\n"
+        "import sys\nbefore = set(sys.modules)\nfrom bulkframe.cli import main\n"
         "for argv in (['--help'], ['copy', '--help'], ['load', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-        "print([m for m in ('polars', 'pyarrow', 'sqlalchemy', 'adbc_driver_manager') if m in sys.modules], file=sys.stderr)\n"
+        "heavy = ('polars', 'pyarrow', 'sqlalchemy', 'adbc_driver_manager', 'psycopg', 'importlib.metadata', "
+        "'bulkframe.options')\n"
+        "print([m for m in heavy if m in set(sys.modules) - before], file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stderr.strip() == "[]"

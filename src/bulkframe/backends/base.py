@@ -27,11 +27,10 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import (
     DatabaseError,
-    DataError,
-    IntegrityError,
     NotSupportedError,
     SchemaError,
     TransientError,
+    error_for_sqlstate,
 )
 from bulkframe.types import Column
 
@@ -57,9 +56,6 @@ _SA_TYPES: dict[str, Any] = {
     "uuid": sa.Text(),
     "binary": sa.LargeBinary(),
 }
-
-#: SQLSTATE classes/codes that a retry may cure.
-TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300")
 
 
 @dataclass(frozen=True)
@@ -357,12 +353,9 @@ class Backend(abc.ABC):
         message = f"{type(exc).__name__}: {exc}".strip()
         first_line = message.splitlines()[0] if message else type(exc).__name__
         text = f"{first_line} (during {context[:200]})"
-        if state and (state.startswith(TRANSIENT_SQLSTATES) or state in TRANSIENT_SQLSTATES):
-            return TransientError(text, sqlstate=state)
-        if state and state.startswith("23"):
-            return IntegrityError(text, sqlstate=state)
-        if state and state.startswith("22"):
-            return DataError(text, sqlstate=state)
+        found = error_for_sqlstate(text, state)
+        if found is not None:
+            return found
         if self.is_transient(exc):
             return TransientError(text, sqlstate=state)
         return DatabaseError(text, sqlstate=state)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -140,6 +140,8 @@ class PostgresBackend(Backend):
         try:
             import psycopg
             from psycopg import sql
+
+            from bulkframe.backends.postgres_copy import without_end_marker
         except ImportError as exc:  # pragma: no cover - a core dependency
             raise MissingDependencyError(
                 "the server-side text COPY needs psycopg: pip install 'psycopg[binary]'"
@@ -164,7 +166,10 @@ class PostgresBackend(Backend):
                 if disable_triggers:
                     cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(target))
                 with cur.copy(statement) as copy, open(path, "rb") as source:
-                    while block := source.read(1 << 20):
+                    blocks: Iterable[bytes] = iter(lambda: source.read(1 << 20), b"")
+                    if fmt.format == "csv" and conn.info.server_version < 180000:
+                        blocks = without_end_marker(blocks, path)  # never stop early, silently
+                    for block in blocks:
                         copy.write(block)
                 loaded = cur.rowcount
                 if disable_triggers:

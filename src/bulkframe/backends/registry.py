@@ -13,12 +13,13 @@ scheme is opened (no import-time self-registration).
 from __future__ import annotations
 
 import functools
-from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from bulkframe.errors import MissingDependencyError, NotSupportedError
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from bulkframe.backends.base import Backend
 
 DEFAULT_URL = "sqlite:///bulkframe.db"
@@ -28,6 +29,8 @@ GROUP = "bulkframe.backends"
 @functools.cache
 def registered() -> dict[str, EntryPoint]:
     """Scheme → entry point of every installed backend."""
+    from importlib.metadata import entry_points  # ~50 ms: not paid by `bulkframe --help`
+
     found = {ep.name.lower(): ep for ep in entry_points(group=GROUP)}
     if not found:  # pragma: no cover - only when bulkframe runs from a source tree, uninstalled
         raise MissingDependencyError(

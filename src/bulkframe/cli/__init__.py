@@ -99,11 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, urls: list[str]) -> int:
     from bulkframe.cli.report import Output
-    from bulkframe.cli.verbs import COMMANDS
 
     out = Output(as_json=args.json, quiet=args.quiet)
-    _import_driver_manager()
     try:
+        if args.command == "load":  # straight into the server's parser when nothing needs the client
+            from bulkframe.cli import direct
+
+            code = direct.load(args, out)
+            if code is not None:
+                return code
+        from bulkframe.cli.verbs import COMMANDS
+
+        _import_driver_manager()
         return COMMANDS[args.command](args, out)
     except config.UsageError as exc:
         return out.error(config.mask_text(str(exc), urls), config.EXIT_USAGE)

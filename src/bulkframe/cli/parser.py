@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 
 from bulkframe.backends.registry import DEFAULT_URL
-from bulkframe.cli import config
-from bulkframe.cli.config import MODES, ON_ERROR
-from bulkframe.cli.inputs import FORMAT_CHOICES
-from bulkframe.options import (
+from bulkframe.choices import (
     AuditLevel,
     ConflictResolution,
     SyncMode,
@@ -20,6 +17,9 @@ from bulkframe.options import (
     VerifyMode,
     choices,
 )
+from bulkframe.cli import config
+from bulkframe.cli.config import MODES, ON_ERROR
+from bulkframe.cli.inputs import FORMAT_CHOICES
 
 EPILOG = f"""\
 exit codes: {config.EXIT_OK} success, {config.EXIT_FAILED} failure (error on stderr), \

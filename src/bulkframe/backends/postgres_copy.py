@@ -1,0 +1,255 @@
+"""PostgreSQL's ``COPY … FROM STDIN (FORMAT csv)`` fed a stream of bytes, through psycopg:
+the database side of ``bulkframe load``'s direct path (:mod:`bulkframe.cli.direct`).
+
+The companion of :mod:`bulkframe.backends.postgres` that imports psycopg only (never
+SQLAlchemy, PyArrow or ADBC), so a command that just streams a file into a table starts
+in a fraction of a second.  The server parses every value with its own input functions;
+one transaction; a refused value fails it whole, and the error carries PostgreSQL's
+context -- the table, line, column and value.
+
+A text-load companion offers :data:`ENCODINGS`, :func:`refusal` (what ``COPY`` cannot
+take) and :func:`connect` (a :class:`TextLoader`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bulkframe.errors import DatabaseError
+
+#: Python codec (``codecs.lookup(name).name``) → the server's name of the same encoding.
+ENCODINGS = {
+    "utf-8": "UTF8",
+    "utf-8-sig": "UTF8",
+    "iso8859-1": "LATIN1",
+    "iso8859-2": "LATIN2",
+    "iso8859-15": "LATIN9",
+    "cp1250": "WIN1250",
+    "cp1251": "WIN1251",
+    "cp1252": "WIN1252",
+    "koi8-r": "KOI8R",
+}
+#: A line holding only ``\\.`` between line breaks: the end-of-data marker of text ``COPY``
+#: from a client, which the server honours in CSV too before version 18 (even inside a
+#: quoted value).
+_END_MARKS = (b"\n\\.\n", b"\n\\.\r", b"\r\\.\n", b"\r\\.\r")
+
+_TABLE = """
+SELECT n.nspname, c.relname, c.relkind IN ('r', 'p'), a.attname,
+       CASE WHEN a.attnum = ANY(pk.indkey) AND (a.atthasdef OR a.attidentity <> '')
+            THEN pg_get_serial_sequence(c.oid::regclass::text, a.attname) END
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = to_regclass(%s)
+ORDER BY a.attnum
+"""
+
+
+def refusal(delimiter: str, null: str | None) -> str | None:
+    """Why ``COPY (FORMAT csv)`` cannot take this delimiter and NULL spelling, or ``None``."""
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '\r\n"':
+        return f"--delimiter {delimiter!r}: COPY takes one ASCII character, not a quote or line break"
+    if null is not None and any(c in null for c in ("\r", "\n", '"', delimiter)):
+        return f"--null-string {null!r}: COPY refuses a quote, line break or the delimiter in it"
+    return None
+
+
+@dataclass(frozen=True)
+class Table:
+    """An existing table as ``COPY`` writes it: its schema and name, its columns in order,
+    and the id sequences of its primary-key columns that have one."""
+
+    schema: str
+    name: str
+    #: a plain or partitioned table (a view or foreign table is not loaded this way)
+    writable: bool
+    columns: tuple[str, ...]
+    sequences: dict[str, str]
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load did: the rows ``COPY`` wrote, and the rows deleted first (truncate)."""
+
+    rows: int
+    deleted: int | None = None
+
+
+def connect(url: str) -> TextLoader:
+    """A loader on the database at ``url`` (a ``+driver`` suffix of the scheme is dropped,
+    as the backend does)."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect("postgresql://" + url.split("://", 1)[1])
+    except psycopg.Error as exc:
+        raise _translated(exc, "connect") from None
+    return TextLoader(conn)
+
+
+class TextLoader:
+    """One connection: the catalog lookup and the ``COPY`` of one load."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def table(self, name: str) -> Table | None:
+        """The table ``name`` (taken literally, found on the search path), or ``None``."""
+        import psycopg
+
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(_TABLE, ('"' + name.replace('"', '""') + '"',))
+                rows = cur.fetchall()
+            self.conn.rollback()
+        except psycopg.Error as exc:
+            raise _translated(exc, f"reading the catalog entry of {name}") from None
+        if not rows:
+            return None
+        schema, relname, writable = rows[0][:3]
+        columns = tuple(r[3] for r in rows if r[3] is not None)
+        return Table(schema, relname, bool(writable), columns, {r[3]: r[4] for r in rows if r[4]})
+
+    def statement(
+        self,
+        table: Table,
+        columns: Sequence[str] | None,
+        *,
+        delimiter: str,
+        null: str | None,
+        header: bool,
+        encoding: str,
+    ) -> Any:
+        """``COPY "schema"."table" (columns) FROM STDIN (FORMAT csv, …)`` (all columns when
+        ``columns`` is ``None``)."""
+        from psycopg import sql
+
+        options = [
+            sql.SQL("FORMAT csv"),
+            sql.SQL("DELIMITER {}").format(sql.Literal(delimiter)),
+            sql.SQL("HEADER {}").format(sql.SQL("true" if header else "false")),
+            sql.SQL("ENCODING {}").format(sql.Literal(encoding)),
+        ]
+        if null is not None:
+            options.append(sql.SQL("NULL {}").format(sql.Literal(null)))
+        names = (
+            sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+            if columns is not None
+            else sql.SQL("")
+        )
+        target = sql.Identifier(table.schema, table.name)
+        return sql.SQL("COPY {}{} FROM STDIN ({})").format(target, names, sql.SQL(", ").join(options))
+
+    def describe(self, statement: Any) -> str:
+        return str(statement.as_string(self.conn))
+
+    def load(
+        self,
+        table: Table,
+        statement: Any,
+        columns: Sequence[str] | None,
+        blocks: Iterable[bytes],
+        *,
+        truncate: bool,
+        source: str,
+    ) -> Loaded:
+        """Run ``statement`` (from :meth:`statement`) with ``blocks`` as its data, in one
+        transaction: first ``DELETE FROM`` the table when ``truncate``; after it, move the
+        id sequences of the primary-key columns given past the ids written (as
+        ``bulk_create`` does).  An error of the server is bulkframe's database error with
+        PostgreSQL's message and context; one raised by ``blocks`` is raised as it is.
+        Either way nothing was written."""
+        import psycopg
+        from psycopg import sql
+
+        target = sql.Identifier(table.schema, table.name)
+        deleted = None
+        try:
+            with self.conn.cursor() as cur:
+                if truncate:
+                    cur.execute(sql.SQL("DELETE FROM {}").format(target))
+                    deleted = int(cur.rowcount)
+                if self.conn.info.server_version < 180000:
+                    blocks = without_end_marker(blocks, source)
+                with cur.copy(statement) as copy:
+                    for block in blocks:
+                        copy.write(block)
+                loaded = int(cur.rowcount)
+                given = table.columns if columns is None else columns
+                for column in [c for c in given if c in table.sequences] if loaded else []:
+                    cur.execute(
+                        sql.SQL(
+                            "SELECT setval({seq}::regclass, GREATEST((SELECT max({col}) FROM {table}), "
+                            "COALESCE(pg_sequence_last_value({seq}::regclass), 0), 1))"
+                        ).format(
+                            seq=sql.Literal(table.sequences[column]), col=sql.Identifier(column), table=target
+                        )
+                    )
+            self.conn.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # a broken connection has rolled back already
+                self.conn.rollback()
+            if isinstance(exc, psycopg.Error):
+                raise _translated(
+                    exc, None, f"loading {source} into {table} failed, nothing was written"
+                ) from exc
+            raise
+        return Loaded(loaded, deleted)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def without_end_marker(blocks: Iterable[bytes], source: str) -> Iterator[bytes]:
+    """``blocks``, failing on a line that holds only ``\\.``: the server would end the data
+    there silently (as ``psql \\copy`` does), so the rows after it would be missing."""
+    carry, lines = b"\n", 0  # the start of the input is the start of a line
+    for block in blocks:
+        window = carry + block
+        found = [i for i in map(window.find, _END_MARKS) if i >= 0]
+        if found:
+            _marker(source, lines + block.count(b"\n", 0, max(0, min(found) + 1 - len(carry))) + 1)
+        lines += block.count(b"\n")
+        carry = window[-3:]
+        yield block
+    if carry.endswith((b"\n\\.", b"\r\\.")):
+        _marker(source, lines + 1)
+
+
+def _marker(source: str, line: int) -> None:
+    from bulkframe.errors import DataError
+
+    raise DataError(
+        f"{source}: line {line} holds only \\. which PostgreSQL's COPY reads as the end of the data "
+        '(psql \\copy stops there silently); nothing was written. Quote it ("\\.") to load it as a value'
+    )
+
+
+def _translated(exc: Any, during: str | None, prefix: str | None = None) -> DatabaseError:
+    """A psycopg error as bulkframe's: one line with the server's message, its detail and
+    its context (``COPY t, line 5, column qty: "abc"``)."""
+    from bulkframe import errors
+
+    diag = exc.diag
+    primary = diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    parts = [f"{type(exc).__name__}: {primary}"]
+    if diag.message_detail:
+        parts.append(f"({' '.join(diag.message_detail.split())})")
+    if diag.context:
+        parts.append(
+            "[" + "; ".join(line.strip() for line in diag.context.splitlines() if line.strip()) + "]"
+        )
+    message = " ".join(parts)
+    message = f"{prefix}: {message}" if prefix else f"{message} (during {during})"
+    return errors.error_for_sqlstate(message, exc.sqlstate) or errors.DatabaseError(
+        message, sqlstate=exc.sqlstate
+    )

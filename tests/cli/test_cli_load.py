@@ -281,3 +281,16 @@ def test_usage_errors_exit_2(url: str, table: str, tmp_path: Path, stored) -> No
     missing = bulkframe("load", str(tmp_path / "nope.csv"), "--url", url, "--table", table)
     assert missing.code == 1 and "nope.csv" in missing.err
     assert stored(table) is None  # none of them created the table
+
+
+def test_declared_types_for_an_existing_table_are_refused(url: str, table: str, tmp_path: Path, peek) -> None:  # type: ignore[no-untyped-def]
+    """--type/--schema describe a table bulkframe creates: given for a table that exists
+    (whose own types are used) they are refused by name, never accepted and ignored."""
+    _create(url, table, tmp_path)
+    before = _rows(peek, table)
+    path = _file(tmp_path, CSV)
+    ran = bulkframe("load", path, "--url", url, "--table", table, "--type", "name=text")
+    assert ran.code == 2 and "--type" in ran.err and f"table {table} exists" in ran.err, ran.err
+    assert _rows(peek, table) == before
+    ran = bulkframe("load", path, "--url", url, "--table", table, "--type", "name=text", "--mode", "replace")
+    assert ran.code == 0, ran.err

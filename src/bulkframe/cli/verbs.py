@@ -99,6 +99,12 @@ def file_data(db: Database, args: argparse.Namespace, spec: WriteSpec) -> tuple[
             spec = replace(spec, primary_key=[key] if isinstance(key, str) else list(key))
     existing = tables.definition(db, args.table)
     creating = existing is None or (spec.mode == "replace" and bool(declared))
+    if declared and not creating:
+        flags = " and ".join(f for f, given in (("--type", args.types), ("--schema", args.schema)) if given)
+        raise UsageError(
+            f"{flags} declare the columns of a table bulkframe creates, but table {args.table} exists and "
+            "its own column types are used; drop the option, or use --mode replace to create the table anew"
+        )
     if creating and not whole:
         if inputs.library_reads(args.file, options) and not declared:
             return args.file, spec

@@ -354,7 +354,16 @@ def _run(
         seen: pl.DataFrame | None = None
         spec = MergeSpec(plan, changes, insert_fields, update_fields, insert_if)
         window: StagedWindow | PipelinedWindow = StagedWindow(keys)
-        plain = plan.plain and not changes.detect_changes  # compare is set per merge
+        # what the pipelined path merges by ON CONFLICT per batch: no change detection (compare
+        # is set per merge), conditions or column subsets (an update column read from the
+        # stage by key would scan the unindexed stage once per row)
+        plain = (
+            plan.plain
+            and not changes.detect_changes
+            and insert_fields is None
+            and filters.is_empty(update_if)
+            and filters.is_empty(insert_if)
+        )
 
         prepare = Preparer(
             by_name,
@@ -395,7 +404,7 @@ def _run(
                 # a second batch of a plain upsert: stage the rest beside the merges where the
                 # backend can (the stages are dropped once this transaction has ended:
                 # ExitStack order)
-                piped = PipelinedWindow.open(sessions)
+                piped = PipelinedWindow.open(sessions, shaped, by_name, ref.schema)
                 if piped is not None:
                     cleanup.callback(piped.close)
                     window.flush(conn, sessions, result, spec)

@@ -196,32 +196,50 @@ class PipelinedWindow:
     run in input order.  :meth:`close` (after the writing transaction ended) drops every
     stage this window made, also when the call failed."""
 
-    def __init__(self, sessions: Sessions, helper: Connection) -> None:
+    def __init__(self, sessions: Sessions, helper: Connection, schema: str | None) -> None:
         self.sessions = sessions
         self.helper = helper
+        self.schema = schema
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bf-stage")
         self._pending: Future[_Staged] | None = None
         self._made: list[TableRef] = []
+        self._created: TableRef | None = None
 
     @classmethod
-    def open(cls, sessions: Sessions) -> PipelinedWindow | None:
-        """A pipelined window when the backend supports it and the pool has a connection
-        to spare (never waits for one: without it the call stages in its own transaction)."""
+    def open(
+        cls, sessions: Sessions, shaped: pa.Table, by_name: Mapping[str, Column], schema: str | None
+    ) -> PipelinedWindow | None:
+        """A pipelined window when the backend supports it, the pool has a connection to
+        spare (never waits for one) and that connection may create the stage ``shaped``
+        goes into (created here, so a missing privilege is found before anything is
+        staged); otherwise ``None``: the call stages in its own transaction."""
         if not sessions.backend.capabilities.pipelined_stages:
             return None
-        status = sessions.pool.status()
-        if status["checked_out"] >= sessions.pool.capacity:
+        if sessions.pool.status()["checked_out"] >= sessions.pool.capacity:
             log.debug("no spare pooled connection: the upsert stages in its own transaction")
             return None
-        log.debug("upsert: staging each further batch on a second connection while the last one merges")
-        return cls(sessions, sessions.checkout())
-
-    def _stage(self, shaped: pa.Table, by_name: Mapping[str, Column], ref: TableRef) -> _Staged:
-        backend = self.sessions.backend
-        # the stage only holds rows: no key, no NOT NULL (the target checks them when merged)
-        columns = [replace(by_name[n], primary_key=False, nullable=True) for n in shaped.column_names]
+        window = cls(sessions, sessions.checkout(), schema)
+        ref = TableRef(f"_bf_stage_{_token()}", schema)
         try:
-            backend.create_shared_stage(self.helper, ref, columns)
+            sessions.backend.create_shared_stage(window.helper, ref, _stage_columns(shaped, by_name))
+            window.helper.commit()
+        except Exception as exc:  # e.g. no CREATE privilege in the schema
+            log.debug("upsert: no shared stage (%s); the batches stage in the writing transaction", exc)
+            window.helper.rollback()
+            window._pool.shutdown()
+            sessions.release(window.helper)
+            return None
+        window._made.append(ref)
+        window._created = ref
+        log.debug("upsert: staging each further batch on a second connection while the last one merges")
+        return window
+
+    def _stage(self, shaped: pa.Table, by_name: Mapping[str, Column], ref: TableRef, create: bool) -> _Staged:
+        backend = self.sessions.backend
+        columns = _stage_columns(shaped, by_name)
+        try:
+            if create:
+                backend.create_shared_stage(self.helper, ref, columns)
             self.helper.ingest(ref, backend.to_ingest(shaped, dict(by_name)))
             self.helper.commit()
         except BaseException:
@@ -240,9 +258,12 @@ class PipelinedWindow:
     ) -> None:
         previous = self._pending.result() if self._pending is not None else None
         self._pending = None
-        ref = TableRef(f"_bf_stage_{_token()}", spec.plan.ref.schema)
-        self._made.append(ref)
-        self._pending = self._pool.submit(self._stage, shaped, by_name, ref)
+        ref, create = self._created, False
+        if ref is None:
+            ref, create = TableRef(f"_bf_stage_{_token()}", self.schema), True
+            self._made.append(ref)
+        self._created = None
+        self._pending = self._pool.submit(self._stage, shaped, by_name, ref, create)
         if previous is not None:
             self._merge(conn, result, spec, previous)
 
@@ -276,6 +297,11 @@ class PipelinedWindow:
             self.sessions.release(self.helper, discard=True)
             raise
         self.sessions.release(self.helper)
+
+
+def _stage_columns(shaped: pa.Table, by_name: Mapping[str, Column]) -> list[Column]:
+    """The stage only holds rows: no key, no NOT NULL (the target checks them when merged)."""
+    return [replace(by_name[n], primary_key=False, nullable=True) for n in shaped.column_names]
 
 
 def _token() -> str:

@@ -1,5 +1,7 @@
 """``bulk_upsert``: stage each batch by COPY, then the staged merge
-(:mod:`bulkframe.ops.staged_merge`: ``UPDATE … FROM`` + anti-join ``INSERT``).
+(:mod:`bulkframe.ops.staged_merge`: ``UPDATE … FROM`` + anti-join ``INSERT``, or the
+database's own upsert statement where it is faster; :mod:`bulkframe.ops.upsert_window`
+says how batches are staged, pipelined on a second connection on PostgreSQL).
 
 Modes (``conflict_resolution``):
 

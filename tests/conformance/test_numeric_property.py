@@ -152,12 +152,18 @@ def test_numbers_land_as_the_servers_cast_or_are_refused(
     rows = [{"id": base + i, "v": v} for i, v in enumerate(vals)]
     with psycopg.connect(pg_url, autocommit=True) as conn, conn.cursor() as cur, bf.connect(pg_url) as db:
         cur.execute(TRY_CAST)
+        # PostgreSQL 16 reads digit separators in numeric input ('1_000'); bulkframe reads a
+        # string as PostgreSQL 15 does and refuses them (refusing is allowed, storing a
+        # different value is not)
+        separators = conn.info.server_version >= 160000
         for type_, name in pg_tables.items():
             casts = _server_casts(cur, vals, type_)
             expected = {
                 base + i: cast
                 for i, (v, cast) in enumerate(zip(vals, casts, strict=True))
-                if cast is not None and not (type_ in INT_TYPES and _fractional(v))
+                if cast is not None
+                and not (type_ in INT_TYPES and _fractional(v))
+                and not (separators and isinstance(v, str) and "_" in v)
             }
             result = db.bulk_create(name, rows, error_strategy="continue")
             errors = result.errors

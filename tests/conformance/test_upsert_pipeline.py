@@ -107,7 +107,8 @@ def test_a_user_who_cannot_create_tables_still_upserts(db, url, loaded, peek, sq
         if peek(f"SELECT has_schema_privilege('{role}', 'public', 'CREATE')") != [(False,)]:
             pytest.skip("every role may create tables in this database's public schema")
         parts = urlsplit(url)
-        limited = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+        host = f"{parts.hostname}:{parts.port}" if parts.hostname else ""  # a socket: ?host=/dir
+        limited = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
         with bf.connect(limited) as other, caplog.at_level(logging.DEBUG, logger="bulkframe"):
             result = other.bulk_upsert(
                 loaded, _rows(300, start=400, tag="q"), unique_fields=["id"], batch_size=100

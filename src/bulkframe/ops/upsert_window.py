@@ -292,10 +292,16 @@ class PipelinedWindow:
             for ref in self._made:
                 self.sessions.backend.drop_table(self.helper, ref)
             self.helper.commit()
-        except BaseException:
-            log.warning("could not drop the upsert's staging tables %s", [str(r) for r in self._made])
+        except Exception:  # the helper connection broke: drop them on a fresh one
             self.sessions.release(self.helper, discard=True)
-            raise
+            try:
+                with self.sessions.session() as conn:
+                    for ref in self._made:
+                        self.sessions.backend.drop_table(conn, ref)
+            except Exception:
+                log.warning("could not drop the upsert's staging tables %s", [str(r) for r in self._made])
+                raise
+            return
         self.sessions.release(self.helper)
 
 

@@ -289,6 +289,20 @@ class Backend(abc.ABC):
         the database spells it so)."""
         return stored.is_distinct_from(incoming)  # type: ignore[no-any-return]
 
+    def exact_read_guard(self, column: Any, kind: Column) -> sa.ColumnElement[bool] | None:
+        """A condition true where ``column``'s stored value reads back as exactly one value
+        of ``kind`` (change detection's client-side comparison drops a row only where it
+        holds); ``None``: always (a typed database).  A database storing values of any type
+        in any column (SQLite) guards on the value's storage class."""
+        return None
+
+    def canonical_json(self, texts: pa.ChunkedArray) -> pa.ChunkedArray | None:
+        """For incoming JSON documents: the text this database reads back for each once it
+        is stored in a column whose values it compares as JSON (null where that cannot be
+        told exactly), so a stored document equal to it is certainly equal to the incoming
+        one; ``None``: JSON compares as text here (only the same text is equal)."""
+        return None
+
     def serialize_merges(self, conn: Connection, ref: TableRef) -> None:  # noqa: B027 - optional hook
         """Called before a staged merge (``UPDATE … FROM`` + anti-join ``INSERT``) into
         ``ref`` when a unique index guards its key: make concurrent bulkframe merges into the

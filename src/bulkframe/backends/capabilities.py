@@ -101,6 +101,14 @@ class Capabilities:
     #: Without it (MySQL commits implicitly before DDL) a table that a failed call created
     #: is dropped again, and the DDL runs before the rows' transaction starts.
     transactional_ddl: bool = True
+    #: Column kinds a change-detecting upsert may compare on the client before staging
+    #: (:mod:`bulkframe.ops.change_filter`): a stored value read back (``read_column``,
+    #: ``read_cast``, where :meth:`Backend.exact_read_guard` allows) is one stored value
+    #: exactly, and an incoming value equal to it (floats: the same bits) is staged as that
+    #: stored value, so the database's own comparison (:meth:`Backend.distinct`) finds no
+    #: difference either.  A compared column of another kind turns the pre-filter off for
+    #: the call: every row goes through the SQL comparison, as before.
+    client_compare_kinds: frozenset[str] = frozenset()
     #: ``bulk_create``'s load options (:class:`~bulkframe.options.LoadOptions`) this backend
     #: gives a meaning (:meth:`Backend.begin_load`); any other set to a non-default value is
     #: refused by name.

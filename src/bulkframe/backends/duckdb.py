@@ -44,7 +44,7 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import NotSupportedError, SchemaError, TransientError
 from bulkframe.portable_sql import JsonWithout, RegexSearch, TitleCase
-from bulkframe.types import Column
+from bulkframe.types import KINDS, Column
 
 #: DuckDB's largest DECIMAL precision.
 MAX_DECIMAL_PRECISION = 38
@@ -323,6 +323,7 @@ class DuckDBBackend(Backend):
         delete_after_children=False,
         conflicts_in_order=False,
         full_outer_join=True,
+        client_compare_kinds=frozenset(KINDS),  # every kind reads back exactly
     )
     dialect = DuckDBDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 

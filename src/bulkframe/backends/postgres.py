@@ -18,7 +18,7 @@ from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
 from bulkframe.errors import MissingDependencyError
 from bulkframe.portable_sql import JsonObject, JsonWithout, Round, TitleCase
-from bulkframe.types import Column
+from bulkframe.types import KINDS, Column
 
 _KINDS = {
     "int2": "int16",
@@ -115,6 +115,7 @@ class PostgresBackend(Backend):
         notify=True,
         full_outer_join=True,
         copy_text=True,
+        client_compare_kinds=frozenset(KINDS),  # every kind reads back exactly
     )
     dialect = postgresql.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
@@ -318,6 +319,13 @@ class PostgresBackend(Backend):
         if column.kind == "json":
             stored, incoming = sa.cast(stored, postgresql.JSONB), sa.cast(incoming, postgresql.JSONB)
         return super().distinct(stored, incoming, column)
+
+    def canonical_json(self, texts: pa.ChunkedArray) -> pa.ChunkedArray | None:
+        """``jsonb``'s printed form where it is certain (``json`` columns compare as
+        ``jsonb`` too, see :meth:`distinct`)."""
+        from bulkframe.backends.json_canonical import sorted_object_text
+
+        return sorted_object_text(texts)
 
     def serialize_merges(self, conn: Connection, ref: TableRef) -> None:
         """A transaction-scoped advisory lock on the table's name: bulkframe's merges into one

@@ -312,6 +312,9 @@ class SQLiteBackend(Backend):
         select_for_update=False,
         schema_on_index_name=True,
         streamed_reads=False,
+        # values of these kinds are stored as the one storage class exact_read_guard checks;
+        # decimals, dates and times are text or REAL another writer may have spelled otherwise
+        client_compare_kinds=frozenset({"int16", "int32", "int64", "float64", "text", "json"}),
     )
     dialect = sqlite.dialect()
 
@@ -365,6 +368,14 @@ class SQLiteBackend(Backend):
         else:
             target = sa.Text()
         return sa.cast(column, target).label(kind.name)
+
+    def exact_read_guard(self, column: Any, kind: Column) -> sa.ColumnElement[bool] | None:
+        """The value has the storage class the column's kind is read as (``read_column``
+        casts, and a cast could make two stored values read alike)."""
+        storage = _STORAGE_CLASS.get(kind.kind)
+        if storage is None:
+            return sa.false()
+        return sa.func.typeof(column).in_([storage, "null"])
 
     def internal_table(self, name: str) -> bool:
         """``sqlite_sequence``, ``sqlite_stat1`` and the other ``sqlite_`` tables."""
@@ -575,6 +586,17 @@ class SQLiteBackend(Backend):
         out = pa.table(arrays, names=table.column_names)
         known = {n: columns[n] for n in out.column_names if n in columns}
         return conform(out, known, on_error="raise", table_name="(read)").table
+
+
+#: storage class of a value of each kind change detection compares on the client
+_STORAGE_CLASS = {
+    "int16": "integer",
+    "int32": "integer",
+    "int64": "integer",
+    "float64": "real",
+    "text": "text",
+    "json": "text",
+}
 
 
 # -- SQL spelled the SQLite way (see bulkframe.portable_sql) -----------------------------

@@ -50,6 +50,7 @@ from bulkframe.ops._modify import (
     table_keys,
 )
 from bulkframe.ops.audit import Audit
+from bulkframe.ops.change_filter import ChangeFilter
 from bulkframe.ops.staged_merge import StagedMerge
 from bulkframe.ops.upsert_window import MergeSpec, PipelinedWindow, StagedWindow, merge_fields
 from bulkframe.options import (
@@ -355,6 +356,7 @@ def _run(
         key_stage = syncing.KeyStage(keys) if sync.sync_mode == "full" else None
         seen: pl.DataFrame | None = None
         spec = MergeSpec(plan, changes, insert_fields, update_fields, insert_if)
+        equal_rows = ChangeFilter.open(sessions, spec, mode=mode, dedupe=dedupe)
         window: StagedWindow | PipelinedWindow = StagedWindow(keys)
         # what the pipelined path merges by ON CONFLICT per batch: no change detection (compare
         # is set per merge), conditions or column subsets (an update column read from the
@@ -402,6 +404,10 @@ def _run(
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
+            if equal_rows is not None:
+                # rows certainly equal to the stored ones are unchanged: not staged at all
+                shaped, same = equal_rows.apply(conn, shaped)
+                result.unchanged += same
             if isinstance(window, StagedWindow) and window.batches == 1 and plain:
                 # a second batch of a plain upsert: stage the rest beside the merges where the
                 # backend can (the stages are dropped once this transaction has ended:
@@ -418,6 +424,8 @@ def _run(
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
         window.flush(conn, sessions, result, spec)
+        if equal_rows is not None:
+            result.metrics["change_filter"] = equal_rows.metrics()
         if key_stage is not None:
             syncing.delete_absent(
                 sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result

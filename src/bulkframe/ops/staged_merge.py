@@ -211,6 +211,13 @@ class StagedMerge:
         audited = _audited(written, self.compare)
         diff = {c: self.backend.distinct(self.target.c[c], stage.c[c], self.columns[c]) for c in audited}
         n_updated = 0
+        # matched rows that will not be written: unchanged (equal) or skipped (a condition said
+        # no); where conditions make that ambiguous, the equal ones are counted before the
+        # UPDATE (after it, every row it wrote is equal too)
+        unchanged: int | None = None
+        if self.mode == "update" and any_changed is not None and (conditions or insert_where is not None):
+            same = sa.and_(sa.exists().where(sa.and_(match, sa.not_(any_changed))), scope)
+            unchanged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage).where(same)))
         if self.mode == "update":
             where = sa.and_(match, scope, *conditions, *([any_changed] if any_changed is not None else []))
             if self.audit is not None and self.audit.level == "full" and any_changed is not None:
@@ -234,14 +241,8 @@ class StagedMerge:
         n_updated += raced
         if self.mode == "skip":
             return MergeCounts(n_inserted, n_updated, staged - n_inserted - n_updated)
-        # matched rows not written: unchanged (equal) or skipped (a condition said no)
-        unchanged = 0
-        if self.compare is not None:
-            if conditions or insert_where is not None:
-                same = sa.and_(sa.exists().where(sa.and_(match, sa.not_(any_changed))), scope)  # type: ignore[arg-type]
-                unchanged = int(conn.scalar(sa.select(sa.func.count()).select_from(stage).where(same)))
-            else:  # every staged row was inserted, updated or equal
-                unchanged = staged - n_inserted - n_updated
+        if unchanged is None:  # every staged row was inserted, updated or equal
+            unchanged = staged - n_inserted - n_updated if self.compare is not None else 0
         return MergeCounts(n_inserted, n_updated, staged - n_inserted - n_updated - unchanged, unchanged)
 
     def _count_keys(self, conn: Connection, stmt: Any) -> int:

@@ -32,10 +32,10 @@ def sorted_object_text(texts: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     pairs = (
         distinct.with_row_index("__i")
         .select("__i", "t", p=pl.col("t").str.extract_all(_PAIR))
-        .explode("p")
+        .explode("p", empty_as_null=True)  # an empty object stays, as one null pair
         .with_columns(
             k=pl.col("p").str.extract(r'^"([^"]*)"'),
-            v=pl.col("p").str.extract(rf":{_WS}(.*)$"),
+            v=pl.col("p").str.extract(rf'^"[^"]*"{_WS}:{_WS}(.*)$'),  # the key may hold a colon
         )
     )
     printed = (
@@ -48,7 +48,7 @@ def sorted_object_text(texts: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
             once=pl.col("k").n_unique() == pl.col("k").count(),  # null (an empty object) counts once
         )
         .filter(pl.col("once") | (pl.col("n") == 0))
-        .select("t", printed=pl.concat_str(pl.lit("{"), "body", pl.lit("}")))
+        .select("t", printed=pl.concat_str(pl.lit("{"), pl.col("body").fill_null(""), pl.lit("}")))
     )
     out = pl.DataFrame({"t": series}).join(printed, on="t", how="left", maintain_order="left")
     return pa.chunked_array([out["printed"].to_arrow().cast(pa.large_string())], pa.large_string())

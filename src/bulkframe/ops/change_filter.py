@@ -40,6 +40,7 @@ from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage
 from bulkframe.types import Column
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
     from bulkframe.backends.connection import Connection
@@ -138,17 +139,16 @@ class ChangeFilter:
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self, conn: Connection, keys: pa.Table, wanted: Sequence[str]) -> pa.Table:
-        """The stored rows of ``keys``: the ``wanted`` columns and whether each was read
-        exactly (``_EXACT``)."""
+        """The stored rows of ``keys``: the ``wanted`` columns and, where the backend
+        guards its reads, whether each row was read exactly (``_EXACT``)."""
         backend, target = self.backend, self.target
         guards = [
             g for c in wanted if (g := backend.exact_read_guard(target.c[c], self.columns[c])) is not None
         ]
-        exact = sa.and_(sa.true(), *guards) if guards else sa.true()
-        select = sa.select(
-            *(backend.read_column(target.c[c], self.columns[c]) for c in wanted),
-            sa.case((exact, 1), else_=0).label(_EXACT),
-        )
+        read = [backend.read_column(target.c[c], self.columns[c]) for c in wanted]
+        if guards:
+            read.append(sa.case((sa.and_(*guards), 1), else_=0).label(_EXACT))
+        select = sa.select(*read)
         (key,) = self.keys if len(self.keys) == 1 else (None,)
         if key is not None and self.columns[key].kind in _INTEGER:
             import pyarrow.compute as pc
@@ -175,29 +175,34 @@ class ChangeFilter:
         return self._cast(rows, [c for c in rows.column_names if c != _EXACT])
 
     def _cast(self, rows: pa.Table, wanted: Sequence[str]) -> pa.Table:
-        exact = rows.column(_EXACT)
         cast = self.backend.read_cast(rows.select(list(wanted)), {c: self.columns[c] for c in wanted})
-        return cast.append_column(_EXACT, exact.cast(pa.int8()))
+        if _EXACT in rows.column_names:
+            cast = cast.append_column(_EXACT, rows.column(_EXACT).cast(pa.int8()))
+        return cast
 
     # -- comparing ---------------------------------------------------------------------------
-    def _equal_rows(self, incoming: pa.Table, stored: pa.Table, compare: Sequence[str]) -> list[int]:
+    def _equal_rows(
+        self, incoming: pa.Table, stored: pa.Table, compare: Sequence[str]
+    ) -> np.ndarray[Any, Any]:
         """Positions of the incoming rows certainly equal to their stored row."""
+        import numpy as np
         import polars as pl
 
+        none = np.empty(0, dtype=np.int64)
         if stored.num_rows == 0:
-            return []
+            return none
         wanted = incoming.column_names
         if [stored.schema.field(c).type for c in wanted] != [incoming.schema.field(c).type for c in wanted]:
             log.debug(
                 "%s: stored types read back differ from the table's; comparing in SQL", self.spec.plan.ref
             )
-            return []
+            return none
         left = pl.from_arrow(_comparable(incoming, self.columns))
         right = pl.from_arrow(_comparable(stored, self.columns))
         assert isinstance(left, pl.DataFrame) and isinstance(right, pl.DataFrame)
         right = right.rename({c: _STORED + c for c in compare if c not in self.keys})
         joined = left.with_row_index(_ROW).join(right, on=self.keys, how="inner")
-        same = [pl.col(_EXACT) == 1]
+        same = [pl.col(_EXACT) == 1] if _EXACT in stored.column_names else []
         for c in compare:
             mine, theirs = pl.col(c), pl.col(_STORED + c) if c not in self.keys else pl.col(c)
             test = mine.eq_missing(theirs)
@@ -210,7 +215,8 @@ class ChangeFilter:
         equal = joined.filter(pl.all_horizontal(same)).select(_ROW, *self.keys)
         if self.staged is not None and equal.height:
             equal = equal.join(self.staged, on=self.keys, how="anti")  # its key's merge is still to come
-        return [int(i) for i in equal[_ROW]]
+        rows: np.ndarray[Any, Any] = equal[_ROW].cast(pl.Int64).to_numpy()
+        return rows
 
     def _remember(self, staged: pa.Table) -> None:
         import polars as pl
@@ -232,9 +238,9 @@ def _comparable(table: pa.Table, columns: dict[str, Column] | Any) -> pa.Table:
     return pa.table(arrays, names=table.column_names)
 
 
-def _mask(n: int, drop: Sequence[int]) -> pa.Array:
+def _mask(n: int, drop: np.ndarray[Any, Any]) -> pa.Array:
     import numpy as np
 
     keep = np.ones(n, dtype=bool)
-    keep[np.asarray(drop, dtype=np.int64)] = False
+    keep[drop] = False
     return pa.array(keep)

@@ -23,6 +23,10 @@ new keys.  With ``dedupe="last"`` a key may come back in a later batch: a row wh
 staged earlier in the call is never dropped (the stored row is not yet what that merge
 will write).  When the rows checked so far were less than a quarter equal, it stops for
 the rest of the call (a first sync of new rows pays for one read).
+
+The read runs on the writing connection; the comparison of a batch runs in a worker thread
+while the caller stages the batch before it and reads the next (Polars and the driver
+release the GIL), so batches come back one step late, in input order.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -60,7 +65,7 @@ _INTEGER = ("int16", "int32", "int64")
 
 
 class ChangeFilter:
-    """The pre-filter of one call (see the module doc); :meth:`apply` per batch."""
+    """The pre-filter of one call (see the module doc); :meth:`push` per batch, :meth:`finish` at the end."""
 
     def __init__(self, sessions: Sessions, spec: MergeSpec, track_staged: bool) -> None:
         self.sessions = sessions
@@ -74,6 +79,8 @@ class ChangeFilter:
         self.active = True
         self.checked = self.equal = self.batches = 0
         self.stopped: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[pa.Table, Future[np.ndarray[Any, Any]]] | None = None
 
     @classmethod
     def open(cls, sessions: Sessions, spec: MergeSpec, *, mode: str, dedupe: str) -> ChangeFilter | None:
@@ -98,13 +105,59 @@ class ChangeFilter:
         return {"checked": self.checked, "equal": self.equal, "stopped": self.stopped}
 
     def _stop(self, why: str) -> None:
+        if not self.active:
+            return
         self.active, self.stopped, self.staged = False, why, None
         log.info("%s: change detection stops comparing on the client: %s", self.spec.plan.ref, why)
 
-    def apply(self, conn: Connection, table: pa.Table) -> tuple[pa.Table, int]:
-        """``(rows to stage, rows dropped as unchanged)`` for one deduplicated batch."""
-        if not self.active or table.num_rows == 0:
-            return table, 0
+    def push(self, conn: Connection, table: pa.Table) -> list[tuple[pa.Table, int]]:
+        """Hand in the next deduplicated batch; get back, in input order, the batches whose
+        comparison has finished, each as ``(rows to stage, rows dropped as unchanged)``.
+
+        The stored rows of a batch are read here, on the writing connection; the batch is
+        compared with them in a worker thread while the caller stages the batch before it
+        and prepares the next one (the worker never touches the connection)."""
+        wanted = self._wanted(table) if self.active and table.num_rows else None
+        if wanted is None:
+            return [*self.finish(), (table, 0)]
+        self.spec.plan.lock(conn)  # read what the merge will compare with
+        stored = self._read(conn, table.select(self.keys), wanted[0])
+        ready = self.finish()
+        if not self.active:  # the batch before said: stop
+            return [*ready, (table, 0)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bf-compare")
+        incoming = table.select(wanted[0])
+        self._pending = (table, self._pool.submit(self._equal_rows, incoming, stored, wanted[1], self.staged))
+        return ready
+
+    def finish(self) -> list[tuple[pa.Table, int]]:
+        """The batch still being compared, if any (call before the last flush)."""
+        if self._pending is None:
+            return []
+        table, comparing = self._pending
+        self._pending = None
+        equal = comparing.result()
+        out = table.filter(_mask(table.num_rows, equal)) if len(equal) else table
+        self.batches += 1
+        self.checked += table.num_rows
+        self.equal += len(equal)
+        log.debug("%s: batch %d: %d of %d rows equal to the stored ones, not staged",
+                  self.spec.plan.ref, self.batches, len(equal), table.num_rows)  # fmt: skip
+        if self.equal < MIN_EQUAL_SHARE * self.checked:
+            self._stop(f"{self.equal} of the {self.checked} rows checked were equal")
+        elif self.track_staged:
+            self._remember(out)
+        return [(out, len(equal))]
+
+    def close(self) -> None:
+        """Wait for the worker (after a failure too)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _wanted(self, table: pa.Table) -> tuple[list[str], list[str]] | None:
+        """``(columns read back, columns compared)`` for ``table``'s columns, or ``None``
+        (and the filter stops) where the client cannot compare them."""
         from bulkframe.ops.upsert_window import merge_fields
 
         names = table.column_names
@@ -115,27 +168,13 @@ class ChangeFilter:
         odd = [c for c in compare if self.columns[c].kind not in kinds]
         if odd:
             self._stop(f"columns {odd} compare in SQL only")
-            return table, 0
+            return None
         wanted = [*self.keys, *(c for c in compare if c not in self.keys)]
         typed = [n for n in wanted if table.schema.field(n).type != self.columns[n].arrow_type()]
         if typed:
             self._stop(f"columns {typed} are not in the table's types")
-            return table, 0
-        self.spec.plan.lock(conn)  # read what the merge will compare with
-        stored = self._read(conn, table.select(self.keys), wanted)
-        equal = self._equal_rows(table.select(wanted), stored, compare)
-        keep = _mask(table.num_rows, equal)
-        out = table.filter(keep) if len(equal) else table
-        self.batches += 1
-        self.checked += table.num_rows
-        self.equal += len(equal)
-        log.debug("%s: batch %d: %d of %d rows equal to the stored ones, not staged",
-                  self.spec.plan.ref, self.batches, len(equal), table.num_rows)  # fmt: skip
-        if self.equal < MIN_EQUAL_SHARE * self.checked:
-            self._stop(f"{self.equal} of the {self.checked} rows checked were equal")
-        elif self.track_staged:
-            self._remember(out)
-        return out, len(equal)
+            return None
+        return wanted, compare
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self, conn: Connection, keys: pa.Table, wanted: Sequence[str]) -> pa.Table:
@@ -182,9 +221,10 @@ class ChangeFilter:
 
     # -- comparing ---------------------------------------------------------------------------
     def _equal_rows(
-        self, incoming: pa.Table, stored: pa.Table, compare: Sequence[str]
+        self, incoming: pa.Table, stored: pa.Table, compare: Sequence[str], staged: pl.DataFrame | None
     ) -> np.ndarray[Any, Any]:
-        """Positions of the incoming rows certainly equal to their stored row."""
+        """Positions of the incoming rows certainly equal to their stored row (``staged``:
+        keys staged earlier in the call, never dropped)."""
         import numpy as np
         import polars as pl
 
@@ -213,8 +253,8 @@ class ChangeFilter:
                     test = test | pl.col(_PRINTED).eq(theirs).fill_null(False)
             same.append(test)
         equal = joined.filter(pl.all_horizontal(same)).select(_ROW, *self.keys)
-        if self.staged is not None and equal.height:
-            equal = equal.join(self.staged, on=self.keys, how="anti")  # its key's merge is still to come
+        if staged is not None and equal.height:
+            equal = equal.join(staged, on=self.keys, how="anti")  # its key's merge is still to come
         rows: np.ndarray[Any, Any] = equal[_ROW].cast(pl.Int64).to_numpy()
         return rows
 

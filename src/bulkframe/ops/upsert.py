@@ -357,6 +357,8 @@ def _run(
         seen: pl.DataFrame | None = None
         spec = MergeSpec(plan, changes, insert_fields, update_fields, insert_if)
         equal_rows = ChangeFilter.open(sessions, spec, mode=mode, dedupe=dedupe)
+        if equal_rows is not None:
+            cleanup.callback(equal_rows.close)
         window: StagedWindow | PipelinedWindow = StagedWindow(keys)
         # what the pipelined path merges by ON CONFLICT per batch: no change detection (compare
         # is set per merge), conditions or column subsets (an update column read from the
@@ -406,8 +408,9 @@ def _run(
             result.skipped += dropped
             if equal_rows is not None:
                 # rows certainly equal to the stored ones are unchanged: not staged at all
-                shaped, same = equal_rows.apply(conn, shaped)
-                result.unchanged += same
+                # (the batches come back once compared, in order; a plain upsert has no filter)
+                _stage_compared(conn, sessions, result, spec, window, equal_rows.push(conn, shaped), by_name)
+                continue
             if isinstance(window, StagedWindow) and window.batches == 1 and plain:
                 # a second batch of a plain upsert: stage the rest beside the merges where the
                 # backend can (the stages are dropped once this transaction has ended:
@@ -423,9 +426,10 @@ def _run(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
-        window.flush(conn, sessions, result, spec)
         if equal_rows is not None:
+            _stage_compared(conn, sessions, result, spec, window, equal_rows.finish(), by_name)
             result.metrics["change_filter"] = equal_rows.metrics()
+        window.flush(conn, sessions, result, spec)
         if key_stage is not None:
             syncing.delete_absent(
                 sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
@@ -441,6 +445,22 @@ def _run(
             return
         conn.commit()
         result.batches_committed = result.batches
+
+
+def _stage_compared(
+    conn: Connection,
+    sessions: Sessions,
+    result: BulkResult,
+    spec: MergeSpec,
+    window: StagedWindow | PipelinedWindow,
+    compared: Sequence[tuple[pa.Table, int]],
+    by_name: Mapping[str, Column],
+) -> None:
+    """Stage what the change filter kept of each compared batch; count what it dropped."""
+    for kept, same in compared:
+        result.unchanged += same
+        if kept.num_rows or not same:
+            window.add(conn, sessions, result, spec, kept, by_name)
 
 
 class _Incremental:

@@ -379,3 +379,13 @@ def test_keys_that_are_no_dense_range_are_read_through_a_key_stage(db, table, sq
     finally:
         with bf.connect(db.url) as cleanup:
             cleanup.drop_table(sparse)
+
+
+def test_a_full_sync_keeps_the_rows_it_found_equal(db, items, peek):  # type: ignore[no-untyped-def]
+    """Rows dropped as equal are still input keys: a full sync deletes only the absent ones."""
+    incoming = [*STORED[:5], {**STORED[5], "qty": 60}]
+    result = db.bulk_upsert(items, incoming, detect_changes=True, sync_mode="full", batch_size=4)
+    assert (result.inserted, result.updated, result.unchanged, result.deleted) == (0, 1, 5, 4)
+    assert _filtered(result) == (6, 5, None)
+    assert [r[0] for r in _rows(peek, items)] == [1, 2, 3, 4, 5, 6]
+    assert _rows(peek, items)[5] == (6, "n6", 60, "note 6")

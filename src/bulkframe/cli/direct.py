@@ -333,12 +333,12 @@ class Job:
         import importlib
         import importlib.util
 
-        from bulkframe.backends.registry import registered, scheme_of
+        from bulkframe.backends.registry import lookup, scheme_of
         from bulkframe.errors import BulkframeError
 
         try:
             scheme = scheme_of(self.url)
-            entry = registered().get(scheme)
+            entry = lookup(scheme)
         except BulkframeError as exc:
             return str(exc)
         if entry is None:

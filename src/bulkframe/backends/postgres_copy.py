@@ -170,7 +170,6 @@ class TextLoader:
         Either way nothing was written."""
         import psycopg
         from psycopg import sql
-        from psycopg.copy import QueuedLibpqWriter
 
         target = sql.Identifier(table.schema, table.name)
         deleted = None
@@ -181,7 +180,7 @@ class TextLoader:
                     deleted = int(cur.rowcount)
                 if self.conn.info.server_version < 180000:
                     blocks = without_end_marker(blocks, source)
-                with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+                with cur.copy(statement) as copy:
                     for block in blocks:
                         copy.write(block)
                 loaded = int(cur.rowcount)

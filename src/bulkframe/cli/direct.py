@@ -367,6 +367,7 @@ class Job:
 
     def run(self, plan: Plan, progress: bool) -> Any:
         """Load by ``plan`` in one transaction; a ``BulkResult`` counting the rows written."""
+        from bulkframe.read_ahead import read_ahead
         from bulkframe.result import BulkResult
 
         source = self.open()
@@ -388,7 +389,7 @@ class Job:
                 plan.table,
                 statement,
                 plan.columns,
-                _counted(source, bar),
+                read_ahead(_counted(source, bar), depth=READ_AHEAD),
                 truncate=plan.truncate,
                 source=source.name,
             )
@@ -420,6 +421,11 @@ class Job:
             self.source.close()
         if self.loader is not None:
             self.loader.close()
+
+
+#: Blocks the input is read ahead of the server by a helper thread (so reading and
+#: decompressing overlap the server's parse; memory holds at most this many + 1 blocks).
+READ_AHEAD = 4
 
 
 def _counted(source: Source, bar: Any) -> Iterator[bytes]:

@@ -389,3 +389,32 @@ def test_a_full_sync_keeps_the_rows_it_found_equal(db, items, peek):  # type: ig
     assert _filtered(result) == (6, 5, None)
     assert [r[0] for r in _rows(peek, items)] == [1, 2, 3, 4, 5, 6]
     assert _rows(peek, items)[5] == (6, "n6", 60, "note 6")
+
+
+@pytest.mark.postgres
+def test_stored_values_the_client_cannot_hold_leave_the_batch_to_sql(pg_url):  # type: ignore[no-untyped-def]
+    """A NaN, or a fraction longer than bulkframe's default scale, in a PostgreSQL numeric
+    column reads back as no decimal: that batch is compared in SQL, and the call works."""
+    import uuid
+
+    import psycopg
+
+    table = f"bf_test_{uuid.uuid4().hex[:10]}"
+
+    with psycopg.connect(pg_url, autocommit=True) as admin, bf.connect(pg_url) as db:
+        try:
+            admin.execute(f'CREATE TABLE "{table}" (id bigint primary key, x numeric, y numeric(10,2))')
+            admin.execute(
+                f"INSERT INTO \"{table}\" VALUES (1, 'NaN', 1), (2, 1.123456789012345, 2), (3, 5, 3)"
+            )
+            result = db.bulk_upsert(
+                table,
+                [{"id": 1, "x": "1", "y": "1"}, {"id": 2, "x": "2", "y": "2"}, {"id": 3, "x": "5", "y": "3"}],
+                detect_changes=True,
+            )
+            assert _counts(result) == (0, 2, 1, 0)
+            assert _filtered(result)[:2] == (3, 0)
+            rows = admin.execute(f'SELECT id, x::text, y::text FROM "{table}" ORDER BY id').fetchall()
+            assert rows == [(1, "1", "1.00"), (2, "2", "2.00"), (3, "5", "3.00")]
+        finally:
+            admin.execute(f'DROP TABLE IF EXISTS "{table}"')

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from bulkframe.errors import SchemaError
 from bulkframe.ops import sync as syncing
 from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage
 from bulkframe.types import Column
@@ -214,7 +215,15 @@ class ChangeFilter:
         return self._cast(rows, [c for c in rows.column_names if c != _EXACT])
 
     def _cast(self, rows: pa.Table, wanted: Sequence[str]) -> pa.Table:
-        cast = self.backend.read_cast(rows.select(list(wanted)), {c: self.columns[c] for c in wanted})
+        """The rows read, in the table's types; none where a stored value has no such value
+        (a ``NaN`` or a longer fraction in a ``numeric`` column): SQL compares that batch."""
+        try:
+            cast = self.backend.read_cast(rows.select(list(wanted)), {c: self.columns[c] for c in wanted})
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, SchemaError) as exc:
+            log.debug(
+                "%s: stored values the client cannot hold (%s); comparing in SQL", self.spec.plan.ref, exc
+            )
+            return pa.table({c: pa.array([], self.columns[c].arrow_type()) for c in wanted})
         if _EXACT in rows.column_names:
             cast = cast.append_column(_EXACT, rows.column(_EXACT).cast(pa.int8()))
         return cast

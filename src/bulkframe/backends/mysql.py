@@ -397,6 +397,22 @@ class MySQLBackend(Backend):
                 out.append(tuple(str(col) for _, col, _ in parts))
         return out
 
+    def distinct(self, stored: Any, incoming: Any, column: Column) -> sa.ColumnElement[bool]:
+        """Text compares byte for byte (``CAST … AS BINARY``): a stage's binary collation
+        and the table's own (``utf8mb4_bin`` against ``utf8mb4_nopad_bin``) cannot be
+        compared directly (error 1267), and a case-insensitive or PAD SPACE collation
+        would call a changed value equal and leave it unwritten.  JSON on MariaDB ≥ 10.7
+        compares as JSON (``JSON_EQUALS``, as ``jsonb`` on PostgreSQL: key order and
+        spacing aside); older MariaDB compares its text."""
+        if column.kind == "json" and self.mariadb and self.server_version >= (10, 7):
+            either = sa.or_(stored.is_(None), incoming.is_(None))
+            both = sa.and_(stored.is_(None), incoming.is_(None))
+            same = sa.func.coalesce(sa.func.json_equals(stored, incoming), 0) == 1
+            return sa.case((either, sa.not_(both)), else_=sa.not_(same))
+        if column.kind in ("text", "json"):
+            stored, incoming = sa.cast(stored, sa.LargeBinary), sa.cast(incoming, sa.LargeBinary)
+        return super().distinct(stored, incoming, column)
+
     # -- DDL -------------------------------------------------------------------------
     def _text_collation(self) -> str:
         return "utf8mb4_nopad_bin" if self.mariadb else "utf8mb4_0900_bin"

@@ -51,7 +51,7 @@ from bulkframe.ops._modify import (
 )
 from bulkframe.ops.audit import Audit
 from bulkframe.ops.staged_merge import StagedMerge
-from bulkframe.ops.upsert_window import MergeSpec, PipelinedWindow, StagedWindow, merge_fields
+from bulkframe.ops.upsert_window import MergeSpec, MergeWindow, merge_fields
 from bulkframe.options import (
     AuditOptions,
     ChangeDetection,
@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
     from bulkframe.backends.connection import Connection
     from bulkframe.backends.session import Sessions
+    from bulkframe.backends.statements import MergeCounts
 
 log = logging.getLogger("bulkframe")
 
@@ -355,7 +356,6 @@ def _run(
         key_stage = syncing.KeyStage(keys) if sync.sync_mode == "full" else None
         seen: pl.DataFrame | None = None
         spec = MergeSpec(plan, changes, insert_fields, update_fields, insert_if)
-        window: StagedWindow | PipelinedWindow = StagedWindow(keys)
         # what the pipelined path merges by ON CONFLICT per batch: no change detection (compare
         # is set per merge), conditions or column subsets (an update column read from the
         # stage by key would scan the unindexed stage once per row)
@@ -366,6 +366,8 @@ def _run(
             and filters.is_empty(update_if)
             and filters.is_empty(insert_if)
         )
+        window = MergeWindow(sessions, spec, ref.schema, plain=plain)
+        cleanup.callback(window.close)  # after this transaction has ended (ExitStack order)
 
         prepare = Preparer(
             by_name,
@@ -402,22 +404,13 @@ def _run(
             shaped, dropped, seen = _dedupe(shaped, keys, dedupe, seen, chunk.offset)
             result.deduplicated += dropped
             result.skipped += dropped
-            if isinstance(window, StagedWindow) and window.batches == 1 and plain:
-                # a second batch of a plain upsert: stage the rest beside the merges where the
-                # backend can (the stages are dropped once this transaction has ended:
-                # ExitStack order)
-                piped = PipelinedWindow.open(sessions, shaped, by_name, ref.schema)
-                if piped is not None:
-                    cleanup.callback(piped.close)
-                    window.flush(conn, sessions, result, spec)
-                    window, plan.per_batch = piped, True
-            window.add(conn, sessions, result, spec, shaped, by_name)
+            _book(result, window.add(conn, shaped, by_name))
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
-        window.flush(conn, sessions, result, spec)
+        _book(result, window.flush(conn))
         if key_stage is not None:
             syncing.delete_absent(
                 sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
@@ -433,6 +426,13 @@ def _run(
             return
         conn.commit()
         result.batches_committed = result.batches
+
+
+def _book(result: BulkResult, merged: MergeCounts) -> None:
+    result.inserted += merged.inserted
+    result.updated += merged.updated
+    result.skipped += merged.skipped
+    result.unchanged += merged.unchanged
 
 
 class _Incremental:

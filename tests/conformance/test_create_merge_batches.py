@@ -170,3 +170,54 @@ def test_without_a_unique_index_on_the_conflict_fields_nothing_is_pipelined(  # 
     assert peek(f"""SELECT count(*), count(DISTINCT id) FROM "{table}" WHERE name LIKE 'z%'""") == [
         (300, 300)
     ]
+
+
+@pytest.mark.parametrize("mode", ["update", "skip"])
+def test_without_a_spare_connection_the_batches_merge_in_the_writing_transaction(  # type: ignore[no-untyped-def]
+    url, loaded, peek, caplog, mode
+) -> None:
+    with (
+        bf.connect(url, pool_size=1, max_overflow=0, pool_timeout=1) as one,
+        caplog.at_level(logging.DEBUG, logger="bulkframe"),
+    ):
+        result = one.bulk_create(loaded, _incoming(), conflict_resolution=mode, batch_size=100)
+    assert not any(PIPELINE_LOG in r.getMessage() for r in caplog.records)
+    stored, inserted, hit = _expected(mode, 100)
+    counted = (result.inserted, result.updated, result.skipped)
+    assert counted == ((inserted, hit, 0) if mode == "update" else (inserted, 0, hit))
+    got = {i: (name, qty) for i, name, qty in peek(f'SELECT id, name, qty FROM "{loaded}" ORDER BY id')}
+    assert got == stored
+
+
+def test_a_user_who_cannot_create_tables_still_creates_with_conflicts(
+    db, url, loaded, peek, sql, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """The shared stage needs CREATE in the schema; without it the batches stage in the
+    writing transaction (a temporary stage) and the counts and values are the same."""
+    if not db.backend.capabilities.pipelined_stages:
+        pytest.skip("the backend stages every batch in the writing transaction")
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    role = f"bf_limited_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        sql(f"GRANT USAGE ON SCHEMA public TO {role}")
+        sql(f'GRANT SELECT, INSERT, UPDATE ON "{loaded}" TO {role}')
+        if peek(f"SELECT has_schema_privilege('{role}', 'public', 'CREATE')") != [(False,)]:
+            pytest.skip("every role may create tables in this database's public schema")
+        parts = urlsplit(url)
+        host = f"{parts.hostname}:{parts.port}" if parts.hostname else ""  # a socket: ?host=/dir
+        limited = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+        with bf.connect(limited) as other, caplog.at_level(logging.DEBUG, logger="bulkframe"):
+            result = other.bulk_create(loaded, _incoming(), conflict_resolution="update", batch_size=100)
+        assert any("no shared stage" in r.getMessage() for r in caplog.records)
+        assert not any(PIPELINE_LOG in r.getMessage() for r in caplog.records)
+        stored, inserted, hit = _expected("update", 100)
+        assert (result.inserted, result.updated, result.skipped) == (inserted, hit, 0)
+        got = {i: (name, qty) for i, name, qty in peek(f'SELECT id, name, qty FROM "{loaded}" ORDER BY id')}
+        assert got == stored
+    finally:
+        sql(f'REVOKE ALL ON "{loaded}" FROM {role}')
+        sql(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+        sql(f"DROP ROLE {role}")

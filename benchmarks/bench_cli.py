@@ -113,6 +113,48 @@ class Outcome:
     exact: bool | None = None
     note: str = ""
     fingerprint: list[Any] = field(default_factory=list)
+    #: every timed run's seconds (``seconds`` is the best of them)
+    runs: list[float] = field(default_factory=list)
+
+
+#: timed runs per contender (``--repeat``); rounds alternate over the contenders
+REPEAT = 1
+
+
+def race(
+    job: str,
+    contenders: Sequence[tuple[str, tuple[str, ...], Callable[[], float]]],
+    env: Env,
+    fingerprint: Callable[[], list[Any]],
+) -> list[Outcome]:
+    """Run every installed contender ``REPEAT`` times, round by round (a change in the
+    machine's load hits them alike), keeping each one's best time; the stored table is
+    fingerprinted after every run, and a run whose fingerprint differs from that
+    contender's first is an error (the note says so)."""
+    out = [Outcome(job, name) for name, _, _ in contenders]
+    for outcome, (_, tools, _) in zip(out, contenders, strict=True):
+        missing = [t for t in tools if not env.tools.get(t)]
+        if missing:
+            outcome.note = f"skipped: {missing[0]} is not installed"
+    for _ in range(REPEAT):
+        for outcome, (_, _, run) in zip(out, contenders, strict=True):
+            if outcome.note:
+                continue
+            try:
+                seconds = run()
+                got = fingerprint()
+            except Exception as exc:
+                outcome.note = f"failed: {exc}"[:300]
+                continue
+            if outcome.fingerprint and got != outcome.fingerprint:
+                outcome.note = (
+                    f"failed: run {len(outcome.runs) + 1} stored {got}, run 1 {outcome.fingerprint}"
+                )
+                continue
+            outcome.fingerprint, outcome.rows = got, int(got[0])
+            outcome.runs.append(seconds)
+            outcome.seconds = min(outcome.runs)
+    return out
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -239,9 +281,16 @@ def gen_file(path: Path, rows: int, start: int = 1, *, variant: int = 0) -> Path
 # -- jobs -----------------------------------------------------------------------------
 
 
+def _exact_against_first(out: list[Outcome]) -> None:
+    """Mark each outcome exact when its table equals the first finished contender's (the floor's)."""
+    reference = next((o.fingerprint for o in out if o.runs), None)
+    for outcome in out:
+        if outcome.runs and reference is not None:
+            outcome.exact = outcome.fingerprint == reference
+
+
 def job_csv_pg(env: Env, job: str, path: Path, kind: str, ddl: str, columns: list[str]) -> list[Outcome]:
     table = f"bench_cli_{job.replace('-', '_')}"
-    out: list[Outcome] = []
     url = env.url
 
     def fresh(create: bool = True) -> None:
@@ -288,102 +337,73 @@ def job_csv_pg(env: Env, job: str, path: Path, kind: str, ddl: str, columns: lis
              "--dest-uri", pg_parts(url), "--dest-table", f"public.{table}", "--yes"]
         )  # fmt: skip
 
-    contenders: list[tuple[str, str | None, Callable[[], float]]] = [
-        ("psql \\copy (floor)", "psql", psql),
-        ("bulkframe load", None, bulkframe),
-        ("sling", "sling", sling),
-        ("pgloader", "pgloader", pgloader),
-        ("ingestr", "ingestr", ingestr),
+    contenders: list[tuple[str, tuple[str, ...], Callable[[], float]]] = [
+        ("psql \\copy (floor)", ("psql",), psql),
+        ("bulkframe load", (), bulkframe),
+        ("sling", ("sling",), sling),
+        ("pgloader", ("pgloader",), pgloader),
+        ("ingestr", ("ingestr",), ingestr),
     ]
-    floor: list[Any] | None = None
-    for name, tool, run in contenders:
-        outcome = Outcome(job, name)
-        out.append(outcome)
-        if tool and not env.tools.get(tool):
-            outcome.note = f"skipped: {tool} is not installed"
-            continue
-        try:
-            outcome.seconds = run()
-            outcome.fingerprint = pg_print(url, table, kind)
-            outcome.rows = int(outcome.fingerprint[0])
-        except Exception as exc:
-            outcome.note = f"failed: {exc}"[:300]
-            continue
-        if floor is None:
-            floor = outcome.fingerprint
-        outcome.exact = outcome.fingerprint == floor
+    out = race(job, contenders, env, lambda: pg_print(url, table, kind))
+    _exact_against_first(out)
     common.drop_table(url, table)
     return out
 
 
 def job_csv_sqlite(env: Env, job: str, path: Path, kind: str, ddl: str) -> list[Outcome]:
     table = "t"
-    out: list[Outcome] = []
+
+    db_path = env.work / f"{job}.db"
 
     def fresh(create: bool = True) -> Path:
-        db = env.work / f"{job}.db"
+        db = db_path
         db.unlink(missing_ok=True)
         if create:
             with sqlite3.connect(db) as conn:
                 conn.execute(f"CREATE TABLE {table} ({ddl})")
         return db
 
-    def floor() -> tuple[float, Path]:
+    def floor() -> float:
         db = fresh()
-        return sh([env.tools["sqlite3"] or "", db, ".mode csv", f".import --skip 1 {path} {table}"]), db
+        return sh([env.tools["sqlite3"] or "", db, ".mode csv", f".import --skip 1 {path} {table}"])
 
-    def bulkframe() -> tuple[float, Path]:
+    def bulkframe() -> float:
         db = fresh()
         return sh(
             [*bulkframe_cmd(), "load", str(path), "--url", f"sqlite:///{db}", "--table", table, "--quiet"]
-        ), db
+        )
 
-    def sqlite_utils() -> tuple[float, Path]:
+    def sqlite_utils() -> float:
         db = fresh()
         return sh(
             [env.tools["sqlite-utils"] or "", "insert", str(db), table, str(path), "--csv", "--empty-null"]
-        ), db
+        )
 
-    def sling() -> tuple[float, Path]:
+    def sling() -> float:
         db = fresh(create=False)
-        seconds = sh(
+        return sh(
             [env.tools["sling"] or "", "run", "--src-stream", f"file://{path}", "--tgt-conn", "BENCH_SQLITE",
              "--tgt-object", f"main.{table}", "--mode", "full-refresh"],
             env={"BENCH_SQLITE": f"sqlite://{db}"},
         )  # fmt: skip
-        return seconds, db
 
-    def ingestr() -> tuple[float, Path]:
+    def ingestr() -> float:
         db = fresh(create=False)
-        seconds = sh(
+        return sh(
             [env.tools["ingestr"] or "", "ingest", "--source-uri", f"csv://{path}", "--source-table", "data",
              "--dest-uri", f"sqlite:///{db}", "--dest-table", f"main.{table}", "--yes"]
         )  # fmt: skip
-        return seconds, db
 
-    contenders: list[tuple[str, str | None, Callable[[], tuple[float, Path]]]] = [
-        ("sqlite3 .import (floor)", "sqlite3", floor),
-        ("bulkframe load", None, bulkframe),
-        ("sqlite-utils", "sqlite-utils", sqlite_utils),
-        ("sling", "sling", sling),
-        ("ingestr", "ingestr", ingestr),
+    contenders: list[tuple[str, tuple[str, ...], Callable[[], float]]] = [
+        ("sqlite3 .import (floor)", ("sqlite3",), floor),
+        ("bulkframe load", (), bulkframe),
+        ("sqlite-utils", ("sqlite-utils",), sqlite_utils),
+        ("sling", ("sling",), sling),
+        ("ingestr", ("ingestr",), ingestr),
     ]
-    reference: list[Any] | None = None
-    for name, tool, run in contenders:
-        outcome = Outcome(job, name)
-        out.append(outcome)
-        if tool and not env.tools.get(tool):
-            outcome.note = f"skipped: {tool} is not installed"
-            continue
-        try:
-            outcome.seconds, db = run()
-            outcome.fingerprint = sqlite_print(db, table, kind)
-            outcome.rows = int(outcome.fingerprint[0])
-        except Exception as exc:
-            outcome.note = f"failed: {exc}"[:300]
-            continue
-        if name.startswith("bulkframe"):  # the reference: the floor stores '' for NULL
-            reference = outcome.fingerprint
+    out = race(job, contenders, env, lambda: sqlite_print(db_path, table, kind))
+    # the reference is bulkframe's table: the floor stores '' for NULL
+    reference = next((o.fingerprint for o in out if o.tool.startswith("bulkframe") and o.runs), None)
     for outcome in out:
         if outcome.fingerprint and reference is not None:
             outcome.exact = outcome.fingerprint == reference
@@ -400,7 +420,6 @@ def job_copy(env: Env) -> list[Outcome]:
         conn.execute(f"CREATE TABLE gen ({GEN_SQLITE_DDL})")
     sh([*bulkframe_cmd(), "load", str(env.gen), "--url", f"sqlite:///{source}", "--table", "gen", "--quiet"])
     url, table = env.url, "bench_cli_copy"
-    out: list[Outcome] = []
 
     def fresh(create: bool = True) -> None:
         common.drop_table(url, table)
@@ -442,33 +461,15 @@ def job_copy(env: Env) -> list[Outcome]:
              "--dest-uri", pg_parts(url), "--dest-table", f"public.{table}", "--yes"]
         )  # fmt: skip
 
-    contenders: list[tuple[str, str | None, Callable[[], float]]] = [
-        ("sqlite3 -csv | psql \\copy (floor)", "sqlite3", pipe),
-        ("bulkframe copy", None, bulkframe),
-        ("sling", "sling", sling),
-        ("pgloader", "pgloader", pgloader),
-        ("ingestr", "ingestr", ingestr),
+    contenders: list[tuple[str, tuple[str, ...], Callable[[], float]]] = [
+        ("sqlite3 -csv | psql \\copy (floor)", ("sqlite3", "psql"), pipe),
+        ("bulkframe copy", (), bulkframe),
+        ("sling", ("sling",), sling),
+        ("pgloader", ("pgloader",), pgloader),
+        ("ingestr", ("ingestr",), ingestr),
     ]
-    floor: list[Any] | None = None
-    for name, tool, run in contenders:
-        outcome = Outcome("copy-sqlite-pg", name)
-        out.append(outcome)
-        if tool and not env.tools.get(tool):
-            outcome.note = f"skipped: {tool} is not installed"
-            continue
-        if tool == "sqlite3" and not env.tools.get("psql"):
-            outcome.note = "skipped: psql is not installed"
-            continue
-        try:
-            outcome.seconds = run()
-            outcome.fingerprint = pg_print(url, table, "gen")
-            outcome.rows = int(outcome.fingerprint[0])
-        except Exception as exc:
-            outcome.note = f"failed: {exc}"[:300]
-            continue
-        if floor is None:
-            floor = outcome.fingerprint
-        outcome.exact = outcome.fingerprint == floor
+    out = race("copy-sqlite-pg", contenders, env, lambda: pg_print(url, table, "gen"))
+    _exact_against_first(out)
     common.drop_table(url, table)
     return out
 
@@ -476,7 +477,6 @@ def job_copy(env: Env) -> list[Outcome]:
 def job_upsert(env: Env) -> list[Outcome]:
     """1M-row upsert (half updates, half inserts) into a 1M-row table."""
     url, table = env.url, "bench_cli_upsert"
-    out: list[Outcome] = []
     psql = env.tools["psql"] or "psql"
     sets = ", ".join(f"{c} = excluded.{c}" for c in GEN_COLUMNS[1:])
 
@@ -517,29 +517,14 @@ def job_upsert(env: Env) -> list[Outcome]:
              "--primary-key", "id", "--yes"]
         )  # fmt: skip
 
-    contenders: list[tuple[str, str | None, Callable[[], float]]] = [
-        ("psql \\copy + INSERT … ON CONFLICT (floor)", "psql", floor),
-        ("bulkframe upsert", None, bulkframe),
-        ("sling (incremental, primary key)", "sling", sling),
-        ("ingestr (merge)", "ingestr", ingestr),
+    contenders: list[tuple[str, tuple[str, ...], Callable[[], float]]] = [
+        ("psql \\copy + INSERT … ON CONFLICT (floor)", ("psql",), floor),
+        ("bulkframe upsert", (), bulkframe),
+        ("sling (incremental, primary key)", ("sling",), sling),
+        ("ingestr (merge)", ("ingestr",), ingestr),
     ]
-    reference: list[Any] | None = None
-    for name, tool, run in contenders:
-        outcome = Outcome("upsert-pg", name)
-        out.append(outcome)
-        if tool and not env.tools.get(tool):
-            outcome.note = f"skipped: {tool} is not installed"
-            continue
-        try:
-            outcome.seconds = run()
-            outcome.fingerprint = pg_print(url, table, "gen")
-            outcome.rows = int(outcome.fingerprint[0])
-        except Exception as exc:
-            outcome.note = f"failed: {exc}"[:300]
-            continue
-        if reference is None:
-            reference = outcome.fingerprint
-        outcome.exact = outcome.fingerprint == reference
+    out = race("upsert-pg", contenders, env, lambda: pg_print(url, table, "gen"))
+    _exact_against_first(out)
     out.append(
         Outcome("upsert-pg", "pgloader", note="skipped: pgloader has no upsert/merge for file sources")
     )
@@ -568,6 +553,12 @@ def main() -> int:
     )
     parser.add_argument("--only", default=None, help=f"comma-separated jobs: {', '.join(JOBS)}")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="timed runs per contender, alternating round by round; the best is reported (default 1)",
+    )
+    parser.add_argument(
         "--tools-bin",
         default=None,
         help="directories (os.pathsep-separated) searched for the tools before PATH",
@@ -576,6 +567,10 @@ def main() -> int:
         "--no-save", action="store_true", help="do not write benchmarks/results/bench_cli.json"
     )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    global REPEAT
+    REPEAT = args.repeat
     url = common.postgres_url(args.url)
     jobs = args.only.split(",") if args.only else list(JOBS)
     unknown = [j for j in jobs if j not in JOBS]
@@ -602,6 +597,7 @@ def main() -> int:
             "bench_cli",
             {
                 "rows": args.rows,
+                "repeat": args.repeat,
                 "flights": note,
                 "environment": common.environment_info(url),
                 "tools": {k: bool(v) for k, v in tools.items()},

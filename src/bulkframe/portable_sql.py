@@ -48,13 +48,9 @@ def load_dialect_rules(dialect: str) -> bool:
     """Import the backend registered under the dialect's name ``dialect`` (its module
     registers its ``@compiles`` renderings); ``False`` when no installed backend has that
     name."""
-    from bulkframe.backends.registry import registered
-    from bulkframe.errors import MissingDependencyError
+    from bulkframe.backends.registry import lookup
 
-    try:
-        entry = registered().get(dialect.lower())
-    except MissingDependencyError:  # pragma: no cover - uninstalled source tree
-        return False
+    entry = lookup(dialect.lower())
     if entry is None:
         return False
     try:

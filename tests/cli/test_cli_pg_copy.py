@@ -305,3 +305,112 @@ def test_what_needs_the_client_takes_the_normal_path(pg_url: str, tables: list[s
     assert ran.code == 1 and f"{NORMAL} (['extra'] are not columns of {existing})" in ran.err
     assert "input column(s) ['extra'] do not exist" in json.loads(ran.out)["error"]
     assert _sql(pg_url, f'SELECT count(*) FROM "{existing}"') == [(0,)]
+
+
+# -- merges: upsert, --conflict update|skip, --mode skip-existing -------------------------
+
+MERGE_INPUT = (
+    "id,name,qty\n"
+    '2,"two, updated",20\n'  # an existing key
+    "5,five,\n"  # new (qty NULL: given as empty)
+    "3,three-first,30\n"  # new, repeated below: the last row wins an update, the first a skip
+    "3,three-last,31\n"
+    "1,one,10\n"  # an existing key, unchanged values: still counted updated / skipped
+)
+MERGE_DDL = "id bigserial PRIMARY KEY, name text NOT NULL, qty int DEFAULT 7, note text DEFAULT 'kept'"
+
+
+def _merge_table(url: str, name: str) -> None:
+    _sql(url, f'CREATE TABLE "{name}" ({MERGE_DDL})')
+    _sql(url, f"INSERT INTO \"{name}\" (id, name, qty, note) VALUES (1, 'one', 10, 'a'), (2, 'two', 2, 'b')")
+
+
+COUNTS = ("operation", "records_processed", "success_count", "inserted", "updated", "skipped", "deduplicated")
+
+
+@pytest.mark.parametrize(
+    ("verb", "options", "library"),
+    [
+        ("upsert", (), ("bulk_upsert", {})),
+        ("load", ("--mode", "upsert"), ("bulk_upsert", {})),
+        ("load", ("--conflict", "update"), ("bulk_create", {"conflict_resolution": "update"})),
+        ("load", ("--conflict", "skip"), ("bulk_create", {"conflict_resolution": "skip"})),
+        (
+            "load",
+            ("--mode", "skip-existing", "--key", "id"),
+            ("bulk_create", {"conflict_resolution": "skip"}),
+        ),
+    ],
+)
+def test_a_merge_stages_the_file_in_the_server_and_counts_as_the_library(
+    pg_url: str, tables: list[str], tmp_path: Path, verb: str, options: tuple[str, ...], library: Any
+) -> None:
+    """COPY into a temporary stage + one ``INSERT … ON CONFLICT``: the table and every
+    count equal what the library's call stores and reports for the same rows."""
+    import bulkframe as bf
+
+    direct, by_library = tables[:2]
+    path = tmp_path / "merge.csv"
+    path.write_text(MERGE_INPUT)
+    for name in (direct, by_library):
+        _merge_table(pg_url, name)
+    ran = run(verb, str(path), "--url", pg_url, "--table", direct, "-v", "--json", *options)
+    assert ran.code == 0, ran.err
+    assert 'COPY "pg_temp"."_bf_direct_' in ran.err, ran.err
+    doc = ran.json()
+    assert doc["metrics"]["copy"] == "direct" and doc["metrics"]["merge"].startswith("ON CONFLICT (id)")
+    call, kwargs = library
+    rows = [
+        {"id": 2, "name": "two, updated", "qty": 20},
+        {"id": 5, "name": "five", "qty": None},
+        {"id": 3, "name": "three-first", "qty": 30},
+        {"id": 3, "name": "three-last", "qty": 31},
+        {"id": 1, "name": "one", "qty": 10},
+    ]
+    with bf.connect(pg_url) as db:
+        expected = getattr(db, call)(by_library, rows, **kwargs).to_dict()
+    assert {k: doc[k] for k in COUNTS} == {k: expected[k] for k in COUNTS}
+    assert doc["records_processed"] == 5 and doc["deduplicated"] == 1
+    stored = 'SELECT id, name, qty, note FROM "{}" ORDER BY id'
+    assert _sql(pg_url, stored.format(direct)) == _sql(pg_url, stored.format(by_library))
+    # the id sequence moved past the ids written, as a load's does
+    assert _sql(pg_url, f"SELECT nextval(pg_get_serial_sequence('\"{direct}\"', 'id'))") == [(6,)]
+    # no stage survives the command (ON COMMIT DROP, and the session ended)
+    assert _sql(pg_url, "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_bf\\_direct\\_%'") == [(0,)]
+
+
+def test_a_merge_refused_by_the_server_writes_nothing(pg_url: str, tables: list[str], tmp_path: Path) -> None:
+    table = tables[0]
+    _merge_table(pg_url, table)
+    before = _sql(pg_url, f'SELECT * FROM "{table}" ORDER BY id')
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,qty\n2,new two,1\n7,seven,not-a-number\n")  # parsed into the stage
+    ran = run("upsert", str(bad), "--url", pg_url, "--table", table, "-v", "--json")
+    assert ran.code == 1 and 'invalid input syntax for type integer: "not-a-number"' in ran.err, ran.err
+    assert "line 3" in ran.err and "nothing was written" in ran.err
+    null_name = tmp_path / "null.csv"
+    null_name.write_text("id,name\n2,renamed\n8,\n")  # a NULL for a NOT NULL column: refused at the merge
+    ran = run("upsert", str(null_name), "--url", pg_url, "--table", table, "-v", "--json")
+    assert ran.code == 1 and "merging" in ran.err and 'null value in column "name"' in ran.err, ran.err
+    assert _sql(pg_url, f'SELECT * FROM "{table}" ORDER BY id') == before
+
+
+def test_a_merge_the_server_cannot_do_takes_the_normal_path(
+    pg_url: str, tables: list[str], tmp_path: Path
+) -> None:
+    keyed, plain = tables[:2]
+    _merge_table(pg_url, keyed)
+    _sql(pg_url, f'CREATE TABLE "{plain}" (id int, name text)')  # no unique index
+    path = tmp_path / "m.csv"
+    cases = [
+        (plain, "id,name\n1,a\n", ("--key", "id"), "no unique index of public." + plain),
+        (keyed, "id,name,qty\n1,a,1\n", ("--key", "name"), "covers exactly the keys ['name']"),
+        (keyed, "name,qty\na,1\n", (), "the input lacks the key column(s) ['id']"),
+        (keyed, "id\n1\n", (), "the input holds only the keys"),
+        (keyed, "id,qty\n9,1\n", (), "the input lacks ['name'], which a new row needs"),
+    ]
+    for table, text, options, reason in cases:
+        path.write_text(text)
+        ran = run("upsert", str(path), "--url", pg_url, "--table", table, "-v", "--json", *options)
+        assert NORMAL in ran.err and reason in ran.err, ran.err
+        assert "copy" not in (ran.json().get("metrics") or {}), ran.out

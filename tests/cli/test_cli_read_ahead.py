@@ -1,4 +1,5 @@
-"""``read_ahead``: the background reader of ``copy`` hands on every batch in order,
+"""``read_ahead``: the background reader of ``copy`` (batches) and of ``load``'s direct
+path (blocks of the file) hands on every item in order,
 raises the reader's error in the consumer, and stops (closing its source) when the
 consumer stops early."""
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bulkframe.ops.read import read_ahead
+from bulkframe.read_ahead import read_ahead
 
 
 def test_order_errors_and_early_stop() -> None:

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "bulkframe"
 
 #: lowest first; a unit is a top-level module or subpackage of ``bulkframe``
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "result", "types", "choices", "options", "progress", "_html"}),
+    ("foundation", {"errors", "result", "types", "choices", "options", "progress", "read_ahead", "_html"}),
     ("sql vocabulary and input shaping", {"portable_sql", "filters", "normalize"}),
     ("backends", {"backends"}),
     ("plan", {"plan"}),

@@ -6,38 +6,69 @@ package adds a backend the same way::
     [project.entry-points."bulkframe.backends"]
     mydb = "bulkframe_mydb:MyDbBackend"
 
-Entry points are read once and a backend's module is imported only when a URL with its
-scheme is opened (no import-time self-registration).
+A built-in scheme is also known here (:data:`BUILT_IN`, kept equal to ``pyproject.toml``
+by a test) and resolved without reading the installed packages' metadata, which costs
+~50 ms of a command line's start-up; other schemes are looked up among the entry points,
+read once.  A backend's module is imported only when a URL with its scheme is opened (no
+import-time self-registration).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bulkframe.errors import MissingDependencyError, NotSupportedError
 
 if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
-
     from bulkframe.backends.base import Backend
 
 DEFAULT_URL = "sqlite:///bulkframe.db"
 GROUP = "bulkframe.backends"
 
 
-@functools.cache
-def registered() -> dict[str, EntryPoint]:
-    """Scheme → entry point of every installed backend."""
-    from importlib.metadata import entry_points  # ~50 ms: not paid by `bulkframe --help`
+#: The backends bulkframe ships, as in ``pyproject.toml``: scheme → ``module:Class``.
+BUILT_IN = {
+    "sqlite": "bulkframe.backends.sqlite:SQLiteBackend",
+    "postgresql": "bulkframe.backends.postgres:PostgresBackend",
+    "postgres": "bulkframe.backends.postgres:PostgresBackend",
+    "duckdb": "bulkframe.backends.duckdb:DuckDBBackend",
+    "mysql": "bulkframe.backends.mysql:MySQLBackend",
+    "mariadb": "bulkframe.backends.mysql:MySQLBackend",
+}
 
-    found = {ep.name.lower(): ep for ep in entry_points(group=GROUP)}
-    if not found:  # pragma: no cover - only when bulkframe runs from a source tree, uninstalled
-        raise MissingDependencyError(
-            f"no bulkframe backends are registered (entry-point group {GROUP!r} is empty); "
-            "install the package: pip install -e ."
-        )
-    return found
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a scheme's backend class lives: ``value`` is ``module:Class``."""
+
+    name: str
+    value: str
+
+    def load(self) -> type[Backend]:
+        module, _, attr = self.value.partition(":")
+        cls: type[Backend] = getattr(importlib.import_module(module), attr)
+        return cls
+
+
+def lookup(scheme: str) -> Entry | None:
+    """The backend registered under ``scheme`` (lower case), or ``None``: a built-in one
+    without reading package metadata, else an installed package's entry point."""
+    if scheme in BUILT_IN:
+        return Entry(scheme, BUILT_IN[scheme])
+    return registered().get(scheme)
+
+
+@functools.cache
+def registered() -> dict[str, Entry]:
+    """Scheme → backend of every installed backend: the built-in ones, then the installed
+    packages' entry points (a built-in scheme keeps its built-in backend)."""
+    from importlib.metadata import entry_points  # ~50 ms: not paid by opening a built-in URL
+
+    found = {ep.name.lower(): Entry(ep.name.lower(), ep.value) for ep in entry_points(group=GROUP)}
+    return {**found, **{scheme: Entry(scheme, value) for scheme, value in BUILT_IN.items()}}
 
 
 def scheme_of(url: str) -> str:
@@ -53,13 +84,11 @@ def scheme_of(url: str) -> str:
 def load_backend(url: str) -> Backend:
     """Instantiate the backend that serves ``url``."""
     scheme = scheme_of(url)
-    backends = registered()
-    try:
-        entry = backends[scheme]
-    except KeyError:
+    entry = lookup(scheme)
+    if entry is None:
         raise NotSupportedError(
-            f"no backend for URL scheme {scheme!r}; supported: {', '.join(sorted(backends))}"
-        ) from None
+            f"no backend for URL scheme {scheme!r}; supported: {', '.join(sorted(registered()))}"
+        )
     try:
         cls = entry.load()
     except ImportError as exc:  # pragma: no cover - depends on the environment

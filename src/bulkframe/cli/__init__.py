@@ -102,7 +102,10 @@ def _run(args: argparse.Namespace, urls: list[str]) -> int:
 
     out = Output(as_json=args.json, quiet=args.quiet)
     try:
-        if args.command == "load":  # straight into the server's parser when nothing needs the client
+        if args.command in (
+            "load",
+            "upsert",
+        ):  # straight into the server's parser when nothing needs the client
             from bulkframe.cli import direct
 
             code = direct.load(args, out)

@@ -1,11 +1,15 @@
-"""``bulkframe load`` straight into the database's own text loader (the direct path).
+"""``bulkframe load`` and ``upsert`` straight into the database's own text loader (the
+direct path).
 
 When nothing needs the client -- a CSV/TSV input (plain, ``.gz``/``.bz2``/``.zst``, or
-``-``) into an existing table, no ``--type``/``--schema``, no key handling,
-``--mode append|truncate``, ``--on-error stop``, and header names that are all columns of
-the table -- the input's bytes are streamed unchanged (decompressed on the fly, 1 MiB at
-a time) into the server's parser, in one transaction.  The database reads every value
-with its own input functions; a bad value fails the whole load, nothing is written.
+``-``) into an existing table, no ``--type``/``--schema``, ``--on-error stop``, and header
+names that are all columns of the table -- the input's bytes are streamed unchanged
+(decompressed on the fly, 1 MiB at a time) into the server's parser, in one transaction.
+The database reads every value with its own input functions; a bad value fails the whole
+load, nothing is written.  ``--mode append|truncate`` load the table itself; a load with
+keys (``upsert``, ``--mode upsert|skip-existing``, ``--conflict update|skip``) loads a
+temporary stage and merges it with ``INSERT … ON CONFLICT`` when a unique index covers
+exactly the keys (the library's staged merge, without the client in between).
 
 The database side is a light companion of the backend's module, found by name
 (``bulkframe.backends.postgres`` → ``bulkframe.backends.postgres_copy``, which streams
@@ -25,7 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bulkframe.cli.inputs import _MAGIC, InputError, InputOptions, kind_of
@@ -54,6 +58,11 @@ class Plan:
     encoding: str
     #: delete the table's rows first, in the same transaction (``--mode truncate``)
     truncate: bool
+    #: a merge on ``keys``: ``"update"`` existing keys or ``"skip"`` them (``None``: a load)
+    merge: str | None = None
+    keys: tuple[str, ...] = ()
+    #: the library call whose result the command reports (``create`` or ``upsert``)
+    operation: str = "create"
 
 
 def _format(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -72,15 +81,21 @@ def decide(args: argparse.Namespace, job: Job) -> Plan | str:
     through ``job``) the table and the input's header."""
     from bulkframe.cli.config import UsageError
 
-    mode = args.mode or "append"
-    if mode not in ("append", "truncate"):
-        return f"--mode {mode} merges or swaps tables in the client"
+    upsert = args.command == "upsert"
+    mode = "upsert" if upsert else args.mode or "append"
+    conflict = "error" if upsert else args.conflict
+    if mode not in ("append", "truncate", "upsert", "skip-existing"):
+        return f"--mode {mode} swaps tables or merges in the client"
+    merge = {"upsert": "update", "skip-existing": "skip"}.get(mode)
+    if mode == "append" and conflict != "error":
+        if conflict not in ("update", "skip"):
+            return f"--conflict {conflict} compares rows in the client"
+        merge = conflict
     refused = [
         (args.types, "--type"),
         (args.schema, "--schema"),
-        (args.key, "--key"),
+        (args.key and not merge, "--key without a merge"),
         (args.primary_key, "--primary-key"),
-        (args.conflict != "error", "--conflict"),
         (args.on_error != "stop", f"--on-error {args.on_error}"),
         (args.rejects, "--rejects"),
         (args.max_errors is not None, "--max-errors"),
@@ -131,7 +146,37 @@ def decide(args: argparse.Namespace, job: Job) -> Plan | str:
         unknown = [c for c in columns if c not in table.columns]
         if unknown:
             return f"{unknown} are not columns of {args.table}"
-    return Plan(table, columns, delimiter, null, bool(args.header), str(encoding), mode == "truncate")
+    plan = Plan(table, columns, delimiter, null, bool(args.header), str(encoding), mode == "truncate")
+    if merge is None:
+        return plan
+    return _merge_plan(
+        plan,
+        merge,
+        tuple(args.key or table.primary_key),
+        "upsert" if merge and mode == "upsert" else "create",
+    )
+
+
+def _merge_plan(plan: Plan, merge: str, keys: tuple[str, ...], operation: str) -> Plan | str:
+    """``plan`` as a merge on ``keys``, or why the client must merge: the keys need a
+    unique index of exactly those columns (``ON CONFLICT`` names it; without one the
+    library locks the table and matches rows itself), the input must hold the keys, an
+    update something besides them, and every column a new row needs."""
+    table = plan.table
+    if not keys:
+        return f"{table} has no primary key and no --key was given"
+    if not any(set(u) == set(keys) for u in table.unique):
+        return f"no unique index of {table} covers exactly the keys {list(keys)}"
+    columns = plan.columns if plan.columns is not None else table.columns
+    missing = [k for k in keys if k not in columns]
+    if missing:
+        return f"the input lacks the key column(s) {missing}"
+    if merge == "update" and not [c for c in columns if c not in keys]:
+        return "the input holds only the keys: nothing to update"
+    absent = [c for c in table.required if c not in columns]
+    if absent:
+        return f"the input lacks {absent}, which a new row needs (NOT NULL, no default)"
+    return replace(plan, merge=merge, keys=keys, operation=operation)
 
 
 # -- the input --------------------------------------------------------------------------
@@ -333,12 +378,12 @@ class Job:
         import importlib
         import importlib.util
 
-        from bulkframe.backends.registry import registered, scheme_of
+        from bulkframe.backends.registry import lookup, scheme_of
         from bulkframe.errors import BulkframeError
 
         try:
             scheme = scheme_of(self.url)
-            entry = registered().get(scheme)
+            entry = lookup(scheme)
         except BulkframeError as exc:
             return str(exc)
         if entry is None:
@@ -367,13 +412,15 @@ class Job:
 
     def run(self, plan: Plan, progress: bool) -> Any:
         """Load by ``plan`` in one transaction; a ``BulkResult`` counting the rows written."""
+        from bulkframe.read_ahead import read_ahead
         from bulkframe.result import BulkResult
 
         source = self.open()
         if not plan.header and plan.encoding == "UTF8":
             source.strip_bom()
+        stage = None if plan.merge is None else self.loader.stage(plan.table, plan.columns)
         statement = self.loader.statement(
-            plan.table,
+            plan.table if stage is None else stage,
             plan.columns,
             delimiter=plan.delimiter,
             null=plan.null,
@@ -383,14 +430,22 @@ class Job:
         log.info("load: the direct path: %s (the server parses every value)", self.loader.describe(statement))
         bar = _bar(progress, source, self.args.table)
         started = time.perf_counter()
+        blocks = read_ahead(_counted(source, bar), depth=READ_AHEAD)
         try:
+            if stage is not None:
+                merged = self.loader.merge(
+                    plan.table,
+                    statement,
+                    stage,
+                    blocks,
+                    keys=plan.keys,
+                    mode=plan.merge,
+                    lock=_quoted(self.args.table),
+                    source=source.name,
+                )
+                return _merge_result(plan, merged, self.args.table, time.perf_counter() - started)
             loaded = self.loader.load(
-                plan.table,
-                statement,
-                plan.columns,
-                _counted(source, bar),
-                truncate=plan.truncate,
-                source=source.name,
+                plan.table, statement, plan.columns, blocks, truncate=plan.truncate, source=source.name
             )
         except InputError as exc:
             raise InputError(f"{exc}; nothing was written to {plan.table}") from None
@@ -420,6 +475,47 @@ class Job:
             self.source.close()
         if self.loader is not None:
             self.loader.close()
+
+
+def _quoted(name: str) -> str:
+    """The name the library's merges into the table ``name`` lock (its quoted name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _merge_result(plan: Plan, merged: Any, table: str, seconds: float) -> Any:
+    """The ``BulkResult`` of a direct merge, counted as the library's call counts: a row
+    dropped as a repeat of its key is ``deduplicated`` and, as well, ``updated`` (by the
+    later row) in ``bulk_create(conflict_resolution="update")``, ``skipped`` otherwise."""
+    from bulkframe.result import BulkResult
+
+    rows, dropped = merged.rows, merged.deduplicated
+    into_updated = plan.operation == "create" and plan.merge == "update"
+    updated = merged.updated + (dropped if into_updated else 0)
+    skipped = merged.skipped + (0 if into_updated else dropped)
+    result = BulkResult(
+        plan.operation,
+        table,
+        records_processed=rows,
+        success_count=merged.inserted + updated + skipped,
+        inserted=merged.inserted,
+        updated=updated,
+        skipped=skipped,
+        deduplicated=dropped,
+        batches=1 if rows else 0,
+        batches_committed=1 if rows else 0,
+        committed_ranges=[(0, rows)] if rows else [],
+        duration_seconds=seconds,
+    )
+    result.metrics["copy"] = "direct"
+    result.metrics["merge"] = f"ON CONFLICT ({', '.join(plan.keys)}) " + (
+        "DO UPDATE" if plan.merge == "update" else "DO NOTHING"
+    )
+    return result
+
+
+#: Blocks the input is read ahead of the server by a helper thread (so reading and
+#: decompressing overlap the server's parse; memory holds at most this many + 1 blocks).
+READ_AHEAD = 4
 
 
 def _counted(source: Source, bar: Any) -> Iterator[bytes]:
@@ -455,4 +551,5 @@ def load(args: argparse.Namespace, out: Output) -> int | None:
         result = job.run(plan, show_progress(args))
     finally:
         job.close()
-    return out.result(result, extra={"mode": args.mode or "append", "rejects_file": None})
+    mode = "upsert" if args.command == "upsert" else args.mode or "append"
+    return out.result(result, extra={"mode": mode, "rejects_file": None})

@@ -4,8 +4,10 @@ Scenarios on a products table preloaded with N rows (ids 1..N):
 
 * ``upsert``       — N incoming rows, ids N/2+1 .. N/2+N (half exist, half are new);
 * ``create-update`` / ``create-skip`` — the same rows through
-  ``bulk_create(conflict_resolution="update"|"skip", batch_size=N)`` (floor: staging +
-  ``ON CONFLICT DO UPDATE`` / ``DO NOTHING``);
+  ``bulk_create(conflict_resolution="update"|"skip", batch_size=--create-batch-size)``
+  (default 100,000, the batch ``bulk_upsert`` uses by default, so several batches overlap
+  their staging and merging on PostgreSQL; ``--create-batch-size N`` is one batch, which
+  nothing can overlap) (floor: staging + ``ON CONFLICT DO UPDATE`` / ``DO NOTHING``);
 * ``resync``       — the N stored rows again, unchanged: ``bulk_upsert(detect_changes=True)``
   against a plain ``bulk_upsert`` of the same rows (goal: ≥ 3x) and the floor;
 * ``update-ids``   — N rows ``{id, price, stock}`` updating every row by id;
@@ -160,7 +162,9 @@ WHERE = (
 )  # about a quarter of the rows
 
 
-def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[], Any]]:
+def scenario(
+    name: str, n: int, em_rows: int, url: str, create_batch: int = 100_000
+) -> dict[str, Callable[[], Any]]:
     if name == "upsert":
         data = upsert_input(n)
         import pyarrow as pa
@@ -189,7 +193,8 @@ def scenario(name: str, n: int, em_rows: int, url: str) -> dict[str, Callable[[]
         action = f"DO UPDATE SET {SET_ALL}" if conflict == "update" else "DO NOTHING"
         return {
             "bulkframe": with_db(
-                url, lambda db: db.bulk_create(TABLE, data, conflict_resolution=conflict, batch_size=n)
+                url,
+                lambda db: db.bulk_create(TABLE, data, conflict_resolution=conflict, batch_size=create_batch),
             ),
             "floor": floor_stage_and(
                 url,
@@ -290,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", default=None)
     p.add_argument("--only", default=None, help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     p.add_argument("--repeat", type=int, default=1, help="timed runs per contender (best reported)")
+    p.add_argument(
+        "--create-batch-size",
+        type=int,
+        default=100_000,
+        help="batch_size of the create-update/create-skip scenarios (default 100,000)",
+    )
     args = p.parse_args(argv)
     common.ensure_src_on_path()
     url = common.postgres_url(args.url)
@@ -302,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     speedups: dict[str, dict[str, float]] = {}
     status = 0
     for name in args.only.split(",") if args.only else SCENARIOS:
-        contenders = scenario(name, n, em_rows, url)
+        contenders = scenario(name, n, em_rows, url, args.create_batch_size)
         times: dict[str, float] = {}
         prints: dict[str, Any] = {}
         for who, run in contenders.items():
@@ -384,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": n,
             "executemany_rows": em_rows,
             "repeat": args.repeat,
+            "create_batch_size": args.create_batch_size,
             "results": records,
             "speedups": speedups,
             "verdict": verdict,

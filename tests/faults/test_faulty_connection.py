@@ -194,6 +194,44 @@ def test_upsert_failure_leaves_the_table_unchanged(fdb, table, stored, sql, faul
     assert stored(table, "id, name", "id") == [(1, "old 1"), (2, "new 2")]
 
 
+def _shared_stages(url: str, peek: Any) -> int:
+    """Shared (UNLOGGED) staging tables in the database (PostgreSQL; 0 elsewhere)."""
+    if not url.startswith("postgres"):
+        return 0
+    query = "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_bf\\_stage\\_%' AND relpersistence = 'u'"
+    return int(peek(query)[0][0])
+
+
+@pytest.mark.parametrize("mode", ["update", "skip"])
+@pytest.mark.parametrize("fault", ["connection_lost_staging_batch_3", "serialization_failure_at_batch_3"])
+def test_create_with_conflicts_failure_in_a_later_batch_leaves_the_table_unchanged(  # type: ignore[no-untyped-def]
+    url, fdb, table, stored, sql, peek, faults, fault, mode
+):
+    """bulk_create(conflict_resolution=…) is one transaction: a batch that fails after
+    others merged (PostgreSQL: staged on the helper connection, or merged on the writing
+    one) leaves the table as it was and no shared staging table."""
+    sql(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text)')
+    sql(f"INSERT INTO \"{table}\" (id, name) VALUES (1, 'old 1'), (2, 'old 2')")
+    before = _shared_stages(url, peek)
+    if fault == "connection_lost_staging_batch_3":
+        faults.fail_ingest(nth=3, match="_bf_stage_", sqlstate="08006", drop=True)
+    elif url.startswith("postgres"):  # the third batch's merge (one INSERT … ON CONFLICT per batch)
+        faults.fail_statement(nth=3, match=f'INSERT INTO "{table}"', sqlstate="40001", drop=False)
+    else:  # the statement emptying the stage for the third batch, after two batches merged
+        faults.fail_statement(nth=2, match=r'^\s*DELETE FROM ["`]?_bf_stage_', sqlstate="40001", drop=False)
+    with pytest.raises(TransientError) as info:
+        fdb.bulk_create(table, _data(), conflict_resolution=mode, batch_size=BATCH)
+    assert faults.fired == 1
+    assert info.value.result.success_count == 0  # type: ignore[attr-defined]
+    assert stored(table, "id, name", "id") == [(1, "old 1"), (2, "old 2")]
+    assert _shared_stages(url, peek) == before
+    again = fdb.bulk_create(table, _data(), conflict_resolution=mode, batch_size=BATCH)
+    assert (again.inserted, again.updated + again.skipped) == (48, 2)
+    old = [(1, "old 1"), (2, "old 2")] if mode == "skip" else _rows([1, 2])
+    assert stored(table, "id, name", "id") == [(0, "row 0"), *old, *_rows(range(3, ROWS))]
+    assert _shared_stages(url, peek) == before
+
+
 @pytest.mark.parametrize("fault", ["connection_lost_while_staging", "serialization_failure_after_the_merge"])
 def test_upsert_retry_batch_reruns_the_whole_call_exactly_once(fdb, table, stored, sql, faults, fault):  # type: ignore[no-untyped-def]
     sql(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text)')

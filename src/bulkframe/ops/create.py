@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from bulkframe.backends.base import Backend, TableRef
 from bulkframe.backends.connection import Connection
-from bulkframe.backends.statements import merge_from_stage
+from bulkframe.backends.statements import MergeCounts, merge_from_stage
 from bulkframe.errors import (
     InvalidOptionValueError,
     NotSupportedError,
@@ -22,6 +22,7 @@ from bulkframe.errors import (
 from bulkframe.normalize import Chunk, infer_columns, open_source
 from bulkframe.normalize.dedupe import dedupe_keys
 from bulkframe.ops.staged_merge import StagedMerge
+from bulkframe.ops.upsert_window import MergeSpec, MergeWindow
 from bulkframe.ops.verify import Reservoir, VerificationError, verify_rows
 from bulkframe.options import (
     BenchmarkOptions,
@@ -60,7 +61,14 @@ log = logging.getLogger("bulkframe")
 
 @dataclass
 class CreateWriter:
-    """Append rows (``error``), or stage them and merge (``skip`` / ``update``)."""
+    """Append rows (``error``), or stage them and merge (``skip`` / ``update``).
+
+    Given ``sessions`` (one transaction for the whole call, no events), a keyed merge
+    that ``ON CONFLICT`` can do on a backend that pipelines its stages goes through the
+    upsert's :class:`~bulkframe.ops.upsert_window.MergeWindow`: a batch is merged by a
+    later call than the one that handed it in (its counts come with that call, the last
+    ones from :meth:`finish`), and :meth:`close` drops the shared stages once the
+    transaction has ended.  Otherwise each batch is staged and merged in its own call."""
 
     backend: Backend
     ref: TableRef
@@ -70,8 +78,10 @@ class CreateWriter:
     disable_triggers: bool = False
     load: LoadOptions = field(default_factory=LoadOptions)
     stage: TableRef | None = None
+    sessions: Sessions | None = None
     _tables: dict[str, Any] = field(default_factory=dict)
     _plan: StagedMerge | None = None
+    _window: MergeWindow | None = None
 
     def __call__(self, conn: Connection, table: pa.Table) -> Counts:
         self.backend.begin_write(conn, self.ref)  # a batch that starts a transaction queues up first
@@ -99,6 +109,9 @@ class CreateWriter:
             table, dropped = dedupe_keys(
                 table, self.keys, keep="last" if self.conflict == "update" else "first"
             )
+            if self._windowed(conn):
+                assert self._window is not None
+                return self._counts(self._window.add(conn, table, self.columns), dropped)
         stage_cols = [self.columns[n] for n in table.column_names]
         if self.stage is None or self._tables.get("names") != table.column_names:
             if self.stage is not None:
@@ -124,14 +137,9 @@ class CreateWriter:
                 staged=table.num_rows,
             )
             return Counts(inserted=merged.inserted, skipped=merged.skipped, deduplicated=0)
-        if self._plan is None:
-            indexed = any(set(k) == set(self.keys) for k in self.backend.unique_keys(conn, self.ref))
-            self._plan = StagedMerge(
-                self.backend, self.ref, self._tables["target"], self.columns, self.keys, indexed=indexed
-            )
-        self._plan.mode = self.conflict
-        self._plan.reset()  # each batch may be its own transaction: lock in each
-        merged = self._plan.apply(
+        plan = self._merge_plan(conn)
+        plan.reset()  # each batch may be its own transaction: lock in each
+        merged = plan.apply(
             conn,
             self._tables["stage"],
             inserted=names,
@@ -139,6 +147,39 @@ class CreateWriter:
             staged_columns=names,
             staged=table.num_rows,
         )
+        return self._counts(merged, dropped)
+
+    def _merge_plan(self, conn: Connection) -> StagedMerge:
+        if self._plan is None:
+            indexed = any(set(k) == set(self.keys) for k in self.backend.unique_keys(conn, self.ref))
+            target = self.backend.sa_table(self.ref, list(self.columns.values()))
+            self._plan = StagedMerge(
+                self.backend, self.ref, target, self.columns, self.keys, mode=self.conflict, indexed=indexed
+            )
+        return self._plan
+
+    def _windowed(self, conn: Connection) -> bool:
+        """Whether this call's batches go through the upsert's merge window (decided at the
+        first batch): one transaction, a backend that pipelines its stages, a unique index
+        on the keys and no triggers switched off (the path that ``bulk_upsert`` pipelines)."""
+        if self._window is not None:
+            return True
+        if (
+            self.sessions is None
+            or self.disable_triggers
+            or not self.backend.capabilities.pipelined_stages
+            or not self._merge_plan(conn).plain
+        ):
+            return False
+        from bulkframe.options import ChangeDetection
+
+        spec = MergeSpec(self._merge_plan(conn), ChangeDetection(), None, None, None)
+        self._window = MergeWindow(self.sessions, spec, self.ref.schema, plain=True)
+        return True
+
+    def _counts(self, merged: MergeCounts, dropped: int) -> Counts:
+        """A merge's counts plus the rows ``dedupe_keys`` dropped (an update's repeated key
+        counts as updated, a skip's as skipped)."""
         if self.conflict == "update":
             return Counts(
                 inserted=merged.inserted,
@@ -170,10 +211,19 @@ class CreateWriter:
         self.stage = None
         self._tables = {}
 
-    def finish(self, conn: Connection) -> None:
+    def finish(self, conn: Connection) -> Counts | None:
+        """Merge what the merge window holds (its counts), drop the stage."""
+        counts = self._counts(self._window.flush(conn), 0) if self._window is not None else None
         if self.stage is not None:
             self.backend.drop_table(conn, self.stage)
             self.reset()
+        return counts
+
+    def close(self) -> None:
+        """After the call's transaction ended: drop the merge window's shared stages."""
+        if self._window is not None:
+            window, self._window = self._window, None
+            window.close()
 
 
 def bulk_create(
@@ -434,16 +484,31 @@ def _create(
         stage_prepare = prepare if clock is None else clock.wrap("rules", prepare)
         prepared = _prepared(source_chunks, stage_prepare, ledger, batch_size, result, reservoir)
 
+        writers: list[CreateWriter] = []
+
         def writer() -> CreateWriter:
             made = CreateWriter(
-                backend, ref, by_name, conflict_resolution, keys, migration.disable_triggers, load
+                backend,
+                ref,
+                by_name,
+                conflict_resolution,
+                keys,
+                migration.disable_triggers,
+                load,
+                # one transaction, counts per batch not needed at once: the merge window
+                sessions=sessions if not per_batch and publisher is None else None,
             )
+            writers.append(made)
             return made if clock is None else clock.writer(made)  # type: ignore[return-value]
 
         def spawn() -> tuple[ConnectionLease, CreateWriter]:
             return ConnectionLease(lambda: sessions.checkout(retries), sessions.checkout(retries)), writer()
 
-        execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        try:
+            execution.run(session, prepared, writer(), per_batch=per_batch, spawn=spawn)
+        finally:  # the transaction has ended (committed or rolled back): drop shared stages
+            for made in writers:
+                made.close()
         created = False  # the rows' transaction committed: the table stays, as where DDL is transactional
         if quiet:
             op.settle(execution.counts)

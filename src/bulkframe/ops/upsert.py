@@ -52,7 +52,7 @@ from bulkframe.ops._modify import (
 from bulkframe.ops.audit import Audit
 from bulkframe.ops.change_filter import ChangeFilter
 from bulkframe.ops.staged_merge import StagedMerge
-from bulkframe.ops.upsert_window import MergeSpec, PipelinedWindow, StagedWindow, merge_fields
+from bulkframe.ops.upsert_window import MergeSpec, MergeWindow, merge_fields
 from bulkframe.options import (
     AuditOptions,
     ChangeDetection,
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
     from bulkframe.backends.connection import Connection
     from bulkframe.backends.session import Sessions
+    from bulkframe.backends.statements import MergeCounts
 
 log = logging.getLogger("bulkframe")
 
@@ -359,7 +360,6 @@ def _run(
         equal_rows = ChangeFilter.open(sessions, spec, mode=mode, dedupe=dedupe)
         if equal_rows is not None:
             cleanup.callback(equal_rows.close)
-        window: StagedWindow | PipelinedWindow = StagedWindow(keys)
         # what the pipelined path merges by ON CONFLICT per batch: no change detection (compare
         # is set per merge), conditions or column subsets (an update column read from the
         # stage by key would scan the unindexed stage once per row)
@@ -370,6 +370,8 @@ def _run(
             and filters.is_empty(update_if)
             and filters.is_empty(insert_if)
         )
+        window = MergeWindow(sessions, spec, ref.schema, plain=plain)
+        cleanup.callback(window.close)  # after this transaction has ended (ExitStack order)
 
         prepare = Preparer(
             by_name,
@@ -409,27 +411,18 @@ def _run(
             if equal_rows is not None:
                 # rows certainly equal to the stored ones are unchanged: not staged at all
                 # (the batches come back once compared, in order; a plain upsert has no filter)
-                _stage_compared(conn, sessions, result, spec, window, equal_rows.push(conn, shaped), by_name)
+                _stage_compared(conn, result, window, equal_rows.push(conn, shaped), by_name)
                 continue
-            if isinstance(window, StagedWindow) and window.batches == 1 and plain:
-                # a second batch of a plain upsert: stage the rest beside the merges where the
-                # backend can (the stages are dropped once this transaction has ended:
-                # ExitStack order)
-                piped = PipelinedWindow.open(sessions, shaped, by_name, ref.schema)
-                if piped is not None:
-                    cleanup.callback(piped.close)
-                    window.flush(conn, sessions, result, spec)
-                    window, plan.per_batch = piped, True
-            window.add(conn, sessions, result, spec, shaped, by_name)
+            _book(result, window.add(conn, shaped, by_name))
         if failed:
             raise ValidationError(
                 f"{rejections.count} row(s) rejected; nothing was written (error_strategy='stop'). "
                 "See .errors, or use error_strategy='continue' to write the valid rows."
             )
         if equal_rows is not None:
-            _stage_compared(conn, sessions, result, spec, window, equal_rows.finish(), by_name)
+            _stage_compared(conn, result, window, equal_rows.finish(), by_name)
             result.metrics["change_filter"] = equal_rows.metrics()
-        window.flush(conn, sessions, result, spec)
+        _book(result, window.flush(conn))
         if key_stage is not None:
             syncing.delete_absent(
                 sessions, conn, ref, target, columns, keys, key_stage, sync, safety, backup, recorder, result
@@ -447,12 +440,17 @@ def _run(
         result.batches_committed = result.batches
 
 
+def _book(result: BulkResult, merged: MergeCounts) -> None:
+    result.inserted += merged.inserted
+    result.updated += merged.updated
+    result.skipped += merged.skipped
+    result.unchanged += merged.unchanged
+
+
 def _stage_compared(
     conn: Connection,
-    sessions: Sessions,
     result: BulkResult,
-    spec: MergeSpec,
-    window: StagedWindow | PipelinedWindow,
+    window: MergeWindow,
     compared: Sequence[tuple[pa.Table, int]],
     by_name: Mapping[str, Column],
 ) -> None:
@@ -460,7 +458,7 @@ def _stage_compared(
     for kept, same in compared:
         result.unchanged += same
         if kept.num_rows or not same:
-            window.add(conn, sessions, result, spec, kept, by_name)
+            _book(result, window.add(conn, kept, by_name))
 
 
 class _Incremental:

@@ -1,9 +1,11 @@
-"""How ``bulk_upsert`` stages its batches and hands them to the staged merge.
+"""How ``bulk_upsert`` (and ``bulk_create`` with a conflict resolution) stages its
+batches and hands them to the staged merge.
 
 * :class:`StagedWindow`: consecutive batches with the same columns go into one temporary
   stage in the writing transaction (each row tagged with its batch number) and are merged
   by one pass, or one pass per batch when a key repeats across them.
-* :class:`PipelinedWindow` (backends with ``capabilities.pipelined_stages``, PostgreSQL):
+* :class:`PipelinedWindow` (backends with ``capabilities.pipelined_stages``, PostgreSQL;
+  plain merges, from a call's second batch on: :class:`MergeWindow` switches):
   each batch is copied into its own shared ``UNLOGGED`` stage by a second connection in a
   helper thread while the writing transaction merges the batch before it, so the server
   copies one batch and merges another at the same time.  Merges still run one after
@@ -23,6 +25,7 @@ import pyarrow as pa
 
 from bulkframe import filters
 from bulkframe.backends.base import TableRef
+from bulkframe.backends.statements import MergeCounts
 from bulkframe.errors import SchemaError
 from bulkframe.ops import sync as syncing
 from bulkframe.ops._modify import analyze_stage, create_stage, fill_stage
@@ -36,9 +39,11 @@ if TYPE_CHECKING:
     from bulkframe.backends.session import Sessions
     from bulkframe.ops.staged_merge import StagedMerge
     from bulkframe.options import ChangeDetection
-    from bulkframe.result import BulkResult
 
 log = logging.getLogger("bulkframe")
+
+#: No rows merged.
+NOTHING = MergeCounts(0, 0, 0)
 
 
 def merge_fields(
@@ -80,16 +85,15 @@ class MergeSpec:
 def _merge(
     conn: Connection,
     sessions: Sessions,
-    result: BulkResult,
     spec: MergeSpec,
     stage: TableRef,
     stage_t: sa.Table,
     names: Sequence[str],
     sizes: Sequence[int],
     passes: Sequence[int | None],
-) -> None:
+) -> MergeCounts:
     """Merge the stage's rows (``passes``: ``[None]`` for all at once, else the batch
-    numbers one by one) and add the counts to ``result``."""
+    numbers one by one); the counts of all passes."""
     plan = spec.plan
     inserted_cols, updated_cols = merge_fields(names, plan.keys, spec.insert_fields, spec.update_fields)
     plan.compare = syncing.compared_fields(
@@ -100,6 +104,7 @@ def _merge(
     if not filters.is_empty(spec.insert_if):
         analyze_stage(conn, sessions, stage)
         insert_where = filters.to_sql(spec.insert_if, stage_t, backend=sessions.backend)
+    total = MergeCounts(0, 0, 0)
     for i in passes:
         counts = plan.apply(
             conn,
@@ -111,10 +116,14 @@ def _merge(
             stage_where=None if i is None else stage_t.c[BATCH] == i,
             insert_where=insert_where,
         )
-        result.inserted += counts.inserted
-        result.updated += counts.updated
-        result.skipped += counts.skipped
-        result.unchanged += counts.unchanged
+        total = _plus(total, counts)
+    return total
+
+
+def _plus(a: MergeCounts, b: MergeCounts) -> MergeCounts:
+    return MergeCounts(
+        a.inserted + b.inserted, a.updated + b.updated, a.skipped + b.skipped, a.unchanged + b.unchanged
+    )
 
 
 class StagedWindow:
@@ -136,13 +145,15 @@ class StagedWindow:
         self,
         conn: Connection,
         sessions: Sessions,
-        result: BulkResult,
         spec: MergeSpec,
         shaped: pa.Table,
         by_name: Mapping[str, Column],
-    ) -> None:
+    ) -> MergeCounts:
+        """Stage ``shaped``; the counts of the batches merged now (other columns than the
+        staged ones': those are merged first)."""
+        merged = NOTHING
         if self.names and shaped.column_names != self.names:
-            self.flush(conn, sessions, result, spec)
+            merged = self.flush(conn, sessions, spec)
         columns = {**by_name, BATCH: Column(BATCH, "int32")}
         if self.stage is None:
             self.names = shaped.column_names
@@ -152,15 +163,17 @@ class StagedWindow:
         number = pa.repeat(pa.scalar(len(self.key_tables), pa.int32()), shaped.num_rows)
         fill_stage(conn, sessions, self.stage, shaped.append_column(BATCH, number), columns, first=True)
         self.key_tables.append(shaped.select(self.keys))
+        return merged
 
     @property
     def batches(self) -> int:
         """Batches staged and not merged yet."""
         return len(self.key_tables)
 
-    def flush(self, conn: Connection, sessions: Sessions, result: BulkResult, spec: MergeSpec) -> None:
+    def flush(self, conn: Connection, sessions: Sessions, spec: MergeSpec) -> MergeCounts:
+        """Merge every staged batch; their counts."""
         if self.stage is None:
-            return
+            return NOTHING
         sizes = [t.num_rows for t in self.key_tables]
         keys = [
             pa.chunked_array(
@@ -172,9 +185,10 @@ class StagedWindow:
         passes: list[int | None] = (
             [None] if len(sizes) == 1 or all_distinct(keys) else list(range(len(sizes)))
         )
-        _merge(conn, sessions, result, spec, self.stage, self.stage_t, self.names, sizes, passes)
+        merged = _merge(conn, sessions, spec, self.stage, self.stage_t, self.names, sizes, passes)
         sessions.backend.drop_table(conn, self.stage)
         self._reset()
+        return merged
 
     def close(self) -> None:
         """Nothing to release: the stage is temporary, dropped with the connection's."""
@@ -216,7 +230,7 @@ class PipelinedWindow:
         if not sessions.backend.capabilities.pipelined_stages:
             return None
         if sessions.pool.status()["checked_out"] >= sessions.pool.capacity:
-            log.debug("no spare pooled connection: the upsert stages in its own transaction")
+            log.debug("no spare pooled connection: the merge stages in its own transaction")
             return None
         window = cls(sessions, sessions.checkout(), schema)
         ref = TableRef(f"_bf_stage_{_token()}", schema)
@@ -224,14 +238,14 @@ class PipelinedWindow:
             sessions.backend.create_shared_stage(window.helper, ref, _stage_columns(shaped, by_name))
             window.helper.commit()
         except Exception as exc:  # e.g. no CREATE privilege in the schema
-            log.debug("upsert: no shared stage (%s); the batches stage in the writing transaction", exc)
+            log.debug("merge: no shared stage (%s); the batches stage in the writing transaction", exc)
             window.helper.rollback()
             window._pool.shutdown()
             sessions.release(window.helper)
             return None
         window._made.append(ref)
         window._created = ref
-        log.debug("upsert: staging each further batch on a second connection while the last one merges")
+        log.debug("merge: staging each further batch on a second connection while the last one merges")
         return window
 
     def _stage(self, shaped: pa.Table, by_name: Mapping[str, Column], ref: TableRef, create: bool) -> _Staged:
@@ -251,11 +265,12 @@ class PipelinedWindow:
         self,
         conn: Connection,
         sessions: Sessions,
-        result: BulkResult,
         spec: MergeSpec,
         shaped: pa.Table,
         by_name: Mapping[str, Column],
-    ) -> None:
+    ) -> MergeCounts:
+        """Start staging ``shaped`` on the helper connection and merge the batch staged
+        before it (its counts; none for the first)."""
         previous = self._pending.result() if self._pending is not None else None
         self._pending = None
         ref, create = self._created, False
@@ -264,18 +279,21 @@ class PipelinedWindow:
             self._made.append(ref)
         self._created = None
         self._pending = self._pool.submit(self._stage, shaped, by_name, ref, create)
-        if previous is not None:
-            self._merge(conn, result, spec, previous)
+        if previous is None:
+            return NOTHING
+        return self._merge(conn, spec, previous)
 
-    def flush(self, conn: Connection, sessions: Sessions, result: BulkResult, spec: MergeSpec) -> None:
-        if self._pending is not None:
-            staged = self._pending.result()
-            self._pending = None
-            self._merge(conn, result, spec, staged)
+    def flush(self, conn: Connection, sessions: Sessions, spec: MergeSpec) -> MergeCounts:
+        """Merge the batch still being staged (after waiting for it); its counts."""
+        if self._pending is None:
+            return NOTHING
+        staged = self._pending.result()
+        self._pending = None
+        return self._merge(conn, spec, staged)
 
-    def _merge(self, conn: Connection, result: BulkResult, spec: MergeSpec, staged: _Staged) -> None:
-        _merge(
-            conn, self.sessions, result, spec, staged.ref, staged.table, staged.names, [staged.rows], [None]
+    def _merge(self, conn: Connection, spec: MergeSpec, staged: _Staged) -> MergeCounts:
+        return _merge(
+            conn, self.sessions, spec, staged.ref, staged.table, staged.names, [staged.rows], [None]
         )
 
     def close(self) -> None:
@@ -299,10 +317,57 @@ class PipelinedWindow:
                     for ref in self._made:
                         self.sessions.backend.drop_table(conn, ref)
             except Exception:
-                log.warning("could not drop the upsert's staging tables %s", [str(r) for r in self._made])
+                log.warning("could not drop the merge's staging tables %s", [str(r) for r in self._made])
                 raise
             return
         self.sessions.release(self.helper)
+
+
+class MergeWindow:
+    """The batches of one merging call (``bulk_upsert``, and ``bulk_create`` with
+    ``conflict_resolution="update"|"skip"`` in one transaction): staged in the writing
+    transaction (:class:`StagedWindow`) and, for a ``plain`` merge (``ON CONFLICT`` per
+    batch can do it, see ``StagedMerge.plain``), from the second batch on pipelined
+    (:class:`PipelinedWindow`) where the backend can.  At the switch the second batch is
+    handed to the helper connection first, so the first batch merges (by ``ON CONFLICT``
+    too) while it is being staged.
+
+    :meth:`add` and :meth:`flush` return the counts of the batches they merged (a batch is
+    merged by a later call than the one that handed it in).  :meth:`close` must run after
+    the writing transaction ended, also when the call failed: it drops the shared stages."""
+
+    def __init__(self, sessions: Sessions, spec: MergeSpec, schema: str | None, *, plain: bool) -> None:
+        self.sessions = sessions
+        self.spec = spec
+        self.schema = schema
+        self.plain = plain
+        self.window: StagedWindow | PipelinedWindow = StagedWindow(spec.plan.keys)
+
+    @property
+    def pipelined(self) -> bool:
+        return isinstance(self.window, PipelinedWindow)
+
+    def add(self, conn: Connection, shaped: pa.Table, by_name: Mapping[str, Column]) -> MergeCounts:
+        window = self.window
+        if isinstance(window, StagedWindow) and window.batches == 1 and self.plain:
+            piped = PipelinedWindow.open(self.sessions, shaped, by_name, self.schema)
+            if piped is not None:
+                self.window = piped
+                piped.add(conn, self.sessions, self.spec, shaped, by_name)  # staged meanwhile
+                self.spec.plan.per_batch = True
+                return window.flush(conn, self.sessions, self.spec)
+        return window.add(conn, self.sessions, self.spec, shaped, by_name)
+
+    def flush(self, conn: Connection) -> MergeCounts:
+        """Merge what is staged and not merged yet."""
+        return self.window.flush(conn, self.sessions, self.spec)
+
+    def close(self) -> None:
+        """After the writing transaction ended: drop the shared stages, give the helper
+        connection back (nothing to do for a temporary stage)."""
+        if isinstance(self.window, PipelinedWindow):
+            window, self.window = self.window, StagedWindow(self.spec.plan.keys)
+            window.close()
 
 
 def _stage_columns(shaped: pa.Table, by_name: Mapping[str, Column]) -> list[Column]:

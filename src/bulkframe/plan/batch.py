@@ -75,5 +75,6 @@ class Writer(Protocol):
     def reset(self) -> None:
         """Forget per-transaction state (a rollback dropped the staging table)."""
 
-    def finish(self, conn: Connection) -> None:
-        """Clean up (drop staging tables) before the final commit."""
+    def finish(self, conn: Connection) -> Counts | None:
+        """Clean up (drop staging tables) before the final commit.  A writer that merges a
+        batch after its call returned (in one transaction) returns the last counts."""

@@ -112,8 +112,8 @@ class TimedWriter:
     def reset(self) -> None:
         self.inner.reset()
 
-    def finish(self, conn: Connection) -> None:
-        self.inner.finish(conn)
+    def finish(self, conn: Connection) -> Counts | None:
+        return self.clock.database(lambda: self.inner.finish(conn))  # type: ignore[no-any-return]
 
 
 def summarize(runs: list[dict[str, Any]], options: BenchmarkOptions) -> dict[str, Any]:

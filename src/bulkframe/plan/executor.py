@@ -147,7 +147,9 @@ class Execution:
                     "(error_strategy='stop'). See .errors for every row and reason, or use "
                     "error_strategy='continue' to write the valid rows.",
                 )
-            write.finish(session.conn)
+            tail = write.finish(session.conn)  # a writer that merges later: the last counts
+            if tail is not None:
+                self.counts.add(tail)
             if self.rehearsal:
                 session.conn.rollback()
                 return

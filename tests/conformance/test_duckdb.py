@@ -204,3 +204,34 @@ def test_a_stream_is_inserted_in_bounded_parts_in_input_order(
     assert len(parts) >= 4 and sum(parts) == n and max(parts) < 5_000 + 2_000
     assert _peek(path, "SELECT count(*), count(DISTINCT i), min(i), max(i) FROM t") == [(n, n, 0, n - 1)]
     assert _peek(path, "SELECT count(*) FROM t WHERE id <> i + 1") == [(0,)]
+
+
+def test_a_part_of_small_batches_is_inserted_as_one_chunk(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bulkframe's 10,000-row batches are copied into one chunk before DuckDB inserts them
+    (each chunk would fill row groups of its own); chunks of a row group or more are kept."""
+    import bulkframe.backends.duckdb as duck
+
+    small = pa.Table.from_batches(pa.table({"i": list(range(50_000))}).to_batches(max_chunksize=10_000))
+    assert small.column(0).num_chunks == 5
+    assert duck._whole_row_groups(small).column(0).num_chunks == 1
+    assert duck._whole_row_groups(small).equals(small)
+    rows = 2 * duck._ROW_GROUP
+    big = pa.Table.from_batches(pa.table({"i": list(range(rows))}).to_batches(max_chunksize=duck._ROW_GROUP))
+    assert duck._whole_row_groups(big) is big
+    inserted: list[int] = []
+    whole = duck._whole_row_groups
+
+    def seen(part: pa.Table) -> pa.Table:
+        out = whole(part)
+        inserted.append(out.column(0).num_chunks)
+        return out
+
+    monkeypatch.setattr(duck, "_whole_row_groups", seen)
+    n = 30_000
+    data = pa.table({"id": list(range(n)), "s": [str(i) for i in range(n)]})
+    with bf.connect(f"duckdb:///{path}") as db:
+        db.bulk_create("t", data, batch_size=1_000)
+    assert inserted == [1]
+    assert _peek(path, "SELECT count(*), sum(id), count(DISTINCT s) FROM t") == [(n, sum(range(n)), n)]

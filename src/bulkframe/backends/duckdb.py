@@ -252,6 +252,7 @@ class DuckCursor:
         for part in _in_memory_parts(data):
             if not temporary:
                 part = _with_sequence_ids(con, part, table_name, db_schema_name)
+            part = _whole_row_groups(part)
             con.register(view, part)
             try:
                 con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {quote(view)}")
@@ -622,9 +623,24 @@ def _kind_of(declared: str) -> tuple[str, int | None, int | None, str | None]:
 #: scans an Arrow table on all its threads but a record-batch stream on one, and a Python
 #: generator behind the stream costs a call per batch (1M rows: 1.0 s as one table against
 #: 1.3–2.0 s as a stream; reading the next part in a helper thread while DuckDB inserts was
-#: slower still on 2 cores, 2.5 s).
-_PART_BYTES = 256 << 20
+#: slower still on 2 cores, 2.5 s).  A part of small batches is copied into one chunk
+#: before it is inserted (:func:`_whole_row_groups`), so memory holds up to twice this.
+_PART_BYTES = 128 << 20
 _PART_ROWS = 2_000_000
+#: DuckDB's row group: each chunk of an Arrow table fills row groups of its own.
+_ROW_GROUP = 122_880
+
+
+def _whole_row_groups(part: pa.Table) -> pa.Table:
+    """``part`` in one chunk when its chunks are smaller than a row group (bulkframe's
+    batches: 10,000 rows by default): DuckDB inserts each chunk into row groups of its own
+    and the commit merges them.  Measured (1M rows, 5 runs alternating, 2 cores, nothing
+    else running): 0.79 s → 0.71 s with a JSON column, 0.67 s → 0.60 s without, the copy
+    included; DuckDB's own ``INSERT … SELECT * FROM arrow`` of the same rows 0.64 s / 0.56 s."""
+    chunks = part.column(0).num_chunks if part.num_columns else 0
+    if chunks <= 1 or part.num_rows >= _ROW_GROUP * chunks:
+        return part
+    return part.combine_chunks()
 
 
 def _in_memory_parts(data: pa.Table | pa.RecordBatchReader) -> Iterator[pa.Table]:

@@ -401,6 +401,8 @@ def test_a_merge_the_server_cannot_do_takes_the_normal_path(
     keyed, plain = tables[:2]
     _merge_table(pg_url, keyed)
     _sql(pg_url, f'CREATE TABLE "{plain}" (id int, name text)')  # no unique index
+    nullable = tables[2]
+    _sql(pg_url, f'CREATE TABLE "{nullable}" (id int UNIQUE, name text)')
     path = tmp_path / "m.csv"
     cases = [
         (plain, "id,name\n1,a\n", ("--key", "id"), "no unique index of public." + plain),
@@ -408,6 +410,7 @@ def test_a_merge_the_server_cannot_do_takes_the_normal_path(
         (keyed, "name,qty\na,1\n", (), "the input lacks the key column(s) ['id']"),
         (keyed, "id\n1\n", (), "the input holds only the keys"),
         (keyed, "id,qty\n9,1\n", (), "the input lacks ['name'], which a new row needs"),
+        (nullable, "id,name\n1,a\n", ("--key", "id"), "the key column(s) ['id'] may hold NULL"),
     ]
     for table, text, options, reason in cases:
         path.write_text(text)

@@ -47,7 +47,8 @@ _TABLE = """
 SELECT n.nspname, c.relname, c.relkind IN ('r', 'p'), a.attname,
        CASE WHEN a.attnum = ANY(pk.indkey) AND (a.atthasdef OR a.attidentity <> '')
             THEN pg_get_serial_sequence(c.oid::regclass::text, a.attname) END,
-       a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+       a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',
+       a.attnotnull
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
@@ -94,6 +95,8 @@ class Table:
     sequences: dict[str, str]
     #: NOT NULL columns without a default (an inserted row must give them)
     required: tuple[str, ...] = ()
+    #: NOT NULL columns
+    not_null: tuple[str, ...] = ()
     #: the column sets ``ON CONFLICT`` can name, the primary key's first (if any)
     unique: tuple[tuple[str, ...], ...] = ()
     has_primary_key: bool = False
@@ -170,6 +173,7 @@ class TextLoader:
             columns,
             {r[3]: r[4] for r in rows if r[4]},
             required=tuple(r[3] for r in rows if r[3] is not None and r[5]),
+            not_null=tuple(r[3] for r in rows if r[3] is not None and r[6]),
             unique=tuple(tuple(u[1]) for u in unique),
             has_primary_key=bool(unique and unique[0][0]),
         )

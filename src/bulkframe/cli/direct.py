@@ -160,13 +160,17 @@ def decide(args: argparse.Namespace, job: Job) -> Plan | str:
 def _merge_plan(plan: Plan, merge: str, keys: tuple[str, ...], operation: str) -> Plan | str:
     """``plan`` as a merge on ``keys``, or why the client must merge: the keys need a
     unique index of exactly those columns (``ON CONFLICT`` names it; without one the
-    library locks the table and matches rows itself), the input must hold the keys, an
-    update something besides them, and every column a new row needs."""
+    library locks the table and matches rows itself) and NOT NULL (the library's dedupe
+    takes NULL keys as one; ``ON CONFLICT`` matches none), the input must hold the keys,
+    an update something besides them, and every column a new row needs."""
     table = plan.table
     if not keys:
         return f"{table} has no primary key and no --key was given"
     if not any(set(u) == set(keys) for u in table.unique):
         return f"no unique index of {table} covers exactly the keys {list(keys)}"
+    nullable = [k for k in keys if k not in table.not_null]
+    if nullable:  # NULL never conflicts, but the client's dedupe takes NULLs as one key
+        return f"the key column(s) {nullable} may hold NULL"
     columns = plan.columns if plan.columns is not None else table.columns
     missing = [k for k in keys if k not in columns]
     if missing:

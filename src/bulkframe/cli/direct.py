@@ -149,12 +149,8 @@ def decide(args: argparse.Namespace, job: Job) -> Plan | str:
     plan = Plan(table, columns, delimiter, null, bool(args.header), str(encoding), mode == "truncate")
     if merge is None:
         return plan
-    return _merge_plan(
-        plan,
-        merge,
-        tuple(args.key or table.primary_key),
-        "upsert" if merge and mode == "upsert" else "create",
-    )
+    operation = "upsert" if mode == "upsert" else "create"
+    return _merge_plan(plan, merge, tuple(args.key or table.primary_key), operation)
 
 
 def _merge_plan(plan: Plan, merge: str, keys: tuple[str, ...], operation: str) -> Plan | str:

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,3 +279,28 @@ def independent_query(url: str, statement: str, params: tuple = ()) -> list[tupl
     if backend is None:
         raise LookupError(f"no test backend serves {scheme!r} URLs; add one to TEST_BACKENDS")
     return backend.query(url, statement, params)
+
+
+@contextlib.contextmanager
+def role_without_create(
+    url: str, table: str, sql: Callable[..., Any], peek: Callable[..., Any]
+) -> Iterator[str]:
+    """PostgreSQL: the URL of a new login role that may read and write ``table`` but not
+    create tables in ``public`` (skips when every role may); the role is dropped after."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    role = f"bf_limited_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        sql(f"GRANT USAGE ON SCHEMA public TO {role}")
+        sql(f'GRANT SELECT, INSERT, UPDATE ON "{table}" TO {role}')
+        if peek(f"SELECT has_schema_privilege('{role}', 'public', 'CREATE')") != [(False,)]:
+            pytest.skip("every role may create tables in this database's public schema")
+        parts = urlsplit(url)
+        host = f"{parts.hostname}:{parts.port}" if parts.hostname else ""  # a socket: ?host=/dir
+        yield urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    finally:
+        sql(f'REVOKE ALL ON "{table}" FROM {role}')
+        sql(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+        sql(f"DROP ROLE {role}")

@@ -12,6 +12,7 @@ import pytest
 
 import bulkframe as bf
 from bulkframe.errors import BulkframeError
+from suite_backends import role_without_create
 
 DDL = "(id bigint primary key, name text, qty integer CHECK (qty >= 0))"
 PIPELINE_LOG = "staging each further batch on a second connection"
@@ -96,28 +97,15 @@ def test_a_user_who_cannot_create_tables_still_upserts(db, url, loaded, peek, sq
     to no one by default); without it the batches stage in the writing transaction."""
     if not db.backend.capabilities.pipelined_stages:
         pytest.skip("the backend stages every batch in the writing transaction")
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
-
-    role = f"bf_limited_{uuid.uuid4().hex[:8]}"
-    sql(f"CREATE ROLE {role} LOGIN")
-    try:
-        sql(f"GRANT USAGE ON SCHEMA public TO {role}")
-        sql(f'GRANT SELECT, INSERT, UPDATE ON "{loaded}" TO {role}')
-        if peek(f"SELECT has_schema_privilege('{role}', 'public', 'CREATE')") != [(False,)]:
-            pytest.skip("every role may create tables in this database's public schema")
-        parts = urlsplit(url)
-        host = f"{parts.hostname}:{parts.port}" if parts.hostname else ""  # a socket: ?host=/dir
-        limited = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
-        with bf.connect(limited) as other, caplog.at_level(logging.DEBUG, logger="bulkframe"):
-            result = other.bulk_upsert(
-                loaded, _rows(300, start=400, tag="q"), unique_fields=["id"], batch_size=100
-            )
-        assert (result.inserted, result.updated) == (200, 100)
-        assert any("no shared stage" in r.getMessage() for r in caplog.records)
-        assert not any(PIPELINE_LOG in r.getMessage() for r in caplog.records)
-        assert peek(f"""SELECT count(*) FROM "{loaded}" WHERE name LIKE 'q%'""") == [(300,)]
-    finally:
-        sql(f'REVOKE ALL ON "{loaded}" FROM {role}')
-        sql(f"REVOKE USAGE ON SCHEMA public FROM {role}")
-        sql(f"DROP ROLE {role}")
+    with (
+        role_without_create(url, loaded, sql, peek) as limited,
+        bf.connect(limited) as other,
+        caplog.at_level(logging.DEBUG, logger="bulkframe"),
+    ):
+        result = other.bulk_upsert(
+            loaded, _rows(300, start=400, tag="q"), unique_fields=["id"], batch_size=100
+        )
+    assert (result.inserted, result.updated) == (200, 100)
+    assert any("no shared stage" in r.getMessage() for r in caplog.records)
+    assert not any(PIPELINE_LOG in r.getMessage() for r in caplog.records)
+    assert peek(f"""SELECT count(*) FROM "{loaded}" WHERE name LIKE 'q%'""") == [(300,)]

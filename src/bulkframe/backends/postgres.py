@@ -16,6 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bulkframe.backends.base import Backend, DigestInput, ForeignKey, TableRef, TextFormat
 from bulkframe.backends.capabilities import Capabilities
 from bulkframe.backends.connection import Connection
+from bulkframe.backends.postgres_copy import MERGE_LOCK_CLASS
 from bulkframe.errors import MissingDependencyError
 from bulkframe.portable_sql import JsonObject, JsonWithout, Round, TitleCase
 from bulkframe.types import KINDS, Column
@@ -96,10 +97,6 @@ JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
 GROUP BY i.indexrelid
 """
-
-
-#: First key of bulkframe's advisory locks (the second is a hash of the table's name).
-_MERGE_LOCK_CLASS = 0x62660001
 
 
 class PostgresBackend(Backend):
@@ -332,7 +329,7 @@ class PostgresBackend(Backend):
         table run one after another (other writers are not blocked; a key they insert
         meanwhile is caught by the merge's ``ON CONFLICT``)."""
         conn.run(
-            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (_MERGE_LOCK_CLASS, self.qualified(ref))
+            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", (MERGE_LOCK_CLASS, self.qualified(ref))
         )
 
     def lock_key_space(self, conn: Connection, ref: TableRef) -> None:

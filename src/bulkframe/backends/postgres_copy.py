@@ -68,8 +68,9 @@ WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indimmediate
 GROUP BY i.indexrelid, i.indisprimary
 ORDER BY i.indisprimary DESC, i.indexrelid
 """
-#: The advisory-lock class of bulkframe's merges into one table (``PostgresBackend.
-#: serialize_merges``): a merge here queues up with the library's merges into the table.
+#: First key of bulkframe's advisory locks (the second is a hash of the table's name), for
+#: the library's merges (``PostgresBackend.serialize_merges``) and the direct merges here
+#: alike, so they queue up.
 MERGE_LOCK_CLASS = 0x62660001
 
 
@@ -227,35 +228,43 @@ class TextLoader:
         ``bulk_create`` does).  An error of the server is bulkframe's database error with
         PostgreSQL's message and context; one raised by ``blocks`` is raised as it is.
         Either way nothing was written."""
-        import psycopg
         from psycopg import sql
 
-        target = sql.Identifier(table.schema, table.name)
         deleted = None
+        with self._transaction(f"loading {source} into {table}") as cur:
+            if truncate:
+                cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table.schema, table.name)))
+                deleted = int(cur.rowcount)
+            loaded = self._copy(cur, statement, blocks, source)
+            if loaded:
+                _advance_sequences(cur, table, table.columns if columns is None else columns)
+        return Loaded(loaded, deleted)
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[Any]:
+        """A cursor in one transaction, committed at the end; on any error rolled back, a
+        server's error raised as bulkframe's saying ``doing`` failed and nothing was written."""
+        import psycopg
+
         try:
             with self.conn.cursor() as cur:
-                if truncate:
-                    cur.execute(sql.SQL("DELETE FROM {}").format(target))
-                    deleted = int(cur.rowcount)
-                if self.conn.info.server_version < 180000:
-                    blocks = without_end_marker(blocks, source)
-                with cur.copy(statement) as copy:
-                    for block in blocks:
-                        copy.write(block)
-                loaded = int(cur.rowcount)
-                given = table.columns if columns is None else columns
-                for column in [c for c in given if c in table.sequences] if loaded else []:
-                    cur.execute(_setval(table, column))
+                yield cur
             self.conn.commit()
         except BaseException as exc:
             with contextlib.suppress(Exception):  # a broken connection has rolled back already
                 self.conn.rollback()
             if isinstance(exc, psycopg.Error):
-                raise _translated(
-                    exc, None, f"loading {source} into {table} failed, nothing was written"
-                ) from exc
+                raise _translated(exc, None, f"{doing} failed, nothing was written") from exc
             raise
-        return Loaded(loaded, deleted)
+
+    def _copy(self, cur: Any, statement: Any, blocks: Iterable[bytes], source: str) -> int:
+        """Run the ``COPY … FROM STDIN`` ``statement`` with ``blocks``; the rows it wrote."""
+        if self.conn.info.server_version < 180000:
+            blocks = without_end_marker(blocks, source)
+        with cur.copy(statement) as copy:
+            for block in blocks:
+                copy.write(block)
+        return int(cur.rowcount)
 
     def stage(self, table: Table, columns: Sequence[str] | None) -> Table:
         """The temporary table a merge into ``table`` stages ``columns`` in (all of the
@@ -286,38 +295,22 @@ class TextLoader:
         the advisory lock the library's merges into ``table`` take (``lock`` is the name
         they lock); a refused value or row fails it whole.  Id sequences move past the ids
         written, as :meth:`load` does."""
-        import psycopg
         from psycopg import sql
 
         target = sql.Identifier(table.schema, table.name)
         staged = sql.Identifier(stage.schema, stage.name)
         names = sql.SQL(", ").join(map(sql.Identifier, stage.columns))
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(
-                    sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                        sql.Identifier(stage.name), names, target
-                    )
+        with self._transaction(f"merging {source} into {table}") as cur:
+            cur.execute(
+                sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                    sql.Identifier(stage.name), names, target
                 )
-                if self.conn.info.server_version < 180000:
-                    blocks = without_end_marker(blocks, source)
-                with cur.copy(statement) as copy:
-                    for block in blocks:
-                        copy.write(block)
-                rows = int(cur.rowcount)
-                cur.execute("SELECT pg_advisory_xact_lock(%s::int4, hashtext(%s))", (MERGE_LOCK_CLASS, lock))
-                merged = _merge(cur, target, staged, stage.columns, keys, mode, rows)
-                for column in [c for c in stage.columns if c in table.sequences] if merged.inserted else []:
-                    cur.execute(_setval(table, column))
-            self.conn.commit()
-        except BaseException as exc:
-            with contextlib.suppress(Exception):  # a broken connection has rolled back already
-                self.conn.rollback()
-            if isinstance(exc, psycopg.Error):
-                raise _translated(
-                    exc, None, f"merging {source} into {table} failed, nothing was written"
-                ) from exc
-            raise
+            )
+            rows = self._copy(cur, statement, blocks, source)
+            cur.execute("SELECT pg_advisory_xact_lock(%s::int4, hashtext(%s))", (MERGE_LOCK_CLASS, lock))
+            merged = _merge(cur, target, staged, stage.columns, keys, mode, rows)
+            if merged.inserted:
+                _advance_sequences(cur, table, stage.columns)
         return merged
 
     def close(self) -> None:
@@ -376,18 +369,22 @@ def _merge(
     return Merged(rows, inserted, 0, distinct - inserted, rows - distinct)
 
 
-def _setval(table: Table, column: str) -> Any:
-    """Move ``column``'s id sequence past the largest id in the table."""
+def _advance_sequences(cur: Any, table: Table, given: Sequence[str]) -> None:
+    """Move the id sequences of the ``given`` columns that have one past the largest id in
+    the table (rows with explicit ids were written)."""
     from psycopg import sql
 
-    return sql.SQL(
-        "SELECT setval({seq}::regclass, GREATEST((SELECT max({col}) FROM {table}), "
-        "COALESCE(pg_sequence_last_value({seq}::regclass), 0), 1))"
-    ).format(
-        seq=sql.Literal(table.sequences[column]),
-        col=sql.Identifier(column),
-        table=sql.Identifier(table.schema, table.name),
-    )
+    for column in [c for c in given if c in table.sequences]:
+        cur.execute(
+            sql.SQL(
+                "SELECT setval({seq}::regclass, GREATEST((SELECT max({col}) FROM {table}), "
+                "COALESCE(pg_sequence_last_value({seq}::regclass), 0), 1))"
+            ).format(
+                seq=sql.Literal(table.sequences[column]),
+                col=sql.Identifier(column),
+                table=sql.Identifier(table.schema, table.name),
+            )
+        )
 
 
 def without_end_marker(blocks: Iterable[bytes], source: str) -> Iterator[bytes]:

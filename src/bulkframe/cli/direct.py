@@ -413,7 +413,6 @@ class Job:
     def run(self, plan: Plan, progress: bool) -> Any:
         """Load by ``plan`` in one transaction; a ``BulkResult`` counting the rows written."""
         from bulkframe.read_ahead import read_ahead
-        from bulkframe.result import BulkResult
 
         source = self.open()
         if not plan.header and plan.encoding == "UTF8":
@@ -452,19 +451,9 @@ class Job:
         finally:
             if bar is not None:
                 bar.close()
-        rows = loaded.rows
-        result = BulkResult(
-            "create",
-            self.args.table,
-            records_processed=rows,
-            success_count=rows,
-            inserted=rows,
-            batches=1 if rows else 0,
-            batches_committed=1 if rows else 0,
-            committed_ranges=[(0, rows)] if rows else [],
-            duration_seconds=time.perf_counter() - started,
+        result = _direct_result(
+            "create", self.args.table, loaded.rows, time.perf_counter() - started, inserted=loaded.rows
         )
-        result.metrics["copy"] = "direct"
         if loaded.deleted is not None:
             result.metrics["truncated"] = loaded.deleted
             result.metrics["mode"] = "truncate"
@@ -482,31 +471,56 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _merge_result(plan: Plan, merged: Any, table: str, seconds: float) -> Any:
-    """The ``BulkResult`` of a direct merge, counted as the library's call counts: a row
-    dropped as a repeat of its key is ``deduplicated`` and, as well, ``updated`` (by the
-    later row) in ``bulk_create(conflict_resolution="update")``, ``skipped`` otherwise."""
+def _direct_result(
+    operation: str,
+    table: str,
+    rows: int,
+    seconds: float,
+    *,
+    inserted: int,
+    updated: int = 0,
+    skipped: int = 0,
+    deduplicated: int = 0,
+) -> Any:
+    """The ``BulkResult`` of a direct load or merge: ``rows`` input rows in one batch, one
+    transaction; every row counted (``deduplicated`` ones are also in ``updated`` or
+    ``skipped``, as the library counts them)."""
     from bulkframe.result import BulkResult
 
-    rows, dropped = merged.rows, merged.deduplicated
-    into_updated = plan.operation == "create" and plan.merge == "update"
-    updated = merged.updated + (dropped if into_updated else 0)
-    skipped = merged.skipped + (0 if into_updated else dropped)
     result = BulkResult(
-        plan.operation,
+        operation,
         table,
         records_processed=rows,
-        success_count=merged.inserted + updated + skipped,
-        inserted=merged.inserted,
+        success_count=inserted + updated + skipped,
+        inserted=inserted,
         updated=updated,
         skipped=skipped,
-        deduplicated=dropped,
+        deduplicated=deduplicated,
         batches=1 if rows else 0,
         batches_committed=1 if rows else 0,
         committed_ranges=[(0, rows)] if rows else [],
         duration_seconds=seconds,
     )
     result.metrics["copy"] = "direct"
+    return result
+
+
+def _merge_result(plan: Plan, merged: Any, table: str, seconds: float) -> Any:
+    """The ``BulkResult`` of a direct merge, counted as the library's call counts: a row
+    dropped as a repeat of its key is ``deduplicated`` and, as well, ``updated`` (by the
+    later row) in ``bulk_create(conflict_resolution="update")``, ``skipped`` otherwise."""
+    dropped = merged.deduplicated
+    into_updated = plan.operation == "create" and plan.merge == "update"
+    result = _direct_result(
+        plan.operation,
+        table,
+        merged.rows,
+        seconds,
+        inserted=merged.inserted,
+        updated=merged.updated + (dropped if into_updated else 0),
+        skipped=merged.skipped + (0 if into_updated else dropped),
+        deduplicated=dropped,
+    )
     result.metrics["merge"] = f"ON CONFLICT ({', '.join(plan.keys)}) " + (
         "DO UPDATE" if plan.merge == "update" else "DO NOTHING"
     )

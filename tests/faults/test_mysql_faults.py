@@ -47,7 +47,7 @@ def test_killed_connections_are_retried_without_loss_or_duplicates(mysql_table):
                     kills.append(int(thread_id))
                 except Exception:  # it finished meanwhile
                     pass
-            time.sleep(0.05 if not kills else 0.3)
+            time.sleep(0.01 if not kills else 0.3)
 
     ids = pa.array(range(ROWS), pa.int64())
     data = pa.table({"id": ids, "payload": pa.compute.cast(ids, pa.string())})
@@ -58,7 +58,10 @@ def test_killed_connections_are_retried_without_loss_or_duplicates(mysql_table):
             result = db.bulk_create(
                 mysql_table,
                 data,
-                batch_size=20_000,
+                # batches that each take a while to load (~0.2 s): the killer, polling every
+                # 10 ms, finds one in progress however fast the machine is (20,000-row
+                # batches finished between polls on a quiet machine)
+                batch_size=100_000,
                 error_strategy="retry_batch",
                 max_retries=20,
                 retry_delay=0.05,
